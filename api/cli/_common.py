@@ -1,0 +1,64 @@
+"""Shared helpers for the ``yizhan`` command line: one-line errors and non-zero exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+
+from geo.errors import ImportRejectedError, InputError, NotFoundError, YizhanError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: exit codes: 2 bad input / rejected file, 3 not found, 4 store unavailable, 1 other domain errors
+EXIT_CODES: tuple[tuple[type[YizhanError], int], ...] = (
+    (ImportRejectedError, 2),
+    (InputError, 2),
+    (NotFoundError, 3),
+)
+
+
+def exit_code_for(exc: YizhanError) -> int:
+    from geo.errors import StoreUnavailableError
+
+    if isinstance(exc, StoreUnavailableError):
+        return 4
+    for cls, code in EXIT_CODES:
+        if isinstance(exc, cls):
+            return code
+    return 1
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on one line to stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def domain_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn :class:`geo.errors.YizhanError` into a one-line message and a non-zero exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except YizhanError as exc:
+            where = f" ({exc.field})" if exc.field else ""
+            raise fail(f"{exc.message}{where}", exit_code_for(exc)) from None
+
+    return wrapper
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as UTF-8 JSON (Chinese kept readable) on stdout."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

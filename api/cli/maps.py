@@ -1,0 +1,7 @@
+"""``yizhan maps``: commands (filled in by the capability that owns them)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="maps commands", no_args_is_help=True)

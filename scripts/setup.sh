@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up whatever is missing on a fresh Debian machine: system packages (PostGIS, GDAL, Chromium),
+# a running PostgreSQL, the .venv with yizhan installed editable, the map assets, the database and
+# its migrations. Safe to run again: every step checks first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[setup] %s\n' "$*" >&2; }
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+need_apt=()
+[ -f /usr/share/postgresql/15/extension/postgis.control ] || need_apt+=(postgresql-15-postgis-3)
+command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]} (apt-get)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# PostgreSQL must be running on 127.0.0.1:5432.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL"
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
+# Python environment.
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+  log "installing yizhan (editable) with dev extras"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  touch .venv/.installed
+fi
+
+# Map assets (Leaflet and plugins) served by yizhan itself, from the npm registry.
+if [ -x scripts/fetch_map_assets.sh ]; then
+  scripts/fetch_map_assets.sh
+fi
+
+# Database and migrations.
+.venv/bin/python -m geo.db.setup_db
+log "ready"
