@@ -1,0 +1,759 @@
+"""Siting models on a sparse candidate × demand coverage matrix.
+
+Every function here works on plain arrays, independent of networks and geometries:
+
+``matrix``
+    ``scipy.sparse`` matrix, shape ``(n_candidates, n_columns)``; a non-zero at ``(j, i)`` means candidate
+    ``j`` covers demand column ``i`` (a column may stand for several merged demand points).
+``weights``
+    ``numpy`` array of the columns' demand weight (≥ 0), only demand not yet covered by existing stations.
+
+Models
+------
+* maximal covering (MCLP): add exactly ``p`` stations, or stations within a total ``budget`` of per-site
+  ``cost``, maximising newly covered weight; solved exactly with HiGHS (:func:`mclp_exact`) or by lazy
+  greedy / CELF (:func:`mclp_greedy`).
+* set covering: fewest new stations so that at least ``target_weight`` is newly covered
+  (:func:`set_cover_exact`, :func:`set_cover_greedy`).
+* per-area minimum (either model): candidate ``j`` lies in area ``area_of[j]`` (−1 for none) and area ``a``
+  needs ``area_need[a]`` more new stations.
+
+Infeasible requests raise :class:`geo.errors.InfeasibleError` whose message says what is reachable.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from geo.errors import InfeasibleError, InputError
+
+log = logging.getLogger(__name__)
+
+#: relative tolerance used when comparing covered weights
+_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A set of selected candidates in build order, with the solver's account of it.
+
+    Attributes
+    ----------
+    selected : numpy.ndarray
+        Candidate row indices in build order (phase 1, 2, ...).
+    gains : numpy.ndarray
+        Newly covered weight each selected candidate adds at its step of the build order.
+    covered : float
+        Newly covered weight of the whole selection.
+    objective : float
+        Objective value: covered weight for MCLP, number of stations for set covering.
+    bound : float
+        Proven bound on the optimal objective (upper for MCLP, lower for set covering); for the greedy
+        methods a data-dependent bound from submodularity (``nan`` when none is known).
+    gap : float
+        Relative gap ``|bound - objective| / max(|objective|, 1e-9)``; 0 when proven optimal.
+    status : str
+        ``optimal``, ``time_limit`` (feasible, not proven optimal), ``heuristic`` (greedy).
+    seconds : float
+        Wall time of the solve.
+    method : str
+        ``exact`` (HiGHS) or ``greedy`` (lazy greedy).
+    """
+
+    selected: NDArray[np.int64]
+    gains: NDArray[np.float64]
+    covered: float
+    objective: float
+    bound: float
+    gap: float
+    status: str
+    seconds: float
+    method: str
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _prepare(
+    matrix: sp.spmatrix | sp.sparray,
+    weights: NDArray[np.float64] | list[float],
+    cost: NDArray[np.float64] | list[float] | None,
+    area_of: NDArray[np.int64] | list[int] | None,
+    area_need: NDArray[np.int64] | list[int] | None,
+) -> tuple[sp.csr_matrix, NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    a = sp.csr_matrix(matrix, dtype=np.float64)
+    a.data[:] = 1.0
+    a.eliminate_zeros()
+    a.sum_duplicates()
+    a.sort_indices()
+    n_cand, n_col = a.shape
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n_col,):
+        msg = f"weights has shape {w.shape}, expected ({n_col},) (one per demand column)"
+        raise InputError(msg, field="weights")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        msg = "weights must be finite and >= 0"
+        raise InputError(msg, field="weights")
+    c = np.ones(n_cand) if cost is None else np.asarray(cost, dtype=np.float64)
+    if c.shape != (n_cand,) or not np.all(np.isfinite(c)) or np.any(c < 0):
+        msg = f"cost must hold {n_cand} finite values >= 0 (one per candidate)"
+        raise InputError(msg, field="cost")
+    if area_of is None:
+        ar = np.full(n_cand, -1, dtype=np.int64)
+        need = np.zeros(0, dtype=np.int64)
+    else:
+        ar = np.asarray(area_of, dtype=np.int64)
+        need = np.zeros(0, dtype=np.int64) if area_need is None else np.asarray(area_need, dtype=np.int64)
+        if ar.shape != (n_cand,) or (ar.size and ar.max() >= need.size):
+            msg = "area_of must give each candidate an area index below len(area_need), or -1"
+            raise InputError(msg, field="area_of")
+    need = np.maximum(need, 0)
+    return a, w, c, ar, need
+
+
+def _check_areas(ar: NDArray[np.int64], need: NDArray[np.int64], labels: list[str] | None) -> None:
+    if need.size == 0:
+        return
+    have = np.bincount(ar[ar >= 0], minlength=need.size)
+    short = np.flatnonzero(need > have)
+    if short.size:
+        parts = []
+        for a in short[:5]:
+            name = labels[a] if labels is not None else f"area {a}"
+            parts.append(f"{name} needs {need[a]} more station(s) but has only {have[a]} candidate(s)")
+        more = f" (and {short.size - 5} more areas)" if short.size > 5 else ""
+        raise InfeasibleError(
+            "per-area minimum cannot be met: " + "; ".join(parts) + more, field="min_per_area"
+        )
+
+
+def _area_min_cost(c: NDArray[np.float64], ar: NDArray[np.int64], need: NDArray[np.int64]) -> float:
+    total = 0.0
+    for a in np.flatnonzero(need > 0):
+        costs = np.sort(c[ar == a])
+        total += float(costs[: need[a]].sum())
+    return total
+
+
+def _gap(objective: float, bound: float) -> float:
+    if not math.isfinite(bound):
+        return math.nan
+    return abs(bound - objective) / max(abs(objective), 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- greedy
+
+
+def _row_gain(a: sp.csr_matrix, w: NDArray[np.float64], covered: NDArray[np.bool_], j: int) -> float:
+    idx = a.indices[a.indptr[j] : a.indptr[j + 1]]
+    return float(w[idx[~covered[idx]]].sum())
+
+
+def _mark(a: sp.csr_matrix, covered: NDArray[np.bool_], j: int) -> None:
+    covered[a.indices[a.indptr[j] : a.indptr[j + 1]]] = True
+
+
+def _all_gains(a: sp.csr_matrix, w: NDArray[np.float64], covered: NDArray[np.bool_]) -> NDArray[np.float64]:
+    return np.asarray(a @ np.where(covered, 0.0, w), dtype=np.float64)
+
+
+def _celf(
+    a: sp.csr_matrix,
+    w: NDArray[np.float64],
+    covered: NDArray[np.bool_],
+    eligible: NDArray[np.bool_],
+    *,
+    max_steps: int,
+    cost: NDArray[np.float64] | None = None,
+    budget: float = math.inf,
+    stop_weight: float = math.inf,
+    area_of: NDArray[np.int64] | None = None,
+    area_need: NDArray[np.int64] | None = None,
+) -> tuple[list[int], list[float], float]:
+    """Lazy greedy (CELF). Mutates ``covered`` and ``eligible`` (private copies of the caller).
+
+    Picks by marginal gain (or gain per cost when ``cost`` is given) until ``max_steps`` picks, the budget
+    is spent, ``stop_weight`` newly covered weight is reached, or (with ``area_need``) every area's need is
+    met; with ``area_need`` only candidates of areas still short are taken.
+    Returns (picks, gains, spent).
+    """
+    gains0 = _all_gains(a, w, covered)
+    heap: list[tuple[float, int, int]] = []
+    for jj in np.flatnonzero(eligible).tolist():
+        key = float(gains0[jj] / cost[jj] if cost is not None and cost[jj] > 0 else gains0[jj])
+        if cost is not None and cost[jj] == 0:
+            key = math.inf if gains0[jj] > 0 else 0.0
+        heap.append((-key, int(jj), 0))
+    heapq.heapify(heap)
+    picks: list[int] = []
+    gains: list[float] = []
+    spent = 0.0
+    got = 0.0
+    step = 0
+    while heap and len(picks) < max_steps and got < stop_weight * (1 - _TOL):
+        if area_need is not None and not np.any(area_need > 0):
+            break
+        _negkey, j, stamp = heapq.heappop(heap)
+        if not eligible[j]:
+            continue
+        if cost is not None and spent + cost[j] > budget * (1 + _TOL):
+            eligible[j] = False  # the remaining budget only shrinks
+            continue
+        if area_need is not None and area_of is not None and (area_of[j] < 0 or area_need[area_of[j]] <= 0):
+            continue
+        if stamp == step:
+            g = _row_gain(a, w, covered, j)
+            picks.append(j)
+            gains.append(g)
+            got += g
+            _mark(a, covered, j)
+            eligible[j] = False
+            if cost is not None:
+                spent += float(cost[j])
+            if area_need is not None and area_of is not None:
+                area_need[area_of[j]] -= 1
+            step += 1
+            continue
+        g = _row_gain(a, w, covered, j)
+        key = float((g / cost[j] if cost[j] > 0 else math.inf if g > 0 else 0.0) if cost is not None else g)
+        heapq.heappush(heap, (-key, j, step))
+    return picks, gains, spent
+
+
+def _greedy_bound(
+    a: sp.csr_matrix,
+    w: NDArray[np.float64],
+    covered: NDArray[np.bool_],
+    chosen: NDArray[np.bool_],
+    got: float,
+    *,
+    p: int | None,
+    cost: NDArray[np.float64] | None,
+    budget: float | None,
+) -> float:
+    """Upper bound on the optimum from submodularity: f(OPT) ≤ f(S) + best choice of marginal gains."""
+    g = _all_gains(a, w, covered)
+    g[chosen] = 0.0
+    if p is not None:
+        top = np.sort(g)[::-1][:p]
+        return got + float(top.sum())
+    if cost is not None and budget is not None:
+        # fractional knapsack over the gains (an LP relaxation, hence an upper bound)
+        free = (cost <= 0) & (g > 0)
+        extra = float(g[free].sum())
+        rest = np.flatnonzero(~free & (g > 0))
+        order = rest[np.argsort(-(g[rest] / cost[rest]), kind="stable")]
+        left = budget
+        for j in order:
+            if cost[j] <= left:
+                extra += g[j]
+                left -= cost[j]
+            else:
+                extra += g[j] * left / cost[j]
+                break
+        return got + extra
+    return math.nan
+
+
+def build_order(
+    matrix: sp.spmatrix | sp.sparray,
+    weights: NDArray[np.float64],
+    selected: NDArray[np.int64] | list[int],
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Order a selected set greedily by marginal gain (the phase order of an exact solution).
+
+    Parameters
+    ----------
+    matrix, weights
+        Coverage matrix (candidates × columns) and column weights.
+    selected
+        Row indices of the selected candidates.
+
+    Returns
+    -------
+    order, gains : numpy.ndarray
+        The selected rows in build order and the newly covered weight each adds at its step.
+    """
+    a, w, _, _, _ = _prepare(matrix, weights, None, None, None)
+    sel = np.asarray(selected, dtype=np.int64)
+    eligible = np.zeros(a.shape[0], dtype=bool)
+    eligible[sel] = True
+    covered = np.zeros(a.shape[1], dtype=bool)
+    picks, gains, _ = _celf(a, w, covered, eligible, max_steps=sel.size)
+    return np.asarray(picks, dtype=np.int64), np.asarray(gains, dtype=np.float64)
+
+
+def mclp_greedy(
+    matrix: sp.spmatrix | sp.sparray,
+    weights: NDArray[np.float64] | list[float],
+    *,
+    p: int | None = None,
+    budget: float | None = None,
+    cost: NDArray[np.float64] | list[float] | None = None,
+    area_of: NDArray[np.int64] | list[int] | None = None,
+    area_need: NDArray[np.int64] | list[int] | None = None,
+    area_labels: list[str] | None = None,
+) -> Solution:
+    """Maximal covering by lazy greedy (CELF): add ``p`` stations, or stations within ``budget``.
+
+    With a budget, candidates are taken by gain per cost and the result is compared with the best single
+    affordable site (the classic fix that gives the budgeted greedy its constant-factor guarantee). With a
+    per-area minimum, the short areas are filled first (best gain among their candidates), then the rest is
+    greedy. The bound is ``f(S) + `` the best ``p`` (or fractional-knapsack) remaining marginal gains.
+
+    Returns
+    -------
+    Solution
+        ``selected`` in pick order (the build order), ``status="heuristic"``.
+
+    Raises
+    ------
+    InfeasibleError
+        ``p`` exceeds the candidates, or the per-area minimum cannot be met within ``p`` or ``budget``.
+    """
+    t0 = time.perf_counter()
+    a, w, c, ar, need = _prepare(matrix, weights, cost, area_of, area_need)
+    _check_model_args(a, c, ar, need, p=p, budget=budget, labels=area_labels)
+    n_cand = a.shape[0]
+    covered = np.zeros(a.shape[1], dtype=bool)
+    eligible = np.ones(n_cand, dtype=bool)
+    use_cost = c if budget is not None else None
+    bud = math.inf if budget is None else float(budget)
+    steps = p if p is not None else n_cand
+    picks: list[int] = []
+    gains: list[float] = []
+    spent = 0.0
+    if need.size and need.sum() > 0:
+        need_left = need.copy()
+        # fill the short areas first; with a budget, cheapest-first inside the need (by gain per cost)
+        pk, gn, spent = _celf(
+            a,
+            w,
+            covered,
+            eligible,
+            max_steps=int(need.sum()),
+            cost=use_cost,
+            budget=bud,
+            area_of=ar,
+            area_need=need_left,
+        )
+        picks += pk
+        gains += gn
+    pk, gn, sp2 = _celf(
+        a, w, covered, eligible, max_steps=steps - len(picks), cost=use_cost, budget=bud - spent
+    )
+    picks += pk
+    gains += gn
+    spent += sp2
+    got = float(np.sum(gains))
+    if budget is not None and not (need.size and need.sum() > 0):
+        # compare with the best single affordable site
+        single = np.flatnonzero(c <= bud * (1 + _TOL))
+        if single.size:
+            g1 = _all_gains(a, w, np.zeros(a.shape[1], dtype=bool))[single]
+            best = int(single[np.argmax(g1)])
+            if g1.max() > got * (1 + _TOL):
+                picks, gains, got = [best], [float(g1.max())], float(g1.max())
+                covered = np.zeros(a.shape[1], dtype=bool)
+                _mark(a, covered, best)
+    chosen = np.zeros(n_cand, dtype=bool)
+    chosen[picks] = True
+    bound = _greedy_bound(a, w, covered, chosen, got, p=p, cost=use_cost, budget=budget)
+    if budget is not None:
+        bound = _greedy_bound(a, w, covered, chosen, got, p=None, cost=c, budget=float(budget))
+    bound = max(bound, got) if math.isfinite(bound) else bound
+    return Solution(
+        selected=np.asarray(picks, dtype=np.int64),
+        gains=np.asarray(gains, dtype=np.float64),
+        covered=got,
+        objective=got,
+        bound=bound,
+        gap=_gap(got, bound),
+        status="heuristic",
+        seconds=time.perf_counter() - t0,
+        method="greedy",
+    )
+
+
+def set_cover_greedy(
+    matrix: sp.spmatrix | sp.sparray,
+    weights: NDArray[np.float64] | list[float],
+    *,
+    target_weight: float | None = None,
+    area_of: NDArray[np.int64] | list[int] | None = None,
+    area_need: NDArray[np.int64] | list[int] | None = None,
+    area_labels: list[str] | None = None,
+) -> Solution:
+    """Set covering by greedy: add the best candidate until ``target_weight`` is newly covered.
+
+    ``target_weight=None`` means all coverable weight (every column with a candidate). Short areas are
+    filled first. The bound is the LP-free lower bound ``ceil(remaining / best gain)`` style count:
+    ``len(area picks) + ceil((target - covered by them) / largest single gain)``.
+
+    Raises
+    ------
+    InfeasibleError
+        The target exceeds what all candidates together reach, or an area has too few candidates.
+    """
+    t0 = time.perf_counter()
+    a, w, _, ar, need = _prepare(matrix, weights, None, area_of, area_need)
+    _check_areas(ar, need, area_labels)
+    reach = _reachable(a, w)
+    target = reach if target_weight is None else float(target_weight)
+    _check_target(target, reach, a.shape[0])
+    covered = np.zeros(a.shape[1], dtype=bool)
+    eligible = np.ones(a.shape[0], dtype=bool)
+    picks: list[int] = []
+    gains: list[float] = []
+    if need.size and need.sum() > 0:
+        pk, gn, _ = _celf(
+            a, w, covered, eligible, max_steps=int(need.sum()), area_of=ar, area_need=need.copy()
+        )
+        picks += pk
+        gains += gn
+    got = float(np.sum(gains))
+    if got < target * (1 - _TOL):
+        pk, gn, _ = _celf(a, w, covered, eligible, max_steps=a.shape[0], stop_weight=target - got)
+        picks += pk
+        gains += gn
+        got += float(np.sum(gn))
+    best = float(_all_gains(a, w, np.zeros(a.shape[1], dtype=bool)).max(initial=0.0))
+    n_forced = int(need.sum()) if need.size else 0
+    lower = max(n_forced, math.ceil(target / best - 1e-9) if best > 0 and target > 0 else 0)
+    return Solution(
+        selected=np.asarray(picks, dtype=np.int64),
+        gains=np.asarray(gains, dtype=np.float64),
+        covered=got,
+        objective=float(len(picks)),
+        bound=float(lower),
+        gap=_gap(float(len(picks)), float(lower)),
+        status="heuristic",
+        seconds=time.perf_counter() - t0,
+        method="greedy",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- exact
+
+
+def _reachable(a: sp.csr_matrix, w: NDArray[np.float64]) -> float:
+    hit = np.asarray(a.sum(axis=0)).ravel() > 0
+    return float(w[hit].sum())
+
+
+def _check_target(target: float, reach: float, n_cand: int) -> None:
+    if target > reach * (1 + 1e-9) + 1e-12:
+        msg = (
+            f"target newly covered weight {target:.6g} is above the {reach:.6g} that all "
+            f"{n_cand} candidates reach"
+        )
+        raise InfeasibleError(msg, field="target_share")
+
+
+def _check_model_args(
+    a: sp.csr_matrix,
+    c: NDArray[np.float64],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    p: int | None,
+    budget: float | None,
+    labels: list[str] | None,
+) -> None:
+    n_cand = a.shape[0]
+    if (p is None) == (budget is None):
+        msg = "give exactly one of p (stations to add) or budget"
+        raise InputError(msg, field="p")
+    if p is not None:
+        if p < 0:
+            raise InputError(f"p must be >= 0, got {p}", field="p")
+        if p > n_cand:
+            msg = f"cannot add {p} stations: only {n_cand} candidates are available"
+            raise InfeasibleError(msg, field="add")
+    if budget is not None and (not math.isfinite(budget) or budget < 0):
+        raise InputError(f"budget must be a finite number >= 0, got {budget}", field="budget")
+    _check_areas(ar, need, labels)
+    total_need = int(need.sum()) if need.size else 0
+    if p is not None and total_need > p:
+        msg = (
+            f"per-area minimum needs {total_need} new stations in total, more than the {p} to add; "
+            f"add at least {total_need}"
+        )
+        raise InfeasibleError(msg, field="min_per_area")
+    if budget is not None and total_need:
+        cheapest = _area_min_cost(c, ar, need)
+        if cheapest > budget * (1 + 1e-9):
+            msg = f"per-area minimum costs at least {cheapest:.6g}, above the budget {budget:.6g}"
+            raise InfeasibleError(msg, field="budget")
+
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kInterrupt: "time_limit",
+    highspy.HighsModelStatus.kSolutionLimit: "time_limit",
+}
+
+
+def _solve_highs(
+    *,
+    n_y: int,
+    col_cost: NDArray[np.float64],
+    col_upper: NDArray[np.float64],
+    integer: NDArray[np.bool_],
+    rows: sp.csr_matrix,
+    row_lower: NDArray[np.float64],
+    row_upper: NDArray[np.float64],
+    maximize: bool,
+    time_limit_seconds: float,
+    start: NDArray[np.float64] | None,
+) -> tuple[NDArray[np.float64], float, float, float, str, float]:
+    """Build the model with the array API (``passModel``, row-wise CSR) and solve it with HiGHS."""
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    n = col_cost.size
+    lp.num_col_ = n
+    lp.num_row_ = rows.shape[0]
+    lp.col_cost_ = col_cost
+    lp.col_lower_ = np.zeros(n)
+    lp.col_upper_ = col_upper
+    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -inf)
+    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, inf)
+    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_ = n
+    lp.a_matrix_.num_row_ = rows.shape[0]
+    lp.a_matrix_.start_ = rows.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = rows.indices.astype(np.int32)
+    lp.a_matrix_.value_ = rows.data.astype(np.float64)
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in integer
+    ]
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_seconds))
+    h.setOptionValue("mip_rel_gap", 1e-9)
+    h.setOptionValue("mip_abs_gap", 1e-9)
+    h.setOptionValue("threads", 1)
+    h.passModel(lp)
+    if start is not None:
+        h.setSolution(n, np.arange(n, dtype=np.int32), start.astype(np.float64))
+    t0 = time.perf_counter()
+    h.run()
+    seconds = time.perf_counter() - t0
+    status = h.getModelStatus()
+    info = h.getInfo()
+    name = _STATUS.get(status)
+    if name is None or info.primal_solution_status != 2:
+        msg = f"HiGHS found no feasible solution (status {h.modelStatusToString(status)})"
+        raise InfeasibleError(msg)
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    obj = float(info.objective_function_value)
+    bound = float(info.mip_dual_bound)
+    gap = float(info.mip_gap) if name != "optimal" else max(0.0, float(info.mip_gap))
+    return x, obj, bound, gap, name, seconds
+
+
+def mclp_exact(
+    matrix: sp.spmatrix | sp.sparray,
+    weights: NDArray[np.float64] | list[float],
+    *,
+    p: int | None = None,
+    budget: float | None = None,
+    cost: NDArray[np.float64] | list[float] | None = None,
+    area_of: NDArray[np.int64] | list[int] | None = None,
+    area_need: NDArray[np.int64] | list[int] | None = None,
+    area_labels: list[str] | None = None,
+    time_limit_seconds: float = 60.0,
+) -> Solution:
+    """Maximal covering solved exactly with HiGHS (MIP), warm-started from the lazy greedy.
+
+    Model: binary ``y_j`` (open candidate ``j``), continuous ``0 ≤ x_i ≤ 1`` (column ``i`` covered);
+    maximise ``Σ w_i x_i`` s.t. ``x_i ≤ Σ_{j covers i} y_j``, ``Σ y_j = p`` (or ``Σ cost_j y_j ≤ budget``),
+    and ``Σ_{j in area a} y_j ≥ area_need[a]``. Columns no candidate covers are left out.
+
+    Returns
+    -------
+    Solution
+        ``selected`` in build order (greedy order of the optimal set by marginal gain), ``objective`` the
+        newly covered weight, ``bound`` HiGHS's dual bound, ``gap`` its relative MIP gap, ``status``
+        ``optimal`` or ``time_limit``.
+
+    Raises
+    ------
+    InfeasibleError
+        ``p`` exceeds the candidates, or the per-area minimum cannot be met.
+    """
+    a, w, c, ar, need = _prepare(matrix, weights, cost, area_of, area_need)
+    _check_model_args(a, c, ar, need, p=p, budget=budget, labels=area_labels)
+    warm = mclp_greedy(a, w, p=p, budget=budget, cost=c, area_of=ar, area_need=need, area_labels=area_labels)
+    n_cand = a.shape[0]
+    hit = np.flatnonzero(np.asarray(a.sum(axis=0)).ravel() > 0)
+    a_hit = a[:, hit].tocsr()
+    w_hit = w[hit]
+    m = hit.size
+    # rows: x_i - Σ y_j ≤ 0 ; then cardinality/budget ; then per-area minimums
+    link = sp.hstack([-a_hit.T.tocsr(), sp.identity(m, format="csr")], format="csr")
+    blocks = [link]
+    lower = [np.full(m, -np.inf)]
+    upper = [np.zeros(m)]
+    if p is not None:
+        blocks.append(sp.csr_matrix(np.concatenate([np.ones(n_cand), np.zeros(m)])[None, :]))
+        lower.append(np.array([float(p)]))
+        upper.append(np.array([float(p)]))
+    else:
+        blocks.append(sp.csr_matrix(np.concatenate([c, np.zeros(m)])[None, :]))
+        lower.append(np.array([-np.inf]))
+        upper.append(np.array([float(budget)]))  # type: ignore[arg-type]
+    short = np.flatnonzero(need > 0)
+    if short.size:
+        rows_a = np.searchsorted(short, ar)
+        ok = (ar >= 0) & np.isin(ar, short)
+        area_rows = sp.csr_matrix(
+            (np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_cand + m)
+        )
+        blocks.append(area_rows)
+        lower.append(need[short].astype(np.float64))
+        upper.append(np.full(short.size, np.inf))
+    rows = sp.vstack(blocks, format="csr")
+    start_y = np.zeros(n_cand)
+    start_y[warm.selected] = 1.0
+    start_x = np.minimum(1.0, a_hit.T @ start_y)
+    x, _obj, bound, _hgap, status, seconds = _solve_highs(
+        n_y=n_cand,
+        col_cost=np.concatenate([np.zeros(n_cand), w_hit]),
+        col_upper=np.ones(n_cand + m),
+        integer=np.concatenate([np.ones(n_cand, dtype=bool), np.zeros(m, dtype=bool)]),
+        rows=rows,
+        row_lower=np.concatenate(lower),
+        row_upper=np.concatenate(upper),
+        maximize=True,
+        time_limit_seconds=time_limit_seconds,
+        start=np.concatenate([start_y, start_x]),
+    )
+    chosen = np.flatnonzero(x[:n_cand] > 0.5)
+    order, gains = build_order(a, w, chosen)
+    covered = float(gains.sum())
+    log.info(
+        "MCLP exact: %d selected, covered %.6g, bound %.6g, %s in %.2fs",
+        chosen.size,
+        covered,
+        bound,
+        status,
+        seconds,
+    )
+    bound = max(bound, covered)
+    return Solution(
+        selected=order,
+        gains=gains,
+        covered=covered,
+        objective=covered,
+        bound=bound,
+        gap=0.0 if status == "optimal" else _gap(covered, bound),
+        status=status,
+        seconds=seconds + warm.seconds,
+        method="exact",
+    )
+
+
+def set_cover_exact(
+    matrix: sp.spmatrix | sp.sparray,
+    weights: NDArray[np.float64] | list[float],
+    *,
+    target_weight: float | None = None,
+    area_of: NDArray[np.int64] | list[int] | None = None,
+    area_need: NDArray[np.int64] | list[int] | None = None,
+    area_labels: list[str] | None = None,
+    time_limit_seconds: float = 60.0,
+) -> Solution:
+    """Fewest new stations so at least ``target_weight`` is newly covered, solved with HiGHS.
+
+    ``target_weight=None`` asks for every coverable column (the classic set covering rows
+    ``Σ_{j covers i} y_j ≥ 1``); otherwise ``x_i ≤ Σ y_j`` and ``Σ w_i x_i ≥ target_weight``.
+
+    Raises
+    ------
+    InfeasibleError
+        The target exceeds what all candidates together reach, or an area has too few candidates.
+    """
+    a, w, _, ar, need = _prepare(matrix, weights, None, area_of, area_need)
+    _check_areas(ar, need, area_labels)
+    reach = _reachable(a, w)
+    target = reach if target_weight is None else float(target_weight)
+    _check_target(target, reach, a.shape[0])
+    warm = set_cover_greedy(
+        a, w, target_weight=target_weight, area_of=ar, area_need=need, area_labels=area_labels
+    )
+    n_cand = a.shape[0]
+    hit = np.flatnonzero(np.asarray(a.sum(axis=0)).ravel() > 0)
+    a_hit = a[:, hit].tocsr()
+    w_hit = w[hit]
+    m = hit.size
+    short = np.flatnonzero(need > 0)
+    start_y = np.zeros(n_cand)
+    start_y[warm.selected] = 1.0
+    if target_weight is None:
+        blocks = [a_hit.T.tocsr()]
+        lower = [np.ones(m)]
+        upper = [np.full(m, np.inf)]
+        n_col = n_cand
+        col_cost = np.ones(n_cand)
+        integer = np.ones(n_cand, dtype=bool)
+        start = start_y
+    else:
+        blocks = [
+            sp.hstack([-a_hit.T.tocsr(), sp.identity(m, format="csr")], format="csr"),
+            sp.csr_matrix(np.concatenate([np.zeros(n_cand), w_hit])[None, :]),
+        ]
+        lower = [np.full(m, -np.inf), np.array([target * (1 - 1e-9)])]
+        upper = [np.zeros(m), np.array([np.inf])]
+        n_col = n_cand + m
+        col_cost = np.concatenate([np.ones(n_cand), np.zeros(m)])
+        integer = np.concatenate([np.ones(n_cand, dtype=bool), np.zeros(m, dtype=bool)])
+        start = np.concatenate([start_y, np.minimum(1.0, a_hit.T @ start_y)])
+    if short.size:
+        rows_a = np.searchsorted(short, ar)
+        ok = (ar >= 0) & np.isin(ar, short)
+        blocks.append(
+            sp.csr_matrix(
+                (np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_col)
+            )
+        )
+        lower.append(need[short].astype(np.float64))
+        upper.append(np.full(short.size, np.inf))
+    x, _obj, bound, _hgap, status, seconds = _solve_highs(
+        n_y=n_cand,
+        col_cost=col_cost,
+        col_upper=np.ones(n_col),
+        integer=integer,
+        rows=sp.vstack(blocks, format="csr"),
+        row_lower=np.concatenate(lower),
+        row_upper=np.concatenate(upper),
+        maximize=False,
+        time_limit_seconds=time_limit_seconds,
+        start=start,
+    )
+    chosen = np.flatnonzero(x[:n_cand] > 0.5)
+    order, gains = build_order(a, w, chosen)
+    count = float(chosen.size)
+    bound = min(math.ceil(bound - 1e-6), count) if math.isfinite(bound) else bound
+    return Solution(
+        selected=order,
+        gains=gains,
+        covered=float(gains.sum()),
+        objective=count,
+        bound=float(bound),
+        gap=0.0 if status == "optimal" else _gap(count, float(bound)),
+        status=status,
+        seconds=seconds + warm.seconds,
+        method="exact",
+    )
