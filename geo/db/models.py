@@ -1,0 +1,160 @@
+"""ORM models of the PostGIS store (EPSG:4326 geometries).
+
+The schema is created and changed ONLY by the Alembic migrations in ``geo/db/migrations``; these
+classes describe it for queries. ``tests/geo/db/test_store.py`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STATUSES = ("planned", "open", "closed")
+SOURCE_CRSES = ("wgs84", "gcj02", "bd09")
+AREA_LEVELS = ("county", "township", "community")
+OPERATIONS = ("insert", "update", "close", "delete")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the yizhan store."""
+
+
+class Station(Base):
+    """One station of the registry (``stations``)."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    external_id: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'open'"))
+    address: Mapped[str | None] = mapped_column(Text)
+    county_name: Mapped[str | None] = mapped_column(Text)
+    county_code: Mapped[str | None] = mapped_column(Text)
+    township_name: Mapped[str | None] = mapped_column(Text)
+    township_code: Mapped[str | None] = mapped_column(Text)
+    community_name: Mapped[str | None] = mapped_column(Text)
+    community_code: Mapped[str | None] = mapped_column(Text)
+    amenities: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")
+    )
+    opening_hours: Mapped[str | None] = mapped_column(Text)
+    host_org: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    seats: Mapped[int | None] = mapped_column(Integer)
+    floor_area_m2: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    source_crs: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'wgs84'"))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_stations_source_external_id"),
+        CheckConstraint("status IN ('planned', 'open', 'closed')", name="ck_stations_status"),
+        CheckConstraint("source_crs IN ('wgs84', 'gcj02', 'bd09')", name="ck_stations_source_crs"),
+        CheckConstraint("seats IS NULL OR seats >= 0", name="ck_stations_seats"),
+        CheckConstraint("floor_area_m2 IS NULL OR floor_area_m2 >= 0", name="ck_stations_floor_area"),
+        Index("ix_stations_geom", "geom", postgresql_using="gist"),
+        Index("ix_stations_kind", "kind"),
+        Index("ix_stations_township_code", "township_code"),
+        Index("ix_stations_amenities", "amenities", postgresql_using="gin"),
+    )
+
+
+class StationChange(Base):
+    """Audit row written by a trigger for every insert, update, close and delete of a station."""
+
+    __tablename__ = "station_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # no foreign key on purpose: the history of a hard-deleted station must survive it
+    station_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    actor: Mapped[str] = mapped_column(Text, nullable=False)
+    operation: Mapped[str] = mapped_column(Text, nullable=False)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        CheckConstraint(
+            "operation IN ('insert', 'update', 'close', 'delete')", name="ck_station_changes_operation"
+        ),
+        Index("ix_station_changes_station_id", "station_id"),
+    )
+
+
+class Area(Base):
+    """An administrative polygon (county, township = 乡镇/街道, community = 社区/村)."""
+
+    __tablename__ = "areas"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    code: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    parent_code: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (
+        UniqueConstraint("level", "code", name="uq_areas_level_code"),
+        CheckConstraint("level IN ('county', 'township', 'community')", name="ck_areas_level"),
+        Index("ix_areas_geom", "geom", postgresql_using="gist"),
+    )
+
+
+class DemandPoint(Base):
+    """A weighted demand point of one worker group (``demand_points``)."""
+
+    __tablename__ = "demand_points"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    layer: Mapped[str] = mapped_column(Text, nullable=False)
+    worker_group: Mapped[str] = mapped_column(Text, nullable=False)
+    weight: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("1"))
+    external_id: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("weight >= 0", name="ck_demand_points_weight"),
+        Index("ix_demand_points_geom", "geom", postgresql_using="gist"),
+        Index("ix_demand_points_layer", "layer"),
+    )
