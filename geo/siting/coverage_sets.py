@@ -1,0 +1,352 @@
+"""Sparse coverage sets: which demand points each candidate site reaches within ``minutes``.
+
+The travel time follows the project definition (docs/ARCHITECTURE.md)::
+
+    time(P -> S) = [offset(P, node(P)) + path(node(P) -> node(S)) + offset(node(S), S)] / speed
+
+so the search runs *from the station* on the reversed graph (for a directed network), with the metre
+budget ``minutes * speed - offset(S)`` as the Dijkstra ``limit``; a demand point ``P`` at a reached node
+is covered when ``dist + offset(P) <= budget``. Searches run in chunks of candidates and each chunk's
+dense Dijkstra rows are turned into sparse (candidate, demand) pairs at once, so memory grows with the
+covered pairs, never with candidates × nodes at once. All coordinates are WGS-84 (EPSG:4326).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from geo.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: upper bound on floats held by one chunk of Dijkstra rows (about 64 MB)
+_CHUNK_FLOATS = 8_000_000
+
+
+def reversed_if_directed(graph: sp.csr_matrix | sp.csr_array) -> sp.csr_matrix:
+    """Return the graph to search *from stations*: the transpose for a directed graph, else itself."""
+    g = sp.csr_matrix(graph)
+    diff = g - g.T
+    if diff.nnz == 0 or np.all(diff.data == 0):
+        return g
+    return sp.csr_matrix(g.T)
+
+
+def reach_matrix(
+    graph: sp.csr_matrix | sp.csr_array,
+    source_node: NDArray[np.int64],
+    source_budget_m: NDArray[np.float64],
+    target_node: NDArray[np.int64],
+    target_offset_m: NDArray[np.float64],
+    *,
+    chunk_size: int | None = None,
+) -> sp.csr_matrix:
+    """Sparse boolean matrix ``sources × targets``: target within the source's metre budget.
+
+    Parameters
+    ----------
+    graph : scipy.sparse CSR matrix
+        Arc lengths in metres, already oriented for searching from the sources (see
+        :func:`reversed_if_directed`).
+    source_node : numpy.ndarray
+        Graph node of each source, −1 for an unsnappable source (covers nothing).
+    source_budget_m : numpy.ndarray
+        Metres available on the network and at the target end for each source (speed × time minus the
+        source's own offset); negative budgets cover nothing.
+    target_node, target_offset_m : numpy.ndarray
+        Graph node of each target (−1 when unsnappable: never covered) and its straight-line offset in metres.
+    chunk_size : int, optional
+        Sources per Dijkstra call; default keeps one chunk under about 64 MB of distances.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Shape ``(len(source_node), len(target_node))``, ``dtype=bool``.
+    """
+    g = sp.csr_matrix(graph)
+    n_nodes = g.shape[0]
+    src = np.asarray(source_node, dtype=np.int64)
+    budget = np.asarray(source_budget_m, dtype=np.float64)
+    tgt = np.asarray(target_node, dtype=np.int64)
+    toff = np.asarray(target_offset_m, dtype=np.float64)
+    n_src, n_tgt = src.size, tgt.size
+    if budget.shape != src.shape or toff.shape != tgt.shape:
+        raise InputError("source/target arrays must have matching lengths", field="graph")
+    # targets grouped by node: start[v]..start[v+1] in `order`
+    ok_t = tgt >= 0
+    order = np.flatnonzero(ok_t)[np.argsort(tgt[ok_t], kind="stable")]
+    counts = np.bincount(tgt[ok_t], minlength=n_nodes)
+    start = np.concatenate([[0], np.cumsum(counts)])
+    min_off = float(toff[ok_t].min()) if ok_t.any() else 0.0
+    active = np.flatnonzero((src >= 0) & (budget >= min_off))
+    if chunk_size is None:
+        chunk_size = max(1, min(512, _CHUNK_FLOATS // max(n_nodes, 1)))
+    rows_out: list[NDArray[np.int64]] = []
+    cols_out: list[NDArray[np.int64]] = []
+    # sort by node so duplicate source nodes share a chunk's searches
+    active = active[np.argsort(src[active], kind="stable")]
+    for lo in range(0, active.size, chunk_size):
+        part = active[lo : lo + chunk_size]
+        nodes, inverse = np.unique(src[part], return_inverse=True)
+        limit = float(budget[part].max())
+        dist = dijkstra(g, directed=True, indices=nodes, limit=limit)
+        r_u, v = np.nonzero(np.isfinite(dist))
+        d = dist[r_u, v]
+        del dist
+        # fan out each unique node's row to the sources at that node
+        per_node = np.bincount(inverse, minlength=nodes.size)
+        src_order = np.argsort(inverse, kind="stable")
+        src_start = np.concatenate([[0], np.cumsum(per_node)])
+        k = per_node[r_u]
+        rep = np.repeat(np.arange(r_u.size), k)
+        within = np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)
+        s_local = src_order[src_start[r_u[rep]] + within]
+        s_idx = part[s_local]
+        v2 = v[rep]
+        d2 = d[rep]
+        keep = d2 <= budget[s_idx] - min_off
+        s_idx, v2, d2 = s_idx[keep], v2[keep], d2[keep]
+        # fan out reached nodes to the targets at them
+        c = counts[v2]
+        rep2 = np.repeat(np.arange(v2.size), c)
+        within2 = np.arange(rep2.size) - np.repeat(np.cumsum(c) - c, c)
+        t_idx = order[start[v2[rep2]] + within2]
+        s_full = s_idx[rep2]
+        ok = d2[rep2] + toff[t_idx] <= budget[s_full] + 1e-9
+        rows_out.append(s_full[ok])
+        cols_out.append(t_idx[ok])
+    rows = np.concatenate(rows_out) if rows_out else np.zeros(0, dtype=np.int64)
+    cols = np.concatenate(cols_out) if cols_out else np.zeros(0, dtype=np.int64)
+    out = sp.csr_matrix((np.ones(rows.size, dtype=bool), (rows, cols)), shape=(n_src, n_tgt))
+    out.sum_duplicates()
+    return out
+
+
+def merge_columns(
+    matrix: sp.csr_matrix, weights: NDArray[np.float64], keep: NDArray[np.bool_]
+) -> tuple[sp.csr_matrix, NDArray[np.float64], NDArray[np.int64]]:
+    """Drop columns not in ``keep`` or with no candidate, and merge columns with identical candidate sets.
+
+    Returns
+    -------
+    merged, merged_weights, column_of
+        The merged matrix (candidates × merged columns), the summed weights, and for each original column
+        its merged column (−1 when dropped).
+    """
+    csc = sp.csc_matrix(matrix)
+    csc.sort_indices()
+    nnz = np.diff(csc.indptr)
+    column_of = np.full(csc.shape[1], -1, dtype=np.int64)
+    seen: dict[bytes, int] = {}
+    firsts: list[int] = []
+    indptr, indices = csc.indptr, csc.indices
+    for i in np.flatnonzero(keep & (nnz > 0)).tolist():
+        key = indices[indptr[i] : indptr[i + 1]].tobytes()
+        col = seen.get(key)
+        if col is None:
+            col = len(firsts)
+            seen[key] = col
+            firsts.append(i)
+        column_of[i] = col
+    n_col = len(firsts)
+    merged = (
+        sp.csr_matrix(csc[:, np.asarray(firsts, dtype=np.int64)])
+        if n_col
+        else sp.csr_matrix((csc.shape[0], 0), dtype=bool)
+    )
+    w = np.zeros(n_col)
+    used = column_of >= 0
+    np.add.at(w, column_of[used], np.asarray(weights, dtype=np.float64)[used])
+    return merged, w, column_of
+
+
+@dataclass(frozen=True)
+class CoverageSets:
+    """Sparse coverage data for siting, with demand already covered by existing stations removed.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix
+        Candidates × merged demand columns (bool); the input of :mod:`geo.siting.models`.
+    weights : numpy.ndarray
+        Weight of each merged column (sum of its demand points' weights).
+    column_of_demand : numpy.ndarray
+        For each demand point its merged column, −1 when covered before, uncoverable or unsnappable.
+    demand_weight : numpy.ndarray
+        Weight of each demand point (input order).
+    covered_before : numpy.ndarray
+        Bool per demand point: covered by the fixed existing stations.
+    coverable : numpy.ndarray
+        Bool per demand point: not covered before and reached by at least one candidate.
+    candidate_unsnappable, demand_unsnappable, station_unsnappable : numpy.ndarray
+        Bool per row: farther than the snap limit from any usable node (reported, never dropped).
+    minutes, speed_kph : float
+        Time threshold and travel speed used.
+    pairs : int
+        Candidate × demand pairs within the threshold (before merging).
+    seconds : float
+        Wall time to build.
+    """
+
+    matrix: sp.csr_matrix
+    weights: NDArray[np.float64]
+    column_of_demand: NDArray[np.int64]
+    demand_weight: NDArray[np.float64]
+    covered_before: NDArray[np.bool_]
+    coverable: NDArray[np.bool_]
+    candidate_unsnappable: NDArray[np.bool_]
+    demand_unsnappable: NDArray[np.bool_]
+    station_unsnappable: NDArray[np.bool_]
+    minutes: float
+    speed_kph: float
+    pairs: int
+    seconds: float
+
+    @property
+    def total_weight(self) -> float:
+        """All demand weight, unsnappable points included."""
+        return float(self.demand_weight.sum())
+
+    @property
+    def covered_before_weight(self) -> float:
+        return float(self.demand_weight[self.covered_before].sum())
+
+    @property
+    def coverable_weight(self) -> float:
+        """Weight not covered before that at least one candidate can reach."""
+        return float(self.weights.sum())
+
+    def covered_after(self, selected: NDArray[np.int64] | list[int]) -> NDArray[np.bool_]:
+        """Bool per demand point: covered by the existing stations or any of the ``selected`` rows."""
+        sel = np.asarray(selected, dtype=np.int64)
+        hit_cols = np.zeros(self.matrix.shape[1], dtype=bool)
+        if sel.size:
+            hit_cols[np.unique(self.matrix[sel].indices)] = True
+        col = self.column_of_demand
+        out = self.covered_before.copy()
+        has = col >= 0
+        out[has] |= hit_cols[col[has]]
+        return out
+
+
+def _snap(
+    network: Any, frame: gpd.GeoDataFrame, max_meters: float
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    if len(frame) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    pts = frame.geometry
+    res = network.snap(pts.x.to_numpy(), pts.y.to_numpy(), max_meters=max_meters)
+    node = np.atleast_1d(np.asarray(res.node)).astype(np.int64)
+    meters = np.atleast_1d(np.asarray(res.meters, dtype=np.float64))
+    bad = (node < 0) | ~np.isfinite(meters) | (meters > max_meters)
+    node = np.where(bad, -1, node)
+    meters = np.where(bad, np.inf, meters)
+    return node, meters
+
+
+def build_coverage_sets(
+    network: Any,
+    candidates: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    *,
+    minutes: float = 15.0,
+    stations: gpd.GeoDataFrame | None = None,
+    snap_meters: float = 300.0,
+    speed_kph: float | None = None,
+    chunk_size: int | None = None,
+) -> CoverageSets:
+    """Build the sparse candidate × demand coverage sets on a street network.
+
+    Parameters
+    ----------
+    network : geo.network.Network
+        Street network (``csr()`` in metres with directed arcs, ``snap``, ``speed_kph``).
+    candidates : geopandas.GeoDataFrame
+        Candidate sites, Point geometries in EPSG:4326 (canonical candidates frame).
+    demand : geopandas.GeoDataFrame
+        Demand points (EPSG:4326) with a ``weight`` column.
+    minutes : float, default 15
+        Travel-time threshold.
+    stations : geopandas.GeoDataFrame, optional
+        Existing stations kept fixed: demand they cover drops out of the model.
+    snap_meters : float, default 300
+        Snap limit; farther points are unsnappable (reported in the result).
+    speed_kph : float, optional
+        Speed override; default the network's ``speed_kph``.
+    chunk_size : int, optional
+        Candidates per Dijkstra call.
+
+    Returns
+    -------
+    CoverageSets
+    """
+    if not minutes > 0:
+        raise InputError(f"minutes must be > 0, got {minutes}", field="minutes")
+    if "weight" not in demand.columns:
+        raise InputError("demand needs a 'weight' column", field="demand")
+    t0 = time.perf_counter()
+    speed = float(speed_kph if speed_kph is not None else network.speed_kph)
+    if not speed > 0:
+        raise InputError(f"speed_kph must be > 0, got {speed}", field="speed_kph")
+    meters = minutes / 60.0 * speed * 1000.0
+    graph = reversed_if_directed(network.csr())
+    d_node, d_off = _snap(network, demand, snap_meters)
+    c_node, c_off = _snap(network, candidates, snap_meters)
+    w = demand["weight"].to_numpy(dtype=np.float64)
+    covered_before = np.zeros(len(demand), dtype=bool)
+    s_bad = np.zeros(0, dtype=bool)
+    if stations is not None and len(stations):
+        s_node, s_off = _snap(network, stations, snap_meters)
+        s_bad = s_node < 0
+        reach_s = reach_matrix(
+            graph,
+            s_node,
+            meters - np.where(s_bad, 0.0, s_off),
+            d_node,
+            np.where(d_node < 0, np.inf, d_off),
+            chunk_size=chunk_size,
+        )
+        covered_before[np.unique(reach_s.indices)] = True
+    reach_c = reach_matrix(
+        graph,
+        c_node,
+        meters - np.where(c_node < 0, 0.0, c_off),
+        d_node,
+        np.where(d_node < 0, np.inf, d_off),
+        chunk_size=chunk_size,
+    )
+    matrix, weights, column_of = merge_columns(reach_c, w, ~covered_before)
+    coverable = column_of >= 0
+    seconds = time.perf_counter() - t0
+    log.info(
+        "coverage sets: %d candidates x %d demand, %d pairs, %d merged columns, %.2fs",
+        len(candidates),
+        len(demand),
+        reach_c.nnz,
+        matrix.shape[1],
+        seconds,
+    )
+    return CoverageSets(
+        matrix=matrix,
+        weights=weights,
+        column_of_demand=column_of,
+        demand_weight=w,
+        covered_before=covered_before,
+        coverable=coverable,
+        candidate_unsnappable=c_node < 0,
+        demand_unsnappable=d_node < 0,
+        station_unsnappable=s_bad,
+        minutes=float(minutes),
+        speed_kph=speed,
+        pairs=int(reach_c.nnz),
+        seconds=seconds,
+    )
