@@ -1,0 +1,946 @@
+"""Street networks for walking and e-bike travel, stored as compact CSR arrays.
+
+A :class:`Network` holds the directed arcs a traveller of one mode may use, node coordinates in
+WGS-84 (EPSG:4326), arc lengths in metres (great-circle between consecutive OSM nodes, the
+unsimplified osmnx graph, so routes and service areas follow the real street shape), weakly
+connected component labels, and a lazily built KD-tree for snapping.
+
+Sources
+-------
+* OSM XML (``.osm``, ``.xml``, ``.osm.bz2``, ``.osm.gz``) read with ``osmnx.graph_from_xml``
+  (``simplify=False``, ``retain_all=True``); ways without a ``highway`` tag (buildings, land use)
+  are dropped.
+* osmnx GraphML (``.graphml``) read with ``osmnx.load_graphml``. Edges without a ``highway``
+  attribute (e.g. the Amap-derived Xi'an sample) are taken as ordinary streets.
+* a compact ``.npz`` written by :func:`save_network` / ``yizhan network build``.
+* online: :func:`network_from_place` (osmnx ``graph_from_place``; never used in tests).
+
+Mode rules (the same text is in ``docs/TRAVEL_TIME.md``)
+-------------------------------------------------------
+``walk`` (default 4.5 km/h): every street and path a pedestrian may use, in both directions
+(one-way tags do not bind pedestrians). Excluded: ``highway`` = motorway, motorway_link,
+construction, proposed, planned, abandoned, disused, razed, raceway, bus_guideway, busway,
+escape, emergency_bay, no; ways tagged ``motorroad=yes``; ``foot`` = no, private, use_sidepath;
+``access`` = no, private (unless ``foot`` = yes, designated, permissive). Cycleways are kept (no
+``foot=no`` in China's default access rules); trunk roads are kept unless tagged otherwise.
+
+``ebike`` (default 15 km/h): roads and cycleways. Excluded in addition to the walk exclusions
+of closed/unbuilt ways: motorway, motorway_link, ``motorroad=yes``; pedestrian-only ways
+(footway, pedestrian, steps, corridor, bridleway, elevator, platform) unless ``bicycle`` = yes,
+designated, permissive (steps always); ``path`` with ``bicycle=no``; ``bicycle`` = no, private,
+use_sidepath; ``access`` = no, private unless ``bicycle`` allows. One-way streets are respected
+(``oneway=yes/-1``, roundabouts, as osmnx reads them) unless ``oneway:bicycle=no`` or the caller
+passes ``oneway=False``.
+
+Drive-only inputs (the Shanghai ``.osm`` written by osmnx from a drive query, the Xi'an GraphML
+from Amap car routes) still give walk and e-bike networks over their streets; they lack the
+footpaths and alleys that make walking times shorter, so their coverage is a lower bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+import scipy.sparse as sp
+import shapely
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+from shapely.geometry.base import BaseGeometry
+
+from geo import _graph
+from geo.catalog import mode_speeds_kph, resolve_mode
+from geo.config import cache_dir as default_cache_dir
+from geo.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import networkx as nx
+
+log = logging.getLogger(__name__)
+
+#: bump when the arc rules or the npz layout change (part of every cache key)
+FORMAT_VERSION = 1
+
+Clip: TypeAlias = BaseGeometry | tuple[float, float, float, float]
+
+_CLOSED = frozenset(
+    {
+        "construction",
+        "proposed",
+        "planned",
+        "abandoned",
+        "disused",
+        "razed",
+        "raceway",
+        "bus_guideway",
+        "busway",
+        "escape",
+        "emergency_bay",
+        "no",
+        "motorway",
+        "motorway_link",
+    }
+)
+_PED_ONLY = frozenset({"footway", "pedestrian", "steps", "corridor", "bridleway", "elevator", "platform"})
+_YES = frozenset({"yes", "designated", "permissive", "official"})
+_NO = frozenset({"no", "private", "use_sidepath"})
+_EXTRA_WAY_TAGS = ("foot", "bicycle", "motorroad", "oneway:bicycle", "access", "service")
+
+
+def _tag_values(value: Any) -> set[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return set()
+    if isinstance(value, list | tuple | set):
+        return {str(v).strip().lower() for v in value}
+    return {s.strip().lower() for s in str(value).split(";")}
+
+
+def arc_allowed(attrs: dict[str, Any], mode: str, *, require_highway: bool = True) -> bool:
+    """Whether a traveller of ``mode`` may use an OSM way with tags ``attrs`` (see module doc)."""
+    highway = _tag_values(attrs.get("highway"))
+    if not highway:
+        return not require_highway
+    if highway <= _CLOSED:
+        return False
+    if "yes" in _tag_values(attrs.get("motorroad")):
+        return False
+    access = _tag_values(attrs.get("access"))
+    if mode == "walk":
+        foot = _tag_values(attrs.get("foot"))
+        if foot & _NO:
+            return False
+        return not (access & {"no", "private"} and not foot & _YES)
+    bicycle = _tag_values(attrs.get("bicycle"))
+    if bicycle & _NO:
+        return False
+    if access & {"no", "private"} and not bicycle & _YES:
+        return False
+    if "steps" in highway:
+        return False
+    return not (highway <= _PED_ONLY and not bicycle & _YES)
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Result of snapping points to a network.
+
+    Attributes
+    ----------
+    node : ndarray of int64
+        Node index per point, ``-1`` where the point is farther than the snap limit.
+    meters : ndarray of float64
+        Great-circle distance from the point to the chosen node (to the nearest node when
+        unsnappable; NaN for invalid coordinates).
+    """
+
+    node: NDArray[np.int64]
+    meters: NDArray[np.float64]
+
+    @property
+    def snapped(self) -> NDArray[np.bool_]:
+        """Boolean mask of the points that snapped."""
+        return np.asarray(self.node >= 0)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A travel network for one mode: directed arcs in CSR form, WGS-84 nodes, lengths in metres.
+
+    ``indptr``/``indices``/``length_m`` hold the arcs travel may use (walk networks are symmetric);
+    ``component`` labels weakly connected pieces (0 = largest) with sizes ``component_sizes``.
+    """
+
+    mode: str
+    speed_kph: float
+    node_id: NDArray[np.int64]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    indptr: NDArray[np.int32]
+    indices: NDArray[np.int32]
+    length_m: NDArray[np.float64]
+    component: NDArray[np.int32]
+    component_sizes: NDArray[np.int64]
+    source: str = ""
+    source_hash: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- basic facts
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node_id.size)
+
+    @property
+    def n_arcs(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def meters_per_minute(self) -> float:
+        """Travel speed in metres per minute."""
+        return self.speed_kph * 1000.0 / 60.0
+
+    @cached_property
+    def symmetric(self) -> bool:
+        """True when every arc has its reverse (walk networks; e-bike with ``oneway=False``)."""
+        return _graph.is_symmetric(self.indptr, self.indices, self.length_m)
+
+    @cached_property
+    def tails(self) -> NDArray[np.int32]:
+        """Tail node of every arc (aligned with ``indices``)."""
+        return np.repeat(np.arange(self.n_nodes, dtype=np.int32), np.diff(self.indptr))
+
+    def with_speed(self, speed_kph: float) -> Network:
+        """Return the same network with another speed (arrays shared, not copied)."""
+        _check_speed(speed_kph)
+        return Network(
+            mode=self.mode,
+            speed_kph=float(speed_kph),
+            node_id=self.node_id,
+            lon=self.lon,
+            lat=self.lat,
+            indptr=self.indptr,
+            indices=self.indices,
+            length_m=self.length_m,
+            component=self.component,
+            component_sizes=self.component_sizes,
+            source=self.source,
+            source_hash=self.source_hash,
+            options=dict(self.options),
+        )
+
+    # ----------------------------------------------------------------- graphs
+    def csr(self) -> sp.csr_matrix:
+        """The arcs as a ``scipy.sparse.csr_matrix`` of lengths in metres (row = tail)."""
+        return self._csr
+
+    @cached_property
+    def _csr(self) -> sp.csr_matrix:
+        return _graph.csr_matrix(self.indptr, self.indices, self.length_m)
+
+    @cached_property
+    def reverse_arrays(self) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]:
+        """CSR arrays of the reversed graph (the same arrays when the network is symmetric)."""
+        if self.symmetric:
+            return self.indptr, self.indices, self.length_m
+        return _graph.transpose_csr(self.indptr, self.indices, self.length_m)
+
+    def reverse_csr(self) -> sp.csr_matrix:
+        """The reversed graph: searching it from station nodes gives node → station distances."""
+        ip, ix, ln = self.reverse_arrays
+        return _graph.csr_matrix(ip, ix, ln)
+
+    # ----------------------------------------------------------------- snapping
+    @cached_property
+    def _origin(self) -> tuple[float, float]:
+        if self.n_nodes == 0:
+            return 0.0, 0.0
+        return float(np.mean(self.lon)), float(np.mean(self.lat))
+
+    @cached_property
+    def _big(self) -> NDArray[np.bool_]:
+        """Nodes of pieces that are not tiny islands (≥ 50 nodes and ≥ 1 % of all, or the largest)."""
+        sizes = self.component_sizes[self.component]
+        big = (sizes >= 50) & (sizes >= 0.01 * self.n_nodes)
+        return np.asarray(big | (self.component == 0))
+
+    @cached_property
+    def _trees(self) -> tuple[cKDTree, cKDTree, NDArray[np.int64]]:
+        xy = _graph.local_xy(self.lon, self.lat, *self._origin)
+        big_idx = np.flatnonzero(self._big)
+        return cKDTree(xy), cKDTree(xy[big_idx]), big_idx
+
+    def snap(self, lon: ArrayLike, lat: ArrayLike, *, max_meters: float = 300.0) -> Snap:
+        """Snap WGS-84 points to network nodes.
+
+        The nearest node is taken, except that a node of a tiny island (a weakly connected piece
+        with fewer than 50 nodes or under 1 % of the network) gives way to a node of a larger
+        piece no farther than ``max(25 m, 1.5 × the nearest distance)``. Every piece stays in the
+        network; only the choice of node avoids islands.
+
+        Parameters
+        ----------
+        lon, lat : array-like of float
+            WGS-84 (EPSG:4326) coordinates; scalars accepted.
+        max_meters : float
+            Snap limit in metres; farther points get node ``-1``.
+
+        Returns
+        -------
+        Snap
+        """
+        if not (np.isfinite(max_meters) and max_meters >= 0):
+            raise InputError(
+                f"max_meters must be a non-negative number, got {max_meters!r}", field="max_meters"
+            )
+        x = np.atleast_1d(np.asarray(lon, dtype=np.float64))
+        y = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+        if x.shape != y.shape:
+            raise InputError(f"lon and lat differ in shape: {x.shape} vs {y.shape}", field="lon")
+        n = x.size
+        node = np.full(n, -1, dtype=np.int64)
+        meters = np.full(n, np.nan)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if self.n_nodes == 0 or not ok.any():
+            return Snap(node=node, meters=meters)
+        tree_all, tree_big, big_idx = self._trees
+        xy = _graph.local_xy(x[ok], y[ok], *self._origin)
+        d_all, i_all = tree_all.query(xy, k=1)
+        chosen = np.asarray(i_all, dtype=np.int64)
+        if big_idx.size and big_idx.size < self.n_nodes:
+            d_big, j_big = tree_big.query(xy, k=1)
+            prefer = (~self._big[chosen]) & (d_big <= np.maximum(25.0, 1.5 * d_all))
+            chosen = np.where(prefer, big_idx[np.asarray(j_big, dtype=np.int64)], chosen)
+        dist = _graph.haversine_m(x[ok], y[ok], self.lon[chosen], self.lat[chosen])
+        meters[ok] = dist
+        node[ok] = np.where(dist <= max_meters, chosen, -1)
+        return Snap(node=node, meters=meters)
+
+    # ----------------------------------------------------------------- routing
+    def route(
+        self, src_node: int, dst_node: int, *, max_meters: float = np.inf
+    ) -> tuple[NDArray[np.int64], float]:
+        """Shortest path between two node indices along the arcs of this mode.
+
+        Returns
+        -------
+        (nodes, meters)
+            Node indices from ``src_node`` to ``dst_node`` inclusive and the path length in metres.
+
+        Raises
+        ------
+        NotFoundError
+            If no path exists (within ``max_meters``).
+        """
+        for name, v in (("src_node", src_node), ("dst_node", dst_node)):
+            if not (0 <= int(v) < self.n_nodes):
+                raise InputError(
+                    f"{name} {v} is not a node index of this network (0..{self.n_nodes - 1})", field=name
+                )
+        dist, pred = dijkstra(
+            self.csr(), directed=True, indices=int(src_node), return_predecessors=True, limit=max_meters
+        )
+        meters = float(dist[int(dst_node)])
+        if not np.isfinite(meters):
+            raise NotFoundError(
+                f"no {self.mode} path from node {src_node} to node {dst_node}", field="dst_node"
+            )
+        path = [int(dst_node)]
+        while path[-1] != int(src_node):
+            path.append(int(pred[path[-1]]))
+        return np.asarray(path[::-1], dtype=np.int64), meters
+
+    def route_geometry(self, nodes: ArrayLike) -> shapely.LineString:
+        """WGS-84 LineString through the given node indices."""
+        idx = np.asarray(nodes, dtype=np.int64)
+        if idx.size == 1:
+            idx = np.repeat(idx, 2)
+        return shapely.linestrings(np.column_stack([self.lon[idx], self.lat[idx]]))
+
+    # ----------------------------------------------------------------- export
+    def edges_frame(self, *, undirected: bool = False) -> gpd.GeoDataFrame:
+        """The arcs as a GeoDataFrame (EPSG:4326): ``u``, ``v`` (node indices), ``u_id``, ``v_id``
+        (OSM ids), ``length_m``, ``oneway`` and a straight LineString per arc. With
+        ``undirected=True`` each two-way pair appears once."""
+        import geopandas as gpd
+
+        u = self.tails.astype(np.int64)
+        v = self.indices.astype(np.int64)
+        key_fwd = u * self.n_nodes + v
+        key_rev = v * self.n_nodes + u
+        has_rev = np.isin(key_rev, key_fwd)
+        keep = np.ones(u.size, dtype=bool)
+        if undirected:
+            keep = ~has_rev | (u < v)
+        u, v = u[keep], v[keep]
+        coords = np.stack(
+            [np.column_stack([self.lon[u], self.lat[u]]), np.column_stack([self.lon[v], self.lat[v]])], axis=1
+        )
+        geom = shapely.linestrings(coords)
+        return gpd.GeoDataFrame(
+            {
+                "u": u,
+                "v": v,
+                "u_id": self.node_id[u],
+                "v_id": self.node_id[v],
+                "length_m": self.length_m[keep],
+                "oneway": ~has_rev[keep],
+            },
+            geometry=geom,
+            crs="EPSG:4326",
+        )
+
+    def nodes_frame(self) -> gpd.GeoDataFrame:
+        """Nodes as a GeoDataFrame (EPSG:4326): ``node``, ``node_id``, ``component``."""
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(
+            {"node": np.arange(self.n_nodes), "node_id": self.node_id, "component": self.component},
+            geometry=gpd.points_from_xy(self.lon, self.lat),
+            crs="EPSG:4326",
+        )
+
+    def to_networkx(self) -> nx.DiGraph:
+        """A networkx DiGraph over node indices with ``length`` (metres) arc attributes."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from(range(self.n_nodes))
+        g.add_weighted_edges_from(
+            zip(self.tails.tolist(), self.indices.tolist(), self.length_m.tolist(), strict=True),
+            weight="length",
+        )
+        return g
+
+    def info(self) -> dict[str, Any]:
+        """Plain summary for ``yizhan network info``."""
+        return {
+            "mode": self.mode,
+            "speed_kph": self.speed_kph,
+            "nodes": self.n_nodes,
+            "arcs": self.n_arcs,
+            "symmetric": self.symmetric,
+            "total_arc_km": round(float(self.length_m.sum()) / 1000.0, 3),
+            "components": int(self.component_sizes.size),
+            "largest_component_nodes": int(self.component_sizes[0]) if self.component_sizes.size else 0,
+            "bbox": [
+                float(self.lon.min()),
+                float(self.lat.min()),
+                float(self.lon.max()),
+                float(self.lat.max()),
+            ]
+            if self.n_nodes
+            else None,
+            "source": self.source,
+            "source_hash": self.source_hash,
+            "options": self.options,
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+def _check_speed(speed_kph: float | None) -> None:
+    if speed_kph is not None and not (np.isfinite(speed_kph) and speed_kph > 0):
+        raise InputError(f"speed_kph must be a positive number, got {speed_kph!r}", field="speed_kph")
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _clip_geometry(clip: Clip | None) -> BaseGeometry | None:
+    if clip is None:
+        return None
+    if isinstance(clip, BaseGeometry):
+        if clip.is_empty or clip.geom_type not in ("Polygon", "MultiPolygon"):
+            raise InputError(
+                f"clip must be a Polygon/MultiPolygon or a bbox, got {clip.geom_type}", field="clip"
+            )
+        return clip
+    try:
+        minx, miny, maxx, maxy = (float(c) for c in clip)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"clip must be (minx, miny, maxx, maxy) in degrees, got {clip!r}", field="clip"
+        ) from None
+    if not (minx < maxx and miny < maxy and minx >= -180 and maxx <= 180 and miny >= -90 and maxy <= 90):
+        raise InputError(
+            f"clip bbox must satisfy minx<maxx, miny<maxy in WGS-84 degrees, got {clip!r}", field="clip"
+        )
+    return shapely.box(minx, miny, maxx, maxy)
+
+
+def parse_clip(text: str) -> BaseGeometry:
+    """Parse a ``minx,miny,maxx,maxy`` string or the path of a polygon file (GeoJSON/GPKG/SHP,
+    union of all features, EPSG:4326) into a clip geometry."""
+    parts = text.split(",")
+    if len(parts) == 4:
+        try:
+            box = tuple(float(p) for p in parts)
+        except ValueError:
+            box = None
+        if box is not None:
+            geom = _clip_geometry(box)
+            assert geom is not None
+            return geom
+    path = Path(text)
+    if not path.exists():
+        raise InputError(f"clip {text!r} is neither minx,miny,maxx,maxy nor an existing file", field="clip")
+    import geopandas as gpd
+
+    frame = gpd.read_file(path)
+    if frame.crs is not None:
+        frame = frame.to_crs("EPSG:4326")
+    geom = shapely.union_all(frame.geometry.values)
+    out = _clip_geometry(geom)
+    assert out is not None
+    return out
+
+
+def _options_key(mode: str, oneway: bool, clip: BaseGeometry | None) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "mode": mode,
+        "oneway": bool(oneway),
+        "clip_wkb_sha256": hashlib.sha256(shapely.to_wkb(clip, output_dimension=2)).hexdigest()
+        if clip is not None
+        else None,
+        "clip_bounds": list(clip.bounds) if clip is not None else None,
+    }
+
+
+def _osmnx_settings_tags() -> tuple[list[str], list[str]]:
+    import osmnx as ox
+
+    old = list(ox.settings.useful_tags_way)
+    new = old + [t for t in _EXTRA_WAY_TAGS if t not in old]
+    return old, new
+
+
+def _read_osmnx_graph(path: Path) -> tuple[nx.MultiDiGraph, bool]:
+    """Read an OSM XML or GraphML file with osmnx; returns the graph and whether ``highway`` is required."""
+    import osmnx as ox
+
+    name = path.name.lower()
+    if name.endswith(".graphml"):
+        return ox.load_graphml(path), False
+    if name.endswith((".osm", ".xml", ".osm.bz2", ".osm.gz", ".xml.bz2", ".xml.gz")):
+        old, new = _osmnx_settings_tags()
+        ox.settings.useful_tags_way = new
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter(
+                    "ignore", UserWarning
+                )  # "generated by OSMnx" note for osmnx-written XML
+                g = ox.graph_from_xml(path, bidirectional=False, simplify=False, retain_all=True)
+        finally:
+            ox.settings.useful_tags_way = old
+        return g, True
+    raise InputError(
+        f"unsupported network file {path.name!r}: use .osm, .osm.bz2, .osm.gz, .graphml or a yizhan .npz",
+        field="source",
+    )
+
+
+def network_from_graph(
+    graph: nx.MultiDiGraph,
+    *,
+    mode: str = "walk",
+    speed_kph: float | None = None,
+    clip: Clip | None = None,
+    oneway: bool | None = None,
+    require_highway: bool = True,
+    source: str = "",
+    source_hash: str = "",
+) -> Network:
+    """Build a :class:`Network` from an osmnx MultiDiGraph (unprojected, EPSG:4326).
+
+    Parameters
+    ----------
+    graph : networkx.MultiDiGraph
+        osmnx graph with node ``x``/``y`` (degrees) and edge ``length`` (metres); the graph's
+        directed edges are taken as the legal driving directions.
+    mode : {"walk", "ebike"}
+        Travel mode (rules in the module docstring).
+    speed_kph : float, optional
+        Speed; default from ``data/modes.toml``.
+    clip : Polygon or (minx, miny, maxx, maxy), optional
+        Keep only arcs whose two end nodes lie inside (WGS-84).
+    oneway : bool, optional
+        Respect one-way streets; default False for walk, True for ebike.
+    require_highway : bool
+        Drop edges without a ``highway`` attribute (True for OSM XML).
+    """
+    mode = resolve_mode(mode)
+    _check_speed(speed_kph)
+    speed = float(speed_kph) if speed_kph is not None else mode_speeds_kph()[mode]
+    respect_oneway = (mode != "walk") if oneway is None else bool(oneway)
+    if mode == "walk":
+        respect_oneway = False if oneway is None else bool(oneway)
+    geom = _clip_geometry(clip)
+    tails: list[int] = []
+    heads: list[int] = []
+    lengths: list[float] = []
+    for u, v, data in graph.edges(data=True):
+        if not arc_allowed(data, mode, require_highway=require_highway):
+            continue
+        length = float(data.get("length", np.nan))
+        tails.append(u)
+        heads.append(v)
+        lengths.append(length)
+        two_way = not respect_oneway or "no" in _tag_values(data.get("oneway:bicycle"))
+        if two_way:
+            tails.append(v)
+            heads.append(u)
+            lengths.append(length)
+    ids = np.asarray(sorted({*tails, *heads}), dtype=np.int64)
+    xs = np.asarray([graph.nodes[i]["x"] for i in ids.tolist()], dtype=np.float64)
+    ys = np.asarray([graph.nodes[i]["y"] for i in ids.tolist()], dtype=np.float64)
+    t = np.searchsorted(ids, np.asarray(tails, dtype=np.int64))
+    h = np.searchsorted(ids, np.asarray(heads, dtype=np.int64))
+    ln = np.asarray(lengths, dtype=np.float64)
+    bad = ~np.isfinite(ln)
+    if bad.any():
+        ln[bad] = _graph.haversine_m(xs[t[bad]], ys[t[bad]], xs[h[bad]], ys[h[bad]])
+    options = _options_key(mode, respect_oneway, geom)
+    return _assemble(mode, speed, ids, xs, ys, t, h, ln, geom, source, source_hash, options)
+
+
+def _assemble(
+    mode: str,
+    speed: float,
+    ids: NDArray[np.int64],
+    xs: NDArray[np.float64],
+    ys: NDArray[np.float64],
+    t: NDArray[np.int64],
+    h: NDArray[np.int64],
+    ln: NDArray[np.float64],
+    clip: BaseGeometry | None,
+    source: str,
+    source_hash: str,
+    options: dict[str, Any],
+) -> Network:
+    if clip is not None:
+        inside = shapely.contains_xy(clip, xs, ys) | shapely.intersects_xy(clip, xs, ys)
+        keep = inside[t] & inside[h]
+        t, h, ln = t[keep], h[keep], ln[keep]
+    used = np.zeros(ids.size, dtype=bool)
+    used[t] = True
+    used[h] = True
+    new_index = np.cumsum(used) - 1
+    ids, xs, ys = ids[used], xs[used], ys[used]
+    t, h = new_index[t], new_index[h]
+    indptr, indices, length_m = _graph.build_csr(ids.size, t, h, ln)
+    comp, sizes = _graph.weak_components(indptr, indices, length_m)
+    net = Network(
+        mode=mode,
+        speed_kph=speed,
+        node_id=ids,
+        lon=xs,
+        lat=ys,
+        indptr=indptr,
+        indices=indices,
+        length_m=length_m,
+        component=comp,
+        component_sizes=sizes,
+        source=source,
+        source_hash=source_hash,
+        options=options,
+    )
+    if net.n_nodes == 0:
+        raise InputError(
+            f"no {mode} arcs left in {source or 'the graph'} (check the clip and the file)", field="source"
+        )
+    return net
+
+
+# --------------------------------------------------------------------------- npz
+def save_network(network: Network, path: str | Path) -> Path:
+    """Write the compact ``.npz`` form of a network (atomic replace). Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT_VERSION,
+        "mode": network.mode,
+        "speed_kph": network.speed_kph,
+        "source": network.source,
+        "source_hash": network.source_hash,
+        "options": network.options,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                node_id=network.node_id,
+                lon=network.lon,
+                lat=network.lat,
+                indptr=network.indptr,
+                indices=network.indices,
+                length_m=network.length_m,
+                component=network.component,
+                component_sizes=network.component_sizes,
+                meta=np.asarray(json.dumps(meta)),
+            )
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_network_npz(path: str | Path) -> Network:
+    """Read a compact ``.npz`` network written by :func:`save_network` (no pickles)."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFoundError(f"network file {str(path)!r} does not exist", field="source")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = {
+                k: z[k]
+                for k in (
+                    "node_id",
+                    "lon",
+                    "lat",
+                    "indptr",
+                    "indices",
+                    "length_m",
+                    "component",
+                    "component_sizes",
+                )
+            }
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path.name} is not a yizhan network file: {exc}", field="source") from None
+    if meta.get("format") != FORMAT_VERSION:
+        raise InputError(
+            f"{path.name} has network format {meta.get('format')}, expected {FORMAT_VERSION}", field="source"
+        )
+    return Network(
+        mode=meta["mode"],
+        speed_kph=float(meta["speed_kph"]),
+        source=meta.get("source", ""),
+        source_hash=meta.get("source_hash", ""),
+        options=meta.get("options", {}),
+        node_id=arrays["node_id"].astype(np.int64),
+        lon=arrays["lon"].astype(np.float64),
+        lat=arrays["lat"].astype(np.float64),
+        indptr=arrays["indptr"].astype(np.int32),
+        indices=arrays["indices"].astype(np.int32),
+        length_m=arrays["length_m"].astype(np.float64),
+        component=arrays["component"].astype(np.int32),
+        component_sizes=arrays["component_sizes"].astype(np.int64),
+    )
+
+
+def cache_path(
+    source: str | Path,
+    *,
+    mode: str = "walk",
+    clip: Clip | None = None,
+    oneway: bool | None = None,
+    cache_dir: Path | None = None,
+) -> Path:
+    """Where :func:`load_network` caches the network built from ``source`` with these options."""
+    path = Path(source)
+    mode = resolve_mode(mode)
+    respect = (mode != "walk") if oneway is None else bool(oneway)
+    key = json.dumps(
+        {"sha256": _file_sha256(path), **_options_key(mode, respect, _clip_geometry(clip))}, sort_keys=True
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    stem = path.name.split(".")[0]
+    return (cache_dir or default_cache_dir()) / f"{stem}-{mode}-{digest}.npz"
+
+
+def load_network(
+    source: str | Path,
+    *,
+    mode: str | None = None,
+    speed_kph: float | None = None,
+    clip: Clip | None = None,
+    oneway: bool | None = None,
+    cache: bool = True,
+    cache_dir: Path | None = None,
+) -> Network:
+    """Load a travel network from a file, using the compact cache when possible.
+
+    Parameters
+    ----------
+    source : str or Path
+        OSM XML (``.osm``, ``.osm.bz2``, ``.osm.gz``), osmnx GraphML (``.graphml``) or a yizhan
+        ``.npz`` (from ``yizhan network build``). Coordinates WGS-84 (EPSG:4326).
+    mode : {"walk", "ebike"}, optional
+        Travel mode; default ``"walk"`` (for ``.npz`` the stored mode, and a different explicit
+        mode is an error).
+    speed_kph : float, optional
+        Speed in km/h; default from ``data/modes.toml`` (for ``.npz`` the stored speed).
+    clip : shapely Polygon or (minx, miny, maxx, maxy), optional
+        Keep only arcs with both ends inside (degrees, EPSG:4326).
+    oneway : bool, optional
+        Respect one-way streets (default: no for walk, yes for ebike).
+    cache : bool
+        Read/write the compact cache keyed by sha256(source) + mode + options + clip.
+    cache_dir : Path, optional
+        Cache directory (default :func:`geo.config.cache_dir`).
+
+    Returns
+    -------
+    Network
+    """
+    path = Path(source)
+    _check_speed(speed_kph)
+    if not path.exists():
+        raise NotFoundError(f"network source {str(path)!r} does not exist", field="source")
+    if path.suffix.lower() == ".npz":
+        net = read_network_npz(path)
+        if mode is not None and resolve_mode(mode) != net.mode:
+            raise InputError(f"{path.name} is a {net.mode} network, not {mode}", field="mode")
+        if clip is not None or oneway is not None:
+            raise InputError("clip and oneway apply when building; the .npz is already built", field="clip")
+        return net.with_speed(speed_kph) if speed_kph is not None else net
+    mode = resolve_mode(mode or "walk")
+    speed = float(speed_kph) if speed_kph is not None else mode_speeds_kph()[mode]
+    cpath = cache_path(path, mode=mode, clip=clip, oneway=oneway, cache_dir=cache_dir) if cache else None
+    if cpath is not None and cpath.exists():
+        try:
+            net = read_network_npz(cpath)
+            log.info("network cache hit %s", cpath)
+            return net.with_speed(speed)
+        except InputError as exc:
+            log.warning("ignoring unreadable network cache %s: %s", cpath, exc)
+    t0 = time.perf_counter()
+    graph, require_highway = _read_osmnx_graph(path)
+    net = network_from_graph(
+        graph,
+        mode=mode,
+        speed_kph=speed,
+        clip=clip,
+        oneway=oneway,
+        require_highway=require_highway,
+        source=str(path),
+        source_hash=_file_sha256(path),
+    )
+    log.info(
+        "built %s network from %s in %.2fs: %d nodes, %d arcs",
+        mode,
+        path.name,
+        time.perf_counter() - t0,
+        net.n_nodes,
+        net.n_arcs,
+    )
+    if cpath is not None:
+        save_network(net, cpath)
+    return net
+
+
+def network_from_place(
+    place: str | dict[str, str],
+    *,
+    mode: str = "walk",
+    speed_kph: float | None = None,
+    oneway: bool | None = None,
+) -> Network:
+    """Download a network for a place name with osmnx (needs internet; not used in tests).
+
+    The full ``all`` osmnx network is fetched unsimplified and filtered with the same mode rules
+    as files, so online and offline networks agree.
+    """
+    import osmnx as ox
+
+    old, new = _osmnx_settings_tags()
+    ox.settings.useful_tags_way = new
+    try:
+        graph = ox.graph_from_place(place, network_type="all", simplify=False, retain_all=True)
+    finally:
+        ox.settings.useful_tags_way = old
+    return network_from_graph(graph, mode=mode, speed_kph=speed_kph, oneway=oneway, source=f"place:{place}")
+
+
+# --------------------------------------------------------------------------- nearest stations
+def nearest_k(
+    network: Network,
+    station_lon: ArrayLike,
+    station_lat: ArrayLike,
+    *,
+    k: int = 3,
+    horizon_minutes: float = 60.0,
+    max_meters: float = 300.0,
+    chunk: int = 64,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The ``k`` nearest stations of every node by travel time (worker at the node → station).
+
+    Time = (shortest path node → node(S) + straight line node(S) → S) / speed. Stations are
+    searched in chunks of ``chunk`` limited Dijkstra runs on the reversed graph, keeping a running
+    top-k, so memory stays O(n_nodes · (k + chunk)).
+
+    Parameters
+    ----------
+    network : Network
+    station_lon, station_lat : array-like of float
+        Station coordinates (WGS-84). Stations farther than ``max_meters`` from the network are
+        never returned.
+    k : int
+        Number of stations per node.
+    horizon_minutes : float
+        Search limit; farther stations are not listed.
+
+    Returns
+    -------
+    (station_index, minutes)
+        ``(n_nodes, k)`` int64 positions into the station arrays (``-1`` where fewer than ``k``
+        stations are within the horizon) and ``(n_nodes, k)`` float64 minutes (NaN there), each
+        row sorted by increasing minutes.
+    """
+    if not (isinstance(k, int | np.integer) and k >= 1):
+        raise InputError(f"k must be a positive integer, got {k!r}", field="k")
+    if not (np.isfinite(horizon_minutes) and horizon_minutes > 0):
+        raise InputError(
+            f"horizon_minutes must be positive, got {horizon_minutes!r}", field="horizon_minutes"
+        )
+    if not (isinstance(chunk, int | np.integer) and chunk >= 1):
+        raise InputError(f"chunk must be a positive integer, got {chunk!r}", field="chunk")
+    snap = network.snap(station_lon, station_lat, max_meters=max_meters)
+    n = network.n_nodes
+    best_d = np.full((n, k), np.inf)
+    best_i = np.full((n, k), -1, dtype=np.int64)
+    limit = horizon_minutes * network.meters_per_minute
+    stations = np.flatnonzero(snap.node >= 0)
+    g = network.reverse_csr()
+    rows = np.arange(n)[:, None]
+    for start in range(0, stations.size, chunk):
+        ids = stations[start : start + chunk]
+        d = dijkstra(g, directed=True, indices=snap.node[ids], limit=limit)
+        d = np.atleast_2d(d) + snap.meters[ids][:, None]
+        d[d > limit] = np.inf
+        cand_d = np.concatenate([best_d, d.T], axis=1)
+        cand_i = np.concatenate([best_i, np.broadcast_to(ids, (n, ids.size))], axis=1)
+        part = (
+            np.argpartition(cand_d, k - 1, axis=1)[:, :k]
+            if cand_d.shape[1] > k
+            else np.broadcast_to(np.arange(k), (n, k))
+        )
+        best_d = cand_d[rows, part]
+        best_i = cand_i[rows, part]
+    order = np.argsort(best_d, axis=1, kind="stable")
+    best_d = best_d[rows, order]
+    best_i = best_i[rows, order]
+    best_i[~np.isfinite(best_d)] = -1
+    return best_i, np.where(np.isfinite(best_d), best_d / network.meters_per_minute, np.nan)
+
+
+def iter_arcs(network: Network) -> Iterable[tuple[int, int, float]]:
+    """Yield ``(tail, head, length_m)`` for every arc (node indices)."""
+    yield from zip(network.tails.tolist(), network.indices.tolist(), network.length_m.tolist(), strict=True)
+
+
+__all__ = [
+    "Network",
+    "Snap",
+    "arc_allowed",
+    "cache_path",
+    "iter_arcs",
+    "load_network",
+    "nearest_k",
+    "network_from_graph",
+    "network_from_place",
+    "parse_clip",
+    "read_network_npz",
+    "save_network",
+]
