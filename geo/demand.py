@@ -559,7 +559,11 @@ def _edges_of(network_or_edges: Any) -> gpd.GeoDataFrame:
 
 
 def _undirected_edges(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Drop the reverse copy of two-way streets so that every street counts once."""
+    """Drop the reverse copy of two-way streets so that every street counts once.
+
+    Two edges are the same street when they join the same two nodes (either way round) along the same
+    line; this also merges OSM ways mapped twice on the same nodes, which osmnx keeps as parallel edges.
+    """
     geom = edges.geometry
     keep = geom.notna().to_numpy() & ~geom.is_empty.to_numpy()
     edges = edges[keep]
@@ -725,14 +729,16 @@ def combine_demand(*frames: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     parts: list[gpd.GeoDataFrame] = []
     if all_ids.duplicated().any():
         repeated = set(all_ids[all_ids.duplicated(keep=False)])
-        prefixed = []
-        for f in frames:
-            ids = f["demand_id"].astype(str)
-            layer = f["layer"].astype(str)
-            prefixed.append(ids.where(~ids.isin(repeated), layer + ":" + ids))
-        joined = pd.concat(prefixed, ignore_index=True)
-        if joined.duplicated().any():
-            prefixed = [ids.where(~ids.isin(repeated), f"{k}:" + ids) for k, ids in enumerate(prefixed)]
+        originals = [f["demand_id"].astype(str) for f in frames]
+        prefixed = [
+            ids.where(~ids.isin(repeated), f["layer"].astype(str) + ":" + ids)
+            for f, ids in zip(frames, originals, strict=True)
+        ]
+        if pd.concat(prefixed, ignore_index=True).duplicated().any():
+            prefixed = [
+                ids.where(~orig.isin(repeated), f"{k}:" + ids)
+                for k, (ids, orig) in enumerate(zip(prefixed, originals, strict=True))
+            ]
         for f, ids in zip(frames, prefixed, strict=True):
             parts.append(f.assign(demand_id=ids.to_numpy()))
     else:
