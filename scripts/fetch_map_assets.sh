@@ -8,21 +8,21 @@ cd "$(dirname "$0")/.."
 log() { printf '[map-assets] %s\n' "$*" >&2; }
 
 VENDOR=maps/static/vendor
-STAMP="$VENDOR/.fetched-v1"
+STAMP="$VENDOR/.fetched-v2"
 if [ -f "$STAMP" ] && [ "${FORCE:-0}" != "1" ]; then
   log "already present in $VENDOR (FORCE=1 to re-install)"
   exit 0
 fi
 command -v npm >/dev/null 2>&1 || { log "npm is missing (apt-get install npm)"; exit 1; }
 
-# package@version: the versions folium 0.20 links from CDNs.
+# package@version: the versions folium 0.20 links from CDNs (markercluster: 1.5.3, the release made for Leaflet 1.9).
 PACKAGES=(
   leaflet@1.9.3
   jquery@3.7.1
   bootstrap@5.2.2
   @fortawesome/fontawesome-free@6.2.0
   leaflet.awesome-markers@2.0.5
-  leaflet.markercluster@1.1.0
+  leaflet.markercluster@1.5.3
   leaflet.fullscreen@3.0.0
 )
 
@@ -55,7 +55,7 @@ cp "$NM/leaflet.markercluster/dist/leaflet.markercluster.js" \
 cp "$NM/leaflet.fullscreen/Control.FullScreen.js" "$NM/leaflet.fullscreen/Control.FullScreen.css" \
   "$NM/leaflet.fullscreen/icon-fullscreen.svg" "$NM/leaflet.fullscreen/LICENSE" "$TMP_VENDOR/fullscreen/"
 printf '%s\n' "${PACKAGES[@]}" > "$TMP_VENDOR/PACKAGES.txt"
-touch "$TMP_VENDOR/.fetched-v1"
+touch "$TMP_VENDOR/.fetched-v2"
 
 rm -rf "$VENDOR"
 mv "$TMP_VENDOR" "$VENDOR"
