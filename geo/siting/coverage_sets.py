@@ -298,7 +298,7 @@ def build_coverage_sets(
     if not speed > 0:
         raise InputError(f"speed_kph must be > 0, got {speed}", field="speed_kph")
     meters = minutes / 60.0 * speed * 1000.0
-    graph = reversed_if_directed(network.csr())
+    graph = network.reverse_csr()
     d_node, d_off = _snap(network, demand, snap_meters)
     c_node, c_off = _snap(network, candidates, snap_meters)
     w = demand["weight"].to_numpy(dtype=np.float64)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -504,6 +506,26 @@ _STATUS = {
 }
 
 
+def _new_highs() -> highspy.Highs:
+    """A silent HiGHS instance: the copyright banner HiGHS writes to file descriptor 1 when an instance is
+    made is sent to /dev/null so that stdout stays clean (``yizhan site --json``)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout
+        h = highspy.Highs()
+    else:
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def _solve_highs(
     *,
     n_y: int,
@@ -538,8 +560,7 @@ def _solve_highs(
     lp.integrality_ = [
         highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in integer
     ]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _new_highs()
     h.setOptionValue("time_limit", float(time_limit_seconds))
     h.setOptionValue("mip_rel_gap", 1e-9)
     h.setOptionValue("mip_abs_gap", 1e-9)

@@ -1,0 +1,199 @@
+"""The result of a siting run: proposed sites in build order with before/after coverage.
+
+Geometries are WGS-84 (EPSG:4326); weights are demand weights (see the canonical demand frame).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+#: columns of :attr:`SitingResult.selected` (geometry last)
+SELECTED_COLUMNS: tuple[str, ...] = (
+    "order",
+    "candidate_id",
+    "name",
+    "host_type",
+    "cost",
+    "lon",
+    "lat",
+    "gain",
+    "gain_share",
+    "cumulative_weight",
+    "cumulative_share",
+)
+
+AS_DICT_SELECTED_KEYS: tuple[str, ...] = (
+    "candidate_id",
+    "name",
+    "host_type",
+    "lon",
+    "lat",
+    "gain",
+    "cumulative_share",
+    "order",
+)
+
+
+def _num(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class SitingResult:
+    """Proposed new stations and what they change.
+
+    Attributes
+    ----------
+    selected : geopandas.GeoDataFrame
+        One row per proposed site in build order (phase 1, 2, ...): ``order`` (1-based), ``candidate_id``,
+        ``name``, ``host_type``, ``cost``, ``lon``, ``lat`` (WGS-84), ``gain`` (newly covered weight at its
+        step), ``gain_share`` (of all demand weight), ``cumulative_weight``, ``cumulative_share`` (covered
+        share with the existing stations and all sites up to this one), and ``area_code`` when areas were
+        given; geometry Point, EPSG:4326.
+    total_weight, covered_before, covered_after : float
+        All demand weight; weight covered by the existing stations; weight covered after adding the sites.
+    share_before, share_after : float
+        ``covered_before / total_weight`` and ``covered_after / total_weight``.
+    reachable_share : float
+        Share covered if every candidate were built (the ceiling of any request).
+    per_area : pandas.DataFrame
+        Per area: ``area_code``, ``area_name``, ``weight``, ``covered_before``, ``covered_after``,
+        ``share_before``, ``share_after``, ``stations_before``, ``stations_added`` (empty without areas).
+    per_group : pandas.DataFrame
+        Per worker group: ``group``, ``weight``, ``covered_before``, ``covered_after``, ``share_before``,
+        ``share_after``.
+    model : str
+        ``mclp`` (add p), ``budget`` or ``set_cover``.
+    method : str
+        ``exact`` (HiGHS) or ``greedy`` (lazy greedy).
+    status : str
+        ``optimal``, ``time_limit`` or ``heuristic``.
+    objective, bound, gap : float
+        Solver objective (newly covered weight for mclp/budget, number of stations for set_cover), proven
+        bound and relative gap (``nan`` when unknown).
+    seconds : float
+        Solve time; ``coverage_seconds`` the time to build the coverage sets.
+    minutes : float
+        Travel-time threshold used.
+    unsnappable : dict
+        Counts of unsnappable demand points, candidates and stations.
+    """
+
+    selected: gpd.GeoDataFrame
+    total_weight: float
+    covered_before: float
+    covered_after: float
+    share_before: float
+    share_after: float
+    reachable_share: float
+    per_area: pd.DataFrame
+    per_group: pd.DataFrame
+    model: str
+    method: str
+    status: str
+    objective: float
+    bound: float
+    gap: float
+    seconds: float
+    coverage_seconds: float
+    minutes: float
+    unsnappable: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary with exactly the keys method, status, objective, bound, gap, covered_before,
+        covered_after, share_before, share_after and selected (list of candidate_id, name, host_type, lon,
+        lat, gain, cumulative_share, order); unknown numbers are ``None``."""
+        rows = []
+        for rec in self.selected.itertuples(index=False):
+            rows.append(
+                {
+                    "candidate_id": str(rec.candidate_id),
+                    "name": str(rec.name),
+                    "host_type": str(rec.host_type),
+                    "lon": float(rec.lon),
+                    "lat": float(rec.lat),
+                    "gain": float(rec.gain),
+                    "cumulative_share": float(rec.cumulative_share),
+                    "order": int(rec.order),
+                }
+            )
+        return {
+            "method": self.method,
+            "status": self.status,
+            "objective": _num(self.objective),
+            "bound": _num(self.bound),
+            "gap": _num(self.gap),
+            "covered_before": float(self.covered_before),
+            "covered_after": float(self.covered_after),
+            "share_before": float(self.share_before),
+            "share_after": float(self.share_after),
+            "selected": rows,
+        }
+
+    def _export_frame(self) -> gpd.GeoDataFrame:
+        out = self.selected.copy()
+        for col in out.columns:
+            if col != out.geometry.name and out[col].dtype == object:
+                out[col] = out[col].astype(str)
+        return out
+
+    def to_geojson(self, path: str | Path) -> Path:
+        """Write the proposed sites as a GeoJSON FeatureCollection (EPSG:4326, UTF-8). Returns the path."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        frame = self._export_frame()
+        if p.exists():
+            p.unlink()
+        frame.to_file(p, driver="GeoJSON", engine="pyogrio")
+        return p
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the proposed sites as UTF-8 CSV with BOM (opens in Excel), lon/lat columns, no geometry."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name)).to_csv(
+            p, index=False, encoding="utf-8-sig"
+        )
+        return p
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Key figures as a two-column table (``item``, ``value``)."""
+        items = [
+            ("model", self.model),
+            ("method", self.method),
+            ("status", self.status),
+            ("objective", _num(self.objective)),
+            ("bound", _num(self.bound)),
+            ("gap", _num(self.gap)),
+            ("seconds", self.seconds),
+            ("coverage_seconds", self.coverage_seconds),
+            ("minutes", self.minutes),
+            ("total_weight", self.total_weight),
+            ("covered_before", self.covered_before),
+            ("covered_after", self.covered_after),
+            ("share_before", self.share_before),
+            ("share_after", self.share_after),
+            ("reachable_share", self.reachable_share),
+            ("sites_added", len(self.selected)),
+            *((f"unsnappable_{k}", v) for k, v in self.unsnappable.items()),
+        ]
+        return pd.DataFrame(items, columns=["item", "value"])
+
+    def to_excel(self, path: str | Path) -> Path:
+        """Write an XLSX workbook: sheets ``proposals``, ``areas``, ``groups`` and ``summary``."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with pd.ExcelWriter(p, engine="openpyxl") as xw:
+            pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name)).to_excel(
+                xw, sheet_name="proposals", index=False
+            )
+            self.per_area.to_excel(xw, sheet_name="areas", index=False)
+            self.per_group.to_excel(xw, sheet_name="groups", index=False)
+            self.summary_frame().to_excel(xw, sheet_name="summary", index=False)
+        return p
