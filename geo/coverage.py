@@ -1,0 +1,728 @@
+"""The 15-minute service circle: coverage of demand by stations in one Dijkstra pass.
+
+Travel time (``docs/ARCHITECTURE.md``, ``docs/TRAVEL_TIME.md``)::
+
+    time(P → S) = [ straight(P, node(P)) + path(node(P) → node(S)) + straight(node(S), S) ] / speed
+
+Straight lines are great-circle metres, paths follow the arcs of the network's mode. Every node's
+time to its nearest station is found by ONE ``scipy.sparse.csgraph.dijkstra`` run on the reversed
+graph (the same graph for walking) from one virtual node per station, joined to its network node
+by an arc as long as the station's own straight-line offset; ``min_only=True`` then gives exactly
+``min_S [ path(v → node(S)) + straight(node(S), S) ]`` for every node ``v`` and ``sources`` names the
+winning station. The search stops at ``horizon_minutes``: farther nodes and points get NaN minutes.
+
+All frames are WGS-84 (EPSG:4326); inputs in another CRS are converted. Metric buffers for service
+areas use the local UTM zone (``estimate_utm_crs``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from geo import _graph
+from geo.catalog import resolve_amenity
+from geo.errors import InputError
+from geo.network import Network
+
+log = logging.getLogger(__name__)
+
+WGS84 = "EPSG:4326"
+OUTSIDE_AREAS = "(outside areas)"
+SUMMARY_KEYS: tuple[str, ...] = (
+    "mode", "minutes", "stations", "demand_total", "demand_covered", "covered_share", "mean_minutes",
+    "median_minutes", "p95_minutes", "unreachable", "unsnappable",
+)  # fmt: skip
+AGG_COLUMNS: tuple[str, ...] = (
+    "demand_count", "demand_total", "demand_covered", "covered_share", "uncovered", "unreachable",
+    "unsnappable", "mean_minutes", "median_minutes", "p95_minutes", "stations",
+)  # fmt: skip
+
+__all__ = [
+    "AGG_COLUMNS",
+    "OUTSIDE_AREAS",
+    "SUMMARY_KEYS",
+    "CoverageResult",
+    "CoverageSummary",
+    "compute_coverage",
+    "covered_area",
+    "node_pass",
+    "select_stations",
+    "service_areas",
+    "weighted_quantile",
+]
+
+
+# ------------------------------------------------------------------------------------------ results
+def _num(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+@dataclass(frozen=True)
+class CoverageSummary:
+    """Totals of one coverage run.
+
+    Weights are the demand ``weight`` column (1 per point when absent); ``mean/median/p95_minutes``
+    are weighted over the points that reach a station within the horizon. ``unreachable`` are
+    snapped points with no station within the horizon; ``unsnappable`` are points farther than the
+    snap limit from the network (both are uncovered; they do not overlap).
+    """
+
+    mode: str
+    minutes: float
+    stations: int
+    demand_total: float
+    demand_covered: float
+    covered_share: float
+    mean_minutes: float
+    median_minutes: float
+    p95_minutes: float
+    unreachable: float
+    unreachable_count: int
+    unsnappable: float
+    unsnappable_count: int
+    demand_count: int = 0
+    stations_unsnappable: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with exactly the keys of :data:`SUMMARY_KEYS` (NaN → None);
+        ``unreachable`` and ``unsnappable`` are ``{"count": int, "weight": float}``."""
+        return {
+            "mode": self.mode,
+            "minutes": float(self.minutes),
+            "stations": int(self.stations),
+            "demand_total": float(self.demand_total),
+            "demand_covered": float(self.demand_covered),
+            "covered_share": _num(self.covered_share),
+            "mean_minutes": _num(self.mean_minutes),
+            "median_minutes": _num(self.median_minutes),
+            "p95_minutes": _num(self.p95_minutes),
+            "unreachable": {"count": int(self.unreachable_count), "weight": float(self.unreachable)},
+            "unsnappable": {"count": int(self.unsnappable_count), "weight": float(self.unsnappable)},
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class CoverageResult:
+    """Everything one coverage run produced.
+
+    Attributes
+    ----------
+    summary : CoverageSummary
+    demand : GeoDataFrame
+        New frame (EPSG:4326): input columns + ``nearest_station`` (station_id or None),
+        ``minutes`` (NaN when unreachable/unsnappable), ``covered``, ``snapped``, ``snap_meters``
+        and ``area_code``/``area_name`` when areas were given.
+    stations : GeoDataFrame
+        The selected stations + ``node`` (-1 unsnappable), ``snap_meters``, ``snapped`` and
+        ``minutes_to_nearest_neighbour`` (to the nearest other station; NaN beyond the horizon).
+    by_area, by_group : DataFrame
+        Columns :data:`AGG_COLUMNS` per area (``area_code``, ``area_name``; the row
+        ``(outside areas)`` takes what lies in no area) and per ``group``; sums equal the totals.
+    node_minutes : ndarray (n_nodes,)
+        Minutes from every node to its nearest station (NaN beyond the horizon).
+    node_station : ndarray (n_nodes,)
+        Row position in ``stations`` of that station (-1 when none).
+    """
+
+    summary: CoverageSummary
+    demand: gpd.GeoDataFrame
+    stations: gpd.GeoDataFrame
+    by_area: pd.DataFrame
+    by_group: pd.DataFrame
+    node_minutes: NDArray[np.float64]
+    node_station: NDArray[np.int64]
+    horizon_minutes: float = 60.0
+    network: Network | None = field(default=None, repr=False)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def weighted_quantile(values: NDArray[np.float64], weights: NDArray[np.float64], q: float) -> float:
+    """Lower weighted quantile: the smallest value whose cumulative weight reaches ``q`` of the total
+    (NaN for no positive weight). ``q=0.5`` is the weighted median."""
+    v = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    keep = np.isfinite(v) & (w > 0)
+    v, w = v[keep], w[keep]
+    if v.size == 0:
+        return float("nan")
+    order = np.argsort(v, kind="stable")
+    v, w = v[order], w[order]
+    cw = np.cumsum(w)
+    i = int(np.searchsorted(cw, q * cw[-1] * (1 - 1e-12), side="left"))
+    return float(v[min(i, v.size - 1)])
+
+
+def _to_wgs84(frame: gpd.GeoDataFrame, *, field: str) -> gpd.GeoDataFrame:
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError(f"{field} must be a GeoDataFrame, got {type(frame).__name__}", field=field)
+    if frame.crs is None:
+        return frame.set_crs(WGS84)
+    return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(WGS84)
+
+
+def _point_xy(frame: gpd.GeoDataFrame, *, field: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    geom = frame.geometry.values
+    if len(geom) == 0:
+        return np.zeros(0), np.zeros(0)
+    types = shapely.get_type_id(geom)
+    if np.any(types != 0):
+        bad = int(np.flatnonzero(types != 0)[0])
+        raise InputError(
+            f"{field} geometry must be points; row {bad} is {shapely.get_type_id(geom[bad])}", field=field
+        )
+    return shapely.get_x(geom).astype(np.float64), shapely.get_y(geom).astype(np.float64)
+
+
+def _weights(frame: pd.DataFrame) -> NDArray[np.float64]:
+    if "weight" not in frame.columns:
+        return np.ones(len(frame))
+    w = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"demand weight must be a finite number ≥ 0; row {i} has {frame['weight'].iloc[i]!r}",
+            field="weight",
+        )
+    return w
+
+
+_SPLIT = re.compile(r"[,;，；、|]")
+
+
+def _amenity_set(value: Any) -> set[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return set()
+    items = (
+        [str(v) for v in value]
+        if isinstance(value, list | tuple | set | np.ndarray)
+        else _SPLIT.split(str(value))
+    )
+    out = set()
+    for it in items:
+        it = it.strip()
+        if not it:
+            continue
+        try:
+            out.add(resolve_amenity(it))
+        except InputError:
+            out.add(it)
+    return out
+
+
+def _station_ids(stations: gpd.GeoDataFrame) -> list[Any]:
+    if "station_id" in stations.columns:
+        return list(stations["station_id"])
+    return list(stations.index)
+
+
+# ------------------------------------------------------------------------------------------ stations
+def select_stations(
+    stations: gpd.GeoDataFrame,
+    *,
+    open_only: bool = True,
+    open_at: datetime | None = None,
+    amenities: Sequence[str] = (),
+) -> gpd.GeoDataFrame:
+    """The stations that count for a coverage question.
+
+    Parameters
+    ----------
+    stations : GeoDataFrame
+        Canonical stations frame (EPSG:4326).
+    open_only : bool
+        Keep ``status == "open"`` only (planned and closed stations are dropped).
+    open_at : datetime, optional
+        Keep stations whose ``opening_hours`` say they are open at that moment
+        (:func:`geo.hours.is_open_at`; naive times are China time). Stations without opening hours
+        are treated as *not known to be open* and dropped.
+    amenities : sequence of str
+        Amenity codes or labels; a station must offer all of them.
+
+    Returns
+    -------
+    GeoDataFrame
+        A new frame with the kept rows (original index kept), EPSG:4326.
+    """
+    frame = _to_wgs84(stations, field="stations")
+    wanted = {resolve_amenity(a, field="amenities") for a in amenities}
+    if open_only and "status" not in frame.columns:
+        raise InputError("stations frame has no status column; pass open_only=False", field="status")
+    if open_at is not None and not isinstance(open_at, datetime):
+        raise InputError(f"open_at must be a datetime, got {type(open_at).__name__}", field="open_at")
+    if open_at is not None and "opening_hours" not in frame.columns:
+        raise InputError("stations frame has no opening_hours column to check open_at", field="opening_hours")
+    if wanted and "amenities" not in frame.columns:
+        raise InputError("stations frame has no amenities column to filter on", field="amenities")
+    keep = np.ones(len(frame), dtype=bool)
+    if open_only:
+        keep &= (frame["status"].astype(str).str.strip().str.lower() == "open").to_numpy()
+    if wanted:
+        keep &= np.array([wanted <= _amenity_set(v) for v in frame["amenities"]], dtype=bool)
+    if open_at is not None:
+        from geo.hours import is_open_at
+
+        def _open(text: Any) -> bool:
+            if text is None or (isinstance(text, float) and np.isnan(text)) or not str(text).strip():
+                return False
+            return bool(is_open_at(str(text), open_at))
+
+        keep &= np.array([_open(v) for v in frame["opening_hours"]], dtype=bool)
+    out = frame.loc[keep].copy()
+    log.info("selected %d of %d stations", len(out), len(frame))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the pass
+def node_pass(
+    network: Network,
+    station_lon: NDArray[np.float64],
+    station_lat: NDArray[np.float64],
+    *,
+    horizon_minutes: float = 60.0,
+    snap_meters: float = 300.0,
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """The single multi-source pass.
+
+    Returns
+    -------
+    (node_meters, node_station, station_node, station_offset_m)
+        Metres from every node to its nearest station including that station's straight-line
+        offset (inf beyond the horizon), the station position (-1 none), and each station's snapped
+        node (-1 unsnappable) and offset in metres.
+    """
+    snap = network.snap(station_lon, station_lat, max_meters=snap_meters)
+    ok = np.flatnonzero(snap.node >= 0)
+    limit = horizon_minutes * network.meters_per_minute
+    ip, ix, ln = network.reverse_arrays
+    d, owner = _graph.multi_source_offsets(ip, ix, ln, snap.node[ok], snap.meters[ok], limit_m=limit)
+    node_station = np.where(owner >= 0, ok[np.maximum(owner, 0)], -1).astype(np.int64)
+    return d, node_station, snap.node, snap.meters
+
+
+def _neighbour_meters(
+    network: Network,
+    node_m: NDArray[np.float64],
+    node_station: NDArray[np.int64],
+    st_node: NDArray[np.int64],
+    st_off: NDArray[np.float64],
+    limit: float,
+) -> NDArray[np.float64]:
+    """Metres from every station to its nearest *other* station (inf beyond ``limit``).
+
+    Symmetric networks: exact from the single pass (the shortest route to the nearest other station
+    leaves the station's own cell across exactly one boundary arc, Mehlhorn's lemma; station
+    offsets enter as virtual arcs). Directed networks: one limited search per station chunk.
+    """
+    m = st_node.size
+    out = np.full(m, np.inf)
+    ok = np.flatnonzero(st_node >= 0)
+    if ok.size < 2:
+        return out
+    if network.symmetric:
+        n = network.n_nodes
+        # extended node arrays: network nodes, then one virtual node per station (distance 0, owner itself)
+        d_ext = np.concatenate([node_m, np.zeros(m)])
+        o_ext = np.concatenate([node_station, np.arange(m)])
+        tails = np.concatenate([network.tails.astype(np.int64), ok + n, st_node[ok]])
+        heads = np.concatenate([network.indices.astype(np.int64), st_node[ok], ok + n])
+        w = np.concatenate([network.length_m, st_off[ok], st_off[ok]])
+        ot, oh = o_ext[tails], o_ext[heads]
+        cross = (ot >= 0) & (oh >= 0) & (ot != oh)
+        cand = d_ext[tails[cross]] + w[cross] + d_ext[heads[cross]]
+        np.minimum.at(out, ot[cross], cand)
+    else:
+        g = network.reverse_csr()
+        for start in range(0, ok.size, 64):
+            ids = ok[start : start + 64]
+            dist = np.atleast_2d(dijkstra(g, directed=True, indices=st_node[ids], limit=limit))
+            # dist[j, v] = path(v -> node(S_j)); time S_i -> S_j = off_i + dist[j, node_i] + off_j
+            sub = dist[:, st_node[ok]] + st_off[ids][:, None] + st_off[ok][None, :]
+            sub[ids[:, None] == ok[None, :]] = np.inf
+            np.minimum.at(out, ok, sub.min(axis=0))
+    out[out > limit] = np.inf
+    return out
+
+
+def _aggregate(
+    keys: NDArray[Any],
+    order: list[Any],
+    weight: NDArray[np.float64],
+    minutes: NDArray[np.float64],
+    covered: NDArray[np.bool_],
+    snapped: NDArray[np.bool_],
+    station_keys: NDArray[Any] | None,
+) -> pd.DataFrame:
+    rows = []
+    for key in order:
+        sel = keys == key
+        w = weight[sel]
+        mins = minutes[sel]
+        reach = np.isfinite(mins)
+        total = float(w.sum())
+        cov = float(w[covered[sel]].sum())
+        rw = w[reach]
+        rows.append({
+            "demand_count": int(sel.sum()),
+            "demand_total": total,
+            "demand_covered": cov,
+            "covered_share": cov / total if total > 0 else float("nan"),
+            "uncovered": total - cov,
+            "unreachable": float(w[snapped[sel] & ~reach].sum()),
+            "unsnappable": float(w[~snapped[sel]].sum()),
+            "mean_minutes": float(np.sum(rw * mins[reach]) / rw.sum()) if rw.sum() > 0 else float("nan"),
+            "median_minutes": weighted_quantile(mins[reach], rw, 0.5),
+            "p95_minutes": weighted_quantile(mins[reach], rw, 0.95),
+            "stations": int(np.sum(station_keys == key)) if station_keys is not None else 0,
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=list(AGG_COLUMNS))
+
+
+def _assign_areas(
+    x: NDArray[np.float64], y: NDArray[np.float64], areas: gpd.GeoDataFrame
+) -> NDArray[np.int64]:
+    """Position of the first area containing each point (-1 none); boundaries count as inside."""
+    out = np.full(x.size, -1, dtype=np.int64)
+    if x.size == 0 or len(areas) == 0:
+        return out
+    pts = shapely.points(x, y)
+    tree = shapely.STRtree(areas.geometry.values)
+    p_idx, a_idx = tree.query(pts, predicate="intersects")
+    if p_idx.size:
+        order = np.lexsort((a_idx, p_idx))
+        p_idx, a_idx = p_idx[order], a_idx[order]
+        first = np.ones(p_idx.size, dtype=bool)
+        first[1:] = p_idx[1:] != p_idx[:-1]
+        out[p_idx[first]] = a_idx[first]
+    return out
+
+
+# ------------------------------------------------------------------------------------------ coverage
+def compute_coverage(
+    network: Network,
+    stations: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    *,
+    minutes: float = 15.0,
+    horizon_minutes: float = 60.0,
+    areas: gpd.GeoDataFrame | None = None,
+    open_only: bool = True,
+    open_at: datetime | None = None,
+    amenities: Sequence[str] = (),
+    snap_meters: float = 300.0,
+) -> CoverageResult:
+    """Coverage of weighted demand by stations within ``minutes`` of travel.
+
+    Parameters
+    ----------
+    network : Network
+        The mode's network (its speed converts metres to minutes).
+    stations : GeoDataFrame
+        Canonical stations (EPSG:4326; other CRS converted). Filtered by :func:`select_stations`
+        with ``open_only``, ``open_at`` and ``amenities``.
+    demand : GeoDataFrame
+        Canonical demand points (``demand_id``, ``group``, ``weight``, ``layer``); without
+        ``weight`` every point weighs 1, without ``group`` all fall in group ``"(none)"``.
+    minutes : float
+        Threshold T: a point is covered when its nearest station is at most T minutes away.
+    horizon_minutes : float
+        Search limit (≥ T); times beyond it are NaN ("unreachable").
+    areas : GeoDataFrame, optional
+        ``area_code``, ``area_name`` polygons; each point and station goes to the first area
+        containing it, the rest to ``(outside areas)``.
+    snap_meters : float
+        Snap limit for demand points and stations.
+
+    Returns
+    -------
+    CoverageResult
+    """
+    if not isinstance(network, Network):
+        raise InputError(
+            f"network must be a geo.network.Network, got {type(network).__name__}", field="network"
+        )
+    if not (np.isfinite(minutes) and minutes > 0):
+        raise InputError(f"minutes must be a positive number, got {minutes!r}", field="minutes")
+    if not (np.isfinite(horizon_minutes) and horizon_minutes >= minutes):
+        raise InputError(
+            f"horizon_minutes must be a number ≥ minutes ({minutes}), got {horizon_minutes!r}",
+            field="horizon_minutes",
+        )
+    if not (np.isfinite(snap_meters) and snap_meters >= 0):
+        raise InputError(f"snap_meters must be ≥ 0, got {snap_meters!r}", field="snap_meters")
+    dem = _to_wgs84(demand, field="demand")
+    weight = _weights(dem)
+    dx, dy = _point_xy(dem, field="demand")
+    if areas is not None:
+        areas = _to_wgs84(areas, field="areas")
+        missing = sorted({"area_code", "area_name"} - set(areas.columns))
+        if missing:
+            raise InputError(f"areas frame lacks column(s) {', '.join(missing)}", field="areas")
+    sel = select_stations(stations, open_only=open_only, open_at=open_at, amenities=amenities)
+    sx, sy = _point_xy(sel, field="stations")
+    mpm = network.meters_per_minute
+    limit = horizon_minutes * mpm
+
+    node_m, node_station, st_node, st_off = node_pass(
+        network, sx, sy, horizon_minutes=horizon_minutes, snap_meters=snap_meters
+    )
+    node_minutes = np.where(np.isfinite(node_m), node_m / mpm, np.nan)
+
+    # demand points
+    snap = network.snap(dx, dy, max_meters=snap_meters)
+    snapped = snap.node >= 0
+    total_m = np.full(dx.size, np.inf)
+    total_m[snapped] = snap.meters[snapped] + node_m[snap.node[snapped]]
+    reach = total_m <= limit
+    pt_minutes = np.where(reach, total_m / mpm, np.nan)
+    pt_station = np.full(dx.size, -1, dtype=np.int64)
+    pt_station[reach] = node_station[snap.node[reach]]
+    covered = reach & (total_m <= minutes * mpm)
+    ids = _station_ids(sel)
+
+    out = dem.copy()
+    out["nearest_station"] = pd.Series(
+        [ids[i] if i >= 0 else None for i in pt_station], index=out.index, dtype=object
+    )
+    out["minutes"] = pt_minutes
+    out["covered"] = covered
+    out["snapped"] = snapped
+    out["snap_meters"] = snap.meters
+
+    st = sel.copy()
+    st["node"] = st_node
+    st["snap_meters"] = st_off
+    st["snapped"] = st_node >= 0
+    nn = _neighbour_meters(network, node_m, node_station, st_node, st_off, limit)
+    st["minutes_to_nearest_neighbour"] = np.where(np.isfinite(nn), nn / mpm, np.nan)
+
+    # per area and per group
+    station_area: NDArray[Any] | None = None
+    if areas is not None:
+        codes = areas["area_code"].astype(str).to_numpy()
+        names = areas["area_name"].to_numpy()
+        pa = _assign_areas(dx, dy, areas)
+        sa = _assign_areas(sx, sy, areas)
+        pt_code = np.where(pa >= 0, codes[np.maximum(pa, 0)], OUTSIDE_AREAS).astype(object)
+        station_area = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
+        out["area_code"] = np.where(pa >= 0, codes[np.maximum(pa, 0)], None)
+        out["area_name"] = np.where(pa >= 0, names[np.maximum(pa, 0)], None)
+        order = [*dict.fromkeys(codes.tolist()), OUTSIDE_AREAS]
+        by_area = _aggregate(pt_code, order, weight, pt_minutes, covered, snapped, station_area)
+        name_of = dict(zip(codes.tolist(), names.tolist(), strict=True))
+        by_area.insert(0, "area_name", [name_of.get(c, OUTSIDE_AREAS) for c in order])
+        by_area.insert(0, "area_code", order)
+    else:
+        by_area = pd.DataFrame(columns=["area_code", "area_name", *AGG_COLUMNS])
+    groups = (
+        dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
+        if "group" in dem.columns
+        else np.full(len(dem), "(none)", dtype=object)
+    )
+    gorder = sorted(set(groups.tolist()))
+    by_group = _aggregate(groups, gorder, weight, pt_minutes, covered, snapped, None)
+    by_group.insert(0, "group", gorder)
+    by_group = by_group.drop(columns=["stations"])
+
+    rw = weight[reach]
+    total = float(weight.sum())
+    cov = float(weight[covered].sum())
+    summary = CoverageSummary(
+        mode=network.mode,
+        minutes=float(minutes),
+        stations=int(np.sum(st_node >= 0)),
+        demand_total=total,
+        demand_covered=cov,
+        covered_share=cov / total if total > 0 else float("nan"),
+        mean_minutes=float(np.sum(rw * pt_minutes[reach]) / rw.sum()) if rw.sum() > 0 else float("nan"),
+        median_minutes=weighted_quantile(pt_minutes[reach], rw, 0.5),
+        p95_minutes=weighted_quantile(pt_minutes[reach], rw, 0.95),
+        unreachable=float(weight[snapped & ~reach].sum()),
+        unreachable_count=int(np.sum(snapped & ~reach)),
+        unsnappable=float(weight[~snapped].sum()),
+        unsnappable_count=int(np.sum(~snapped)),
+        demand_count=len(dem),
+        stations_unsnappable=int(np.sum(st_node < 0)),
+    )
+    if summary.unsnappable_count:
+        log.warning(
+            "%d demand point(s) lie farther than %.0f m from the %s network (unsnappable)",
+            summary.unsnappable_count,
+            snap_meters,
+            network.mode,
+        )
+    if summary.stations_unsnappable:
+        log.warning(
+            "%d station(s) lie farther than %.0f m from the %s network and serve nobody",
+            summary.stations_unsnappable,
+            snap_meters,
+            network.mode,
+        )
+    return CoverageResult(
+        summary=summary, demand=out, stations=st, by_area=by_area, by_group=by_group,
+        node_minutes=node_minutes, node_station=node_station, horizon_minutes=float(horizon_minutes),
+        network=network,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ areas
+def _reached_lines(network: Network, node_m: NDArray[np.float64], budget_m: float) -> NDArray[np.object_]:
+    """Street pieces from which the station set is reachable within ``budget_m``.
+
+    A point on arc u→v at distance x from u reaches a station in (len - x) + d(v) metres, so the
+    reached piece is the last ``budget - d(v)`` metres of the arc (straight between OSM nodes).
+    """
+    t = network.tails
+    h = network.indices
+    dv = node_m[h]
+    ok = dv <= budget_m
+    t, h, ln, dv = t[ok], h[ok], network.length_m[ok], dv[ok]
+    frac = np.where(ln > 0, np.clip(1.0 - (budget_m - dv) / np.where(ln > 0, ln, 1.0), 0.0, 1.0), 0.0)
+    x0 = network.lon[t] + frac * (network.lon[h] - network.lon[t])
+    y0 = network.lat[t] + frac * (network.lat[h] - network.lat[t])
+    coords = np.stack([np.column_stack([x0, y0]), np.column_stack([network.lon[h], network.lat[h]])], axis=1)
+    return np.asarray(shapely.linestrings(coords), dtype=object)
+
+
+def _buffer_union(lines: Sequence[Any], buffer_meters: float, utm: Any) -> Any:
+    if len(lines) == 0:
+        return shapely.Polygon()
+    g = gpd.GeoSeries(list(lines), crs=WGS84).to_crs(utm)
+    merged = shapely.union_all(g.values)
+    poly = shapely.buffer(merged, buffer_meters, quad_segs=4)
+    return gpd.GeoSeries([poly], crs=utm).to_crs(WGS84).iloc[0]
+
+
+def service_areas(
+    network: Network,
+    stations: gpd.GeoDataFrame,
+    *,
+    minutes: float = 15.0,
+    buffer_meters: float = 30.0,
+    snap_meters: float = 300.0,
+) -> gpd.GeoDataFrame:
+    """Per-station service areas: the street pieces from which the station is reachable within
+    ``minutes`` (worker → station, same definition as coverage), buffered by ``buffer_meters`` in the
+    local UTM CRS and returned in EPSG:4326. Not convex hulls.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``station_id``, ``minutes``, ``snapped``, ``street_km`` (reached street length, each
+        direction counted), ``area_km2`` and the (Multi)Polygon geometry (empty when unsnappable).
+    """
+    if not (np.isfinite(minutes) and minutes > 0):
+        raise InputError(f"minutes must be a positive number, got {minutes!r}", field="minutes")
+    if not (np.isfinite(buffer_meters) and buffer_meters > 0):
+        raise InputError(f"buffer_meters must be positive, got {buffer_meters!r}", field="buffer_meters")
+    st = _to_wgs84(stations, field="stations")
+    sx, sy = _point_xy(st, field="stations")
+    snap = network.snap(sx, sy, max_meters=snap_meters)
+    budget = minutes * network.meters_per_minute
+    g = network.reverse_csr()
+    utm = (
+        gpd.GeoSeries(gpd.points_from_xy(network.lon, network.lat), crs=WGS84).estimate_utm_crs()
+        if network.n_nodes
+        else WGS84
+    )
+    rows = []
+    geoms = []
+    for i, sid in enumerate(_station_ids(st)):
+        node = int(snap.node[i])
+        if node < 0 or snap.meters[i] > budget:
+            rows.append(
+                {"station_id": sid, "minutes": float(minutes), "snapped": node >= 0, "street_km": 0.0}
+            )
+            geoms.append(shapely.Polygon())
+            continue
+        d = dijkstra(g, directed=True, indices=node, limit=budget - snap.meters[i]) + snap.meters[i]
+        lines = list(_reached_lines(network, d, budget))
+        lines.append(shapely.LineString([(sx[i], sy[i]), (network.lon[node], network.lat[node])]))
+        geom = _buffer_union(lines, buffer_meters, utm)
+        length = float(gpd.GeoSeries(lines, crs=WGS84).to_crs(utm).length.sum()) / 1000.0
+        rows.append({"station_id": sid, "minutes": float(minutes), "snapped": True, "street_km": length})
+        geoms.append(geom)
+    frame = (
+        gpd.GeoDataFrame(rows, geometry=geoms, crs=WGS84)
+        if rows
+        else gpd.GeoDataFrame(
+            {"station_id": [], "minutes": [], "snapped": [], "street_km": []}, geometry=[], crs=WGS84
+        )
+    )
+    frame["area_km2"] = frame.geometry.to_crs(utm).area / 1e6 if len(frame) else []
+    return frame
+
+
+def covered_area(
+    result_or_network: CoverageResult | Network,
+    stations: gpd.GeoDataFrame | None = None,
+    *,
+    minutes: float | None = None,
+    buffer_meters: float = 30.0,
+    snap_meters: float = 300.0,
+) -> gpd.GeoDataFrame:
+    """The union of all service areas, computed from one multi-source pass.
+
+    Pass a :class:`CoverageResult` (its network, stations and threshold are used) or a
+    :class:`Network` plus a stations frame (all rows count; filter with :func:`select_stations`).
+
+    Returns
+    -------
+    GeoDataFrame
+        One row (EPSG:4326): ``minutes``, ``stations``, ``area_km2`` and the (Multi)Polygon.
+    """
+    if isinstance(result_or_network, CoverageResult):
+        network = result_or_network.network
+        if network is None:
+            raise InputError("this CoverageResult carries no network", field="result")
+        t = float(minutes if minutes is not None else result_or_network.summary.minutes)
+        if t > result_or_network.horizon_minutes:
+            raise InputError(
+                f"minutes {t} exceed the result's horizon {result_or_network.horizon_minutes}",
+                field="minutes",
+            )
+        node_m = np.where(
+            np.isfinite(result_or_network.node_minutes),
+            result_or_network.node_minutes * network.meters_per_minute,
+            np.inf,
+        )
+        st = result_or_network.stations[result_or_network.stations["snapped"].to_numpy(dtype=bool)]
+        sx, sy = _point_xy(st, field="stations")
+        snode = st["node"].to_numpy(dtype=np.int64)
+        soff = st["snap_meters"].to_numpy(dtype=np.float64)
+    elif isinstance(result_or_network, Network):
+        network = result_or_network
+        if stations is None:
+            raise InputError("covered_area(network, stations): stations are missing", field="stations")
+        t = float(minutes if minutes is not None else 15.0)
+        st = _to_wgs84(stations, field="stations")
+        sx, sy = _point_xy(st, field="stations")
+        node_m, _, snode, soff = node_pass(network, sx, sy, horizon_minutes=t, snap_meters=snap_meters)
+        keep = snode >= 0
+        sx, sy, snode, soff = sx[keep], sy[keep], snode[keep], soff[keep]
+    else:
+        raise InputError("covered_area needs a CoverageResult or a Network", field="result")
+    if not (np.isfinite(t) and t > 0):
+        raise InputError(f"minutes must be positive, got {t!r}", field="minutes")
+    budget = t * network.meters_per_minute
+    lines = list(_reached_lines(network, node_m, budget))
+    for x, y, nd, off in zip(sx, sy, snode, soff, strict=True):
+        if off <= budget:
+            lines.append(shapely.LineString([(x, y), (network.lon[nd], network.lat[nd])]))
+    utm = gpd.GeoSeries(gpd.points_from_xy(network.lon, network.lat), crs=WGS84).estimate_utm_crs()
+    geom = _buffer_union(lines, buffer_meters, utm)
+    frame = gpd.GeoDataFrame({"minutes": [t], "stations": [len(snode)]}, geometry=[geom], crs=WGS84)
+    frame["area_km2"] = frame.geometry.to_crs(utm).area / 1e6
+    return frame
