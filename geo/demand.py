@@ -610,10 +610,12 @@ def demand_from_network(
 ) -> gpd.GeoDataFrame:
     """Spread demand along the streets, weight proportional to street length (layer ``street_length``).
 
-    This is the sanitation-beat proxy and the default when no demand is given: every street (two-way
-    streets once) gets ``ceil(length / meters_per_point)`` evenly spaced points (at the middle of equal
-    pieces, at least one per street), and the street's weight ``length_km * weight_per_km`` is split
-    equally among them, so the total weight is the total street length in km times ``weight_per_km``.
+    This is the sanitation-beat proxy and the default when no demand is given. Arcs are taken once
+    (two-way pairs and ways mapped twice on the same nodes count once) and merged into streets between
+    junctions; every street gets ``ceil(length / meters_per_point)`` evenly spaced points (at the middle
+    of equal pieces, at least one per street), and the street's weight ``length_km * weight_per_km`` is
+    split equally among them, so the total weight is the total street length in km times
+    ``weight_per_km``. Lengths are measured in the local UTM CRS.
 
     Parameters
     ----------
@@ -629,8 +631,8 @@ def demand_from_network(
     Returns
     -------
     GeoDataFrame
-        Canonical demand frame in EPSG:4326 with ``edge_index`` (row of the undirected edge) and
-        ``street_meters`` (length of street each point stands for).
+        Canonical demand frame in EPSG:4326 with ``street_index`` (merged street the point lies on)
+        and ``street_meters`` (length of street each point stands for).
 
     Raises
     ------
@@ -649,19 +651,23 @@ def demand_from_network(
     if edges.empty:
         raise InputError("the network has no street edges to spread demand along", field="network")
     utm = edges.estimate_utm_crs()
-    metric = edges.geometry.to_crs(utm).reset_index(drop=True)
-    lengths = metric.length.to_numpy(dtype=float)
+    # merge arcs into streets between junctions (unsimplified networks have arcs of a few metres)
+    parts = shapely.get_parts(edges.geometry.to_crs(utm).values)
+    streets = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
+    lengths = shapely.length(streets)
+    keep = lengths > 0
+    streets, lengths = streets[keep], lengths[keep]
     n_pts = np.maximum(1, np.ceil(lengths / float(meters_per_point)).astype(int))
-    edge_idx = np.repeat(np.arange(len(metric)), n_pts)
+    street_idx = np.repeat(np.arange(len(streets)), n_pts)
     starts = np.cumsum(n_pts) - n_pts
     k = np.arange(n_pts.sum()) - np.repeat(starts, n_pts)
-    frac = (k + 0.5) / n_pts[edge_idx]
-    pts_m = shapely.line_interpolate_point(metric.values[edge_idx], frac, normalized=True)
+    frac = (k + 0.5) / n_pts[street_idx]
+    pts_m = shapely.line_interpolate_point(streets[street_idx], frac, normalized=True)
     pts = gpd.GeoSeries(pts_m, crs=utm).to_crs(WGS84)
-    street_m = lengths[edge_idx] / n_pts[edge_idx]
+    street_m = lengths[street_idx] / n_pts[street_idx]
     weights = street_m / 1000.0 * float(weight_per_km)
     base = gpd.GeoDataFrame(
-        {"edge_index": edge_idx, "street_meters": street_m}, geometry=pts.to_numpy(), crs=WGS84
+        {"street_index": street_idx, "street_meters": street_m}, geometry=pts.to_numpy(), crs=WGS84
     )
     ids = [f"st-{i}" for i in range(len(base))]
     out = _finish(base, ids=ids, group=code, weight=weights, layer="street_length")

@@ -28,10 +28,13 @@ from geo.demand import (
     validate_demand,
 )
 from geo.errors import InputError, NotFoundError
+from geo.network import load_network
 
 SHENZHEN_POIS = data_dir() / "shenzhen_roadnetworkcreator" / "shenzhen_nanshan_osm_pois.geojson"
 BUND_POIS = data_dir() / "shanghai_maptalks_tilezen" / "shanghai_bund_pois.geojson"
 CHANGSHA_OSM = data_dir() / "changsha_osm_planner" / "changsha_yuelu_taozihu_map.osm"
+SHENZHEN_OSM = data_dir() / "shenzhen_roadnetworkcreator" / "shenzhen_nanshan_osm.osm"
+SHENZHEN_CORE = (113.92, 22.535, 113.97, 22.56)
 
 FOOD = {"restaurant", "fast_food", "cafe", "bar", "pub", "ice_cream", "biergarten"}
 
@@ -285,6 +288,24 @@ def test_network_default_weight_is_street_length(
     coarse = demand_from_network(edges, meters_per_point=200)
     assert len(coarse) < len(demand)
     assert coarse["weight"].sum() == pytest.approx(reference_km, rel=0.01)
+
+
+def test_network_default_on_shenzhen_walk_network() -> None:
+    net = load_network(SHENZHEN_OSM, mode="walk", clip=SHENZHEN_CORE, cache=False)
+    demand = demand_from_network(net)
+    validate_demand(demand)
+    # reference: the network's own great-circle arc lengths, each two-way pair once
+    reference_km = float(net.edges_frame(undirected=True)["length_m"].sum()) / 1000
+    assert reference_km > 200
+    assert demand["weight"].sum() == pytest.approx(reference_km, rel=0.01)
+    assert demand["street_meters"].max() <= 100 + 1e-6
+    # about one point per 100 m of street, plus at most one extra per merged street
+    assert reference_km * 10 <= len(demand) <= reference_km * 10 + demand["street_index"].nunique()
+    snap = net.snap(*shapely.get_coordinates(demand.geometry.values).T, max_meters=300)
+    assert snap.snapped.all()
+    minx, miny, maxx, maxy = demand.total_bounds
+    assert minx >= SHENZHEN_CORE[0] - 1e-9 and maxx <= SHENZHEN_CORE[2] + 1e-9
+    assert miny >= SHENZHEN_CORE[1] - 1e-9 and maxy <= SHENZHEN_CORE[3] + 1e-9
 
 
 def test_network_bad_arguments() -> None:
