@@ -52,6 +52,7 @@ MODE_ZH: dict[str, str] = {"walk": "步行", "ebike": "电动自行车"}
 MODE_COLOR: dict[str, str] = {"walk": "#2b8cbe", "ebike": "#31a354"}
 #: column names accepted for "minutes to the nearest other station"
 NEIGHBOUR_MINUTES_COLUMNS: tuple[str, ...] = (
+    "minutes_to_nearest_neighbour",
     "nearest_neighbour_minutes",
     "neighbour_minutes",
     "nn_minutes",
