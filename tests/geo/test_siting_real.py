@@ -87,7 +87,7 @@ def test_coverage_sets_match_networkx(net: Network, instance: tuple) -> None:
     cs = build_coverage_sets(net, cands, demand, minutes=MINUTES, stations=stations)
     ref_st = _reference_minutes(net, stations, demand)
     ref_c = _reference_minutes(net, cands, demand)
-    before = (ref_st <= MINUTES).any(axis=1)
+    before = np.asarray((ref_st <= MINUTES).any(axis=1), dtype=bool)
     np.testing.assert_array_equal(cs.covered_before, before)
     assert 0 < before.sum() < len(demand)
     # each demand point not covered before is in the merged column of exactly its candidate set
