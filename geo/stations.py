@@ -33,6 +33,7 @@ from shapely.geometry import Point
 from geo import catalog
 from geo import crs as gcrs
 from geo.errors import InputError
+from geo.hours import normalize_opening_hours
 
 logger = logging.getLogger(__name__)
 
@@ -233,10 +234,7 @@ def _number(value: Any) -> float | None:
 
 
 def _normalize_hours(text: str) -> str:
-    from geo import hours  # type: ignore[attr-defined,unused-ignore]
-
-    fn = getattr(hours, "normalize_opening_hours", None) or hours.validate_opening_hours
-    return str(fn(text, field="opening_hours"))
+    return normalize_opening_hours(text, field="opening_hours")
 
 
 def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
@@ -500,8 +498,10 @@ def records_to_frame(records: Sequence[dict[str, Any]], *, id_field: str = "exte
         rows.append(row)
     geometry = gpd.points_from_xy([r["lon"] for r in records], [r["lat"] for r in records])
     frame = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geometry, crs="EPSG:4326")
-    for col in ("seats",):
-        frame[col] = frame[col].astype("Int64")
+    for col in (*CANONICAL_COLUMNS, *EXTRA_COLUMNS):
+        if col not in ("amenities", "seats", "floor_area_m2", "station_id"):
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    frame["seats"] = frame["seats"].astype("Int64")
     frame["floor_area_m2"] = pd.to_numeric(frame["floor_area_m2"], errors="coerce").astype(float)
     return frame
 
@@ -532,7 +532,6 @@ def build_report(
         errors.extend(RowError(row, f, m) for f, m in problems)
         if clean is None:
             continue
-        clean["source"] = clean["source"] or source
         if clean["external_id"] is None:
             clean["external_id"] = auto_external_id(clean["name"], clean["lon"], clean["lat"])
         clean["row"] = row
@@ -652,8 +651,9 @@ def read_station_file(
         as the file states it (a ``coordinates_crs`` column, ``gcj``/``bd`` in the coordinate
         headers), else WGS-84.
     source
-        Name of where the list came from; default the file stem. Rows with a ``source`` column keep
-        theirs. ``(source, external_id)`` identifies a station on re-import.
+        Name of where the list came from (default the file stem), kept as ``report.source``; the
+        store uses the ``source`` given to the import for rows without their own ``source`` column.
+        ``(source, external_id)`` identifies a station on re-import.
     fix_swapped
         Swap lon/lat where they look swapped instead of reporting the row.
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from geo import catalog
 from geo.db.models import AREA_LEVELS, Area, Station, StationChange
 from geo.errors import ConflictError, ImportRejectedError, InputError, NotFoundError, StoreUnavailableError
+from geo.hours import is_open_at
 from geo.stations import (
     DUPLICATE_METERS,
     STATION_FIELDS,
@@ -401,12 +402,10 @@ def _check_bbox(bbox: Sequence[float]) -> BBox:
 
 
 def _open_filter(records: list[dict[str, Any]], open_at: datetime) -> list[dict[str, Any]]:
-    from geo import hours  # type: ignore[attr-defined,unused-ignore]
-
     out = []
     for r in records:
         oh = r.get("opening_hours")
-        if oh and hours.is_open_at(oh, open_at):
+        if oh and is_open_at(oh, open_at):
             out.append(r)
     return out
 
