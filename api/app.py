@@ -1,0 +1,91 @@
+"""The FastAPI application: :func:`create_app` builds it; the lifespan builds the database engine and
+loads the travel networks onto ``app.state``. Nothing is built at import time.
+
+Run it with ``yizhan serve`` (uvicorn).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import install_error_handlers
+from api.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+yizhan 驿站: the registry of trade-union worker service stations (工会驿站/户外劳动者服务站点),
+15-minute coverage over real street networks, gaps, siting, and the nearest open station for a worker's phone.
+
+Coordinates are WGS-84 unless a `crs` parameter says `gcj02` (Amap/Tencent) or `bd09` (Baidu).
+Reads are public; writes need an `X-API-Key` header. Errors are `{"detail": ..., "field": ...}`.
+"""
+
+
+def _load_networks(settings: Settings) -> dict[str, Any]:
+    from geo.network import load_network
+
+    networks: dict[str, Any] = {}
+    for mode, path in settings.networks.items():
+        logger.info("loading the %s network from %s", mode, path)
+        networks[mode] = load_network(path, mode=mode, clip=settings.network_clip)
+    return networks
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from sqlalchemy.orm import sessionmaker
+
+    from api.nearest_index import NearestIndex
+    from geo.db.engine import make_engine
+
+    settings: Settings = app.state.settings
+    engine = make_engine(
+        settings.database_url, check=False
+    )  # the API starts (and answers 503) when the store is down
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
+    app.state.networks = await run_in_threadpool(_load_networks, settings) if settings.load_networks else {}
+    app.state.nearest = NearestIndex(
+        app.state.networks, horizon_minutes=settings.horizon_minutes, max_k=settings.max_k
+    )
+    app.state.caches = {}
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the yizhan API.
+
+    Parameters
+    ----------
+    settings
+        The settings; default: read from the ``YIZHAN_*`` environment (:class:`api.settings.Settings`).
+    """
+    from api.routes import coverage, health, maps, nearest, ogc, siting, stations
+
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="yizhan 驿站 API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(stations.router)
+    app.include_router(nearest.router)
+    app.include_router(coverage.router)
+    app.include_router(siting.router)
+    app.include_router(ogc.router)
+    maps.install(app)
+    return app

@@ -1,0 +1,108 @@
+"""FastAPI dependencies (``Annotated`` aliases): settings, database session, API key, network per mode."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Query, Request
+from sqlalchemy.orm import Session
+
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.nearest_index import NearestIndex
+
+
+class Mode(StrEnum):
+    """Travel modes served by the API (``data/modes.toml``)."""
+
+    walk = "walk"
+    ebike = "ebike"
+
+
+class OutCRS(StrEnum):
+    """Coordinate systems accepted and produced by the API."""
+
+    wgs84 = "wgs84"
+    gcj02 = "gcj02"
+    bd09 = "bd09"
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's :class:`Settings` (built once by :func:`api.app.create_app`)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One SQLAlchemy session per request; rolled back on error, closed at the end.
+
+    Routes that write commit explicitly. Tests override this dependency with a session bound to a
+    rolled-back transaction.
+    """
+    factory = request.app.state.sessionmaker
+    with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def require_api_key(
+    request: Request,
+    x_api_key: Annotated[str | None, Header(alias="X-API-Key", description="key for writes")] = None,
+) -> str:
+    """Check ``X-API-Key`` for writes: 401 when missing, 403 when not one of ``YIZHAN_API_KEYS``.
+
+    Returns the key's short fingerprint, recorded as the audit ``actor``.
+    """
+    settings: Settings = request.app.state.settings
+    if not x_api_key:
+        raise HTTPException(
+            status_code=401,
+            detail={"detail": "writes need an API key in the X-API-Key header", "field": "X-API-Key"},
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    ok = False
+    for key in settings.api_keys:
+        ok |= secrets.compare_digest(key.encode(), x_api_key.encode())
+    if not ok:
+        raise HTTPException(
+            status_code=403, detail={"detail": "the API key is not valid", "field": "X-API-Key"}
+        )
+    return f"api-key:{x_api_key[:4]}…"
+
+
+def get_network(
+    request: Request,
+    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
+) -> Any:
+    """The loaded :class:`geo.network.Network` of ``mode`` (422 naming ``mode`` if not loaded)."""
+    networks: dict[str, Any] = request.app.state.networks
+    net = networks.get(mode.value)
+    if net is None:
+        loaded = ", ".join(sorted(networks)) or "none"
+        raise HTTPException(
+            status_code=422,
+            detail={
+                "detail": f"no network is loaded for mode {mode.value!r} (loaded: {loaded})",
+                "field": "mode",
+            },
+        )
+    return net
+
+
+def get_nearest_index(request: Request) -> NearestIndex:
+    index: NearestIndex = request.app.state.nearest
+    return index
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ActorDep = Annotated[str, Depends(require_api_key)]
+NetworkDep = Annotated[Any, Depends(get_network)]
+NearestIndexDep = Annotated["NearestIndex", Depends(get_nearest_index)]

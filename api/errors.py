@@ -1,0 +1,161 @@
+"""THE one table mapping :mod:`geo.errors` classes to HTTP status codes, and the exception handlers.
+
+Every error body is ``{"detail": <message>, "field": <offending input or null>}``; request validation
+errors add ``"errors"`` (pydantic's list) and rejected imports add ``"row_errors"``. Database outages
+are 503 (the engine pings its pool, so the API recovers by itself when the database is back).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.errors import (
+    ConflictError,
+    ImportRejectedError,
+    InfeasibleError,
+    InputError,
+    NotFoundError,
+    OutsideChinaError,
+    StoreUnavailableError,
+    UnsnappableError,
+    YizhanError,
+)
+
+logger = logging.getLogger(__name__)
+
+#: domain error class -> HTTP status; the first matching row (most specific first) wins
+ERROR_STATUS: tuple[tuple[type[YizhanError], int], ...] = (
+    (ImportRejectedError, 422),
+    (OutsideChinaError, 422),
+    (UnsnappableError, 422),
+    (InputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (InfeasibleError, 422),
+    (StoreUnavailableError, 503),
+)
+
+STORE_DOWN_MESSAGE = "the station store (PostGIS) is unavailable; try again shortly"
+
+
+def status_for(exc: YizhanError) -> int:
+    """Return the HTTP status of a domain error (400 for a YizhanError subclass not in the table)."""
+    for cls, status in ERROR_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def error_body(detail: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Build the one error body shape."""
+    body: dict[str, Any] = {"detail": detail, "field": field}
+    body.update(extra)
+    return body
+
+
+def _row_errors(report: Any) -> list[Any]:
+    """Extract the row errors of an ``ImportReport`` (whatever its exact shape) as JSON-able data."""
+    if report is None:
+        return []
+    errors = getattr(report, "errors", report)
+    if isinstance(errors, dict):
+        errors = list(errors.values())
+    if not isinstance(errors, Sequence) or isinstance(errors, str | bytes):
+        return [str(errors)]
+    out: list[Any] = []
+    for err in errors:
+        if is_dataclass(err) and not isinstance(err, type):
+            out.append(jsonable_encoder(asdict(err)))
+        elif hasattr(err, "as_dict"):
+            out.append(jsonable_encoder(err.as_dict()))
+        else:
+            out.append(jsonable_encoder(err, custom_encoder={object: str}))
+    return out
+
+
+def _field_of(loc: Sequence[Any]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("query", "body", "path", "header", "cookie")]
+    return ".".join(parts) if parts else None
+
+
+async def yizhan_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, YizhanError)
+    status = status_for(exc)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ImportRejectedError):
+        extra["row_errors"] = _row_errors(exc.report)
+    if status >= 500:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
+    return JSONResponse(error_body(exc.message, exc.field, **extra), status_code=status)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if errors:
+        first = errors[0]
+        field = _field_of(first.get("loc", ()))
+        msg = str(first.get("msg", "invalid value"))
+        detail = f"{field}: {msg}" if field else msg
+    else:
+        field, detail = None, "invalid request"
+    safe = jsonable_encoder(errors, custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")})
+    # pydantic's ctx may hold exception objects: make them strings
+    for err in safe:
+        if isinstance(err, dict) and "ctx" in err:
+            err["ctx"] = {k: str(v) for k, v in dict(err["ctx"]).items()}
+    return JSONResponse(error_body(detail, field, errors=safe), status_code=422)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    field = None
+    detail: Any = exc.detail
+    if isinstance(detail, dict):
+        field = detail.get("field")
+        detail = detail.get("detail", str(detail))
+    return JSONResponse(
+        error_body(str(detail), field), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+async def store_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("%s %s: database error: %s", request.method, request.url.path, exc)
+    return JSONResponse(error_body(STORE_DOWN_MESSAGE), status_code=503, headers={"Retry-After": "5"})
+
+
+async def dbapi_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated or isinstance(exc, OperationalError):
+        return await store_error_handler(request, exc)
+    # anything else from the driver is a bug or a constraint the repository did not translate
+    logger.exception("%s %s: database error", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(error_body("the request could not be stored"), status_code=409)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Last resort: log the traceback. Tests (schemathesis) show it is never reached."""
+    logger.exception("%s %s: unexpected error", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(error_body("internal error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(YizhanError, yizhan_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(OperationalError, store_error_handler)
+    app.add_exception_handler(PoolTimeoutError, store_error_handler)
+    app.add_exception_handler(DBAPIError, dbapi_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)

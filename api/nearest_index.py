@@ -1,0 +1,272 @@
+"""Precomputed per-node nearest-station tables for ``GET /nearest``.
+
+For each (mode, set of matching stations) the table is :func:`geo.network.nearest_k` over those
+stations: for every network node the ``max_k`` nearest stations by travel time (worker at the node →
+station, the coverage engine's definition). A request then costs one snap, one row lookup and the
+short paths to the stations it returns.
+
+The stations of the registry are held in memory with the registry version they were read at;
+every request compares :func:`geo.db.repository.registry_version` and, when a station changed,
+reloads them and drops every table. Tables are kept per *set of matching stations*, so filters that
+select the same stations (``open_now`` during the same opening period, for instance) share one table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from geo.errors import InputError, NotFoundError, UnsnappableError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StationSnapshot:
+    """The registry's stations at one version (WGS-84), positions 0..n-1."""
+
+    version: int
+    frame: Any  # GeoDataFrame, index 0..n-1
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    amenities: tuple[frozenset[str], ...]
+    opening_hours: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class NearestTable:
+    """``nearest_k`` over a subset of a snapshot's stations on one network."""
+
+    positions: NDArray[np.int64]  # snapshot positions of the matching stations
+    station_index: NDArray[np.int64]  # (n_nodes, k) positions into ``positions`` (-1: none)
+    minutes: NDArray[np.float64]  # (n_nodes, k) node → station minutes (NaN: none)
+    station_node: NDArray[np.int64]  # snapped node of every matching station (-1: unsnappable)
+    station_offset_m: NDArray[np.float64]  # straight line node(S) → S
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One station found for a query point."""
+
+    position: int  # snapshot position
+    minutes: float
+    meters: float
+    route: list[list[float]]  # WGS-84 [lon, lat] from the query point to the station
+
+
+class NearestIndex:
+    """Per-node nearest-station tables per mode and filter, invalidated on registry changes.
+
+    Parameters
+    ----------
+    networks : dict
+        Mode → :class:`geo.network.Network`.
+    horizon_minutes : float
+        Search limit of the tables; stations farther away are not returned.
+    max_k : int
+        Stations kept per node (the largest ``k`` a request may ask for).
+    max_tables : int
+        Tables kept (least recently used dropped first).
+    """
+
+    def __init__(
+        self, networks: dict[str, Any], *, horizon_minutes: float, max_k: int, max_tables: int = 32
+    ) -> None:
+        self.networks = networks
+        self.horizon_minutes = float(horizon_minutes)
+        self.max_k = int(max_k)
+        self.max_tables = int(max_tables)
+        self._snapshot: StationSnapshot | None = None
+        self._tables: OrderedDict[tuple[str, int, str], NearestTable] = OrderedDict()
+        self._lock = threading.Lock()
+        self._build_locks: dict[tuple[str, int, str], threading.Lock] = {}
+        self._matches: OrderedDict[tuple[int, frozenset[str], dt.datetime | None], NDArray[np.int64]] = (
+            OrderedDict()
+        )
+        self.builds = 0  # tables built so far (observability, tests)
+
+    # ------------------------------------------------------------------ stations
+    def snapshot(self, session: Any) -> StationSnapshot:
+        """The stations at the registry's current version (reloaded when it changed)."""
+        from geo.db import repository
+
+        version = int(repository.registry_version(session))
+        snap = self._snapshot
+        if snap is not None and snap.version == version:
+            return snap
+        frame = repository.stations_frame(session).reset_index(drop=True)
+        new = StationSnapshot(
+            version=version,
+            frame=frame,
+            lon=np.asarray(frame.geometry.x, dtype=np.float64),
+            lat=np.asarray(frame.geometry.y, dtype=np.float64),
+            amenities=tuple(frozenset(a or ()) for a in frame["amenities"]),
+            opening_hours=tuple(None if _missing(h) else str(h) for h in frame["opening_hours"]),
+        )
+        with self._lock:
+            if self._snapshot is None or self._snapshot.version != version:
+                logger.info("registry version %s: %d stations; nearest tables dropped", version, len(frame))
+                self._snapshot = new
+                self._tables.clear()
+                self._build_locks.clear()
+                self._matches.clear()
+            return self._snapshot
+
+    def matching(
+        self, snap: StationSnapshot, *, amenities: Sequence[str] = (), at: dt.datetime | None = None
+    ) -> NDArray[np.int64]:
+        """Snapshot positions of the stations that count: :func:`geo.coverage.select_stations` with
+        ``open_only=True``, the amenities and, if given, open at ``at`` (the coverage engine's rule;
+        stations without opening hours are not known to be open). Cached per minute."""
+        from geo.coverage import select_stations
+
+        minute = None if at is None else at.replace(second=0, microsecond=0)
+        key = (snap.version, frozenset(amenities), minute)
+        with self._lock:
+            found = self._matches.get(key)
+        if found is not None:
+            return found
+        if len(snap.frame) == 0:
+            positions = np.empty(0, dtype=np.int64)
+        else:
+            kept = select_stations(snap.frame, open_only=True, open_at=minute, amenities=tuple(amenities))
+            positions = np.asarray(kept.index, dtype=np.int64)
+        with self._lock:
+            self._matches[key] = positions
+            while len(self._matches) > 256:
+                self._matches.popitem(last=False)
+        return positions
+
+    # ------------------------------------------------------------------ tables
+    def table(self, mode: str, snap: StationSnapshot, positions: NDArray[np.int64]) -> NearestTable:
+        """The table of ``positions`` on the ``mode`` network (built once, then cached)."""
+        from geo.network import nearest_k
+
+        key = (mode, snap.version, hashlib.blake2b(positions.tobytes(), digest_size=16).hexdigest())
+        with self._lock:
+            found = self._tables.get(key)
+            if found is not None:
+                self._tables.move_to_end(key)
+                return found
+            build_lock = self._build_locks.setdefault(key, threading.Lock())
+        with build_lock:  # one thread builds, the others wait for it
+            with self._lock:
+                found = self._tables.get(key)
+            if found is not None:
+                return found
+            net = self.networks[mode]
+            lon, lat = snap.lon[positions], snap.lat[positions]
+            k = max(1, min(self.max_k, int(positions.size)))
+            if positions.size:
+                idx, minutes = nearest_k(net, lon, lat, k=k, horizon_minutes=self.horizon_minutes)
+                st = net.snap(lon, lat)
+                st_node, st_off = np.asarray(st.node), np.asarray(st.meters)
+            else:
+                idx = np.full((net.n_nodes, 1), -1, dtype=np.int64)
+                minutes = np.full((net.n_nodes, 1), np.nan)
+                st_node, st_off = np.empty(0, dtype=np.int64), np.empty(0)
+            built = NearestTable(positions, idx, minutes, st_node, st_off)
+            self.builds += 1
+            with self._lock:
+                if self._snapshot is not None and self._snapshot.version == snap.version:
+                    self._tables[key] = built
+                    while len(self._tables) > self.max_tables:
+                        self._tables.popitem(last=False)
+                self._build_locks.pop(key, None)
+            return built
+
+    # ------------------------------------------------------------------ queries
+    def query(
+        self,
+        session: Any,
+        mode: str,
+        lon: float,
+        lat: float,
+        *,
+        k: int,
+        amenities: Sequence[str] = (),
+        at: dt.datetime | None = None,
+        snap_max_meters: float = 300.0,
+    ) -> tuple[StationSnapshot, list[Hit], float]:
+        """The ``k`` nearest matching stations of a WGS-84 point by travel time.
+
+        Returns the snapshot (for the station rows), the hits sorted by minutes and the snap
+        distance of the query point in metres.
+
+        Raises
+        ------
+        UnsnappableError
+            If the point is farther than ``snap_max_meters`` from the network.
+        """
+        if not 1 <= k <= self.max_k:
+            raise InputError(f"k must be between 1 and {self.max_k}, got {k}", field="k")
+        net = self.networks[mode]
+        point = net.snap(lon, lat, max_meters=snap_max_meters)
+        node, offset_m = int(point.node[0]), float(point.meters[0])
+        if node < 0:
+            where = f"{offset_m:.0f} m" if np.isfinite(offset_m) else "too far"
+            raise UnsnappableError(
+                f"the point ({lon:.6f}, {lat:.6f}) is {where} from the {mode} network, "
+                f"beyond the snap limit of {snap_max_meters:.0f} m",
+                field="lon",
+            )
+        snap = self.snapshot(session)
+        positions = self.matching(snap, amenities=amenities, at=at)
+        table = self.table(mode, snap, positions)
+        mpm = float(net.meters_per_minute)
+        chosen: list[tuple[int, float]] = []
+        for j in range(min(k, table.station_index.shape[1])):
+            local = int(table.station_index[node, j])
+            if local < 0:
+                break
+            chosen.append((local, float(table.minutes[node, j])))
+        if not chosen:
+            return snap, [], offset_m
+        # one limited Dijkstra from the point's node gives the paths to all chosen stations
+        longest = max(m * mpm - float(table.station_offset_m[loc]) for loc, m in chosen)
+        dist, pred = dijkstra(
+            net.csr(), directed=True, indices=node, return_predecessors=True, limit=longest * (1 + 1e-9) + 1.0
+        )
+        hits: list[Hit] = []
+        for local, node_minutes in chosen:
+            st_node = int(table.station_node[local])
+            st_off = float(table.station_offset_m[local])
+            path = _path(pred, node, st_node)
+            pos = int(table.positions[local])
+            line = [[float(lon), float(lat)]]
+            line += [[float(net.lon[n]), float(net.lat[n])] for n in path]
+            line.append([float(snap.lon[pos]), float(snap.lat[pos])])
+            hits.append(
+                Hit(
+                    position=pos,
+                    minutes=node_minutes + offset_m / mpm,
+                    meters=offset_m + float(dist[st_node]) + st_off,
+                    route=line,
+                )
+            )
+        return snap, hits, offset_m
+
+
+def _path(pred: NDArray[np.int32], src: int, dst: int) -> list[int]:
+    """Node path src → dst from a Dijkstra predecessor array."""
+    path = [dst]
+    while path[-1] != src:
+        prev = int(pred[path[-1]])
+        if prev < 0:
+            raise NotFoundError(f"no path from node {src} to node {dst}", field="lon")
+        path.append(prev)
+    return path[::-1]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)

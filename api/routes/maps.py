@@ -1,0 +1,94 @@
+"""``/maps/coverage`` (planner's map) and ``/maps/finder`` (workers' finder page); ``/static`` assets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.deps import Mode, NetworkDep, SessionDep, SettingsDep
+from api.routes.coverage import Amenity, Minutes, OpenAt, _amenities, _local, coverage_result
+from api.schemas import ErrorBody
+
+router = APIRouter(prefix="/maps", tags=["maps"])
+
+Tiles = Annotated[Literal["osm", "amap", "none"], Query(description="basemap (amap tiles are GCJ-02)")]
+HTML_OK: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "an HTML page"},
+    422: {"model": ErrorBody, "description": "invalid parameter"},
+    503: {"model": ErrorBody, "description": "the PostGIS store is unavailable"},
+}
+
+
+@router.get(
+    "/finder", response_class=HTMLResponse, responses=HTML_OK, summary="Workers' finder map (爱心地图)"
+)
+def finder(
+    session: SessionDep,
+    lang: Annotated[Literal["zh", "en"], Query()] = "zh",
+    tiles: Tiles = "osm",
+    mode: Annotated[Mode, Query(description="initial travel mode")] = Mode.walk,
+    k: Annotated[int, Query(ge=1, le=20)] = 3,
+) -> Any:
+    """A phone-first page asking ``/nearest`` for the nearest open stations, with Amap navigation links."""
+    from geo.db import repository
+    from maps.finder import finder_page
+
+    stations = repository.stations_frame(session, statuses=["open"])
+    html = finder_page(stations, api_base="", lang=lang, tiles=tiles, assets="local", mode=mode.value, k=k)
+    return HTMLResponse(html)
+
+
+@router.get("/coverage", response_class=HTMLResponse, responses=HTML_OK, summary="Planner's coverage map")
+def coverage_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    network: NetworkDep,
+    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
+    minutes: Minutes = 15.0,
+    open_at: OpenAt = None,
+    amenity: Amenity = None,
+    tiles: Tiles = "osm",
+) -> Any:
+    """Stations, covered area, gaps and areas with the headline figures (folium, assets from /static)."""
+    from geo.coverage import covered_area
+    from geo.db import repository
+    from geo.gaps import find_gaps
+    from maps.coverage import coverage_map
+
+    codes = _amenities(amenity)
+    result = coverage_result(
+        request,
+        session,
+        settings,
+        network,
+        mode.value,
+        minutes=minutes,
+        open_at=_local(open_at),
+        amenities=codes,
+    )
+    areas = repository.areas_frame(session)
+    m = coverage_map(
+        repository.stations_frame(session),
+        covered=covered_area(result),
+        gaps=find_gaps(result, stations=result.stations),
+        areas=areas if len(areas) else None,
+        headline=result.summary.as_dict(),
+        minutes=minutes,
+        tiles=tiles,
+        assets="local",
+        date=dt.date.today(),
+    )
+    return HTMLResponse(m.get_root().render())
+
+
+def install(app: FastAPI) -> None:
+    """Add the map pages and mount the maps' static assets at ``/static``."""
+    from maps.assets import STATIC_DIR, STATIC_URL
+
+    app.include_router(router)
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")

@@ -1,0 +1,313 @@
+"""``/stations``: the registry as GeoJSON (read publicly, written with an API key)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ActorDep, OutCRS, SessionDep, SettingsDep
+from api.errors import error_body
+from api.routes._geojson import GEOJSON, features, json_value, page_links, record_feature
+from api.schemas import (
+    ErrorBody,
+    Feature,
+    FeatureCollection,
+    StationFeatureIn,
+    StationPatchIn,
+)
+from geo.crs import convert, in_mainland_china
+from geo.errors import InputError, OutsideChinaError
+
+router = APIRouter(prefix="/stations", tags=["stations"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "no such station"},
+    422: {"model": ErrorBody, "description": "invalid input (the body names the field)"},
+    503: {"model": ErrorBody, "description": "the PostGIS store is unavailable"},
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    401: {"model": ErrorBody, "description": "no X-API-Key header"},
+    403: {"model": ErrorBody, "description": "wrong API key"},
+    409: {"model": ErrorBody, "description": "conflicts with stored data"},
+}
+
+UPLOAD_SUFFIXES = (".csv", ".xlsx", ".geojson", ".json", ".txt", ".tsv")
+
+
+def parse_bbox(text: str | None, *, field: str = "bbox") -> tuple[float, float, float, float] | None:
+    """Parse ``minx,miny,maxx,maxy`` (WGS-84 degrees)."""
+    if text is None or text == "":
+        return None
+    parts = text.split(",")
+    if len(parts) not in (4, 6):
+        raise InputError(f"bbox must be minx,miny,maxx,maxy in degrees, got {text!r}", field=field)
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"bbox must be four numbers, got {text!r}", field=field) from None
+    if len(nums) == 6:  # OGC 3-D bbox: drop the heights
+        nums = [nums[0], nums[1], nums[3], nums[4]]
+    minx, miny, maxx, maxy = nums
+    if not all(map(_finite, nums)):
+        raise InputError(f"bbox must be finite numbers, got {text!r}", field=field)
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise InputError(f"bbox is outside -180..180, -90..90: {text!r}", field=field)
+    if minx > maxx or miny > maxy:
+        raise InputError(f"bbox minimum exceeds maximum: {text!r}", field=field)
+    return (minx, miny, maxx, maxy)
+
+
+def _finite(x: float) -> bool:
+    return x == x and x not in (float("inf"), float("-inf"))
+
+
+def to_wgs84_point(lon: float, lat: float, crs: str, *, lon_field: str = "lon") -> tuple[float, float]:
+    """Check an input point lies in mainland China (422 naming the field) and convert it to WGS-84."""
+    if not bool(in_mainland_china(lon, lat)):
+        raise OutsideChinaError(
+            f"the point ({lon:.6f}, {lat:.6f}) is outside mainland China (crs={crs}); "
+            "check lon/lat order and the coordinate system",
+            field=lon_field,
+        )
+    if crs != "wgs84":
+        lon, lat = convert(lon, lat, src=crs, dst="wgs84")
+    return float(lon), float(lat)
+
+
+def _props_from_feature(body: StationFeatureIn | StationPatchIn, *, partial: bool) -> dict[str, Any]:
+    """Repository props from a Feature: the properties given, plus the point as ``lon``/``lat``."""
+    props = body.properties.model_dump(exclude_unset=partial)
+    if not partial:
+        props = {k: v for k, v in props.items() if v is not None}
+    if body.geometry is not None:
+        props["lon"], props["lat"] = body.geometry.coordinates
+    return props
+
+
+@router.get(
+    "",
+    response_model=FeatureCollection,
+    responses={200: {"content": {GEOJSON: {}}}, **ERRORS},
+    summary="List stations (GeoJSON, filters, paging)",
+)
+def list_stations_route(
+    request: Request,
+    session: SessionDep,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (WGS-84)", max_length=200)] = None,
+    kind: Annotated[list[str] | None, Query(description="station kind code(s)", max_length=20)] = None,
+    status: Annotated[list[str] | None, Query(description="planned, open or closed", max_length=3)] = None,
+    amenity: Annotated[list[str] | None, Query(description="required amenity code(s)", max_length=20)] = None,
+    area_code: Annotated[str | None, Query(max_length=30)] = None,
+    open_at: Annotated[dt.datetime | None, Query(description="only stations open at this time")] = None,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = OutCRS.wgs84,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Any:
+    """Stations as a GeoJSON FeatureCollection with ``numberMatched``/``numberReturned`` and paging links."""
+    from geo.db import repository
+
+    frame, total = repository.list_stations(
+        session,
+        bbox=parse_bbox(bbox),
+        kinds=kind or (),
+        statuses=status or (),
+        amenities=amenity or (),
+        area_code=area_code,
+        open_at=open_at,
+        limit=limit,
+        offset=offset,
+    )
+    feats = features(frame, id_column="station_id", crs=crs.value)
+    params: dict[str, Any] = {k: request.query_params.getlist(k) for k in request.query_params}
+    body = {
+        "type": "FeatureCollection",
+        "features": feats,
+        "numberMatched": int(total),
+        "numberReturned": len(feats),
+        "links": page_links(
+            str(request.url_for("list_stations_route")), params, limit=limit, offset=offset, total=int(total)
+        ),
+        "timeStamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return JSONResponse(body, media_type=GEOJSON)
+
+
+@router.get(
+    "/{station_id}",
+    response_model=Feature,
+    responses={200: {"content": {GEOJSON: {}}}, **ERRORS},
+    summary="One station",
+)
+def get_station_route(
+    session: SessionDep,
+    station_id: int,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = OutCRS.wgs84,
+) -> Any:
+    from geo.db import repository
+
+    rec = repository.get_station(session, station_id)
+    return JSONResponse(record_feature(rec, crs=crs.value), media_type=GEOJSON)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=Feature,
+    responses={201: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
+    summary="Add a station (GeoJSON Feature)",
+)
+def create_station_route(
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+    body: StationFeatureIn,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+) -> Any:
+    from geo.db import repository
+
+    props = _props_from_feature(body, partial=False)
+    rec = repository.create_station(session, props, actor=actor, crs=crs.value)
+    feat = record_feature(rec)
+    location = str(request.url_for("get_station_route", station_id=str(feat["id"])))
+    return JSONResponse(feat, status_code=201, media_type=GEOJSON, headers={"Location": location})
+
+
+@router.put(
+    "/{station_id}",
+    response_model=Feature,
+    responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
+    summary="Replace a station",
+)
+def replace_station_route(
+    session: SessionDep,
+    actor: ActorDep,
+    station_id: int,
+    body: StationFeatureIn,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+) -> Any:
+    from geo.db import repository
+
+    props = _props_from_feature(body, partial=False)
+    rec = repository.update_station(session, station_id, props, actor=actor, partial=False, crs=crs.value)
+    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+
+
+@router.patch(
+    "/{station_id}",
+    response_model=Feature,
+    responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
+    summary="Change some fields of a station",
+)
+def patch_station_route(
+    session: SessionDep,
+    actor: ActorDep,
+    station_id: int,
+    body: StationPatchIn,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+) -> Any:
+    from geo.db import repository
+
+    props = _props_from_feature(body, partial=True)
+    if not props:
+        raise InputError("nothing to change: give at least one property or a geometry", field="properties")
+    rec = repository.update_station(session, station_id, props, actor=actor, partial=True, crs=crs.value)
+    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+
+
+@router.delete(
+    "/{station_id}",
+    response_model=Feature,
+    responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
+    summary="Close a station (soft delete: status closed, history kept)",
+)
+def delete_station_route(session: SessionDep, actor: ActorDep, station_id: int) -> Any:
+    from geo.db import repository
+
+    rec = repository.close_station(session, station_id, actor=actor)
+    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+
+
+async def _save_upload(upload: UploadFile, limit: int, folder: Path) -> Path:
+    name = Path(upload.filename or "upload.csv").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise InputError(
+            f"unsupported file type {suffix or '(none)'!r}; upload one of {', '.join(UPLOAD_SUFFIXES)}",
+            field="file",
+        )
+    dest = folder / f"upload{suffix}"
+    size = 0
+    with dest.open("wb") as fh:
+        while chunk := await upload.read(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge(limit)
+            fh.write(chunk)
+    if size == 0:
+        raise InputError("the uploaded file is empty", field="file")
+    return dest
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+
+@router.post(
+    "/import",
+    responses={
+        **WRITE_ERRORS,
+        413: {"model": ErrorBody, "description": "file larger than the upload limit"},
+        422: {"model": ErrorBody, "description": "file rejected; row_errors lists every row error"},
+    },
+    summary="Import a station file (CSV/XLSX/GeoJSON), all or nothing",
+)
+async def import_stations_route(
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    actor: ActorDep,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or GeoJSON station file")],
+    crs: Annotated[OutCRS, Query(description="coordinate system of the file's coordinates")] = OutCRS.wgs84,
+    source: Annotated[str | None, Query(max_length=200, description="provenance label")] = None,
+    skip_invalid: Annotated[bool, Query(description="import the valid rows, skip the others")] = False,
+    dry_run: Annotated[bool, Query(description="validate only, store nothing")] = False,
+) -> Any:
+    """Same validation and all-or-nothing rule as ``yizhan stations import``."""
+    from geo.db import repository
+    from geo.stations import read_station_file
+
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
+        return _too_large(settings.max_upload_bytes)
+    with tempfile.TemporaryDirectory(prefix="yizhan-upload-") as tmp:
+        try:
+            path = await _save_upload(file, settings.max_upload_bytes, Path(tmp))
+        except _TooLarge as exc:
+            return _too_large(exc.limit)
+        label = source or Path(file.filename or "upload").stem
+
+        def work() -> Any:
+            report = read_station_file(path, crs=crs.value, source=label)
+            return repository.import_stations(
+                session, report, source=label, actor=actor, skip_invalid=skip_invalid, dry_run=dry_run
+            )
+
+        summary = await run_in_threadpool(work)
+    out = summary.to_dict()
+    out["station_ids"] = list(summary.station_ids)
+    out["source"] = label
+    return JSONResponse(json_value(out), status_code=200 if dry_run else 201)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        error_body(f"the file is larger than the upload limit of {limit} bytes", "file"), status_code=413
+    )

@@ -1,0 +1,236 @@
+"""Request and response models (pydantic v2) with bounds; GeoJSON shapes follow RFC 7946."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
+Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
+
+#: travel-time limits of every endpoint (minutes)
+MAX_MINUTES = 120.0
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    detail: str
+    field: str | None = None
+    errors: list[Any] | None = None
+    row_errors: list[Any] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    database_error: str | None = None
+    networks: dict[str, dict[str, int]]
+
+
+# ---------------------------------------------------------------------------------------------- GeoJSON
+
+
+class PointGeometry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Point"]
+    coordinates: tuple[Lon, Lat]
+
+
+class LineStringGeometry(BaseModel):
+    type: Literal["LineString"]
+    coordinates: list[list[float]]
+
+
+class Geometry(BaseModel):
+    """Any GeoJSON geometry (output)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    coordinates: Any = None
+
+
+class Feature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: int | str | None = None
+    geometry: Geometry | None
+    properties: dict[str, Any]
+
+
+class Link(BaseModel):
+    href: str
+    rel: str
+    type: str | None = None
+    title: str | None = None
+
+
+class FeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[Feature]
+    numberMatched: int | None = None
+    numberReturned: int | None = None
+    links: list[Link] = Field(default_factory=list)
+    timeStamp: str | None = None
+
+
+# --------------------------------------------------------------------------------------------- stations
+
+
+class StationProperties(BaseModel):
+    """Registry fields of a station written through the API (codes or Chinese labels accepted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(default="union_station", min_length=1, max_length=60)
+    status: str = Field(default="open", min_length=1, max_length=20)
+    amenities: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        default_factory=list, max_length=40
+    )
+    opening_hours: str | None = Field(default=None, max_length=500)
+    address: str | None = Field(default=None, max_length=500)
+    host_org: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=60)
+    external_id: str | None = Field(default=None, max_length=100)
+    county_code: str | None = Field(default=None, max_length=30)
+    county_name: str | None = Field(default=None, max_length=100)
+    township_code: str | None = Field(default=None, max_length=30)
+    township_name: str | None = Field(default=None, max_length=100)
+    community_code: str | None = Field(default=None, max_length=30)
+    community_name: str | None = Field(default=None, max_length=100)
+    seats: int | None = Field(default=None, ge=0, le=10_000)
+    floor_area_m2: float | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class StationPatch(BaseModel):
+    """Partial update: only the given fields change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: str | None = Field(default=None, min_length=1, max_length=60)
+    status: str | None = Field(default=None, min_length=1, max_length=20)
+    amenities: list[Annotated[str, Field(min_length=1, max_length=60)]] | None = Field(
+        default=None, max_length=40
+    )
+    opening_hours: str | None = Field(default=None, max_length=500)
+    address: str | None = Field(default=None, max_length=500)
+    host_org: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=60)
+    external_id: str | None = Field(default=None, max_length=100)
+    county_code: str | None = Field(default=None, max_length=30)
+    county_name: str | None = Field(default=None, max_length=100)
+    township_code: str | None = Field(default=None, max_length=30)
+    township_name: str | None = Field(default=None, max_length=100)
+    community_code: str | None = Field(default=None, max_length=30)
+    community_name: str | None = Field(default=None, max_length=100)
+    seats: int | None = Field(default=None, ge=0, le=10_000)
+    floor_area_m2: float | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class StationFeatureIn(BaseModel):
+    """A GeoJSON Feature carrying one station (POST and PUT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"]
+    id: int | str | None = None
+    geometry: PointGeometry
+    properties: StationProperties
+
+
+class StationPatchIn(BaseModel):
+    """A GeoJSON Feature with some properties and optionally a new point (PATCH)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"] = "Feature"
+    id: int | str | None = None
+    geometry: PointGeometry | None = None
+    properties: StationPatch = Field(default_factory=StationPatch)
+
+
+class ImportResult(BaseModel):
+    """Outcome of ``POST /stations/import``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    dry_run: bool
+    source: str
+
+
+# ---------------------------------------------------------------------------------------------- nearest
+
+
+class NearestQuery(BaseModel):
+    lon: float
+    lat: float
+    crs: str
+    lon_wgs84: float
+    lat_wgs84: float
+    mode: str
+    k: int
+    amenity: list[str]
+    at: str | None
+    snap_meters: float
+
+
+class NearestResult(BaseModel):
+    station: Feature
+    minutes: float
+    meters: float
+    route: LineStringGeometry
+    amap_url: str
+    hours_today: str | None = None
+
+
+class NearestResponse(BaseModel):
+    query: NearestQuery
+    results: list[NearestResult]
+
+
+# --------------------------------------------------------------------------------------------- coverage
+
+
+class CoverageResponse(BaseModel):
+    query: dict[str, Any]
+    summary: dict[str, Any]
+    by_area: list[dict[str, Any]]
+    by_group: list[dict[str, Any]]
+
+
+class AreaTable(BaseModel):
+    query: dict[str, Any]
+    areas: list[dict[str, Any]]
+
+
+# ----------------------------------------------------------------------------------------------- siting
+
+
+class SitingRequest(BaseModel):
+    """A siting scenario: give exactly one of ``add``, ``target_share`` or ``budget``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["walk", "ebike"] = "walk"
+    minutes: float = Field(default=15.0, gt=0, le=MAX_MINUTES)
+    add: int | None = Field(default=None, ge=1, le=200)
+    target_share: float | None = Field(default=None, gt=0, le=1)
+    budget: float | None = Field(default=None, gt=0, le=1e9)
+    min_per_area: int | None = Field(default=None, ge=0, le=20)
+    candidates: Literal["pois"] = "pois"
+    method: Literal["exact", "greedy"] = "exact"
+    time_limit_seconds: float = Field(default=30.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _one_objective(self) -> SitingRequest:
+        given = [n for n in ("add", "target_share", "budget") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of add, target_share or budget"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self

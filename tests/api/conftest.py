@@ -1,0 +1,74 @@
+"""API test fixtures: one app per test session (real Shenzhen networks loaded once, real PostGIS test
+database from ``tests/conftest.py``); each test's requests run in the rolled-back ``db_session``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from api.deps import get_session
+from api.settings import Settings
+
+API_KEY = "test-key-7f3a9c"
+WRITE = {"X-API-Key": API_KEY}
+
+#: points in the Nanshan core (WGS-84), on streets of the walk network
+SHENZHEN_UNIVERSITY = (113.9365, 22.5405)
+TECH_PARK = (113.9530, 22.5440)
+
+
+@pytest.fixture(scope="session")
+def api_settings(database_url: str, data_dir: Path) -> Settings:
+    return Settings(database_url=database_url, data_dir=data_dir, api_keys=(API_KEY, "second-key"))
+
+
+@pytest.fixture(scope="session")
+def api_app(api_settings: Settings) -> Iterator[tuple[FastAPI, TestClient]]:
+    """The app with its lifespan run once (networks loaded, engine built)."""
+    app = create_app(api_settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield app, client
+
+
+@pytest.fixture()
+def client(api_app: tuple[FastAPI, TestClient], db_session: Session) -> Iterator[TestClient]:
+    """A client whose requests use the test's rolled-back session."""
+    app, test_client = api_app
+
+    def override() -> Iterator[Session]:
+        yield db_session
+
+    app.dependency_overrides[get_session] = override
+    try:
+        yield test_client
+    finally:
+        app.dependency_overrides.pop(get_session, None)
+
+
+def station_feature(
+    name: str, lon: float, lat: float, **props: Any
+) -> dict[str, Any]:
+    """A GeoJSON Feature for POST /stations."""
+    properties: dict[str, Any] = {"name": name, "kind": "union_station", "status": "open"}
+    properties.update(props)
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": properties}
+
+
+@pytest.fixture()
+def add_station(client: TestClient) -> Callable[..., dict[str, Any]]:
+    """POST a station (WGS-84 unless crs=...) and return the created Feature."""
+
+    def add(name: str, lon: float, lat: float, *, crs: str = "wgs84", **props: Any) -> dict[str, Any]:
+        r = client.post(f"/stations?crs={crs}", json=station_feature(name, lon, lat, **props), headers=WRITE)
+        assert r.status_code == 201, r.text
+        out: dict[str, Any] = r.json()
+        return out
+
+    return add
