@@ -1,9 +1,178 @@
-"""``yizhan site``: top-level command(s), registered on the main app by :func:`register`."""
+"""``yizhan site``: propose where the next stations should go (exact MCLP / set covering / budget, or greedy).
+
+Example::
+
+    yizhan site --network nanshan.osm --stations stations.csv --demand pois:nanshan_pois.geojson \\
+        --candidates pois --mode walk --minutes 15 --add 5 --out proposals/ --json
+"""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from api.cli._common import domain_errors, fail, print_json, setup_logging
+from geo.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def _pois_path(spec: str) -> str | None:
+    return spec[len("pois:") :] if spec.lower().startswith("pois:") else None
+
+
+def load_stations(spec: str) -> Any:
+    """``db`` (the PostGIS registry), ``none`` (no existing stations) or a station file."""
+    if spec.lower() == "none":
+        return None
+    if spec.lower() == "db":
+        from geo.db.engine import session_scope
+        from geo.db.repository import stations_frame
+
+        with session_scope() as session:
+            return stations_frame(session)
+    from geo.stations import read_station_file
+
+    report = read_station_file(spec)
+    if report.errors:
+        log.warning("%s: %d row(s) with errors were left out", spec, len(report.errors))
+    return report.frame
+
+
+def load_demand(spec: str) -> Any:
+    """``pois:FILE`` (POIs by the demand rules) or a points file."""
+    from geo.demand import demand_from_points, demand_from_pois
+
+    path = _pois_path(spec)
+    return demand_from_pois(path) if path is not None else demand_from_points(spec)
+
+
+def load_candidates(spec: str, *, demand_spec: str, network: Any) -> Any:
+    """``pois`` (host POIs of the demand's POI file), ``pois:FILE``, ``network[:METERS]`` or a file."""
+    from geo.siting import candidates_from_file, candidates_from_network, candidates_from_pois
+
+    low = spec.lower()
+    if low == "pois":
+        path = _pois_path(demand_spec)
+        if path is None:
+            raise InputError(
+                "--candidates pois needs --demand pois:FILE (or give pois:FILE)", field="candidates"
+            )
+        return candidates_from_pois(path)
+    if low.startswith("pois:"):
+        return candidates_from_pois(spec[5:])
+    if low == "network" or low.startswith("network:"):
+        meters = float(spec.split(":", 1)[1]) if ":" in spec else 300.0
+        return candidates_from_network(network, spacing_meters=meters)
+    return candidates_from_file(spec)
+
+
+def load_areas(path: Path) -> Any:
+    """Township areas from a boundary file, or admin boundaries (level 8) from an ``.osm`` extract."""
+    from geo.areas import areas_from_osm, read_areas
+
+    if path.suffix.lower() in {".osm", ".xml", ".bz2", ".gz"}:
+        return areas_from_osm(path, admin_level=8)
+    return read_areas(path, level="township")
+
+
+def _print_table(result: Any) -> None:
+    typer.echo(
+        f"{result.model}/{result.method}: {result.status}; covered share "
+        f"{result.share_before:.3f} -> {result.share_after:.3f} (reachable {result.reachable_share:.3f}); "
+        f"objective {result.objective:.6g}, bound {result.bound:.6g}, gap {result.gap:.3g}"
+    )
+    for rec in result.selected.itertuples(index=False):
+        typer.echo(
+            f"{rec.order:>3}  {rec.candidate_id:<28} {rec.host_type:<20} {rec.name}  "
+            f"+{rec.gain:.4g} -> {rec.cumulative_share:.3f}"
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to the main ``yizhan`` app."""
+
+    @app.command("site")
+    @domain_errors
+    def site(
+        network: Path = typer.Option(..., "--network", help="street network: .osm, .graphml or yizhan .npz"),
+        stations: str = typer.Option(
+            "none", "--stations", help="existing stations: a station file, 'db' (the registry) or 'none'"
+        ),
+        demand: str = typer.Option(..., "--demand", help="demand: a points file or pois:FILE"),
+        candidates: str = typer.Option(
+            "pois", "--candidates", help="candidates: a file, pois[:FILE] (host POIs) or network[:METERS]"
+        ),
+        areas: Path | None = typer.Option(
+            None, "--areas", help="township boundaries (per-area table/minimum)"
+        ),
+        mode: str = typer.Option("walk", "--mode", help="travel mode: walk or ebike"),
+        minutes: float = typer.Option(15.0, "--minutes", help="travel-time threshold"),
+        add: int | None = typer.Option(None, "--add", help="add this many stations (maximal covering)"),
+        target_share: float | None = typer.Option(
+            None, "--target-share", help="fewest stations to reach this covered share (set covering)"
+        ),
+        budget: float | None = typer.Option(None, "--budget", help="total budget over the candidates' cost"),
+        min_per_area: int = typer.Option(0, "--min-per-area", help="stations every area must end with"),
+        method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
+        time_limit: float = typer.Option(60.0, "--time-limit", help="solver time limit, seconds"),
+        snap_meters: float = typer.Option(300.0, "--snap-meters", help="snap limit, metres"),
+        all_statuses: bool = typer.Option(
+            False, "--all-statuses", help="count planned stations as fixed too"
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", help="directory for proposals.geojson, proposals.csv, proposals.xlsx"
+        ),
+        as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
+    ) -> None:
+        """Propose where the next stations should go, in build order (phase 1, 2, 3 ...)."""
+        setup_logging(verbose)
+        given = [n for n, v in (("--add", add), ("--target-share", target_share), ("--budget", budget)) if v]
+        if sum(v is not None for v in (add, target_share, budget)) != 1:
+            raise fail(
+                f"give exactly one of --add, --target-share or --budget (got {', '.join(given) or 'none'})"
+            )
+        if min_per_area and areas is None:
+            raise fail("--min-per-area needs --areas")
+        from geo.catalog import resolve_mode
+        from geo.network import load_network
+        from geo.siting import plan_sites
+
+        net = load_network(network, mode=resolve_mode(mode))
+        station_frame = load_stations(stations)
+        demand_frame = load_demand(demand)
+        cand_frame = load_candidates(candidates, demand_spec=demand, network=net)
+        area_frame = load_areas(areas) if areas is not None else None
+        result = plan_sites(
+            net,
+            station_frame,
+            demand_frame,
+            cand_frame,
+            minutes=minutes,
+            add=add,
+            target_share=target_share,
+            budget=budget,
+            min_per_area=min_per_area,
+            areas=area_frame,
+            method=method,
+            time_limit_seconds=time_limit,
+            snap_meters=snap_meters,
+            open_only=not all_statuses,
+        )
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            result.to_geojson(out / "proposals.geojson")
+            result.to_csv(out / "proposals.csv")
+            result.to_excel(out / "proposals.xlsx")
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            _print_table(result)
+            if out is not None:
+                typer.echo(
+                    f"wrote {out / 'proposals.geojson'}, {out / 'proposals.csv'}, {out / 'proposals.xlsx'}"
+                )

@@ -1,0 +1,148 @@
+"""``yizhan site`` on the real Shenzhen Nanshan data: JSON output, files written, stations from a file and
+from the PostGIS registry, infeasible requests as one-line errors with exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from api.cli import app
+from geo.demand import demand_from_pois
+from geo.network import load_network
+from geo.siting import candidates_from_pois, plan_sites
+from geo.stations import read_station_file
+
+SZ = "shenzhen_roadnetworkcreator"
+KEYS = {
+    "method",
+    "status",
+    "objective",
+    "bound",
+    "gap",
+    "covered_before",
+    "covered_after",
+    "share_before",
+    "share_after",
+    "selected",
+}
+SEL_KEYS = {"candidate_id", "name", "host_type", "lon", "lat", "gain", "cumulative_share", "order"}
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from geo.config import data_dir
+
+    raw = data_dir() / SZ
+    pois = raw / "shenzhen_nanshan_osm_pois.geojson"
+    hosts = candidates_from_pois(pois)
+    banks = hosts[hosts["host_type"] == "bank"].iloc[::2]
+    tmp = tmp_path_factory.mktemp("site")
+    st = tmp / "stations.csv"
+    pd.DataFrame(
+        {
+            "编号": [f"B{i}" for i in range(len(banks))],
+            "名称": [f"{n}职工驿站" for n in banks["name"]],
+            "经度": banks.geometry.x.round(7),
+            "纬度": banks.geometry.y.round(7),
+            "类型": "union_station",
+            "状态": "open",
+        }
+    ).to_csv(st, index=False, encoding="utf-8-sig")
+    return {"network": raw / "shenzhen_nanshan_osm.osm", "pois": pois, "stations": st}
+
+
+def _args(files: dict[str, Path], *extra: str, stations: str | None = None) -> list[str]:
+    return [
+        "site",
+        "--network",
+        str(files["network"]),
+        "--stations",
+        stations or str(files["stations"]),
+        "--demand",
+        f"pois:{files['pois']}",
+        "--candidates",
+        "pois",
+        "--mode",
+        "walk",
+        "--minutes",
+        "10",
+        *extra,
+    ]
+
+
+def test_site_json_matches_plan_sites_and_writes_files(files: dict[str, Path], tmp_path: Path) -> None:
+    res = runner.invoke(app, _args(files, "--add", "3", "--json", "--out", str(tmp_path / "out")))
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert set(got) == KEYS
+    assert len(got["selected"]) == 3 and all(set(s) == SEL_KEYS for s in got["selected"])
+    assert got["status"] == "optimal" and got["method"] == "exact"
+    # the same request through the Python API gives the same answer
+    net = load_network(files["network"], mode="walk")
+    want = plan_sites(
+        net,
+        read_station_file(files["stations"]).frame,
+        demand_from_pois(files["pois"]),
+        candidates_from_pois(files["pois"]),
+        minutes=10,
+        add=3,
+    )
+    assert got == json.loads(json.dumps(want.as_dict()))
+    assert got["covered_before"] > 0 and got["share_after"] > got["share_before"]
+    out = tmp_path / "out"
+    gj = gpd.read_file(out / "proposals.geojson")
+    assert gj["candidate_id"].tolist() == [s["candidate_id"] for s in got["selected"]]
+    assert gj.crs.to_epsg() == 4326
+    csv = pd.read_csv(out / "proposals.csv", encoding="utf-8-sig")
+    assert csv["order"].tolist() == [1, 2, 3]
+    sheets = pd.read_excel(out / "proposals.xlsx", sheet_name=None)
+    assert {"proposals", "areas", "groups", "summary"} <= set(sheets)
+    assert sheets["proposals"]["candidate_id"].tolist() == gj["candidate_id"].tolist()
+
+
+def test_site_greedy_and_target_share(files: dict[str, Path]) -> None:
+    res = runner.invoke(app, _args(files, "--add", "3", "--method", "greedy", "--json"))
+    assert res.exit_code == 0, res.output
+    greedy = json.loads(res.stdout)
+    assert greedy["method"] == "greedy" and greedy["status"] == "heuristic"
+    res = runner.invoke(app, _args(files, "--target-share", "0.8", "--json"))
+    assert res.exit_code == 0, res.output
+    sc = json.loads(res.stdout)
+    assert sc["share_after"] >= 0.8
+    res = runner.invoke(app, _args(files, "--budget", "2.5"))
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("budget/exact: optimal")
+
+
+def test_site_errors(files: dict[str, Path]) -> None:
+    res = runner.invoke(app, _args(files, "--target-share", "0.999"))
+    assert res.exit_code == 1
+    assert "error: target 0.999 is above the" in res.stderr and "candidates reach" in res.stderr
+    res = runner.invoke(app, _args(files, "--add", "500"))
+    assert res.exit_code == 1
+    assert "cannot add 500 stations: only" in res.stderr
+    res = runner.invoke(app, _args(files))
+    assert res.exit_code == 2 and "exactly one of --add, --target-share or --budget" in res.stderr
+    res = runner.invoke(app, _args(files, "--add", "2", "--method", "fancy"))
+    assert res.exit_code == 2 and "unknown method 'fancy'" in res.stderr
+
+
+def test_site_stations_from_db(files: dict[str, Path], clean_store: Engine) -> None:
+    from geo.db.repository import import_stations
+
+    with Session(clean_store) as session:
+        import_stations(session, read_station_file(files["stations"]), source="test", actor="pytest")
+    res_db = runner.invoke(app, _args(files, "--add", "2", "--json", stations="db"))
+    assert res_db.exit_code == 0, res_db.output
+    res_file = runner.invoke(app, _args(files, "--add", "2", "--json"))
+    assert json.loads(res_db.stdout) == json.loads(res_file.stdout)
+    assert json.loads(res_db.stdout)["covered_before"] > 0
