@@ -179,17 +179,21 @@ def find_gaps(
         agg["nearest_station"] = None
         agg["nearest_minutes"] = np.nan
     agg["nearest_minutes"] = agg["nearest_minutes"].astype(float)
-    agg["nearest_station"] = [
-        None if s is None or (isinstance(s, float) and math.isnan(s)) else s for s in agg["nearest_station"]
-    ]
+    agg["nearest_station"] = pd.Series(
+        [None if pd.isna(s) else s for s in agg["nearest_station"]],
+        index=agg.index, dtype=object,
+    )
     names: dict[Any, Any] = {}
     if stations is not None and {"station_id", "name"}.issubset(stations.columns):
-        names = dict(zip(stations["station_id"].tolist(), stations["name"].tolist(), strict=True))
+        names = {
+            sid: (None if nm is None or (isinstance(nm, float) and math.isnan(nm)) else nm)
+            for sid, nm in zip(stations["station_id"].tolist(), stations["name"].tolist(), strict=True)
+        }
         names.update({str(k): v for k, v in list(names.items())})
-    agg["nearest_station_name"] = [
-        names.get(s, names.get(str(s))) if s is not None else None
-        for s in agg["nearest_station"].tolist()
-    ]
+    agg["nearest_station_name"] = pd.Series(
+        [names.get(s, names.get(str(s))) if s is not None else None for s in agg["nearest_station"].tolist()],
+        index=agg.index, dtype=object,
+    )
 
     agg = agg.reset_index().sort_values(
         ["uncovered_weight", "demand_count", "h3"], ascending=[False, False, True], kind="stable"
