@@ -1,0 +1,201 @@
+"""/nearest: k nearest matching stations by travel time, checked against the coverage engine and an
+independent networkx Dijkstra; CRS round trip; filters; invalidation on registry changes; errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import geopandas as gpd
+import networkx as nx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from shapely.geometry import Point
+from sqlalchemy.orm import Session
+
+from geo.coverage import compute_coverage
+from geo.crs import wgs84_to_gcj02
+from geo.db import repository
+from geo.network import Network
+from tests.api.conftest import SHENZHEN_UNIVERSITY, TECH_PARK
+
+AddStation = Callable[..., dict[str, Any]]
+QUERY = (113.9445, 22.5405)  # WGS-84, between Shenzhen University and the Tech Park
+
+STATIONS = [
+    ("深大工会驿站", SHENZHEN_UNIVERSITY, {"amenities": ["drinking_water", "toilet"], "opening_hours": "24/7"}),
+    ("科技园爱心驿站", TECH_PARK, {"amenities": ["charging"], "opening_hours": "Mo-Fr 09:00-18:00"}),
+    ("高新南驿站", (113.9480, 22.5370), {"amenities": ["drinking_water"], "opening_hours": "Mo-Su 06:00-22:00"}),
+    ("后海驿站", (113.9410, 22.5470), {"amenities": ["drinking_water", "charging"]}),
+]
+
+
+@pytest.fixture()
+def stations(add_station: AddStation) -> list[dict[str, Any]]:
+    return [add_station(name, lon, lat, **props) for name, (lon, lat), props in STATIONS]
+
+
+def _nearest(client: TestClient, **params: Any) -> dict[str, Any]:
+    r = client.get("/nearest", params=params)
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def _network(api_app: tuple[FastAPI, TestClient], mode: str) -> Network:
+    net: Network = api_app[0].state.networks[mode]
+    return net
+
+
+def test_results_shape_and_order(client: TestClient, stations: list[dict[str, Any]]) -> None:
+    body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=3)
+    res = body["results"]
+    assert len(res) == 3
+    minutes = [r["minutes"] for r in res]
+    assert minutes == sorted(minutes) and minutes[0] > 0
+    ids = {s["id"] for s in stations}
+    for r in res:
+        feat = r["station"]
+        assert feat["type"] == "Feature" and feat["id"] in ids
+        assert "amenities" in feat["properties"]
+        coords = r["route"]["coordinates"]
+        assert r["route"]["type"] == "LineString"
+        assert coords[0] == [QUERY[0], QUERY[1]]
+        assert coords[-1] == feat["geometry"]["coordinates"]
+        assert r["meters"] > 0
+        # walking 4.5 km/h: meters and minutes describe the same path
+        assert r["meters"] == pytest.approx(r["minutes"] * 4500 / 60, rel=1e-3)
+        url = urlparse(r["amap_url"])
+        assert url.netloc == "uri.amap.com" and url.path == "/navigation"
+        q = parse_qs(url.query)
+        assert q["mode"] == ["walk"] and q["coordinate"] == ["gaode"] and q["callnative"] == ["1"]
+        tlon, tlat, name = q["to"][0].split(",", 2)
+        glon, glat = wgs84_to_gcj02(*feat["geometry"]["coordinates"])
+        assert abs(float(tlon) - glon) < 2e-6 and abs(float(tlat) - glat) < 2e-6
+        assert name == feat["properties"]["name"]
+    first = res[0]["station"]["properties"]
+    if first["opening_hours"] == "24/7":
+        assert res[0]["hours_today"] and "24" in res[0]["hours_today"]
+    ebike = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=1, mode="ebike")
+    assert "mode=ride" in ebike["results"][0]["amap_url"]
+    assert ebike["results"][0]["minutes"] < res[0]["minutes"]
+
+
+def test_equals_coverage_engine_and_networkx(
+    client: TestClient, stations: list[dict[str, Any]], db_session: Session, api_app: Any
+) -> None:
+    """Minutes equal compute_coverage's for a demand point at the query location, and a networkx
+    Dijkstra on the same network gives the same travel time to every returned station."""
+    for mode in ("walk", "ebike"):
+        net = _network(api_app, mode)
+        body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=4, mode=mode)
+        demand = gpd.GeoDataFrame(
+            {"demand_id": ["q"], "group": ["delivery_rider"], "weight": [1.0], "layer": ["test"]},
+            geometry=[Point(*QUERY)], crs="EPSG:4326",
+        )
+        result = compute_coverage(net, repository.stations_frame(db_session), demand, minutes=15)
+        row = result.demand.iloc[0]
+        assert body["results"][0]["minutes"] == pytest.approx(float(row["minutes"]), abs=1e-3)
+        assert body["results"][0]["station"]["id"] == row["nearest_station"]
+
+        g = net.to_networkx()
+        src = net.snap(*QUERY)
+        lengths = nx.single_source_dijkstra_path_length(g, int(src.node[0]), weight="length")
+        for r in body["results"]:
+            slon, slat = r["station"]["geometry"]["coordinates"]
+            st = net.snap(slon, slat)
+            meters = float(src.meters[0]) + lengths[int(st.node[0])] + float(st.meters[0])
+            assert r["minutes"] == pytest.approx(meters / net.meters_per_minute, abs=1e-3)
+
+
+def test_gcj02_query_matches_wgs84(client: TestClient, stations: list[dict[str, Any]]) -> None:
+    wgs = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=3)
+    glon, glat = wgs84_to_gcj02(*QUERY)
+    gcj = _nearest(client, lon=glon, lat=glat, k=3)  # crs defaults to gcj02 (phones with Amap)
+    assert gcj["query"]["crs"] == "gcj02"
+    assert gcj["query"]["lon_wgs84"] == pytest.approx(QUERY[0], abs=1e-6)
+    assert [r["station"]["id"] for r in gcj["results"]] == [r["station"]["id"] for r in wgs["results"]]
+    for a, b in zip(gcj["results"], wgs["results"], strict=True):
+        assert a["minutes"] == pytest.approx(b["minutes"], abs=1e-3)
+        # output coordinates follow the query CRS
+        assert a["station"]["geometry"]["coordinates"] == pytest.approx(
+            list(wgs84_to_gcj02(*b["station"]["geometry"]["coordinates"])), abs=1e-6
+        )
+
+
+def test_filters(client: TestClient, stations: list[dict[str, Any]], add_station: AddStation) -> None:
+    add_station("规划驿站", QUERY[0] + 0.0002, QUERY[1], status="planned")
+    body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=20)
+    names = [r["station"]["properties"]["name"] for r in body["results"]]
+    assert "规划驿站" not in names and len(names) == 4
+    body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, amenity=["charging"])
+    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == ["后海驿站", "科技园爱心驿站"]
+    body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, amenity=["饮用水", "充电"])
+    assert [r["station"]["properties"]["name"] for r in body["results"]] == ["后海驿站"]
+    # Sunday 07:00 China time: the 24/7 and the 06:00-22:00 stations; no-hours stations are not known open
+    body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, at="2026-11-22T07:00:00")
+    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == ["深大工会驿站", "高新南驿站"]
+    assert body["query"]["at"].startswith("2026-11-22T07:00")
+    # the same moment given in UTC
+    body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, at="2026-11-21T23:00:00Z")
+    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == ["深大工会驿站", "高新南驿站"]
+    body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, open_now="true")
+    assert 1 <= len(body["results"]) <= 3  # the 24/7 station is always open
+
+
+def test_new_station_invalidates_tables(client: TestClient, stations: list[dict[str, Any]], api_app: Any) -> None:
+    point = (113.9500, 22.5415)
+    before = _nearest(client, lon=point[0], lat=point[1], crs="wgs84", k=1)["results"][0]
+    index = api_app[0].state.nearest
+    builds = index.builds
+    _nearest(client, lon=point[0], lat=point[1], crs="wgs84", k=1)
+    assert index.builds == builds  # served from the cached table
+    r = client.post(
+        "/stations",
+        json={"type": "Feature", "geometry": {"type": "Point", "coordinates": [point[0] + 0.0001, point[1]]},
+              "properties": {"name": "新开驿站"}},
+        headers={"X-API-Key": "second-key"},
+    )
+    assert r.status_code == 201, r.text
+    after = _nearest(client, lon=point[0], lat=point[1], crs="wgs84", k=1)["results"][0]
+    assert after["station"]["id"] == r.json()["id"]
+    assert after["minutes"] < before["minutes"]
+    assert index.builds == builds + 1
+    # closing it brings the old answer back
+    assert client.delete(f"/stations/{r.json()['id']}", headers={"X-API-Key": "second-key"}).status_code == 200
+    again = _nearest(client, lon=point[0], lat=point[1], crs="wgs84", k=1)["results"][0]
+    assert again["station"]["id"] == before["station"]["id"]
+    assert again["minutes"] == pytest.approx(before["minutes"])
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ({"lon": 190, "lat": 22.54}, "lon", "less than or equal"),
+        ({"lon": 113.94, "lat": -95}, "lat", "greater than or equal"),
+        ({"lon": "abc", "lat": 22.54}, "lon", "number"),
+        ({"lat": 22.54}, "lon", "required"),
+        ({"lon": 2.35, "lat": 48.85, "crs": "wgs84"}, "lon", "outside mainland China"),
+        ({"lon": 116.39, "lat": 39.91, "crs": "wgs84"}, "lon", "snap limit"),
+        ({"lon": 113.9445, "lat": 22.5405, "mode": "car"}, "mode", "walk"),
+        ({"lon": 113.9445, "lat": 22.5405, "k": 0}, "k", "greater than or equal"),
+        ({"lon": 113.9445, "lat": 22.5405, "k": 21}, "k", "less than or equal"),
+        ({"lon": 113.9445, "lat": 22.5405, "amenity": "jacuzzi"}, "amenity", "unknown amenity"),
+        ({"lon": 113.9445, "lat": 22.5405, "open_now": "true", "at": "2026-11-22T07:00"}, "at", "not both"),
+        ({"lon": 113.9445, "lat": 22.5405, "at": "yesterday"}, "at", "datetime"),
+        ({"lon": 113.9445, "lat": 22.5405, "crs": "mars"}, "crs", "wgs84"),
+    ],
+)
+def test_errors(client: TestClient, params: dict[str, Any], field: str, words: str) -> None:
+    r = client.get("/nearest", params=params)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == field
+    assert words in body["detail"], body["detail"]
+
+
+def test_no_station_gives_empty_results(client: TestClient) -> None:
+    body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84")
+    assert body["results"] == []
