@@ -717,6 +717,9 @@ def read_station_file(
         ]
         mapping, ignored, rows = _feature_rows(features)
 
+    stated = {_text(raw.get("coordinates_crs")) for _, raw in rows} - {None}
+    if explicit_crs is None and len(stated) == 1:
+        explicit_crs = gcrs.resolve_crs(str(stated.pop()), field="coordinates_crs")
     use_crs = explicit_crs or _crs_from_headers(mapping) or "wgs84"
     geometry_errors = [RowError(n, "geometry", raw.pop("_geometry_error")) for n, raw in rows
                        if "_geometry_error" in raw]
