@@ -367,7 +367,8 @@ def add_gaps(
     ----------
     hexes : GeoDataFrame
         EPSG:4326 hexagon polygons from :func:`geo.gaps.find_gaps`: ``uncovered_weight`` required;
-        ``rank``, ``nearest_station``, ``minutes`` shown in the tooltip when present.
+        ``rank``, ``demand_count``, ``main_group``, ``nearest_station_name`` (or ``nearest_station``) and
+        ``nearest_minutes`` (or ``minutes``) shown in the tooltip when present.
 
     Returns
     -------
@@ -381,20 +382,29 @@ def add_gaps(
     vmin = float(weights.min()) if len(weights) else 0.0
     vmax = float(weights.max()) if len(weights) else 1.0
     cmap = LinearColormap(list(GAP_COLORS), vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1)
-    keep = [c for c in ("rank", "h3", "uncovered_weight", "nearest_station", "minutes") if c in hexes.columns]
+    station_col = next((c for c in ("nearest_station_name", "nearest_station") if c in hexes.columns), None)
+    minutes_col = next((c for c in ("nearest_minutes", "minutes") if c in hexes.columns), None)
+    keep = [c for c in ("rank", "uncovered_weight", "demand_count", "main_group") if c in hexes.columns]
+    keep += [c for c in (station_col, minutes_col) if c is not None]
     shown = to_tiles_crs(hexes[[*keep, hexes.geometry.name]], crs)
     shown["uncovered_weight"] = weights.round(1).to_numpy()
-    if "minutes" in shown.columns:
-        shown["minutes"] = pd.to_numeric(shown["minutes"], errors="coerce").round(1)
+    if minutes_col is not None:
+        shown[minutes_col] = pd.to_numeric(shown[minutes_col], errors="coerce").round(1)
+    if "main_group" in shown.columns:
+        groups = {e.code: e.label_zh for e in catalog.worker_groups()}
+        shown["main_group"] = [groups.get(str(g), g) for g in shown["main_group"]]
     shown["_fill"] = [cmap(float(w)) for w in weights]
     aliases = {
         "rank": "排名",
-        "h3": "H3",
         "uncovered_weight": "未覆盖需求",
+        "demand_count": "需求点数",
+        "main_group": "主要人群",
+        "nearest_station_name": "最近驿站",
         "nearest_station": "最近驿站",
+        "nearest_minutes": "到最近驿站（分钟）",
         "minutes": "到最近驿站（分钟）",
     }
-    fields = [c for c in keep if c in aliases]
+    fields = keep
     for column in fields:
         shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
     folium.GeoJson(
@@ -435,7 +445,8 @@ def add_areas(
     ----------
     by_area_gdf : GeoDataFrame
         EPSG:4326 area polygons joined with the coverage per area: ``covered_share`` (0–1) required;
-        ``area_name``, ``uncovered_weight`` (uncovered workers) and ``stations`` shown when present.
+        ``area_name``, ``uncovered`` (or ``uncovered_weight``: uncovered workers) and ``stations``
+        shown when present (the columns of ``CoverageResult.by_area``).
 
     Returns
     -------
@@ -450,19 +461,21 @@ def add_areas(
     if len(bad):
         raise InputError(f"covered_share must lie in [0, 1], found {bad.iloc[0]}", field="covered_share")
     cmap = LinearColormap(list(SHARE_COLORS), vmin=0.0, vmax=1.0)
-    keep = [c for c in ("area_name", "area_code", "uncovered_weight", "stations") if c in by_area_gdf.columns]
+    uncovered_col = next((c for c in ("uncovered", "uncovered_weight") if c in by_area_gdf.columns), None)
+    keep = [c for c in ("area_name", "area_code", uncovered_col, "stations") if c in by_area_gdf.columns]
     shown = to_tiles_crs(by_area_gdf[[*keep, by_area_gdf.geometry.name]], crs)
     shown["covered_pct"] = [f"{s:.0%}" if pd.notna(s) else "" for s in share]
     shown["_fill"] = [cmap(float(s)) if pd.notna(s) else "#cccccc" for s in share]
-    if "uncovered_weight" in shown.columns:
-        shown["uncovered_weight"] = pd.to_numeric(shown["uncovered_weight"], errors="coerce").round(0)
+    if uncovered_col is not None:
+        shown[uncovered_col] = pd.to_numeric(shown[uncovered_col], errors="coerce").round(0)
     aliases = {
         "area_name": "街道",
         "covered_pct": "覆盖率",
+        "uncovered": "未覆盖劳动者",
         "uncovered_weight": "未覆盖劳动者",
         "stations": "驿站数",
     }
-    fields = [c for c in ("area_name", "covered_pct", "uncovered_weight", "stations") if c in shown.columns]
+    fields = [c for c in ("area_name", "covered_pct", uncovered_col, "stations") if c and c in shown.columns]
     for column in fields:
         shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
     folium.GeoJson(
@@ -590,16 +603,53 @@ def add_layer_control(m: folium.Map) -> folium.Map:
     return m
 
 
-def _covered_layers(covered: Any) -> list[tuple[str, gpd.GeoDataFrame]]:
+def add_area_outlines(
+    areas: gpd.GeoDataFrame,
+    m: folium.Map | None = None,
+    *,
+    tiles_crs: str | None = None,
+    name: str = "街道边界",
+) -> folium.Map:
+    """Add area boundaries only (no coverage figures), with the area name as tooltip."""
+    require_geodataframe(areas, what="areas", geom_types=("Polygon", "MultiPolygon"))
+    m = ensure_map(m)
+    crs = map_tiles_crs(m, tiles_crs)
+    keep = [c for c in ("area_name", "area_code") if c in areas.columns]
+    shown = to_tiles_crs(areas[[*keep, areas.geometry.name]], crs)
+    tooltip = folium.GeoJsonTooltip(fields=["area_name"], aliases=["街道"]) if "area_name" in keep else None
+    folium.GeoJson(
+        json.loads(shown.to_json(na="null")),
+        name=name,
+        style_function=lambda _f: {"color": "#555", "weight": 1.5, "fill": False, "className": "yz-area"},
+        tooltip=tooltip,
+        overlay=True,
+        control=True,
+    ).add_to(m)
+    return m
+
+
+def _covered_layers(covered: Any, mode: str) -> list[tuple[str, gpd.GeoDataFrame]]:
     if covered is None:
         return []
     if isinstance(covered, gpd.GeoDataFrame):
         if "mode" not in covered.columns:
-            raise InputError(
-                "covered polygons need a 'mode' column (or pass {mode: polygons})", field="covered"
-            )
+            return [(mode, covered)]
         return [(str(k), g) for k, g in covered.groupby("mode", sort=False)]
     return [(str(k), v) for k, v in dict(covered).items()]
+
+
+def _areas_with_coverage(areas: gpd.GeoDataFrame, by_area: pd.DataFrame | None) -> gpd.GeoDataFrame | None:
+    """Areas joined with the per-area table on ``area_code`` (None when no figures are available)."""
+    if "covered_share" in areas.columns:
+        return areas
+    if by_area is None or not len(by_area):
+        return None
+    require_columns(areas, ("area_code",), what="areas")
+    require_columns(by_area, ("area_code", "covered_share"), what="by_area")
+    table = by_area.drop(columns=[c for c in ("area_name",) if c in areas.columns and c in by_area.columns])
+    table = table.assign(area_code=table["area_code"].astype(str))
+    merged = areas.assign(area_code=areas["area_code"].astype(str)).merge(table, on="area_code", how="left")
+    return gpd.GeoDataFrame(merged, geometry=areas.geometry.name, crs=areas.crs)
 
 
 def coverage_map(
@@ -608,8 +658,10 @@ def coverage_map(
     covered: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None = None,
     gaps: gpd.GeoDataFrame | None = None,
     areas: gpd.GeoDataFrame | None = None,
+    by_area: pd.DataFrame | None = None,
     proposals: pd.DataFrame | None = None,
     headline: Mapping[str, Any] | None = None,
+    mode: str | None = None,
     minutes: float = 15,
     tiles: str = "osm",
     assets: str = "local",
@@ -618,22 +670,32 @@ def coverage_map(
     title: str = "工会驿站15分钟服务圈",
     date: dt.date | str | None = None,
 ) -> folium.Map:
-    """Assemble the planner's coverage map.
+    """Assemble the planner's coverage map: areas, covered area per mode, gaps, stations, proposals,
+    title box, layer control, scale bar and fullscreen button.
 
     Parameters
     ----------
     stations : GeoDataFrame
-        Canonical stations (EPSG:4326).
-    covered : GeoDataFrame with a ``mode`` column, or {mode: GeoDataFrame}, optional
-        Covered-area polygons per mode.
+        Canonical stations (EPSG:4326), e.g. ``CoverageResult.stations``.
+    covered : GeoDataFrame or {mode: GeoDataFrame}, optional
+        Covered-area polygons (``geo.coverage.covered_area``); a frame with a ``mode`` column gives
+        one layer per mode, one without is drawn for ``mode``.
     gaps : GeoDataFrame, optional
-        Gap hexagons (:func:`add_gaps`).
+        Gap hexagons (``geo.gaps.find_gaps``).
     areas : GeoDataFrame, optional
-        Areas joined with coverage per area (:func:`add_areas`).
+        Area polygons. Coloured by covered share when they carry ``covered_share`` or ``by_area``
+        is given (joined on ``area_code``), else drawn as outlines.
+    by_area : DataFrame, optional
+        ``CoverageResult.by_area``.
     proposals : DataFrame, optional
-        Proposed sites in build order (:func:`add_proposals`).
+        Proposed sites in build order (``SitingResult.selected``).
     headline : mapping, optional
-        ``covered_share``, ``uncovered`` and optionally ``stations`` for the title box.
+        ``covered_share`` and ``uncovered`` (or ``demand_total``/``demand_covered``) and ``stations``
+        (e.g. ``CoverageResult.summary.as_dict()``): the title box.
+    mode : {"walk", "ebike"}, optional
+        Mode of ``covered`` without a ``mode`` column (default ``headline["mode"]``, else walk).
+    minutes : float
+        The travel-time threshold (layer names).
     tiles, assets, center, zoom
         See :func:`maps.base.base_map`; the map fits the stations (and areas) when ``center`` is None.
 
@@ -642,36 +704,46 @@ def coverage_map(
     folium.Map
     """
     require_geodataframe(stations, what="stations", geom_types=("Point",))
+    head = dict(headline or {})
+    mode = catalog.resolve_mode(mode or str(head.get("mode") or "walk"))
     m = base_map(center=center, zoom=zoom, tiles=tiles, assets=assets)
-    if areas is not None:
-        add_areas(areas, m)
-    for mode, polys in _covered_layers(covered):
-        add_covered_area(polys, m, mode=mode, minutes=minutes)
-    if gaps is not None:
+    if areas is not None and len(areas):
+        joined = _areas_with_coverage(areas, by_area)
+        if joined is not None:
+            add_areas(joined, m)
+        else:
+            add_area_outlines(areas, m)
+    speeds = catalog.mode_speeds_kph()
+    # faster modes reach farther: draw them first so the smaller walking area stays visible on top
+    layers = sorted(_covered_layers(covered, mode), key=lambda item: -speeds.get(item[0], 0.0))
+    for layer_mode, polys in layers:
+        add_covered_area(polys, m, mode=layer_mode, minutes=minutes)
+    if gaps is not None and len(gaps):
         add_gaps(gaps, m)
     add_stations(stations, m)
     if proposals is not None and len(proposals):
         add_proposals(proposals, m)
     if headline is not None:
+        if "uncovered" in head:
+            uncovered = float(head["uncovered"])
+        else:
+            uncovered = float(head.get("demand_total", 0.0)) - float(head.get("demand_covered", 0.0))
+        share = head.get("covered_share")
         add_title(
             m,
-            covered_share=float(headline["covered_share"]),
-            uncovered=float(headline["uncovered"]),
-            stations=int(headline.get("stations", len(stations))),
+            covered_share=float(share) if share is not None and not _is_missing(share) else 0.0,
+            uncovered=uncovered,
+            stations=int(head.get("stations", len(stations))),
             date=date,
             title=title,
+            subtitle=f"{MODE_ZH.get(mode, mode)} {minutes:g} 分钟",
         )
     add_layer_control(m)
     if center is None:
-        extent = [stations]
-        if areas is not None:
-            extent.append(areas)
-        frames = [
-            to_tiles_crs(f[[f.geometry.name]], getattr(m, "tiles_crs", "wgs84")) for f in extent if len(f)
-        ]
+        extent = [stations] + ([areas] if areas is not None else [])
+        crs = getattr(m, "tiles_crs", "wgs84")
+        frames = [to_tiles_crs(f[[f.geometry.name]], crs) for f in extent if len(f)]
         if frames:
-            bounds = pd.concat([f.geometry.bounds for f in frames])
-            m.fit_bounds(
-                [[bounds["miny"].min(), bounds["minx"].min()], [bounds["maxy"].max(), bounds["maxx"].max()]]
-            )
+            b = pd.concat([f.geometry.bounds for f in frames])
+            m.fit_bounds([[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]])
     return m

@@ -1,7 +1,159 @@
-"""``yizhan maps``: commands (filled in by the capability that owns them)."""
+"""``yizhan map``: write the planner's coverage map and the workers' finder map (爱心地图) as HTML.
+
+Examples::
+
+    yizhan map coverage --network nanshan.osm --stations stations.csv --demand pois:nanshan_pois.geojson \\
+        --mode walk --mode ebike --add 5 --out coverage.html
+    yizhan map finder --stations db --out finder.html            # offline page, straight-line estimates
+    yizhan map finder --stations db --api-base https://yizhan.example.org --out finder.html
+
+Files are self-contained by default (``--assets inline``): every script and stylesheet is embedded, only
+map tiles are fetched (none with ``--tiles none``).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
 import typer
 
-app = typer.Typer(help="maps commands", no_args_is_help=True)
+from api.cli._common import domain_errors, fail, setup_logging
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="maps: the planner's coverage map and the workers' finder map (爱心地图)", no_args_is_help=True
+)
+
+TILES_HELP = "basemap: osm, amap (Gaode, GCJ-02: overlays are shifted) or none"
+ASSETS_HELP = "inline (self-contained file), local (/static URLs served by 'yizhan serve') or cdn"
+
+
+def _write(out: Path, html: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+
+
+@app.command("coverage")
+@domain_errors
+def coverage(
+    out: Path = typer.Option(..., "--out", help="HTML file to write"),
+    network: Path = typer.Option(..., "--network", help="street network: .osm, .graphml or yizhan .npz"),
+    stations: str = typer.Option("db", "--stations", help="a station file or 'db' (the registry)"),
+    demand: str = typer.Option(..., "--demand", help="demand: a points file or pois:FILE"),
+    mode: list[str] = typer.Option(
+        ["walk"], "--mode", help="travel mode(s): walk, ebike; repeat for one covered-area layer per mode"
+    ),
+    minutes: float = typer.Option(15.0, "--minutes", help="travel-time threshold"),
+    areas: Path | None = typer.Option(None, "--areas", help="township boundaries (coloured by coverage)"),
+    resolution: int = typer.Option(9, "--resolution", help="H3 resolution of the gap hexagons"),
+    add: int | None = typer.Option(None, "--add", help="also propose this many new sites (numbered)"),
+    candidates: str = typer.Option(
+        "pois", "--candidates", help="candidate sites for --add: a file, pois[:FILE] or network[:METERS]"
+    ),
+    tiles: str = typer.Option("osm", "--tiles", help=TILES_HELP),
+    assets: str = typer.Option("inline", "--assets", help=ASSETS_HELP),
+    snap_meters: float = typer.Option(300.0, "--snap-meters", help="snap limit, metres"),
+    all_statuses: bool = typer.Option(False, "--all-statuses", help="count planned stations too"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
+) -> None:
+    """Write the planner's coverage map: stations, covered area per mode, gaps, townships, proposals."""
+    setup_logging(verbose)
+    from api.cli.site import load_areas, load_candidates, load_demand, load_stations
+    from geo.catalog import resolve_mode
+    from geo.coverage import compute_coverage, covered_area
+    from geo.gaps import find_gaps
+    from geo.network import load_network
+    from maps.coverage import coverage_map
+
+    modes = list(dict.fromkeys(resolve_mode(m) for m in mode))
+    station_frame = load_stations(stations)
+    if station_frame is None:
+        raise fail("--stations none: the coverage map needs stations")
+    demand_frame = load_demand(demand)
+    area_frame = load_areas(areas) if areas is not None else None
+    results: dict[str, Any] = {}
+    nets: dict[str, Any] = {}
+    covered: dict[str, Any] = {}
+    for m in modes:
+        nets[m] = load_network(network, mode=m)
+        results[m] = compute_coverage(
+            nets[m], station_frame, demand_frame, minutes=minutes, areas=area_frame,
+            open_only=not all_statuses, snap_meters=snap_meters,
+        )  # fmt: skip
+        covered[m] = covered_area(results[m])
+        s = results[m].summary
+        typer.echo(
+            f"{m}: covered share {s.covered_share:.3f} of {s.demand_total:g} with {s.stations} stations"
+        )
+    first = results[modes[0]]
+    gaps = find_gaps(first, resolution=resolution, stations=first.stations)
+    proposals = None
+    if add:
+        from geo.siting import plan_sites
+
+        cand = load_candidates(candidates, demand_spec=demand, network=nets[modes[0]])
+        plan = plan_sites(
+            nets[modes[0]], station_frame, demand_frame, cand, minutes=minutes, add=add,
+            areas=area_frame, snap_meters=snap_meters, open_only=not all_statuses,
+        )  # fmt: skip
+        proposals = plan.selected
+        typer.echo(
+            f"proposed {len(proposals)} site(s): "
+            f"covered share {plan.share_before:.3f} -> {plan.share_after:.3f}"
+        )
+    fmap = coverage_map(
+        first.stations,
+        covered=covered,
+        gaps=gaps,
+        areas=area_frame,
+        by_area=first.by_area,
+        proposals=proposals,
+        headline=first.summary.as_dict(),
+        mode=modes[0],
+        minutes=minutes,
+        tiles=tiles,
+        assets=assets,
+        date=dt.date.today(),
+    )
+    _write(out, fmap.get_root().render())
+    typer.echo(
+        f"wrote {out} ({len(first.stations)} stations, {len(gaps)} gap hexagons, "
+        f"tiles {tiles}, assets {assets})"
+    )
+
+
+@app.command("finder")
+@domain_errors
+def finder(
+    out: Path = typer.Option(..., "--out", help="HTML file to write"),
+    stations: str = typer.Option("db", "--stations", help="a station file or 'db' (the registry)"),
+    api_base: str | None = typer.Option(
+        None,
+        "--api-base",
+        help="URL of a yizhan API for /nearest; without it: offline straight-line estimates",
+    ),
+    lang: str = typer.Option("zh", "--lang", help="zh or en"),
+    mode: str = typer.Option("walk", "--mode", help="initial travel mode: walk or ebike"),
+    k: int = typer.Option(3, "--k", help="number of stations listed"),
+    tiles: str = typer.Option("osm", "--tiles", help=TILES_HELP),
+    assets: str = typer.Option("inline", "--assets", help=ASSETS_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
+) -> None:
+    """Write the workers' finder map (爱心地图), a phone-first page."""
+    setup_logging(verbose)
+    from api.cli.site import load_stations
+    from maps.finder import finder_page
+
+    station_frame = load_stations(stations)
+    if station_frame is None:
+        raise fail("--stations none: the finder needs stations")
+    html = finder_page(
+        station_frame, api_base=api_base, lang=lang, tiles=tiles, assets=assets, mode=mode, k=k
+    )
+    _write(out, html)
+    how = f"API {api_base}" if api_base is not None else "offline, straight-line estimates"
+    typer.echo(f"wrote {out} ({len(station_frame)} stations, {how}, tiles {tiles}, assets {assets})")
