@@ -308,7 +308,8 @@ def node_pass(
     limit = horizon_minutes * network.meters_per_minute
     ip, ix, ln = network.reverse_arrays
     d, owner = _graph.multi_source_offsets(ip, ix, ln, snap.node[ok], snap.meters[ok], limit_m=limit)
-    node_station = np.where(owner >= 0, ok[np.maximum(owner, 0)], -1).astype(np.int64)
+    node_station = np.full(network.n_nodes, -1, dtype=np.int64)
+    node_station[owner >= 0] = ok[owner[owner >= 0]]
     return d, node_station, snap.node, snap.meters
 
 

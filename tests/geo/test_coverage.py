@@ -1,0 +1,428 @@
+"""geo.coverage on the real networks, against networkx Dijkstra references built from osmnx."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo.config import data_dir
+from geo.coverage import (
+    OUTSIDE_AREAS,
+    SUMMARY_KEYS,
+    compute_coverage,
+    covered_area,
+    select_stations,
+    service_areas,
+    weighted_quantile,
+)
+from geo.errors import InputError
+from geo.network import Network
+
+SHENZHEN_CORE = (113.92, 22.535, 113.97, 22.56)
+CHANGSHA_BOUNDS = (112.94196, 28.18252, 112.94899, 28.18780)
+SUPER = "super-source"
+
+
+def _gc(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Independent haversine (metres, osmnx's Earth radius)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_009.0 * math.asin(math.sqrt(min(1.0, h)))
+
+
+def _reference_node_meters(
+    ref: nx.DiGraph, net: Network, stations: gpd.GeoDataFrame, limit: float
+) -> tuple[dict[int, float], np.ndarray, np.ndarray]:
+    """Worker-at-node → nearest station metres by networkx on the reversed graph from a super source.
+
+    Station nodes come from ``net.snap`` (tested on its own); their offsets are recomputed here.
+    """
+    snap = net.snap(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
+    rev = ref.reverse(copy=True)
+    offsets = np.full(len(stations), np.nan)
+    for i, (node, pt) in enumerate(zip(snap.node, stations.geometry, strict=True)):
+        if node < 0:
+            continue
+        osm = int(net.node_id[node])
+        off = _gc(pt.x, pt.y, ref.nodes[osm]["x"], ref.nodes[osm]["y"])
+        offsets[i] = off
+        if rev.has_edge(SUPER, osm):
+            off = min(off, rev[SUPER][osm]["length"])
+        rev.add_edge(SUPER, osm, length=off)
+    dist = nx.single_source_dijkstra_path_length(rev, SUPER, cutoff=limit, weight="length")
+    dist.pop(SUPER, None)
+    return dist, snap.node, offsets
+
+
+def _station_frame(points: gpd.GeoSeries, prefix: str) -> gpd.GeoDataFrame:
+    n = len(points)
+    return gpd.GeoDataFrame(
+        {
+            "station_id": [f"{prefix}-{i}" for i in range(n)],
+            "name": [f"{prefix} {i}" for i in range(n)],
+            "status": "open",
+            "amenities": [["drinking_water"] for _ in range(n)],
+            "opening_hours": "24/7",
+        },
+        geometry=list(points.values),
+        crs="EPSG:4326",
+    )
+
+
+def _demand_frame(points: list[shapely.Point], groups: list[str], weights: list[float]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "demand_id": [f"d{i}" for i in range(len(points))],
+            "group": groups,
+            "weight": weights,
+            "layer": "test",
+        },
+        geometry=points,
+        crs="EPSG:4326",
+    )
+
+
+def _case(
+    place: str, net: Network, shenzhen_banks: gpd.GeoDataFrame, shenzhen_demand: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Real station-like points and demand (POIs, every node, random and far-off points) per place."""
+    rng = np.random.default_rng(11)
+    minx, miny, maxx, maxy = (
+        float(net.lon.min()),
+        float(net.lat.min()),
+        float(net.lon.max()),
+        float(net.lat.max()),
+    )
+    pts: list[shapely.Point] = []
+    groups: list[str] = []
+    if place == "shenzhen":
+        stations = shenzhen_banks
+        pts += list(shenzhen_demand.geometry.values)
+        groups += list(shenzhen_demand["group"])
+    elif place == "shanghai":
+        pois = gpd.read_file(data_dir() / "shanghai_maptalks_tilezen" / "shanghai_bund_pois.geojson")
+        pois = pois.cx[minx:maxx, miny:maxy]
+        stations = _station_frame(pois[pois["kind"] == "bank"].geometry, "bank")
+        food = pois[pois["kind"].isin(["restaurant", "cafe", "fast_food", "convenience", "hotel"])]
+        pts += list(food.geometry.values)
+        groups += ["delivery_rider"] * len(food)
+    else:  # changsha: no POIs in the file; nodes of the main piece, moved ~10 m, as stations
+        pick = rng.choice(np.flatnonzero(net.component == 0), size=4, replace=False)
+        stations = _station_frame(
+            gpd.GeoSeries(gpd.points_from_xy(net.lon[pick] + 1e-4, net.lat[pick] + 5e-5)), "site"
+        )
+    node_pts = list(gpd.points_from_xy(net.lon, net.lat))
+    pts += node_pts
+    groups += ["sanitation_worker"] * len(node_pts)
+    rnd = list(gpd.points_from_xy(rng.uniform(minx, maxx, 300), rng.uniform(miny, maxy, 300)))
+    pts += rnd
+    groups += ["courier"] * len(rnd)
+    far = [shapely.Point(minx - 0.01, miny - 0.01), shapely.Point(maxx + 0.02, maxy)]
+    pts += far
+    groups += ["gig_worker"] * 2
+    weights = list(rng.integers(1, 5, len(pts)).astype(float))
+    return stations, _demand_frame(pts, groups, weights)
+
+
+CASES = [
+    ("shenzhen", "shenzhen_walk", "walk", SHENZHEN_CORE),
+    ("shenzhen", "shenzhen_ebike", "ebike", SHENZHEN_CORE),
+    ("shanghai", "shanghai_walk", "walk", None),
+    ("shanghai", "shanghai_ebike", "ebike", None),
+    ("changsha", "changsha_walk", "walk", CHANGSHA_BOUNDS),
+]
+
+
+@pytest.mark.parametrize(("place", "fixture", "mode", "bbox"), CASES)
+def test_minutes_equal_networkx_reference(
+    request: pytest.FixtureRequest,
+    raw_graphs: dict[str, nx.MultiDiGraph],
+    reference_graph: Callable[..., nx.DiGraph],
+    shenzhen_banks: gpd.GeoDataFrame,
+    shenzhen_demand: gpd.GeoDataFrame,
+    place: str,
+    fixture: str,
+    mode: str,
+    bbox: tuple[float, float, float, float] | None,
+) -> None:
+    net: Network = request.getfixturevalue(fixture)
+    stations, demand = _case(place, net, shenzhen_banks, shenzhen_demand)
+    minutes, horizon = (15.0, 30.0) if mode == "walk" else (5.0, 10.0)
+    res = compute_coverage(net, stations, demand, minutes=minutes, horizon_minutes=horizon)
+    mpm = net.meters_per_minute
+    ref = reference_graph(raw_graphs[place], mode=mode, bbox=bbox)
+    dist, _, _ = _reference_node_meters(ref, net, stations, horizon * mpm)
+
+    # every node
+    expected = np.array([dist.get(int(i), np.nan) for i in net.node_id]) / mpm
+    assert np.isfinite(expected).sum() > 0.2 * net.n_nodes
+    assert np.isnan(expected).sum() > 0 or place == "changsha"
+    np.testing.assert_allclose(res.node_minutes, expected, rtol=0, atol=1e-6, equal_nan=True)
+    assert np.array_equal(res.node_station >= 0, np.isfinite(expected))
+
+    # every demand point: independent snap distance + node distance, NaN past the horizon
+    snap = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())
+    want = np.full(len(demand), np.nan)
+    for i, (node, pt) in enumerate(zip(snap.node, demand.geometry, strict=True)):
+        if node < 0:
+            continue
+        osm = int(net.node_id[node])
+        if osm in dist:
+            total = _gc(pt.x, pt.y, ref.nodes[osm]["x"], ref.nodes[osm]["y"]) + dist[osm]
+            want[i] = total / mpm if total <= horizon * mpm else np.nan
+    got = res.demand["minutes"].to_numpy(dtype=float)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, equal_nan=True)
+    assert np.array_equal(res.demand["covered"].to_numpy(), np.nan_to_num(want, nan=np.inf) <= minutes)
+    assert len(res.demand) == len(demand)
+    assert list(res.demand.columns[: len(demand.columns)]) == list(demand.columns)
+    # far-off points are reported, not dropped
+    assert res.summary.unsnappable_count >= 2
+    assert not res.demand["snapped"].iloc[-2:].any() and res.demand["nearest_station"].iloc[-2:].isna().all()
+    s = res.summary
+    assert s.demand_total == pytest.approx(float(demand["weight"].sum()))
+    assert s.unsnappable == pytest.approx(float(demand["weight"][~res.demand["snapped"]].sum()))
+    reach = np.isfinite(got)
+    unreached = res.demand["snapped"].to_numpy() & ~reach
+    assert s.unreachable_count == int(unreached.sum())
+    assert s.demand_covered == pytest.approx(float(demand["weight"][res.demand["covered"]].sum()))
+    w = demand["weight"].to_numpy()[reach]
+    assert s.mean_minutes == pytest.approx(float(np.average(got[reach], weights=w)))
+    assert s.median_minutes == weighted_quantile(got[reach], w, 0.5)
+
+
+@pytest.mark.parametrize("fixture", ["shenzhen_walk", "shenzhen_ebike"])
+def test_nearest_station_attribution_and_neighbours(
+    request: pytest.FixtureRequest,
+    fixture: str,
+    shenzhen_banks: gpd.GeoDataFrame,
+    shenzhen_demand: gpd.GeoDataFrame,
+) -> None:
+    net: Network = request.getfixturevalue(fixture)
+    res = compute_coverage(net, shenzhen_banks, shenzhen_demand, minutes=10.0, horizon_minutes=40.0)
+    mpm = net.meters_per_minute
+    g = net.to_networkx().reverse(copy=True)
+    st = res.stations
+    per: dict[str, dict[int, float]] = {}
+    for sid, node, off in zip(st["station_id"], st["node"], st["snap_meters"], strict=True):
+        lengths = nx.single_source_dijkstra_path_length(g, int(node), weight="length")
+        per[sid] = {v: d + off for v, d in lengths.items()}
+    # the named station is at the reported time (and no other station is nearer)
+    snap = net.snap(shenzhen_demand.geometry.x.to_numpy(), shenzhen_demand.geometry.y.to_numpy())
+    for i, row in enumerate(res.demand.itertuples()):
+        if row.nearest_station is None:
+            continue
+        node = int(snap.node[i])
+        t = (snap.meters[i] + per[row.nearest_station][node]) / mpm
+        assert abs(t - row.minutes) < 1e-6
+        best = min(p.get(node, np.inf) for p in per.values())
+        assert abs((snap.meters[i] + best) / mpm - row.minutes) < 1e-6
+    # nearest other station, brute force over all pairs (station i → station j = off_i + path + off_j)
+    nodes = st["node"].to_numpy()
+    offs = st["snap_meters"].to_numpy()
+    for i, sid in enumerate(st["station_id"]):
+        cands = [
+            offs[i] + per[other][int(nodes[i])]
+            for j, other in enumerate(st["station_id"])
+            if j != i and int(nodes[i]) in per[other]
+        ]
+        best = min(cands) / mpm if cands else np.nan
+        got = float(st["minutes_to_nearest_neighbour"].iloc[i])
+        if not np.isfinite(best) or best > 40.0:
+            assert np.isnan(got), sid
+        else:
+            assert abs(got - best) < 1e-6, sid
+
+
+def test_one_way_street_uses_reversed_search(shenzhen_ebike: Network) -> None:
+    net = shenzhen_ebike
+    arcs = {(int(u), int(v)): float(w) for u, v, w in zip(net.tails, net.indices, net.length_m, strict=True)}
+    one_way = [
+        (u, v, w) for (u, v), w in arcs.items() if (v, u) not in arcs and w > 40 and net.component[u] == 0
+    ]
+    assert one_way
+    u, v, w = max(one_way, key=lambda a: a[2])
+    g = net.to_networkx()
+    at = gpd.GeoSeries(gpd.points_from_xy(net.lon[[v]], net.lat[[v]]))
+    demand = _demand_frame([shapely.Point(net.lon[u], net.lat[u])], ["courier"], [1.0])
+    res = compute_coverage(net, _station_frame(at, "s"), demand, minutes=5.0, horizon_minutes=30.0)
+    # a rider at u may ride the one-way arc to the station at v
+    assert res.node_minutes[u] == pytest.approx(
+        nx.dijkstra_path_length(g, u, v, weight="length") / net.meters_per_minute
+    )
+    assert res.node_minutes[u] <= w / net.meters_per_minute + 1e-9
+    # station at u: a rider at v may not ride against the one-way arc
+    at_u = gpd.GeoSeries(gpd.points_from_xy(net.lon[[u]], net.lat[[u]]))
+    res2 = compute_coverage(net, _station_frame(at_u, "s"), demand, minutes=5.0, horizon_minutes=60.0)
+    try:
+        back = nx.dijkstra_path_length(g, v, u, weight="length") / net.meters_per_minute
+    except nx.NetworkXNoPath:
+        back = np.nan
+    np.testing.assert_allclose(
+        res2.node_minutes[v], back if back <= 60 else np.nan, atol=1e-6, equal_nan=True
+    )
+    assert not res2.node_minutes[v] <= w / net.meters_per_minute + 1e-9
+    # a forward search from the station would have been wrong for many nodes
+    fwd = nx.single_source_dijkstra_path_length(g, v, cutoff=30 * net.meters_per_minute, weight="length")
+    wrong = [
+        n
+        for n, d in fwd.items()
+        if abs(d / net.meters_per_minute - np.nan_to_num(res.node_minutes[n], nan=1e9)) > 1e-6
+    ]
+    assert len(wrong) > 10
+
+
+def _strip_areas() -> gpd.GeoDataFrame:
+    """Three N–S strips over the west of the Shenzhen core; the east stays outside every area."""
+    xs = [113.92, 113.935, 113.945, 113.955]
+    return gpd.GeoDataFrame(
+        {"area_code": ["A", "B", "C"], "area_name": ["西", "中", "东"], "level": "township"},
+        geometry=[shapely.box(xs[i], 22.535, xs[i + 1], 22.56) for i in range(3)],
+        crs="EPSG:4326",
+    )
+
+
+def test_area_and_group_tables_add_up(
+    shenzhen_walk: Network, shenzhen_banks: gpd.GeoDataFrame, shenzhen_demand: gpd.GeoDataFrame
+) -> None:
+    _, demand = _case("shenzhen", shenzhen_walk, shenzhen_banks, shenzhen_demand)
+    areas = _strip_areas()
+    res = compute_coverage(shenzhen_walk, shenzhen_banks, demand, minutes=8.0, areas=areas)
+    s = res.summary
+    ba, bg = res.by_area, res.by_group
+    assert ba["area_code"].tolist() == ["A", "B", "C", OUTSIDE_AREAS]
+    for table in (ba, bg):
+        assert table["demand_total"].sum() == pytest.approx(s.demand_total)
+        assert table["demand_covered"].sum() == pytest.approx(s.demand_covered)
+        assert table["uncovered"].sum() == pytest.approx(s.demand_total - s.demand_covered)
+        assert table["unreachable"].sum() == pytest.approx(s.unreachable)
+        assert table["unsnappable"].sum() == pytest.approx(s.unsnappable)
+        assert table["demand_count"].sum() == len(demand)
+    assert ba["stations"].sum() == len(shenzhen_banks)
+    assert set(bg["group"]) == set(demand["group"])
+    # each row is what the frame says about its own points
+    for row in ba.itertuples():
+        code = None if row.area_code == OUTSIDE_AREAS else row.area_code
+        sel = res.demand["area_code"].isna() if code is None else res.demand["area_code"] == code
+        part = res.demand[sel]
+        assert row.demand_total == pytest.approx(part["weight"].sum())
+        assert row.demand_covered == pytest.approx(part["weight"][part["covered"]].sum())
+        reach = part["minutes"].notna()
+        if reach.any():
+            assert row.median_minutes == weighted_quantile(
+                part["minutes"][reach].to_numpy(), part["weight"][reach].to_numpy(), 0.5
+            )
+    # points really lie in their areas
+    inside = res.demand[res.demand["area_code"] == "B"]
+    assert inside.within(areas.geometry.iloc[1].buffer(1e-9)).all()
+    assert (res.demand["area_name"][res.demand["area_code"] == "A"] == "西").all()
+
+
+def test_filters_equal_manually_filtered_frames(
+    shenzhen_walk: Network, shenzhen_banks: gpd.GeoDataFrame, shenzhen_demand: gpd.GeoDataFrame
+) -> None:
+    st = shenzhen_banks.copy()
+    n = len(st)
+    st["status"] = ["open" if i % 5 else "planned" for i in range(n)]
+    st["amenities"] = [
+        ["microwave", "charging"] if i % 2 else ["drinking_water"] if i % 3 else ["微波炉", "充电", "toilet"]
+        for i in range(n)
+    ]
+    st["opening_hours"] = [
+        "24/7" if i % 3 == 0 else "Mo-Su 08:00-20:00" if i % 3 == 1 else None for i in range(n)
+    ]
+    at_night = datetime(2026, 11, 23, 22, 0)
+    res = compute_coverage(
+        shenzhen_walk, st, shenzhen_demand, open_at=at_night, amenities=("microwave", "charging")
+    )
+    manual = st[
+        (st["status"] == "open")
+        & st["amenities"].map(
+            lambda a: (
+                {"microwave", "charging"}
+                <= {"microwave" if x == "微波炉" else "charging" if x == "充电" else x for x in a}
+            )
+        )
+        & (st["opening_hours"] == "24/7")
+    ]
+    assert 0 < len(manual) < n
+    plain = compute_coverage(shenzhen_walk, manual, shenzhen_demand, open_only=False)
+    assert res.stations["station_id"].tolist() == manual["station_id"].tolist()
+    assert res.summary.as_dict() == plain.summary.as_dict()
+    pd.testing.assert_frame_equal(res.demand, plain.demand)
+    np.testing.assert_array_equal(res.node_minutes, plain.node_minutes)
+    # the filter really matters: all stations cover more
+    everyone = compute_coverage(shenzhen_walk, st, shenzhen_demand, open_only=False)
+    assert everyone.summary.demand_covered > res.summary.demand_covered
+    assert len(select_stations(st, open_only=True)) == sum(i % 5 != 0 for i in range(n))
+    with pytest.raises(InputError):
+        select_stations(st, amenities=("teleporter",))
+
+
+def test_summary_contract_and_validation(
+    shenzhen_walk: Network, shenzhen_banks: gpd.GeoDataFrame, shenzhen_demand: gpd.GeoDataFrame
+) -> None:
+    res = compute_coverage(shenzhen_walk, shenzhen_banks, shenzhen_demand)
+    d = res.summary.as_dict()
+    assert set(d) == set(SUMMARY_KEYS)
+    assert d["mode"] == "walk" and d["stations"] == len(shenzhen_banks)
+    assert set(d["unreachable"]) == {"count", "weight"}
+    assert 0 <= d["covered_share"] <= 1
+    assert res.stations["snapped"].all() and (res.stations["snap_meters"] < 300).all()
+    for kwargs in ({"minutes": -1.0}, {"minutes": 20.0, "horizon_minutes": 10.0}, {"snap_meters": -5.0}):
+        with pytest.raises(InputError):
+            compute_coverage(shenzhen_walk, shenzhen_banks, shenzhen_demand, **kwargs)  # type: ignore[arg-type]
+    bad = shenzhen_demand.copy()
+    bad.loc[0, "weight"] = -1.0
+    with pytest.raises(InputError):
+        compute_coverage(shenzhen_walk, shenzhen_banks, bad)
+    # no open station: everyone unreachable, nothing dropped
+    none = compute_coverage(shenzhen_walk, shenzhen_banks.iloc[:0], shenzhen_demand)
+    assert none.summary.demand_covered == 0 and none.demand["minutes"].isna().all()
+    assert none.summary.unreachable_count == len(shenzhen_demand)
+
+
+def test_weighted_quantile_matches_repetition() -> None:
+    rng = np.random.default_rng(5)
+    v = rng.uniform(0, 30, 50)
+    w = rng.integers(1, 6, 50).astype(float)
+    rep = np.sort(np.repeat(v, w.astype(int)))
+    for q in (0.5, 0.95):
+        k = math.ceil(q * rep.size) - 1
+        assert weighted_quantile(v, w, q) == rep[k]
+
+
+def test_service_areas_follow_streets(
+    shenzhen_walk: Network, shenzhen_banks: gpd.GeoDataFrame, shenzhen_demand: gpd.GeoDataFrame
+) -> None:
+    net = shenzhen_walk
+    st = shenzhen_banks.iloc[:4]
+    areas = service_areas(net, st, minutes=10.0, buffer_meters=25.0)
+    assert list(areas["station_id"]) == list(st["station_id"]) and areas.crs.to_epsg() == 4326
+    g = net.to_networkx().reverse(copy=True)
+    snap = net.snap(st.geometry.x.to_numpy(), st.geometry.y.to_numpy())
+    budget = 10.0 * net.meters_per_minute
+    for i, poly in enumerate(areas.geometry):
+        reach = nx.single_source_dijkstra_path_length(
+            g, int(snap.node[i]), cutoff=budget - snap.meters[i], weight="length"
+        )
+        idx = np.fromiter(reach.keys(), dtype=np.int64)
+        inside = shapely.contains_xy(poly, net.lon[idx], net.lat[idx])
+        assert inside.all()
+        # streets, not a hull: the hull is much larger, and far nodes inside the hull are left out
+        assert poly.area < 0.7 * poly.convex_hull.area
+        assert areas["area_km2"].iloc[i] > 0.05
+    union = covered_area(net, st, minutes=10.0, buffer_meters=25.0).geometry.iloc[0]
+    merged = shapely.union_all(areas.geometry.values)
+    assert union.symmetric_difference(merged).area < 0.01 * merged.area
+    res = compute_coverage(net, st, shenzhen_demand, minutes=10.0)
+    from_result = covered_area(res, buffer_meters=25.0).geometry.iloc[0]
+    assert from_result.symmetric_difference(merged).area < 0.01 * merged.area
