@@ -1,7 +1,66 @@
-"""``yizhan network``: commands (filled in by the capability that owns them)."""
+"""``yizhan network``: build a compact travel network file and describe one.
+
+``yizhan network build --osm FILE --mode walk|ebike [--clip FILE|bbox] [--speed-kph X] --out FILE``
+``yizhan network info FILE``
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
 
-app = typer.Typer(help="network commands", no_args_is_help=True)
+from api.cli._common import domain_errors, print_json, setup_logging
+
+app = typer.Typer(
+    help="Street networks: build the compact .npz a coverage run loads fast, or describe one.",
+    no_args_is_help=True,
+)
+
+
+@app.command("build")
+@domain_errors
+def build(
+    osm: Path = typer.Option(..., "--osm", help="OSM XML (.osm, .osm.bz2, .osm.gz) or osmnx GraphML file"),
+    out: Path = typer.Option(..., "--out", help="where to write the compact network (.npz)"),
+    mode: str = typer.Option("walk", "--mode", help="walk or ebike"),
+    clip: str | None = typer.Option(
+        None, "--clip", help="minx,miny,maxx,maxy in WGS-84 degrees, or a polygon file (GeoJSON/GPKG/SHP)"
+    ),
+    speed_kph: float | None = typer.Option(None, "--speed-kph", help="speed stored with the network"),
+    two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Build a walk or e-bike network from a street file and write it as a compact .npz."""
+    from geo.errors import InputError
+    from geo.network import load_network, parse_clip, save_network
+
+    setup_logging(verbose)
+    if out.suffix.lower() != ".npz":
+        raise InputError(f"--out must end in .npz, got {out.name}", field="out")
+    geom = parse_clip(clip) if clip else None
+    t0 = time.perf_counter()
+    net = load_network(
+        osm, mode=mode, speed_kph=speed_kph, clip=geom, oneway=False if two_way else None, cache=False
+    )
+    built = time.perf_counter() - t0
+    save_network(net, out)
+    info = net.info()
+    info.update({"out": str(out), "bytes": out.stat().st_size, "build_seconds": round(built, 3)})
+    print_json(info)
+
+
+@app.command("info")
+@domain_errors
+def info(
+    file: Path = typer.Argument(
+        ..., help="a .npz from `yizhan network build` (or a street file, built on the fly)"
+    ),
+    mode: str | None = typer.Option(None, "--mode", help="mode when FILE is a street file"),
+) -> None:
+    """Describe a network: mode, speed, nodes, arcs, components, bounding box, source hash."""
+    from geo.network import load_network
+
+    net = load_network(file, mode=mode, cache=False)
+    print_json(net.info())
