@@ -28,6 +28,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "the PostGIS store is unavailable"},
 }
 MAX_RESULTS = 16
+_CACHE_LOCK = threading.Lock()
 
 Minutes = Annotated[float, Query(gt=0, le=MAX_MINUTES, description="travel-time threshold (minutes)")]
 OpenAt = Annotated[
@@ -45,11 +46,12 @@ class _Cache:
         self.lock = threading.Lock()
         self.demand: dict[str, Any] = {}
         self.results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.areas: dict[tuple[Any, ...], Any] = {}
 
 
 def _cache(request: Request) -> _Cache:
     caches: dict[str, Any] = request.app.state.caches
-    with threading.Lock():
+    with _CACHE_LOCK:
         cache = caches.setdefault("coverage", _Cache())
     assert isinstance(cache, _Cache)
     return cache
@@ -115,6 +117,29 @@ def coverage_result(
         while len(cache.results) > MAX_RESULTS:
             cache.results.popitem(last=False)
     return result
+
+
+def covered_area_cached(request: Request, result: Any) -> Any:
+    """:func:`geo.coverage.covered_area` of a cached result (computed once per result)."""
+    from geo.coverage import covered_area
+
+    cache = _cache(request)
+    with cache.lock:
+        for key, value in cache.results.items():
+            if value is result:
+                found = cache.areas.get(key)
+                if found is not None:
+                    return found
+                break
+        else:
+            key = None
+    area = covered_area(result)
+    if key is not None:
+        with cache.lock:
+            cache.areas[key] = area
+            while len(cache.areas) > MAX_RESULTS:
+                cache.areas.pop(next(iter(cache.areas)))
+    return area
 
 
 def _local(when: dt.datetime | None) -> dt.datetime | None:
@@ -212,8 +237,6 @@ def covered_area_geojson(
     open_at: OpenAt = None,
     amenity: Amenity = None,
 ) -> Any:
-    from geo.coverage import covered_area
-
     codes = _amenities(amenity)
     result = coverage_result(
         request,
@@ -225,7 +248,7 @@ def covered_area_geojson(
         open_at=_local(open_at),
         amenities=codes,
     )
-    area = covered_area(result)
+    area = covered_area_cached(request, result)
     feats = features(area)
     body = {
         "type": "FeatureCollection",

@@ -10,7 +10,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import Mode, NetworkDep, SessionDep, SettingsDep
-from api.routes.coverage import Amenity, Minutes, OpenAt, _amenities, _local, coverage_result
+from api.routes.coverage import (
+    Amenity,
+    Minutes,
+    OpenAt,
+    _amenities,
+    _local,
+    coverage_result,
+    covered_area_cached,
+)
 from api.schemas import ErrorBody
 
 router = APIRouter(prefix="/maps", tags=["maps"])
@@ -55,7 +63,6 @@ def coverage_page(
     tiles: Tiles = "osm",
 ) -> Any:
     """Stations, covered area, gaps and areas with the headline figures (folium, assets from /static)."""
-    from geo.coverage import covered_area
     from geo.db import repository
     from geo.gaps import find_gaps
     from maps.coverage import coverage_map
@@ -74,7 +81,7 @@ def coverage_page(
     areas = repository.areas_frame(session)
     m = coverage_map(
         repository.stations_frame(session),
-        covered=covered_area(result),
+        covered=covered_area_cached(request, result),
         gaps=find_gaps(result, stations=result.stations),
         areas=areas if len(areas) else None,
         headline=result.summary.as_dict(),
