@@ -1,7 +1,44 @@
-"""``yizhan db``: commands (filled in by the capability that owns them)."""
+"""``yizhan db``: create and migrate the PostGIS store."""
 
 from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="db commands", no_args_is_help=True)
+from api.cli._common import domain_errors, print_json
+
+app = typer.Typer(help="PostGIS store: create the database, run the migrations.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+@domain_errors
+def upgrade(
+    revision: str = typer.Option("head", help="Alembic revision to upgrade to."),
+    create: bool = typer.Option(True, "--create/--no-create",
+                                help="Create the database and enable PostGIS first if missing."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Migrate the configured database (YIZHAN_DATABASE_URL) to the newest schema."""
+    from geo.config import database_url
+    from geo.db import migrate, setup_db
+
+    created = False
+    if create:
+        created = setup_db.ensure_database()
+        setup_db.ensure_postgis()
+    now = migrate.upgrade(revision=revision)
+    from geo.db.engine import _redact
+
+    result = {"database": _redact(database_url()), "revision": now, "created": created}
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"database {result['database']} at revision {now}" + (" (created)" if created else ""))
+
+
+@app.command("current")
+@domain_errors
+def current() -> None:
+    """Print the revision the configured database is at."""
+    from geo.db import migrate
+
+    typer.echo(f"{migrate.current_revision()} (head {migrate.head_revision()})")

@@ -1,8 +1,237 @@
-"""``yizhan stations``: commands (filled in by the capability that owns them)."""
+"""``yizhan stations`` (import, export, summary, list) and ``yizhan areas`` (import, list)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
 import typer
 
-app = typer.Typer(help="stations commands", no_args_is_help=True)
-areas_app = typer.Typer(help="administrative area (boundary) commands", no_args_is_help=True)
+from api.cli._common import domain_errors, fail, print_json
+
+app = typer.Typer(help="Station registry: import and export station files, summary.", no_args_is_help=True)
+areas_app = typer.Typer(help="Administrative areas (乡镇/街道, 社区/村 boundaries).", no_args_is_help=True)
+
+
+class CRS(StrEnum):
+    wgs84 = "wgs84"
+    gcj02 = "gcj02"
+    bd09 = "bd09"
+
+
+class ExportFormat(StrEnum):
+    geojson = "geojson"
+    csv = "csv"
+    xlsx = "xlsx"
+    gpkg = "gpkg"
+
+
+class Level(StrEnum):
+    county = "county"
+    township = "township"
+    community = "community"
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    from geo.errors import InputError
+
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise InputError(f"bbox must be minlon,minlat,maxlon,maxlat, got {text!r}", field="bbox")
+    return (values[0], values[1], values[2], values[3])
+
+
+def _print_summary(summary: dict[str, Any], *, rejected: bool) -> None:
+    head = "dry run" if summary.get("dry_run") else "imported"
+    head = "REJECTED (nothing imported)" if rejected else head
+    typer.echo(f"{head}: {summary['imported']} new, {summary['updated']} updated, "
+               f"{summary['unchanged']} unchanged, {summary['rejected']} rejected "
+               f"(of {summary.get('rows_total', 0)} rows)")
+    if summary.get("columns"):
+        typer.echo("columns: " + ", ".join(f"{h} → {f}" for h, f in summary["columns"].items()))
+    errors = summary.get("errors") or []
+    if errors:
+        typer.echo(f"{'row':>5}  {'field':<14} message")
+        for e in errors[:200]:
+            typer.echo(f"{e['row']:>5}  {e['field']:<14} {e['message']}")
+        if len(errors) > 200:
+            typer.echo(f"… and {len(errors) - 200} more")
+
+
+@app.command("import")
+@domain_errors
+def import_(
+    file: Path = typer.Argument(..., help="CSV (UTF-8/BOM/GBK), XLSX, GeoJSON or GPKG station file."),
+    crs: CRS | None = typer.Option(None, "--crs", help="CRS of the coordinates (default: as the file "
+                                   "says, else wgs84). Amap/Tencent = gcj02, Baidu = bd09."),
+    source: str | None = typer.Option(None, "--source", help="Source name (default: the file name)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count, write nothing."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Import the valid rows, skip bad ones."),
+    fix_swapped: bool = typer.Option(False, "--fix-swapped", help="Swap lon/lat where they look swapped."),
+    actor: str = typer.Option("cli", "--actor", help="Who makes the change (audit trail)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Import (upsert) a station file. Exit 0 when accepted, 2 when rejected."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+    from geo.errors import ImportRejectedError
+    from geo.stations import read_station_file
+
+    report = read_station_file(file, crs=crs.value if crs else None, source=source,
+                               fix_swapped=fix_swapped)
+    src = source or report.source or file.stem
+    with session_scope() as session:
+        try:
+            result = repo.import_stations(session, report, source=src, actor=actor,
+                                          skip_invalid=skip_invalid, dry_run=dry_run)
+        except ImportRejectedError as exc:
+            summary = exc.report.to_dict()
+            if json_out:
+                print_json(summary)
+            else:
+                _print_summary(summary, rejected=True)
+            raise fail(exc.message, 2) from None
+    out = result.to_dict()
+    if json_out:
+        print_json(out)
+    else:
+        _print_summary(out, rejected=False)
+
+
+@app.command("export")
+@domain_errors
+def export(
+    out: Path = typer.Option(..., "--out", "-o", help="File to write."),
+    fmt: ExportFormat | None = typer.Option(None, "--format", "-f", help="Default: from the file suffix."),
+    crs: CRS = typer.Option(CRS.wgs84, "--crs", help="CRS of the written coordinates."),
+    status: list[str] = typer.Option([], "--status", help="Only these statuses (repeatable)."),
+    kind: list[str] = typer.Option([], "--kind", help="Only these kinds (repeatable)."),
+    bbox: str | None = typer.Option(None, "--bbox", help="minlon,minlat,maxlon,maxlat (WGS-84)."),
+) -> None:
+    """Export the registry to GeoJSON, CSV, XLSX or GPKG."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+    from geo.stations import export_stations
+
+    if fmt is None and out.suffix.lower().lstrip(".") not in {f.value for f in ExportFormat}:
+        raise fail(f"cannot tell the format from {out.name!r}; pass --format", 2)
+    with session_scope() as session:
+        frame = repo.stations_frame(session, statuses=status, kinds=kind, bbox=_bbox(bbox))
+    path = export_stations(frame, out, format=fmt.value if fmt else None, crs=crs.value)
+    typer.echo(f"wrote {len(frame)} stations to {path} ({crs.value})")
+
+
+@app.command("summary")
+@domain_errors
+def summary(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Counts by kind, status, source and township; extent; registry version."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+
+    with session_scope() as session:
+        result = repo.registry_summary(session)
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(f"stations: {result['total']}  (version {result['version']})")
+    for key, title in (("by_kind", "kind"), ("by_status", "status"), ("by_source", "source"),
+                       ("by_township", "township")):
+        if result[key]:
+            typer.echo(f"by {title}: " + ", ".join(f"{k or '—'} {n}" for k, n in result[key].items()))
+    if result["bbox"]:
+        typer.echo("bbox: " + ", ".join(f"{v:.5f}" for v in result["bbox"]))
+
+
+@app.command("list")
+@domain_errors
+def list_(
+    limit: int = typer.Option(20, "--limit"),
+    offset: int = typer.Option(0, "--offset"),
+    status: list[str] = typer.Option([], "--status"),
+    kind: list[str] = typer.Option([], "--kind"),
+    amenity: list[str] = typer.Option([], "--amenity", help="Stations having ALL of these."),
+    area: str | None = typer.Option(None, "--area", help="Area code (township/community/county)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """List stations (id, name, kind, status, township, lon, lat)."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+
+    with session_scope() as session:
+        frame, total = repo.list_stations(session, statuses=status, kinds=kind, amenities=amenity,
+                                          area_code=area, limit=limit, offset=offset)
+    rows = [{"station_id": int(r["station_id"]), "name": r["name"], "kind": r["kind"], "status": r["status"],
+             "township": r["township_name"], "lon": round(r.geometry.x, 6), "lat": round(r.geometry.y, 6)}
+            for _, r in frame.iterrows()]
+    if json_out:
+        print_json({"total": total, "stations": rows})
+        return
+    typer.echo(f"{total} stations match; showing {len(rows)} from {offset}")
+    for r in rows:
+        typer.echo(f"{r['station_id']:>6}  {r['name']}  [{r['kind']}, {r['status']}]  "
+                   f"{r['township'] or ''}  {r['lon']:.6f},{r['lat']:.6f}")
+
+
+@areas_app.command("import")
+@domain_errors
+def areas_import(
+    file: Path = typer.Argument(..., help="GeoJSON, GPKG, SHP, or an OSM .osm extract."),
+    level: Level = typer.Option(Level.township, "--level"),
+    code_field: str | None = typer.Option(None, "--code-field"),
+    name_field: str | None = typer.Option(None, "--name-field"),
+    admin_level: int | None = typer.Option(None, "--admin-level",
+                                           help="OSM admin_level (.osm only; default 6/8/10 by level)."),
+    clip_bbox: str | None = typer.Option(None, "--clip-bbox",
+                                         help="minlon,minlat,maxlon,maxlat (.osm only)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Import administrative polygons into the store (upsert on level + code)."""
+    from geo.areas import OSM_ADMIN_LEVELS, areas_from_osm, read_areas
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+
+    if file.suffix.lower() in (".osm", ".xml"):
+        frame = areas_from_osm(file, admin_level=admin_level or OSM_ADMIN_LEVELS[level.value],
+                               level=level.value, clip_bbox=_bbox(clip_bbox))
+        source = "osm"
+    else:
+        frame = read_areas(file, level=level.value, code_field=code_field, name_field=name_field)
+        source = file.name
+    with session_scope() as session:
+        counts = repo.upsert_areas(session, frame, level=level.value, source=source)
+    result = {**counts, "level": level.value,
+              "areas": [{"code": c, "name": n} for c, n in zip(frame["area_code"], frame["area_name"],
+                                                               strict=True)]}
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"{counts['inserted']} inserted, {counts['updated']} updated ({level.value}): "
+                   + "、".join(frame["area_name"]))
+
+
+@areas_app.command("list")
+@domain_errors
+def areas_list(
+    level: Level | None = typer.Option(None, "--level"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """List stored areas."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+
+    with session_scope() as session:
+        frame = repo.areas_frame(session, level=level.value if level else None)
+    rows = [{"code": r["area_code"], "name": r["area_name"], "level": r["level"]}
+            for _, r in frame.iterrows()]
+    if json_out:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['level']:<10} {r['code']:<24} {r['name']}")
