@@ -1,9 +1,539 @@
-"""``yizhan coverage``: top-level command(s), registered on the main app by :func:`register`."""
+"""``yizhan coverage`` and ``yizhan gaps``: the 15-minute service circle and where it is missing.
+
+Examples::
+
+    yizhan coverage --network nanshan.osm --clip 113.92,22.535,113.97,22.56 --stations banks.csv \\
+        --demand pois:nanshan_pois.geojson --mode walk --minutes 15 --out out/ --json
+    yizhan gaps --network nanshan.osm --stations db --demand network --minutes 15 --top 10 --out gaps.geojson
+
+``--demand`` may be given several times; the frames are combined. Without ``--demand`` the street
+length of the network is the demand (the sanitation-beat proxy, layer ``street_length``) and the
+output says so.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 import typer
+
+from api.cli._common import domain_errors, exit_code_for, fail, print_json, setup_logging
+from geo.errors import YizhanError
+
+log = logging.getLogger(__name__)
+
+STREET_LENGTH_NOTE = (
+    "no demand given: demand is street length along the network (sanitation-beat proxy, "
+    "layer street_length, 1 weight per km)"
+)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+#: domain-error ``field`` → the command-line option that supplied it
+FIELD_OPTIONS: dict[str, str] = {
+    "minutes": "--minutes", "horizon_minutes": "--horizon-minutes", "snap_meters": "--snap-meters",
+    "amenities": "--amenity", "open_at": "--open-at", "opening_hours": "--open-at", "status": "--stations",
+    "stations": "--stations", "demand": "--demand", "areas": "--areas", "mode": "--mode",
+    "network": "--network", "resolution": "--resolution", "clip": "--clip",
+}
+
+
+@contextmanager
+def option_errors(option: str | None = None) -> Iterator[None]:
+    """Turn a domain error into ``error: OPTION: reason`` and its exit code.
+
+    ``option`` names the option being handled; without it the option is found from the error's
+    ``field`` (:data:`FIELD_OPTIONS`), else the message is printed as it is.
+    """
+    try:
+        yield
+    except YizhanError as exc:
+        name = option or FIELD_OPTIONS.get(exc.field or "")
+        where = f"{name}: " if name else ""
+        raise fail(f"{where}{exc.message}", exit_code_for(exc)) from None
+
+
+def _json_value(value: Any) -> Any:
+    """Plain JSON value: numpy scalars to Python, NaN/NA to None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_json_value(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a (non-geo) table as JSON-ready dicts."""
+    cols = [c for c in frame.columns if c != "geometry"]
+    return [{str(c): _json_value(v) for c, v in zip(cols, row, strict=True)}
+            for row in frame[cols].itertuples(index=False, name=None)]
+
+
+def write_geojson(gdf: Any, path: Path) -> Path:
+    """Write a GeoDataFrame as UTF-8 GeoJSON (EPSG:4326; NaN → null; Chinese kept readable)."""
+    frame = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf
+    props = [c for c in frame.columns if c != frame.geometry.name]
+    features = []
+    for row, geom in zip(records(frame[props]), frame.geometry, strict=True):
+        features.append({
+            "type": "Feature",
+            "properties": row,
+            "geometry": None if geom is None or geom.is_empty else geom.__geo_interface__,
+        })
+    doc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:4326"}},
+           "features": features}
+    path.write_text(json.dumps(doc, ensure_ascii=False, default=_json_value), encoding="utf-8")
+    return path
+
+
+def _check_inputs(
+    *, mode: str, minutes: float, horizon_minutes: float, snap_meters: float, open_at: str | None,
+    amenity: Sequence[str], clip: str | None, resolution: int | None = None, top: int | None = None,
+) -> tuple[str, datetime | None, list[str], Any]:
+    """Validate the cheap options before any file is read."""
+    from geo.catalog import resolve_amenity, resolve_mode
+
+    with option_errors("--mode"):
+        mode = resolve_mode(mode)
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise fail(f"--minutes must be a number > 0, got {minutes:g}")
+    if not (math.isfinite(horizon_minutes) and horizon_minutes >= minutes):
+        raise fail(f"--horizon-minutes must be ≥ --minutes ({minutes:g}), got {horizon_minutes:g}")
+    if not (math.isfinite(snap_meters) and snap_meters >= 0):
+        raise fail(f"--snap-meters must be ≥ 0, got {snap_meters:g}")
+    if resolution is not None and not 0 <= resolution <= 15:
+        raise fail(f"--resolution must be an H3 resolution 0–15, got {resolution}")
+    if top is not None and top < 1:
+        raise fail(f"--top must be ≥ 1, got {top}")
+    when = None
+    if open_at is not None:
+        from geo.hours import parse_when
+
+        with option_errors("--open-at"):
+            when = parse_when(open_at)
+    with option_errors("--amenity"):
+        amenities = [resolve_amenity(a) for a in amenity]
+    clip_geom = None
+    if clip is not None:
+        from geo.network import parse_clip
+
+        with option_errors("--clip"):
+            clip_geom = parse_clip(clip)
+    return mode, when, amenities, clip_geom
+
+
+def load_stations(spec: str, *, crs: str | None) -> Any:
+    """``db`` (the PostGIS registry), ``none`` (no stations) or a station file (CSV/XLSX/GeoJSON/GPKG)."""
+    low = spec.strip().lower()
+    with option_errors("--stations"):
+        if low == "none":
+            from geo.stations import empty_stations_frame
+
+            return empty_stations_frame()
+        if low == "db":
+            from geo.db.engine import session_scope
+            from geo.db.repository import stations_frame
+
+            with session_scope() as session:
+                return stations_frame(session)
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise fail(f"--stations: file not found: {path} (give a station file, 'db' or 'none')", 2)
+        from geo.stations import read_station_file
+
+        report = read_station_file(path, crs=crs)
+    if report.errors:
+        first = report.errors[0]
+        typer.echo(
+            f"warning: --stations: {len(report.errors)} row error(s) in {path.name}, those rows left out "
+            f"(first: row {first.row} {first.field}: {first.message})",
+            err=True,
+        )
+    if report.frame.empty:
+        raise fail(f"--stations: no valid station rows in {path.name}")
+    return report.frame
+
+
+@dataclass
+class DemandInfo:
+    """What the demand came from (printed with the results)."""
+
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    outside_clip: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sources": self.sources, "outside_clip": self.outside_clip, "notes": self.notes}
+
+
+def load_demand(
+    specs: Sequence[str], *, network: Any, crs: str, group: str | None, weight_field: str | None,
+    clip: Any,
+) -> tuple[Any, DemandInfo]:
+    """Read every ``--demand`` (``network``, ``pois:FILE`` or a points file) and combine them."""
+    from geo.demand import combine_demand, demand_from_network, demand_from_points, demand_from_pois
+
+    info = DemandInfo()
+    frames = []
+    for spec in specs or ["network"]:
+        with option_errors("--demand"):
+            low = spec.strip().lower()
+            if low == "network":
+                frame = demand_from_network(network)
+                info.notes.append(STREET_LENGTH_NOTE if not specs else (
+                    "demand includes street length along the network "
+                    "(sanitation-beat proxy, layer street_length)"
+                ))
+            elif low.startswith("pois:"):
+                path = Path(spec.strip()[5:]).expanduser()
+                if not path.is_file():
+                    raise fail(f"--demand: POI file not found: {path}", 2)
+                frame = demand_from_pois(path)
+            else:
+                path = Path(spec).expanduser()
+                if not path.is_file():
+                    raise fail(
+                        f"--demand: file not found: {path} (give a points file, pois:FILE or network)", 2
+                    )
+                frame = demand_from_points(path, crs=crs, group=group, weight_field=weight_field)
+        layer = str(frame["layer"].iloc[0]) if len(frame) else None
+        info.sources.append({"spec": spec, "layer": layer, "points": len(frame),
+                             "weight": float(frame["weight"].sum())})
+        frames.append(frame)
+    with option_errors("--demand"):
+        demand = combine_demand(*frames) if len(frames) > 1 else frames[0]
+    if clip is not None and len(demand):
+        inside = demand.geometry.intersects(clip).to_numpy()
+        info.outside_clip = int((~inside).sum())
+        if info.outside_clip:
+            info.notes.append(f"{info.outside_clip} demand point(s) outside --clip left out")
+            demand = demand[inside].reset_index(drop=True)
+    if demand.empty:
+        raise fail("--demand: no demand points to measure")
+    return demand, info
+
+
+def load_areas(path: Path, *, level: str) -> Any:
+    """Areas from a boundary file (GeoJSON/GPKG/SHP) or admin boundaries from an ``.osm`` extract."""
+    from geo.areas import areas_from_osm, read_areas
+
+    with option_errors("--areas"):
+        if not path.is_file():
+            raise fail(f"--areas: file not found: {path}", 2)
+        if path.suffix.lower() in {".osm", ".xml", ".bz2", ".gz"}:
+            return areas_from_osm(path, admin_level=8)
+        return read_areas(path, level=level)
+
+
+@dataclass
+class Run:
+    """One coverage run with the inputs it used."""
+
+    result: Any
+    stations: Any
+    demand_info: DemandInfo
+
+
+def run_coverage(
+    *, network: Path, stations: str, stations_crs: str | None, demand: Sequence[str], demand_crs: str,
+    demand_group: str | None, demand_weight_field: str | None, areas: Path | None, areas_level: str,
+    mode: str, minutes: float, horizon_minutes: float, open_at: str | None, amenity: Sequence[str],
+    clip: str | None, snap_meters: float, speed_kph: float | None, all_statuses: bool,
+    resolution: int | None = None, top: int | None = None,
+) -> Run:
+    """Validate the options, load every input and compute coverage (shared by both commands)."""
+    mode, when, amenities, clip_geom = _check_inputs(
+        mode=mode, minutes=minutes, horizon_minutes=horizon_minutes, snap_meters=snap_meters,
+        open_at=open_at, amenity=amenity, clip=clip, resolution=resolution, top=top,
+    )
+    if speed_kph is not None and not (math.isfinite(speed_kph) and speed_kph > 0):
+        raise fail(f"--speed-kph must be > 0, got {speed_kph:g}")
+    from geo.coverage import compute_coverage
+    from geo.network import load_network
+
+    if not network.exists():
+        raise fail(f"--network: file not found: {network}", 3)
+    if network.suffix.lower() == ".npz" and clip_geom is not None:
+        raise fail("--clip: a .npz network is already clipped; build it again with the clip instead")
+    with option_errors("--network"):
+        net = load_network(network, mode=mode, speed_kph=speed_kph,
+                           clip=clip_geom if network.suffix.lower() != ".npz" else None)
+    if net.n_nodes == 0:
+        raise fail(f"--network: no {mode} streets in {network.name}" + (" inside --clip" if clip else ""))
+    station_frame = load_stations(stations, crs=stations_crs)
+    demand_frame, info = load_demand(
+        demand, network=net, crs=demand_crs, group=demand_group, weight_field=demand_weight_field,
+        clip=clip_geom,
+    )
+    area_frame = load_areas(areas, level=areas_level) if areas is not None else None
+    with option_errors():
+        result = compute_coverage(
+            net, station_frame, demand_frame, minutes=minutes, horizon_minutes=horizon_minutes,
+            areas=area_frame, open_only=not all_statuses, open_at=when, amenities=amenities,
+            snap_meters=snap_meters,
+        )
+    return Run(result=result, stations=station_frame, demand_info=info)
+
+
+def coverage_dict(run: Run) -> dict[str, Any]:
+    """Summary keys + ``by_area`` + ``by_group`` (+ ``demand`` provenance) as JSON-ready data."""
+    out = run.result.summary.as_dict()
+    out["by_area"] = records(run.result.by_area)
+    out["by_group"] = records(run.result.by_group)
+    out["demand"] = run.demand_info.as_dict()
+    return out
+
+
+def _fmt(x: Any, spec: str = ".1f") -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+
+def print_summary(run: Run) -> None:
+    s = run.result.summary.as_dict()
+    share = s["covered_share"]
+    typer.echo(
+        f"{s['mode']}, {s['minutes']:g} min: {s['stations']} station(s); covered {s['demand_covered']:.1f} "
+        f"of {s['demand_total']:.1f} demand ({_fmt(None if share is None else 100 * share)} %); "
+        f"minutes mean {_fmt(s['mean_minutes'])}, median {_fmt(s['median_minutes'])}, "
+        f"p95 {_fmt(s['p95_minutes'])}"
+    )
+    typer.echo(
+        f"unreachable {s['unreachable']['count']} point(s) (weight {s['unreachable']['weight']:.1f}); "
+        f"unsnappable {s['unsnappable']['count']} point(s) (weight {s['unsnappable']['weight']:.1f})"
+    )
+    for note in run.demand_info.notes:
+        typer.echo(f"note: {note}")
+    tables = (("by group", run.result.by_group, "group"), ("by area", run.result.by_area, "area_name"))
+    for title, frame, key in tables:
+        if frame.empty:
+            continue
+        typer.echo(f"{title}:")
+        for rec in records(frame):
+            typer.echo(
+                f"  {rec[key]!s:<24} covered {rec['demand_covered']:>10.1f} / {rec['demand_total']:>10.1f} "
+                f"({_fmt(None if rec['covered_share'] is None else 100 * rec['covered_share'])} %), "
+                f"median {_fmt(rec['median_minutes'])} min"
+            )
+
+
+def _gap_records(gaps: Any) -> list[dict[str, Any]]:
+    table = gaps.drop(columns=gaps.geometry.name)
+    rows = records(table)
+    cent = gaps.geometry.representative_point()
+    for row, pt in zip(rows, cent, strict=True):
+        row["lon"] = round(float(pt.x), 6)
+        row["lat"] = round(float(pt.y), 6)
+    return rows
+
+
+def print_gaps(gaps: Any, *, n: int) -> None:
+    a = gaps.attrs
+    typer.echo(
+        f"{len(gaps)} hexagon(s) at H3 resolution {a['resolution']} hold {a['uncovered_weight']:.1f} "
+        f"uncovered demand in {a['uncovered_count']} point(s); unsnappable (not in hexagons): "
+        f"{a['unsnappable_count']} point(s), weight {a['unsnappable_weight']:.1f}"
+    )
+    for rec in _gap_records(gaps.head(n)):
+        near = rec["nearest_station_name"] or rec["nearest_station"] or "none reachable"
+        typer.echo(
+            f"{rec['rank']:>3}  {rec['h3']}  weight {rec['uncovered_weight']:>8.2f}  "
+            f"points {rec['demand_count']:>4}  "
+            f"{rec['main_group']:<18} nearest {near} ({_fmt(rec['nearest_minutes'])} min)  "
+            f"at {rec['lon']:.5f},{rec['lat']:.5f}"
+        )
+
+
+# ------------------------------------------------------------------------------------------ commands
+NETWORK_OPT = typer.Option(..., "--network", help="street network: .osm, .graphml or yizhan .npz")
+STATIONS_OPT = typer.Option(..., "--stations", help="stations: a station file, 'db' (the registry) or 'none'")
+STATIONS_CRS_OPT = typer.Option(
+    None, "--stations-crs",
+    help="coordinates of the station file: wgs84, gcj02 or bd09 (default: as the file says)",
+)
+DEMAND_OPT = typer.Option(
+    [], "--demand",
+    help="demand: a points file, pois:FILE or network (street length); repeat to combine; default network",
+)
+DEMAND_CRS_OPT = typer.Option(
+    "wgs84", "--demand-crs", help="coordinates of a points file: wgs84, gcj02, bd09"
+)
+DEMAND_GROUP_OPT = typer.Option(None, "--demand-group", help="worker group of a points file's points")
+DEMAND_WEIGHT_OPT = typer.Option(None, "--demand-weight-field", help="weight column of a points file")
+AREAS_OPT = typer.Option(None, "--areas", help="boundaries (GeoJSON/GPKG/SHP, or admin_level 8 from .osm)")
+AREAS_LEVEL_OPT = typer.Option(
+    "township", "--areas-level", help="level of --areas: county, township, community"
+)
+MODE_OPT = typer.Option("walk", "--mode", help="travel mode: walk or ebike")
+MINUTES_OPT = typer.Option(15.0, "--minutes", help="travel-time threshold, minutes")
+HORIZON_OPT = typer.Option(60.0, "--horizon-minutes", help="search limit, minutes (farther = unreachable)")
+OPEN_AT_OPT = typer.Option(None, "--open-at", help='count only stations open then, e.g. "2026-11-22 22:00"')
+AMENITY_OPT = typer.Option([], "--amenity", help="count only stations offering this (repeatable)")
+CLIP_OPT = typer.Option(None, "--clip", help="study area: minx,miny,maxx,maxy (WGS-84) or a polygon file")
+SNAP_OPT = typer.Option(300.0, "--snap-meters", help="snap limit, metres")
+SPEED_OPT = typer.Option(None, "--speed-kph", help="speed, km/h (default from data/modes.toml)")
+ALL_STATUSES_OPT = typer.Option(False, "--all-statuses", help="count planned and closed stations too")
+JSON_OPT = typer.Option(False, "--json", help="print JSON")
+VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="log progress")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to the main ``yizhan`` app."""
+    """Add ``yizhan coverage`` and ``yizhan gaps`` to the main app."""
+
+    @app.command("coverage")
+    @domain_errors
+    def coverage(
+        network: Path = NETWORK_OPT,
+        stations: str = STATIONS_OPT,
+        stations_crs: str | None = STATIONS_CRS_OPT,
+        demand: list[str] = DEMAND_OPT,
+        demand_crs: str = DEMAND_CRS_OPT,
+        demand_group: str | None = DEMAND_GROUP_OPT,
+        demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
+        areas: Path | None = AREAS_OPT,
+        areas_level: str = AREAS_LEVEL_OPT,
+        mode: str = MODE_OPT,
+        minutes: float = MINUTES_OPT,
+        horizon_minutes: float = HORIZON_OPT,
+        open_at: str | None = OPEN_AT_OPT,
+        amenity: list[str] = AMENITY_OPT,
+        clip: str | None = CLIP_OPT,
+        snap_meters: float = SNAP_OPT,
+        speed_kph: float | None = SPEED_OPT,
+        all_statuses: bool = ALL_STATUSES_OPT,
+        out: Path | None = typer.Option(
+            None, "--out",
+            help="directory for demand.geojson, covered_area.geojson, gaps.geojson, by_area/by_group.csv",
+        ),
+        resolution: int = typer.Option(9, "--resolution", help="H3 resolution of gaps.geojson"),
+        as_json: bool = JSON_OPT,
+        verbose: bool = VERBOSE_OPT,
+    ) -> None:
+        """Share of demand within --minutes of an open station, per area and worker group."""
+        setup_logging(verbose)
+        if out is not None and out.exists() and not out.is_dir():
+            raise fail(f"--out: {out} exists and is not a directory")
+        run = run_coverage(
+            network=network, stations=stations, stations_crs=stations_crs, demand=demand,
+            demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
+            areas=areas, areas_level=areas_level, mode=mode, minutes=minutes,
+            horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
+            snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses, resolution=resolution,
+        )
+        payload = coverage_dict(run)
+        if out is not None:
+            payload["outputs"] = [str(p) for p in write_outputs(run, out, resolution=resolution)]
+        if as_json:
+            print_json(payload)
+            return
+        print_summary(run)
+        if out is not None:
+            typer.echo(f"wrote {', '.join(payload['outputs'])}")
+
+    @app.command("gaps")
+    @domain_errors
+    def gaps(
+        network: Path = NETWORK_OPT,
+        stations: str = STATIONS_OPT,
+        stations_crs: str | None = STATIONS_CRS_OPT,
+        demand: list[str] = DEMAND_OPT,
+        demand_crs: str = DEMAND_CRS_OPT,
+        demand_group: str | None = DEMAND_GROUP_OPT,
+        demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
+        areas: Path | None = AREAS_OPT,
+        areas_level: str = AREAS_LEVEL_OPT,
+        mode: str = MODE_OPT,
+        minutes: float = MINUTES_OPT,
+        horizon_minutes: float = HORIZON_OPT,
+        open_at: str | None = OPEN_AT_OPT,
+        amenity: list[str] = AMENITY_OPT,
+        clip: str | None = CLIP_OPT,
+        snap_meters: float = SNAP_OPT,
+        speed_kph: float | None = SPEED_OPT,
+        all_statuses: bool = ALL_STATUSES_OPT,
+        resolution: int = typer.Option(
+            9, "--resolution", help="H3 resolution 0–15 (9: hexagons of ≈0.1 km²)"
+        ),
+        top: int = typer.Option(10, "--top", help="print this many of the biggest gaps"),
+        out: Path | None = typer.Option(
+            None, "--out", help="GeoJSON file for every ranked hexagon (a directory gets gaps.geojson)"
+        ),
+        as_json: bool = JSON_OPT,
+        verbose: bool = VERBOSE_OPT,
+    ) -> None:
+        """Uncovered demand on H3 hexagons, biggest gap first, with the nearest station of each."""
+        setup_logging(verbose)
+        run = run_coverage(
+            network=network, stations=stations, stations_crs=stations_crs, demand=demand,
+            demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
+            areas=areas, areas_level=areas_level, mode=mode, minutes=minutes,
+            horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
+            snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses,
+            resolution=resolution, top=top,
+        )
+        from geo.gaps import find_gaps
+
+        hexes = find_gaps(run.result, resolution=resolution, stations=run.result.stations)
+        written: Path | None = None
+        if out is not None:
+            target = out / "gaps.geojson" if (out.is_dir() or not out.suffix) else out
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written = write_geojson(hexes, target)
+        if as_json:
+            a = hexes.attrs
+            print_json({
+                "mode": run.result.summary.mode,
+                "minutes": float(minutes),
+                "resolution": int(resolution),
+                "hexagons": len(hexes),
+                "uncovered_weight": a["uncovered_weight"],
+                "uncovered_count": a["uncovered_count"],
+                "unsnappable": {"count": a["unsnappable_count"], "weight": a["unsnappable_weight"]},
+                "summary": run.result.summary.as_dict(),
+                "demand": run.demand_info.as_dict(),
+                "top": _gap_records(hexes.head(top)),
+                "output": None if written is None else str(written),
+            })
+            return
+        for note in run.demand_info.notes:
+            typer.echo(f"note: {note}")
+        print_gaps(hexes, n=top)
+        if written is not None:
+            typer.echo(f"wrote {written}")
+
+
+def write_outputs(run: Run, out: Path, *, resolution: int = 9) -> list[Path]:
+    """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv."""
+    from geo.coverage import covered_area
+    from geo.gaps import find_gaps
+
+    out.mkdir(parents=True, exist_ok=True)
+    result = run.result
+    written = [write_geojson(result.demand, out / "demand.geojson")]
+    written.append(write_geojson(covered_area(result), out / "covered_area.geojson"))
+    written.append(write_geojson(find_gaps(result, resolution=resolution, stations=result.stations),
+                                 out / "gaps.geojson"))
+    for name, frame in (("by_area.csv", result.by_area), ("by_group.csv", result.by_group)):
+        path = out / name
+        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        written.append(path)
+    return written
