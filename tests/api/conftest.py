@@ -15,13 +15,7 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.deps import get_session
 from api.settings import Settings
-
-API_KEY = "test-key-7f3a9c"
-WRITE = {"X-API-Key": API_KEY}
-
-#: points in the Nanshan core (WGS-84), on streets of the walk network
-SHENZHEN_UNIVERSITY = (113.9365, 22.5405)
-TECH_PARK = (113.9530, 22.5440)
+from tests.api._support import API_KEY, WRITE, station_feature
 
 
 @pytest.fixture(scope="session")
@@ -50,15 +44,6 @@ def client(api_app: tuple[FastAPI, TestClient], db_session: Session) -> Iterator
         yield test_client
     finally:
         app.dependency_overrides.pop(get_session, None)
-
-
-def station_feature(
-    name: str, lon: float, lat: float, **props: Any
-) -> dict[str, Any]:
-    """A GeoJSON Feature for POST /stations."""
-    properties: dict[str, Any] = {"name": name, "kind": "union_station", "status": "open"}
-    properties.update(props)
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": properties}
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from geo.coverage import compute_coverage
 from geo.db import repository
 from geo.demand import combine_demand, demand_from_network, demand_from_pois
-from tests.api.conftest import SHENZHEN_UNIVERSITY, TECH_PARK
+from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK
 
 AddStation = Callable[..., dict[str, Any]]
 WEST = shapely.box(113.92, 22.535, 113.945, 22.56)
@@ -32,7 +32,8 @@ def two_stations(add_station: AddStation) -> list[dict[str, Any]]:
 @pytest.fixture()
 def areas(db_session: Session) -> gpd.GeoDataFrame:
     frame = gpd.GeoDataFrame(
-        {"area_code": ["440305001", "440305002"], "area_name": ["西片", "东片"]}, geometry=[WEST, EAST],
+        {"area_code": ["440305001", "440305002"], "area_name": ["西片", "东片"]},
+        geometry=[WEST, EAST],
         crs="EPSG:4326",
     )
     repository.upsert_areas(db_session, frame, level="township", source="test")
@@ -46,15 +47,23 @@ def _get(client: TestClient, url: str, **params: Any) -> Any:
 
 
 def test_coverage_equals_engine(
-    client: TestClient, two_stations: list[dict[str, Any]], areas: gpd.GeoDataFrame, api_app: Any,
+    client: TestClient,
+    two_stations: list[dict[str, Any]],
+    areas: gpd.GeoDataFrame,
+    api_app: Any,
     db_session: Session,
 ) -> None:
     app = api_app[0]
     body = _get(client, "/coverage", mode="walk", minutes=10)
     net = app.state.networks["walk"]
     demand = combine_demand(demand_from_pois(app.state.settings.demand_pois), demand_from_network(net))
-    ref = compute_coverage(net, repository.stations_frame(db_session), demand, minutes=10,
-                           areas=repository.areas_frame(db_session))
+    ref = compute_coverage(
+        net,
+        repository.stations_frame(db_session),
+        demand,
+        minutes=10,
+        areas=repository.areas_frame(db_session),
+    )
     expected = ref.summary.as_dict()
     for key in ("stations", "demand_total", "demand_covered", "covered_share", "median_minutes"):
         assert body["summary"][key] == pytest.approx(expected[key]), key
@@ -70,7 +79,9 @@ def test_coverage_equals_engine(
     assert table["areas"] == body["by_area"]
 
 
-def test_more_minutes_more_coverage_and_filters(client: TestClient, two_stations: list[dict[str, Any]]) -> None:
+def test_more_minutes_more_coverage_and_filters(
+    client: TestClient, two_stations: list[dict[str, Any]]
+) -> None:
     shares = [_get(client, "/coverage", minutes=m)["summary"]["covered_share"] for m in (5, 15, 30)]
     assert shares[0] < shares[1] < shares[2]
     walk = _get(client, "/coverage", minutes=15, mode="walk")["summary"]["covered_share"]
@@ -82,8 +93,9 @@ def test_more_minutes_more_coverage_and_filters(client: TestClient, two_stations
     assert _get(client, "/coverage", amenity=["charging", "toilet"])["summary"]["stations"] == 0
 
 
-def test_adding_a_station_is_seen(client: TestClient, two_stations: list[dict[str, Any]],
-                                  add_station: AddStation) -> None:
+def test_adding_a_station_is_seen(
+    client: TestClient, two_stations: list[dict[str, Any]], add_station: AddStation
+) -> None:
     before = _get(client, "/coverage")["summary"]
     add_station("高新园驿站", 113.9634, 22.5438)
     after = _get(client, "/coverage")["summary"]

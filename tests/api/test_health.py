@@ -32,7 +32,14 @@ def test_healthz_ok(client: TestClient) -> None:
 def test_docs_and_openapi(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
-    for path in ("/stations", "/nearest", "/coverage", "/gaps", "/siting", "/ogc/collections/{collectionId}/items"):
+    for path in (
+        "/stations",
+        "/nearest",
+        "/coverage",
+        "/gaps",
+        "/siting",
+        "/ogc/collections/{collectionId}/items",
+    ):
         assert path in spec["paths"], path
 
 

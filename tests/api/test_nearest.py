@@ -19,15 +19,23 @@ from geo.coverage import compute_coverage
 from geo.crs import wgs84_to_gcj02
 from geo.db import repository
 from geo.network import Network
-from tests.api.conftest import SHENZHEN_UNIVERSITY, TECH_PARK
+from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK
 
 AddStation = Callable[..., dict[str, Any]]
 QUERY = (113.9445, 22.5405)  # WGS-84, between Shenzhen University and the Tech Park
 
-STATIONS = [
-    ("深大工会驿站", SHENZHEN_UNIVERSITY, {"amenities": ["drinking_water", "toilet"], "opening_hours": "24/7"}),
+STATIONS: list[tuple[str, tuple[float, float], dict[str, Any]]] = [
+    (
+        "深大工会驿站",
+        SHENZHEN_UNIVERSITY,
+        {"amenities": ["drinking_water", "toilet"], "opening_hours": "24/7"},
+    ),
     ("科技园爱心驿站", TECH_PARK, {"amenities": ["charging"], "opening_hours": "Mo-Fr 09:00-18:00"}),
-    ("高新南驿站", (113.9480, 22.5370), {"amenities": ["drinking_water"], "opening_hours": "Mo-Su 06:00-22:00"}),
+    (
+        "高新南驿站",
+        (113.9480, 22.5370),
+        {"amenities": ["drinking_water"], "opening_hours": "Mo-Su 06:00-22:00"},
+    ),
     ("后海驿站", (113.9410, 22.5470), {"amenities": ["drinking_water", "charging"]}),
 ]
 
@@ -93,7 +101,8 @@ def test_equals_coverage_engine_and_networkx(
         body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=4, mode=mode)
         demand = gpd.GeoDataFrame(
             {"demand_id": ["q"], "group": ["delivery_rider"], "weight": [1.0], "layer": ["test"]},
-            geometry=[Point(*QUERY)], crs="EPSG:4326",
+            geometry=[Point(*QUERY)],
+            crs="EPSG:4326",
         )
         result = compute_coverage(net, repository.stations_frame(db_session), demand, minutes=15)
         row = result.demand.iloc[0]
@@ -131,21 +140,32 @@ def test_filters(client: TestClient, stations: list[dict[str, Any]], add_station
     names = [r["station"]["properties"]["name"] for r in body["results"]]
     assert "规划驿站" not in names and len(names) == 4
     body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, amenity=["charging"])
-    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == ["后海驿站", "科技园爱心驿站"]
+    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == [
+        "后海驿站",
+        "科技园爱心驿站",
+    ]
     body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, amenity=["饮用水", "充电"])
     assert [r["station"]["properties"]["name"] for r in body["results"]] == ["后海驿站"]
     # Sunday 07:00 China time: the 24/7 and the 06:00-22:00 stations; no-hours stations are not known open
     body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, at="2026-11-22T07:00:00")
-    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == ["深大工会驿站", "高新南驿站"]
+    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == [
+        "深大工会驿站",
+        "高新南驿站",
+    ]
     assert body["query"]["at"].startswith("2026-11-22T07:00")
     # the same moment given in UTC
     body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, at="2026-11-21T23:00:00Z")
-    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == ["深大工会驿站", "高新南驿站"]
+    assert sorted(r["station"]["properties"]["name"] for r in body["results"]) == [
+        "深大工会驿站",
+        "高新南驿站",
+    ]
     body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=5, open_now="true")
     assert 1 <= len(body["results"]) <= 3  # the 24/7 station is always open
 
 
-def test_new_station_invalidates_tables(client: TestClient, stations: list[dict[str, Any]], api_app: Any) -> None:
+def test_new_station_invalidates_tables(
+    client: TestClient, stations: list[dict[str, Any]], api_app: Any
+) -> None:
     point = (113.9500, 22.5415)
     before = _nearest(client, lon=point[0], lat=point[1], crs="wgs84", k=1)["results"][0]
     index = api_app[0].state.nearest
@@ -154,8 +174,11 @@ def test_new_station_invalidates_tables(client: TestClient, stations: list[dict[
     assert index.builds == builds  # served from the cached table
     r = client.post(
         "/stations",
-        json={"type": "Feature", "geometry": {"type": "Point", "coordinates": [point[0] + 0.0001, point[1]]},
-              "properties": {"name": "新开驿站"}},
+        json={
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [point[0] + 0.0001, point[1]]},
+            "properties": {"name": "新开驿站"},
+        },
         headers={"X-API-Key": "second-key"},
     )
     assert r.status_code == 201, r.text
@@ -164,7 +187,9 @@ def test_new_station_invalidates_tables(client: TestClient, stations: list[dict[
     assert after["minutes"] < before["minutes"]
     assert index.builds == builds + 1
     # closing it brings the old answer back
-    assert client.delete(f"/stations/{r.json()['id']}", headers={"X-API-Key": "second-key"}).status_code == 200
+    assert (
+        client.delete(f"/stations/{r.json()['id']}", headers={"X-API-Key": "second-key"}).status_code == 200
+    )
     again = _nearest(client, lon=point[0], lat=point[1], crs="wgs84", k=1)["results"][0]
     assert again["station"]["id"] == before["station"]["id"]
     assert again["minutes"] == pytest.approx(before["minutes"])

@@ -13,7 +13,7 @@ from geo.db import repository
 from geo.demand import combine_demand, demand_from_network, demand_from_pois
 from geo.siting import plan_sites
 from geo.siting.candidates import candidates_from_pois
-from tests.api.conftest import SHENZHEN_UNIVERSITY
+from tests.api._support import SHENZHEN_UNIVERSITY
 
 AddStation = Callable[..., dict[str, Any]]
 
@@ -33,8 +33,15 @@ def test_add_sites_equals_plan_sites(
     net = app.state.networks["walk"]
     pois = app.state.settings.demand_pois
     demand = combine_demand(demand_from_pois(pois), demand_from_network(net))
-    ref = plan_sites(net, repository.stations_frame(db_session), demand, candidates_from_pois(pois), minutes=10,
-                     add=3, method="exact").as_dict()
+    ref = plan_sites(
+        net,
+        repository.stations_frame(db_session),
+        demand,
+        candidates_from_pois(pois),
+        minutes=10,
+        add=3,
+        method="exact",
+    ).as_dict()
     assert body["objective"] == pytest.approx(ref["objective"])
     assert {s["candidate_id"] for s in body["selected"]} == {s["candidate_id"] for s in ref["selected"]}
 

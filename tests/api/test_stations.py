@@ -1,4 +1,5 @@
-"""/stations: GeoJSON listing with filters and paging, CRUD with API keys and audit, CRS round trips, import."""
+"""/stations: GeoJSON listing with filters and paging, CRUD with API keys and audit, CRS round trips,
+import."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import convert, wgs84_to_gcj02
-from tests.api.conftest import SHENZHEN_UNIVERSITY, TECH_PARK, WRITE, station_feature
+from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK, WRITE, station_feature
 
 AddStation = Callable[..., dict[str, Any]]
 
 
 def test_create_get_and_list(client: TestClient, add_station: AddStation) -> None:
-    feat = add_station("粤海街道工会驿站", *SHENZHEN_UNIVERSITY, amenities=["饮用水", "toilet"],
-                       opening_hours="Mo-Su 08:00-20:00")
+    feat = add_station(
+        "粤海街道工会驿站",
+        *SHENZHEN_UNIVERSITY,
+        amenities=["饮用水", "toilet"],
+        opening_hours="Mo-Su 08:00-20:00",
+    )
     sid = feat["id"]
     assert isinstance(sid, int)
     assert feat["properties"]["amenities"] == ["drinking_water", "toilet"]
@@ -34,10 +39,16 @@ def test_create_get_and_list(client: TestClient, add_station: AddStation) -> Non
 
 
 def test_filters(client: TestClient, add_station: AddStation) -> None:
-    a = add_station("深大驿站", *SHENZHEN_UNIVERSITY, amenities=["charging"], kind="union_station",
-                    opening_hours="Mo-Fr 09:00-17:00")
-    b = add_station("科技园爱心驿站", *TECH_PARK, amenities=["charging", "toilet"], kind="love_station",
-                    status="planned")
+    a = add_station(
+        "深大驿站",
+        *SHENZHEN_UNIVERSITY,
+        amenities=["charging"],
+        kind="union_station",
+        opening_hours="Mo-Fr 09:00-17:00",
+    )
+    b = add_station(
+        "科技园爱心驿站", *TECH_PARK, amenities=["charging", "toilet"], kind="love_station", status="planned"
+    )
 
     def ids(**params: Any) -> list[int]:
         r = client.get("/stations", params=params)
@@ -103,15 +114,20 @@ def test_auth(client: TestClient) -> None:
     assert client.get("/stations").status_code == 200  # reads are public
 
 
-def test_put_patch_delete_with_audit(client: TestClient, add_station: AddStation, db_session: Session) -> None:
+def test_put_patch_delete_with_audit(
+    client: TestClient, add_station: AddStation, db_session: Session
+) -> None:
     feat = add_station("旧名驿站", *TECH_PARK, amenities=["toilet"], phone="0755-1234")
     sid = feat["id"]
     r = client.patch(f"/stations/{sid}", json={"properties": {"name": "新名驿站"}}, headers=WRITE)
     assert r.status_code == 200, r.text
     props = r.json()["properties"]
     assert props["name"] == "新名驿站" and props["phone"] == "0755-1234" and props["amenities"] == ["toilet"]
-    r = client.put(f"/stations/{sid}", json=station_feature("替换驿站", TECH_PARK[0] + 0.001, TECH_PARK[1]),
-                   headers=WRITE)
+    r = client.put(
+        f"/stations/{sid}",
+        json=station_feature("替换驿站", TECH_PARK[0] + 0.001, TECH_PARK[1]),
+        headers=WRITE,
+    )
     assert r.status_code == 200, r.text
     props = r.json()["properties"]
     assert props["name"] == "替换驿站" and props["phone"] is None and props["amenities"] == []
@@ -135,11 +151,14 @@ def test_errors_name_the_field(client: TestClient, add_station: AddStation) -> N
     r = client.get("/stations", params={"kind": "spaceship"})
     assert r.status_code == 422 and "unknown station kind" in r.json()["detail"]
     r = client.post("/stations", json=station_feature("海外驿站", 2.35, 48.85), headers=WRITE)
-    assert r.status_code == 422 and r.json()["field"] == "lon" and "outside mainland China" in r.json()["detail"]
+    assert (
+        r.status_code == 422 and r.json()["field"] == "lon" and "outside mainland China" in r.json()["detail"]
+    )
     r = client.post("/stations", json=station_feature("坏坐标", 200.0, 22.5), headers=WRITE)
     assert r.status_code == 422 and r.json()["field"] == "geometry.coordinates.0"
-    r = client.post("/stations", json=station_feature("坏时间", *TECH_PARK, opening_hours="whenever"),
-                    headers=WRITE)
+    r = client.post(
+        "/stations", json=station_feature("坏时间", *TECH_PARK, opening_hours="whenever"), headers=WRITE
+    )
     assert r.status_code == 422 and r.json()["field"] == "opening_hours"
     r = client.post("/stations", json={"type": "Feature", "geometry": {"type": "LineString"}}, headers=WRITE)
     assert r.status_code == 422 and r.json()["field"].startswith("geometry")
@@ -153,8 +172,14 @@ def test_errors_name_the_field(client: TestClient, add_station: AddStation) -> N
     assert r.status_code == 422 and r.json()["field"] == "properties"
 
 
-CSV_OK = "名称,经度,纬度,类型,设施\n南山工会驿站,113.9445,22.5405,工会驿站,饮用水、充电\n科技园驿站,113.9530,22.5440,爱心驿站,卫生间\n"
-CSV_BAD = "名称,经度,纬度,类型\n好驿站,113.9445,22.5405,工会驿站\n,113.95,22.54,工会驿站\n坏驿站,abc,22.54,火箭站\n"
+CSV_OK = (
+    "名称,经度,纬度,类型,设施\n"
+    "南山工会驿站,113.9445,22.5405,工会驿站,饮用水、充电\n"
+    "科技园驿站,113.9530,22.5440,爱心驿站,卫生间\n"
+)
+CSV_BAD = (
+    "名称,经度,纬度,类型\n好驿站,113.9445,22.5405,工会驿站\n,113.95,22.54,工会驿站\n坏驿站,abc,22.54,火箭站\n"
+)
 
 
 def test_import_all_or_nothing(client: TestClient) -> None:
@@ -184,8 +209,11 @@ def test_import_all_or_nothing(client: TestClient) -> None:
 def test_import_gcj02_and_limits(client: TestClient, api_app: Any) -> None:
     glon, glat = wgs84_to_gcj02(*TECH_PARK)
     csv = f"名称,经度,纬度\n高德驿站,{glon},{glat}\n"
-    r = client.post("/stations/import?crs=gcj02&source=amap", files={"file": ("a.csv", csv.encode(), "text/csv")},
-                    headers=WRITE)
+    r = client.post(
+        "/stations/import?crs=gcj02&source=amap",
+        files={"file": ("a.csv", csv.encode(), "text/csv")},
+        headers=WRITE,
+    )
     assert r.status_code == 201, r.text
     lon, lat = client.get("/stations").json()["features"][0]["geometry"]["coordinates"]
     assert abs(lon - TECH_PARK[0]) < 1e-6 and abs(lat - TECH_PARK[1]) < 1e-6
