@@ -234,15 +234,17 @@ def load_demand(
 
 
 def load_areas(path: Path, *, level: str) -> Any:
-    """Areas from a boundary file (GeoJSON/GPKG/SHP) or admin boundaries from an ``.osm`` extract."""
-    from geo.areas import areas_from_osm, read_areas
+    """Areas from a boundary file (GeoJSON/GPKG/SHP) or the admin boundaries of an ``.osm`` extract
+    (``admin_level`` 6/8/10 for county/township/community)."""
+    from geo.areas import read_areas
 
     with option_errors("--areas"):
         if not path.is_file():
             raise fail(f"--areas: file not found: {path}", 2)
-        if path.suffix.lower() in {".osm", ".xml", ".bz2", ".gz"}:
-            return areas_from_osm(path, admin_level=8)
-        return read_areas(path, level=level)
+        areas = read_areas(path, level=level)
+    if areas.empty:
+        raise fail(f"--areas: no {level} areas in {path.name}")
+    return areas
 
 
 @dataclass

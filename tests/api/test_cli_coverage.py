@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from shapely.geometry import box
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -90,6 +91,34 @@ def test_coverage_json_keys_and_consistency(files: dict[str, Any]) -> None:
     assert layers == ["pois", "street_length"]
     assert sum(s["weight"] for s in got["demand"]["sources"]) == pytest.approx(got["demand_total"])
     assert any("street length" in n for n in got["demand"]["notes"])
+
+
+def test_by_area_sums_equal_totals(files: dict[str, Any], tmp_path: Path) -> None:
+    # the 街道 (admin_level 8) boundaries assembled from the same OSM extract
+    got = _run_json(_args(files, "coverage", "--areas", str(files["network"]),
+                          demand=(f"pois:{files['pois']}", "network")))
+    areas = {a["area_code"]: a for a in got["by_area"]}
+    assert "440305007" in areas and areas["440305007"]["area_name"] == "粤海街道"
+    assert sum(a["demand_count"] for a in got["by_area"]) == sum(g["demand_count"] for g in got["by_group"])
+    for key in ("demand_total", "demand_covered", "uncovered", "unreachable", "unsnappable"):
+        want = got[key]["weight"] if isinstance(got.get(key), dict) else got.get(key)
+        if want is None:  # "uncovered" is not a summary key: total - covered
+            want = got["demand_total"] - got["demand_covered"]
+        assert sum(a[key] for a in got["by_area"]) == pytest.approx(want), key
+    assert sum(a["stations"] for a in got["by_area"]) == got["stations"]
+    assert areas["440305007"]["demand_total"] > 0
+    # a boundary file: two halves of the core as township polygons
+    halves = gpd.GeoDataFrame(
+        {"code": ["W", "E"], "name": ["西半", "东半"]},
+        geometry=[box(113.92, 22.535, 113.945, 22.56), box(113.945, 22.535, 113.97, 22.56)], crs=4326,
+    )
+    path = tmp_path / "halves.geojson"
+    halves.to_file(path, driver="GeoJSON")
+    got2 = _run_json(_args(files, "coverage", "--areas", str(path)))
+    rows = {a["area_code"]: a for a in got2["by_area"]}
+    assert rows["W"]["area_name"] == "西半" and rows["E"]["demand_total"] > 0
+    assert sum(a["demand_total"] for a in got2["by_area"]) == pytest.approx(got2["demand_total"])
+    assert sum(a["demand_covered"] for a in got2["by_area"]) == pytest.approx(got2["demand_covered"])
 
 
 def test_coverage_out_files_keep_input_properties(files: dict[str, Any], tmp_path: Path) -> None:
@@ -221,6 +250,8 @@ def test_gaps_command_ranked_hexagons(files: dict[str, Any], tmp_path: Path) -> 
         ({"--open-at": "someday"}, "--open-at"),
         ({"--amenity": "jacuzzi"}, "--amenity"),
         ({"--horizon-minutes": "5"}, "--horizon-minutes"),
+        ({"--areas": "/nonexistent/areas.geojson"}, "--areas"),
+        ({"--stations-crs": "mars2000"}, "--stations"),
     ],
 )
 def test_errors_are_one_line_naming_the_option(files: dict[str, Any], change: dict[str, str],
