@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
-from api.routes._geojson import GEOJSON, features, page_links
+from api.routes._geojson import GEOJSON, features, page_links, record_feature
 from api.routes.stations import parse_bbox
 from api.schemas import ErrorBody, Feature, FeatureCollection
 from geo.errors import InputError, NotFoundError
@@ -212,8 +212,7 @@ def item_route(
     if collectionId == "stations":
         if not featureId.isdigit() or len(featureId) > 18:
             raise NotFoundError(f"no station {featureId!r}", field="featureId")
-        row = repository.get_station(session, int(featureId))
-        feat = features(row, id_column="station_id")[0]
+        feat = record_feature(repository.get_station(session, int(featureId)))
     else:
         frame = repository.areas_frame(session)
         match = frame[frame["area_code"].astype(str) == featureId]
