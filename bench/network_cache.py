@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,27 +31,37 @@ def main() -> None:
         ("shenzhen walk", shenzhen_osm(), "walk", SHENZHEN_CORE),
         ("shenzhen ebike", shenzhen_osm(), "ebike", SHENZHEN_CORE),
         ("shanghai walk", d / "shanghai_le_degn" / "shanghai_jingan_huangpu_drive.osm", "walk", None),
-        ("changsha walk", d / "changsha_osm_planner" / "changsha_yuelu_taozihu_map.osm", "walk",
-         (112.94196, 28.18252, 112.94899, 28.18780)),
+        (
+            "changsha walk",
+            d / "changsha_osm_planner" / "changsha_yuelu_taozihu_map.osm",
+            "walk",
+            (112.94196, 28.18252, 112.94899, 28.18780),
+        ),
         ("xian ebike", d / "xian_gotrackit" / "xian_gotrackit_drive.graphml", "ebike", None),
-    ]  # fmt: skip
+    ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cdir = Path(tmp)
         for name, src, mode, clip in cases:
-            t_build, built = timed(lambda src=src, mode=mode, clip=clip: load_network(
-                src, mode=mode, clip=clip, cache=False), repeat=2)  # fmt: skip
+            t_build, built = timed(partial(load_network, src, mode=mode, clip=clip, cache=False), repeat=2)
             load_network(src, mode=mode, clip=clip, cache_dir=cdir)  # writes the cache
             npz = cache_path(src, mode=mode, clip=clip, cache_dir=cdir)
-            t_load, cached = timed(lambda src=src, mode=mode, clip=clip: load_network(
-                src, mode=mode, clip=clip, cache_dir=cdir), repeat=5)  # fmt: skip
+            t_load, cached = timed(partial(load_network, src, mode=mode, clip=clip, cache_dir=cdir), repeat=5)
             assert np.array_equal(built.indices, cached.indices) and np.array_equal(
                 built.length_m, cached.length_m
             )
-            rows.append([
-                name, f"{built.n_nodes:,}", f"{built.n_arcs:,}", f"{src.stat().st_size / 1e6:.2f} MB",
-                f"{npz.stat().st_size / 1e6:.2f} MB", t_build, t_load, t_build / t_load,
-            ])  # fmt: skip
+            rows.append(
+                [
+                    name,
+                    f"{built.n_nodes:,}",
+                    f"{built.n_arcs:,}",
+                    f"{src.stat().st_size / 1e6:.2f} MB",
+                    f"{npz.stat().st_size / 1e6:.2f} MB",
+                    t_build,
+                    t_load,
+                    t_build / t_load,
+                ]
+            )
     print(
         "network build (osmnx parse + rules + CSR) vs cache load (sha256 of the source + npz read); seconds"
     )

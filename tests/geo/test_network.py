@@ -246,12 +246,14 @@ def test_load_rejects_bad_options(tmp_path: Path) -> None:
     bad.write_text("x")
     with pytest.raises(InputError):
         load_network(bad, cache=False)
+    osm = bad.with_suffix(".osm")
+    osm.write_text("<osm/>")
     with pytest.raises(InputError):
-        load_network(bad.with_suffix(".osm").write_text("<osm/>") and bad.with_suffix(".osm"), mode="bus")
+        load_network(osm, mode="bus")
     with pytest.raises(InputError):
-        load_network(bad.with_suffix(".osm"), speed_kph=-3.0)
+        load_network(osm, speed_kph=-3.0)
     with pytest.raises(InputError):
-        load_network(bad.with_suffix(".osm"), clip=(114.0, 22.0, 113.0, 23.0))
+        load_network(osm, clip=(114.0, 22.0, 113.0, 23.0))
 
 
 # ------------------------------------------------------------------------------------------ nearest_k
