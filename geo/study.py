@@ -1,0 +1,269 @@
+"""A whole siting study in one call: coverage per mode, gaps, and a phased siting plan.
+
+This is what ``yizhan demo`` runs and what the notebooks can call: pure ``geo`` over GeoDataFrames
+(EPSG:4326), no database and no maps. The inputs are the canonical frames of
+``docs/ARCHITECTURE.md``; the result is a frozen :class:`StudyResult` with every number the demo
+prints, plus :func:`study_report_markdown`, the short Chinese report a planner reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo.catalog import mode_speeds_kph
+from geo.coverage import CoverageResult, compute_coverage, covered_area
+from geo.errors import InputError
+from geo.gaps import find_gaps
+from geo.network import Network
+from geo.siting import SitingResult, plan_sites
+
+log = logging.getLogger(__name__)
+
+#: the clip of the Shenzhen Nanshan sample's dense core (SOURCES.md), degrees EPSG:4326
+SHENZHEN_CORE_BBOX: tuple[float, float, float, float] = (113.92, 22.535, 113.97, 22.56)
+SHENZHEN_OSM = Path("shenzhen_roadnetworkcreator/shenzhen_nanshan_osm.osm")
+SHENZHEN_POIS = Path("shenzhen_roadnetworkcreator/shenzhen_nanshan_osm_pois.geojson")
+
+MODE_LABELS_ZH = {"walk": "步行", "ebike": "电动自行车"}
+
+
+@dataclass(frozen=True, eq=False)
+class ModeStudy:
+    """Coverage, covered area and gaps of one travel mode."""
+
+    mode: str
+    coverage: CoverageResult
+    covered: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+
+
+@dataclass(frozen=True, eq=False)
+class StudyResult:
+    """Everything one study produced (all geometries EPSG:4326).
+
+    Attributes
+    ----------
+    modes : mapping of mode -> ModeStudy
+    siting : SitingResult
+        New sites for ``siting_mode`` in build order.
+    siting_mode : str
+    minutes : float
+        The service threshold T.
+    stations, demand, candidates : GeoDataFrame
+        The inputs as used.
+    areas : GeoDataFrame or None
+    """
+
+    modes: Mapping[str, ModeStudy]
+    siting: SitingResult
+    siting_mode: str
+    minutes: float
+    stations: gpd.GeoDataFrame
+    demand: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame
+    areas: gpd.GeoDataFrame | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def headline(self) -> dict[str, object]:
+        """The headline numbers per mode and for the plan (JSON-ready)."""
+        out: dict[str, object] = {"minutes": self.minutes, "stations": len(self.stations)}
+        for mode, ms in self.modes.items():
+            s = ms.coverage.summary
+            out[mode] = {
+                "covered_share": s.covered_share,
+                "demand_total": s.demand_total,
+                "demand_covered": s.demand_covered,
+                "uncovered": s.demand_total - s.demand_covered,
+                "median_minutes": s.median_minutes,
+                "gaps": len(ms.gaps),
+            }
+        out["siting"] = {
+            "mode": self.siting_mode,
+            "added": len(self.siting.selected),
+            "share_before": self.siting.share_before,
+            "share_after": self.siting.share_after,
+            "method": self.siting.method,
+            "gap": self.siting.gap,
+        }
+        return out
+
+
+def run_study(
+    networks: Mapping[str, Network],
+    stations: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    *,
+    minutes: float = 15.0,
+    add: int = 5,
+    siting_mode: str = "walk",
+    areas: gpd.GeoDataFrame | None = None,
+    resolution: int = 9,
+    method: str = "exact",
+    time_limit_seconds: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> StudyResult:
+    """Compute coverage and gaps for every mode, then a siting plan of ``add`` new stations.
+
+    Parameters
+    ----------
+    networks : mapping of mode -> Network
+        Travel networks (WGS-84 nodes), e.g. ``{"walk": ..., "ebike": ...}``.
+    stations, demand, candidates : GeoDataFrame
+        Canonical frames (EPSG:4326). Open stations are fixed in the siting.
+    minutes : float
+        The service threshold T (default 15, the 十五分钟工会服务圈).
+    add : int
+        How many new stations to site (maximal covering, build order by marginal gain).
+    siting_mode : str
+        Which network the siting runs on (must be a key of ``networks``).
+    areas : GeoDataFrame, optional
+        Township polygons for per-area tables.
+    resolution : int
+        H3 resolution of the gap hexagons.
+    method : {"exact", "greedy"}
+    time_limit_seconds : float
+        HiGHS time limit.
+    progress : callable, optional
+        Called with a short label before each step (for progress bars).
+
+    Returns
+    -------
+    StudyResult
+    """
+    if not networks:
+        raise InputError("run_study needs at least one network", field="networks")
+    if siting_mode not in networks:
+        msg = f"siting_mode {siting_mode!r} has no network; loaded: {', '.join(networks)}"
+        raise InputError(msg, field="siting_mode")
+    if not (math.isfinite(minutes) and 0 < minutes <= 120):
+        raise InputError(f"minutes must be in (0, 120], got {minutes}", field="minutes")
+    if add < 1:
+        raise InputError(f"add must be at least 1, got {add}", field="add")
+    step = progress or (lambda label: None)
+
+    modes: dict[str, ModeStudy] = {}
+    for mode, network in networks.items():
+        step(f"coverage {mode}")
+        result = compute_coverage(network, stations, demand, minutes=minutes, areas=areas)
+        step(f"covered area {mode}")
+        covered = covered_area(result)
+        step(f"gaps {mode}")
+        gaps = find_gaps(result, resolution=resolution, stations=result.stations)
+        modes[mode] = ModeStudy(mode=mode, coverage=result, covered=covered, gaps=gaps)
+        log.info("%s: covered share %.3f", mode, result.summary.covered_share)
+
+    step(f"siting {siting_mode}")
+    siting = plan_sites(
+        networks[siting_mode], stations, demand, candidates, minutes=minutes, add=add, areas=areas,
+        method=method, time_limit_seconds=time_limit_seconds,
+    )
+    return StudyResult(
+        modes=modes, siting=siting, siting_mode=siting_mode, minutes=minutes, stations=stations,
+        demand=demand, candidates=candidates, areas=areas,
+    )
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None, spec: str = ".1f") -> str:
+    return "—" if x is None or not math.isfinite(x) else format(x, spec)
+
+
+def _table(frame: pd.DataFrame) -> str:
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def study_report_markdown(
+    result: StudyResult,
+    *,
+    title: str = "十五分钟工会服务圈评估报告",
+    place: str = "",
+    date: dt.date | None = None,
+    notes: tuple[str, ...] = (),
+) -> str:
+    """A short Markdown report in Chinese with the headline numbers of a study.
+
+    Every number comes from ``result``; ``notes`` are added as 说明 lines (data provenance).
+    """
+    date = date or dt.date.today()
+    lines = [f"# {title}", ""]
+    if place:
+        lines.append(f"**范围**：{place}  ")
+    lines += [f"**日期**：{date.isoformat()}  ", f"**服务圈阈值**：{result.minutes:g} 分钟  ",
+              f"**现有站点**：{len(result.stations)} 个", ""]
+    lines += ["## 覆盖情况", ""]
+    rows = []
+    for mode, ms in result.modes.items():
+        s = ms.coverage.summary
+        rows.append({
+            "出行方式": f"{MODE_LABELS_ZH.get(mode, mode)}（{mode_speeds_kph().get(mode, 0):g} km/h）",
+            "需求总量": _num(s.demand_total, ".0f"),
+            "已覆盖": _num(s.demand_covered, ".0f"),
+            "覆盖率": _pct(s.covered_share),
+            "中位时间(分钟)": _num(s.median_minutes),
+            "95%时间(分钟)": _num(s.p95_minutes),
+            "不可达": _num(s.unreachable, ".0f"),
+            "无法接入路网": str(s.unsnappable_count),
+        })
+    lines += [_table(pd.DataFrame(rows)), ""]
+
+    walk = result.modes.get(result.siting_mode)
+    if walk is not None and len(walk.coverage.by_area):
+        lines += [f"## 分街道覆盖（{MODE_LABELS_ZH.get(result.siting_mode, result.siting_mode)}）", ""]
+        ba = walk.coverage.by_area
+        area_rows = pd.DataFrame({
+            "街道": ba["area_name"].astype(str),
+            "需求": ba["demand_total"].map(lambda v: _num(v, ".0f")),
+            "覆盖率": ba["covered_share"].map(_pct),
+            "未覆盖": ba["uncovered"].map(lambda v: _num(v, ".0f")),
+            "站点数": ba["stations"].astype(int).astype(str),
+        })
+        lines += [_table(area_rows), ""]
+
+    if walk is not None and len(walk.gaps):
+        lines += ["## 最大的覆盖空白（H3 六边形）", ""]
+        top = walk.gaps.head(5)
+        gap_rows = pd.DataFrame({
+            "排名": top["rank"].astype(int).astype(str),
+            "未覆盖需求": top["uncovered_weight"].map(lambda v: _num(v, ".1f")),
+            "最近站点": top["nearest_station_name"].fillna("").astype(str),
+            "到最近站点(分钟)": top["nearest_minutes"].map(_num),
+        })
+        lines += [_table(gap_rows), ""]
+
+    sr = result.siting
+    lines += [
+        f"## 新增 {len(sr.selected)} 个站点的建议（按建设顺序）", "",
+        f"求解：{sr.method}（{sr.status}），目标值 {sr.objective:.4g}，上界 {sr.bound:.4g}，"
+        f"间隙 {sr.gap:.3g}。覆盖率 {_pct(sr.share_before)} → {_pct(sr.share_after)}。", "",
+    ]
+    if len(sr.selected):
+        sel = sr.selected
+        lines += [_table(pd.DataFrame({
+            "顺序": sel["order"].astype(int).astype(str),
+            "依托场所": sel["name"].fillna("").astype(str),
+            "类型": sel["host_type"].astype(str),
+            "新增覆盖": sel["gain"].map(lambda v: _num(v, ".1f")),
+            "累计覆盖率": sel["cumulative_share"].map(_pct),
+            "经度": sel["lon"].map(lambda v: f"{v:.5f}"),
+            "纬度": sel["lat"].map(lambda v: f"{v:.5f}"),
+        })), ""]
+    all_notes = (*result.notes, *notes)
+    if all_notes:
+        lines += ["## 说明", ""] + [f"- {n}" for n in all_notes] + [""]
+    return "\n".join(lines)
