@@ -356,11 +356,15 @@ def print_gaps(gaps: Any, *, n: int) -> None:
         f"{a['unsnappable_count']} point(s), weight {a['unsnappable_weight']:.1f}"
     )
     for rec in _gap_records(gaps.head(n)):
-        near = rec["nearest_station_name"] or rec["nearest_station"] or "none reachable"
+        if rec["nearest_minutes"] is None:
+            near = "no station within the horizon"
+        else:
+            name = rec["nearest_station_name"] or rec["nearest_station"]
+            near = f"nearest {name} ({_fmt(rec['nearest_minutes'])} min)"
         typer.echo(
             f"{rec['rank']:>3}  {rec['h3']}  weight {rec['uncovered_weight']:>8.2f}  "
             f"points {rec['demand_count']:>4}  "
-            f"{rec['main_group']:<18} nearest {near} ({_fmt(rec['nearest_minutes'])} min)  "
+            f"{rec['main_group']:<18} {near}  "
             f"at {rec['lon']:.5f},{rec['lat']:.5f}"
         )
 
@@ -381,7 +385,10 @@ DEMAND_CRS_OPT = typer.Option(
 )
 DEMAND_GROUP_OPT = typer.Option(None, "--demand-group", help="worker group of a points file's points")
 DEMAND_WEIGHT_OPT = typer.Option(None, "--demand-weight-field", help="weight column of a points file")
-AREAS_OPT = typer.Option(None, "--areas", help="boundaries (GeoJSON/GPKG/SHP, or admin_level 8 from .osm)")
+AREAS_OPT = typer.Option(
+    None, "--areas",
+    help="boundaries: GeoJSON/GPKG/SHP, or an .osm extract (admin_level 6/8/10 by --areas-level)",
+)
 AREAS_LEVEL_OPT = typer.Option(
     "township", "--areas-level", help="level of --areas: county, township, community"
 )

@@ -180,6 +180,30 @@ def test_default_demand_is_street_length_and_says_so(files: dict[str, Any]) -> N
     assert 150 < got["demand_total"] < 350
 
 
+def test_gcj02_points_demand_is_converted(files: dict[str, Any], tmp_path: Path) -> None:
+    from geo.crs import wgs84_to_gcj02
+
+    pois = gpd.read_file(files["pois"])
+    food = pois[pois["role_hint"] == "demand_food"]
+    lon, lat = wgs84_to_gcj02(food.geometry.x.to_numpy(), food.geometry.y.to_numpy())
+    wgs = tmp_path / "food_wgs84.csv"
+    gcj = tmp_path / "food_gcj02.csv"
+    pd.DataFrame({"lon": food.geometry.x, "lat": food.geometry.y, "店名": food["name"]}).to_csv(
+        wgs, index=False
+    )
+    pd.DataFrame({"经度": lon, "纬度": lat, "店名": food["name"]}).to_csv(gcj, index=False)
+    extra = ("--demand-group", "外卖骑手")
+    want = _run_json(_args(files, "coverage", *extra, demand=(str(wgs),)))
+    got = _run_json(_args(files, "coverage", *extra, "--demand-crs", "gcj02", demand=(str(gcj),)))
+    assert got["demand_total"] == want["demand_total"] == len(food)
+    assert [g["group"] for g in got["by_group"]] == ["delivery_rider"]
+    for key in ("demand_covered", "mean_minutes", "median_minutes", "p95_minutes"):
+        assert got[key] == pytest.approx(want[key], abs=1e-6), key
+    # read as WGS-84, the GCJ-02 numbers sit ≈ 500 m off and the travel times change
+    wrong = _run_json(_args(files, "coverage", *extra, demand=(str(gcj),)))
+    assert wrong["mean_minutes"] != pytest.approx(want["mean_minutes"], abs=0.1)
+
+
 def test_open_at_and_amenity_filters(files: dict[str, Any]) -> None:
     n_banks = files["n_banks"]
     n_24h = files["n_24h"]
