@@ -63,10 +63,12 @@ _BUILTIN_ALIASES: dict[str, tuple[str, ...]] = {
     "source_crs": ("source_crs", "原始坐标系"),
     "coordinates_crs": ("coordinates_crs", "坐标系", "坐标系统"),
     "station_id": ("station_id",),
+    "location": ("location", "经纬度", "坐标", "lnglat", "lng_lat", "经纬度坐标"),
 }
 EXPORT_FORMATS: tuple[str, ...] = ("geojson", "csv", "xlsx", "gpkg")
 DUPLICATE_METERS = 20.0
-AMENITY_SEPARATORS = re.compile(r"[、，,;；/\s]+")
+#: amenity cells are split on these first, then a piece that names no amenity on spaces
+AMENITY_SEPARATORS = re.compile(r"[、，,;；/|]+")
 _SUFFIX_FORMAT = {
     ".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".geojson": "geojson",
     ".json": "geojson", ".gpkg": "gpkg", ".shp": "shp",
@@ -242,7 +244,7 @@ def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
     if _is_blank(value):
         return [], []
     if isinstance(value, str):
-        words = [w for w in AMENITY_SEPARATORS.split(value.strip()) if w]
+        words = [w.strip() for w in AMENITY_SEPARATORS.split(value.strip()) if w.strip()]
         if value.strip().startswith("["):
             try:
                 loaded = json.loads(value)
@@ -255,11 +257,17 @@ def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
         words = [str(value)]
     codes: set[str] = set()
     unknown: list[str] = []
-    for word in words:
-        try:
-            codes.add(catalog.resolve_amenity(word))
+    for phrase in words:
+        try:  # a whole phrase first ("Drinking water"), then its space-separated words
+            codes.add(catalog.resolve_amenity(phrase))
+            continue
         except InputError:
-            unknown.append(word)
+            pass
+        for word in phrase.split():
+            try:
+                codes.add(catalog.resolve_amenity(word))
+            except InputError:
+                unknown.append(word)
     order = catalog.amenity_codes()
     return [c for c in order if c in codes], unknown
 
@@ -277,6 +285,13 @@ def validate_record(
     """
     errors: list[tuple[str, str]] = []
     out: dict[str, Any] = {}
+    location = _text(raw.get("location"))
+    if location and _is_blank(raw.get("lon")) and _is_blank(raw.get("lat")):
+        parts = [p for p in re.split(r"[,，\s;；]+", location.strip("()（）[] ")) if p]
+        if len(parts) == 2:
+            raw = {**raw, "lon": parts[0], "lat": parts[1]}
+        else:
+            errors.append(("location", f"location {location!r} is not 'longitude,latitude'"))
     out["external_id"] = _text(raw.get("external_id"))
     out["source"] = _text(raw.get("source"))
 
@@ -288,7 +303,7 @@ def validate_record(
     out["name"] = name
 
     coords: dict[str, float] = {}
-    for key, word in (("lon", "longitude"), ("lat", "latitude")):
+    for key, word in (("lon", "longitude"), ("lat", "latitude")) if not errors else ():
         value = raw.get(key)
         try:
             num = _number(value)
@@ -686,7 +701,7 @@ def read_station_file(
             header, body = _read_xlsx_table(path)
         mapping, ignored = map_headers(header)
         fields = set(mapping.values())
-        if not {"lon", "lat"} <= fields:
+        if not ({"lon", "lat"} <= fields or "location" in fields):
             shown = ", ".join(str(h) for h in header if h is not None)
             raise InputError(
                 f"{path.name}: no longitude/latitude columns found (headers: {shown}); "

@@ -190,6 +190,9 @@ def areas_import(
                                            help="OSM admin_level (.osm only; default 6/8/10 by level)."),
     clip_bbox: str | None = typer.Option(None, "--clip-bbox",
                                          help="minlon,minlat,maxlon,maxlat (.osm only)."),
+    assign: bool = typer.Option(True, "--assign/--no-assign",
+                                help="Fill empty township/community of stored stations from the polygons."),
+    actor: str = typer.Option("cli", "--actor", help="Who makes the change (audit trail)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Import administrative polygons into the store (upsert on level + code)."""
@@ -206,14 +209,15 @@ def areas_import(
         source = file.name
     with session_scope() as session:
         counts = repo.upsert_areas(session, frame, level=level.value, source=source)
-    result = {**counts, "level": level.value,
+        assigned = repo.assign_areas(session, actor=actor) if assign else 0
+    result = {**counts, "stations_assigned": assigned, "level": level.value,
               "areas": [{"code": c, "name": n} for c, n in zip(frame["area_code"], frame["area_name"],
                                                                strict=True)]}
     if json_out:
         print_json(result)
     else:
         typer.echo(f"{counts['inserted']} inserted, {counts['updated']} updated ({level.value}): "
-                   + "、".join(frame["area_name"]))
+                   + "、".join(frame["area_name"]) + f"; {assigned} stations assigned")
 
 
 @areas_app.command("list")

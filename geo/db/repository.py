@@ -686,6 +686,40 @@ def registry_summary(session: Session) -> dict[str, Any]:
     }
 
 
+def assign_areas(session: Session, *, actor: str, overwrite: bool = False) -> int:
+    """Fill the township and community name/code of stored stations from the area polygons that
+    cover them (only empty ones unless ``overwrite``); commits. Each changed station gets an audit row.
+
+    Returns
+    -------
+    int
+        Number of stations changed.
+    """
+    changed = 0
+    try:
+        _set_actor(session, actor)
+        for level in ("township", "community"):
+            cond = "" if overwrite else f"AND s.{level}_code IS NULL AND s.{level}_name IS NULL"
+            sql = f"""
+                UPDATE stations s SET {level}_code = a.code, {level}_name = a.name
+                FROM (
+                  SELECT DISTINCT ON (st.id) st.id, ar.code, ar.name
+                  FROM stations st JOIN areas ar ON ar.level = :level AND ST_Covers(ar.geom, st.geom)
+                  ORDER BY st.id, ST_Area(ar.geom)
+                ) a
+                WHERE s.id = a.id {cond}
+                  AND (s.{level}_code IS DISTINCT FROM a.code OR s.{level}_name IS DISTINCT FROM a.name)
+                RETURNING s.id
+            """
+            result = session.execute(text(sql), {"level": level})
+            changed += len(result.all())
+        session.commit()
+    except (IntegrityError, OperationalError) as exc:
+        _wrap_db_errors(session, exc)
+        raise
+    return changed
+
+
 # --------------------------------------------------------------------------------------------------
 # areas
 
@@ -811,7 +845,8 @@ def get_area(session: Session, code: str, *, level: str | None = None) -> dict[s
 
 
 __all__ = [
-    "ImportSummary", "areas_frame", "close_station", "create_station", "delete_station", "get_area",
+    "ImportSummary", "areas_frame", "assign_areas", "close_station", "create_station", "delete_station",
+    "get_area",
     "get_station", "import_stations", "list_areas", "list_stations", "registry_summary",
     "registry_version", "station_changes", "stations_frame", "update_station",
     "upsert_areas",

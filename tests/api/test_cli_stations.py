@@ -87,12 +87,14 @@ def test_export_then_import_unchanged(clean_store: Engine, tmp_path: Path, fmt: 
 
 
 def test_summary_and_areas_from_osm(clean_store: Engine, data_dir: Path) -> None:
+    # stations first: importing the areas afterwards assigns their 街道
+    runner.invoke(app, ["stations", "import", str(FIXTURES / "stations_bd09.csv"), "--crs", "bd09"])
     result = runner.invoke(app, ["areas", "import", str(data_dir / OSM), "--level", "township", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["inserted"] == 5 and {a["name"] for a in out["areas"]} >= {"粤海街道", "南头街道"}
+    assert out["stations_assigned"] == 3
     assert _count(clean_store, Area) == 5
-    runner.invoke(app, ["stations", "import", str(FIXTURES / "stations_bd09.csv"), "--crs", "bd09"])
     summary = runner.invoke(app, ["stations", "summary", "--json"])
     assert summary.exit_code == 0
     got = json.loads(summary.stdout)

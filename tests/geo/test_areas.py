@@ -94,3 +94,15 @@ def test_store_areas_and_fill_station_townships(db_session: Session, nanshan: gp
     assert total == 1 and frame.iloc[0]["name"] == "科技园工会驿站"
     stored = repo.areas_frame(db_session, level="township")
     assert set(stored["area_name"]) == STREETS
+
+
+def test_assign_areas_to_stored_stations(db_session: Session, nanshan: gpd.GeoDataFrame) -> None:
+    st = repo.create_station(db_session, {"name": "深大驿站", "lon": 113.9360, "lat": 22.5330}, actor="t")
+    assert st["township_code"] is None
+    repo.upsert_areas(db_session, nanshan, level="township")
+    assert repo.assign_areas(db_session, actor="areas") == 1
+    assert repo.assign_areas(db_session, actor="areas") == 0
+    got = repo.get_station(db_session, st["station_id"])
+    assert (got["township_code"], got["township_name"]) == ("440305007", "粤海街道")
+    ops = [(c["operation"], c["actor"]) for c in repo.station_changes(db_session, st["station_id"])]
+    assert ops == [("insert", "t"), ("update", "areas")]

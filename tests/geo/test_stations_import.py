@@ -270,3 +270,17 @@ def test_validate_station_raises_on_first_bad_field() -> None:
     assert caught.value.field == "kind"
     clean = validate_station({"名称": "驿站", "geometry": {"type": "Point", "coordinates": [113.9, 22.5]}})
     assert (clean["name"], clean["lon"], clean["lat"], clean["kind"]) == ("驿站", 113.9, 22.5, "other")
+
+
+def test_location_column_and_english_amenity_labels(tmp_path: Path) -> None:
+    path = tmp_path / "amap_api.csv"
+    path.write_text('name,location,services\n'
+                    '桃源驿站,"113.9590,22.5640","Drinking water; First-aid kit | Wi-Fi"\n'
+                    '坏坐标驿站,113.9590,toilet\n', encoding="utf-8")
+    report = read_station_file(path, crs="gcj02")
+    assert report.columns["location"] == "location"
+    row = report.frame.iloc[0]
+    assert row["amenities"] == ["drinking_water", "first_aid", "wifi"]
+    lon, lat = gcrs.gcj02_to_wgs84(113.9590, 22.5640)
+    assert _meters(row.geometry.x, row.geometry.y, lon, lat) < 0.01
+    assert [(e.row, e.field) for e in report.errors] == [(3, "location")]
