@@ -205,7 +205,7 @@ class StationLayer(JSCSSMixin, Layer):
     ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "StationLayer"
-        self.rows_json = json.dumps(rows, ensure_ascii=False).replace("</", "<\\/")
+        self.rows_json = json.dumps(rows, ensure_ascii=False).replace("<", "\\u003c")
         self.kinds_json = json.dumps(kinds, ensure_ascii=False)
         options = {"chunkedLoading": True, "maxClusterRadius": 50, "spiderfyOnMaxZoom": True}
         options.update(cluster_options or {})

@@ -199,7 +199,7 @@ def finder_page(
         [script_tag("vendor/leaflet/leaflet.js", assets, prefix=static_prefix),
          script_tag("finder/finder.js", assets, prefix=static_prefix)]
     )  # fmt: skip
-    config_json = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+    config_json = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")
     title = "爱心地图 · 附近驿站" if lang == "zh" else "Caring Map · stations nearby"
     return (
         _env()
