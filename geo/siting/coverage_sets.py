@@ -136,34 +136,56 @@ def merge_columns(
 ) -> tuple[sp.csr_matrix, NDArray[np.float64], NDArray[np.int64]]:
     """Drop columns not in ``keep`` or with no candidate, and merge columns with identical candidate sets.
 
+    Columns are grouped by a random-projection hash of their candidate sets and the grouping is then
+    verified exactly (every column equals its group's first column); on a hash collision the exact
+    dictionary grouping is used instead.
+
     Returns
     -------
     merged, merged_weights, column_of
         The merged matrix (candidates × merged columns), the summed weights, and for each original column
         its merged column (−1 when dropped).
     """
-    csc = sp.csc_matrix(matrix)
+    csc = sp.csc_matrix(matrix, dtype=np.float64)
     csc.sort_indices()
     nnz = np.diff(csc.indptr)
     column_of = np.full(csc.shape[1], -1, dtype=np.int64)
-    seen: dict[bytes, int] = {}
-    firsts: list[int] = []
-    indptr, indices = csc.indptr, csc.indices
-    for i in np.flatnonzero(keep & (nnz > 0)).tolist():
-        key = indices[indptr[i] : indptr[i + 1]].tobytes()
-        col = seen.get(key)
-        if col is None:
-            col = len(firsts)
-            seen[key] = col
-            firsts.append(i)
-        column_of[i] = col
-    n_col = len(firsts)
-    merged = (
-        sp.csr_matrix(csc[:, np.asarray(firsts, dtype=np.int64)])
-        if n_col
-        else sp.csr_matrix((csc.shape[0], 0), dtype=bool)
-    )
-    w = np.zeros(n_col)
+    live = np.flatnonzero(np.asarray(keep, dtype=bool) & (nnz > 0))
+    if live.size:
+        rng = np.random.default_rng(20240601)
+        proj = rng.random(csc.shape[0]) + 1.0
+        sub = csc[:, live]
+        key = np.asarray(sub.T @ proj).ravel()  # identical sets give identical sums
+        _, first_pos, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse = np.asarray(inverse).ravel()
+        # groups numbered by first appearance, so merged columns keep the input order
+        rank = np.empty(first_pos.size, dtype=np.int64)
+        rank[np.argsort(first_pos, kind="stable")] = np.arange(first_pos.size)
+        group = rank[inverse]
+        reps = live[np.sort(first_pos)]
+        check = sub - csc[:, reps[group]]
+        check.eliminate_zeros()
+        if check.nnz == 0:
+            column_of[live] = group
+            firsts = reps
+        else:  # a hash collision: group exactly
+            log.debug("column hash collision; merging by exact candidate sets")
+            seen: dict[bytes, int] = {}
+            first_list: list[int] = []
+            indptr, indices = csc.indptr, csc.indices
+            for i in live.tolist():
+                k = indices[indptr[i] : indptr[i + 1]].tobytes()
+                col = seen.get(k)
+                if col is None:
+                    col = len(first_list)
+                    seen[k] = col
+                    first_list.append(i)
+                column_of[i] = col
+            firsts = np.asarray(first_list, dtype=np.int64)
+        merged = sp.csr_matrix(csc[:, firsts] != 0)
+    else:
+        merged = sp.csr_matrix((csc.shape[0], 0), dtype=bool)
+    w = np.zeros(merged.shape[1])
     used = column_of >= 0
     np.add.at(w, column_of[used], np.asarray(weights, dtype=np.float64)[used])
     return merged, w, column_of
