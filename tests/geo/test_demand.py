@@ -28,12 +28,11 @@ from geo.demand import (
     validate_demand,
 )
 from geo.errors import InputError, NotFoundError
-from geo.network import load_network
+from geo.network import Network
 
 SHENZHEN_POIS = data_dir() / "shenzhen_roadnetworkcreator" / "shenzhen_nanshan_osm_pois.geojson"
 BUND_POIS = data_dir() / "shanghai_maptalks_tilezen" / "shanghai_bund_pois.geojson"
 CHANGSHA_OSM = data_dir() / "changsha_osm_planner" / "changsha_yuelu_taozihu_map.osm"
-SHENZHEN_OSM = data_dir() / "shenzhen_roadnetworkcreator" / "shenzhen_nanshan_osm.osm"
 SHENZHEN_CORE = (113.92, 22.535, 113.97, 22.56)
 
 FOOD = {"restaurant", "fast_food", "cafe", "bar", "pub", "ice_cream", "biergarten"}
@@ -290,8 +289,8 @@ def test_network_default_weight_is_street_length(
     assert coarse["weight"].sum() == pytest.approx(reference_km, rel=0.01)
 
 
-def test_network_default_on_shenzhen_walk_network() -> None:
-    net = load_network(SHENZHEN_OSM, mode="walk", clip=SHENZHEN_CORE, cache=False)
+def test_network_default_on_shenzhen_walk_network(shenzhen_walk: Network) -> None:
+    net = shenzhen_walk  # session fixture (tests/geo/conftest.py): the Nanshan core, clipped
     demand = demand_from_network(net)
     validate_demand(demand)
     # reference: the network's own great-circle arc lengths, each two-way pair once

@@ -15,19 +15,12 @@ from geo.coverage import CoverageResult, compute_coverage
 from geo.demand import combine_demand, demand_from_network, demand_from_pois
 from geo.errors import InputError
 from geo.gaps import GAP_COLUMNS, find_gaps, top_gaps
-from geo.network import Network, load_network
+from geo.network import Network
 
-SHENZHEN_OSM = data_dir() / "shenzhen_roadnetworkcreator" / "shenzhen_nanshan_osm.osm"
 SHENZHEN_POIS = data_dir() / "shenzhen_roadnetworkcreator" / "shenzhen_nanshan_osm_pois.geojson"
-SHENZHEN_CORE = (113.92, 22.535, 113.97, 22.56)
 
 
 # ------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def sz_network() -> Network:
-    return load_network(SHENZHEN_OSM, mode="walk", clip=SHENZHEN_CORE, cache=False)
-
-
 @pytest.fixture(scope="module")
 def sz_banks() -> gpd.GeoDataFrame:
     pois = gpd.read_file(SHENZHEN_POIS)
@@ -40,15 +33,17 @@ def sz_banks() -> gpd.GeoDataFrame:
 
 
 @pytest.fixture(scope="module")
-def sz_result(sz_network: Network, sz_banks: gpd.GeoDataFrame) -> CoverageResult:
-    demand = combine_demand(demand_from_pois(SHENZHEN_POIS), demand_from_network(sz_network))
+def sz_result(shenzhen_walk: Network, sz_banks: gpd.GeoDataFrame) -> CoverageResult:
+    """Coverage of POI and street-length demand by the 14 banks, 10 minutes on foot (the session
+    fixture ``shenzhen_walk`` of tests/geo/conftest.py is the Nanshan core walk network)."""
+    demand = combine_demand(demand_from_pois(SHENZHEN_POIS), demand_from_network(shenzhen_walk))
     # a far-away point that cannot snap (reported separately, never a hexagon)
     lost = demand.iloc[[0]].copy()
     lost["demand_id"] = "lost"
     lost["weight"] = 5.0
     lost = lost.set_geometry([Point(113.99, 22.60)], crs="EPSG:4326")
     demand = gpd.GeoDataFrame(pd.concat([demand, lost], ignore_index=True), crs="EPSG:4326")
-    return compute_coverage(sz_network, sz_banks, demand, minutes=10, horizon_minutes=30)
+    return compute_coverage(shenzhen_walk, sz_banks, demand, minutes=10, horizon_minutes=30)
 
 
 # ------------------------------------------------------------------------------------------ real data
