@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import pick_stations, print_table, real_networks, tile_network, timed
 
-from geo import _graph
 from geo.coverage import node_pass
 from geo.network import Network
 
@@ -68,7 +67,7 @@ def run_case(
         offs = snap.meters[snap.node >= 0]
         rep = 7 if net.n_arcs < 1_000_000 else 2
         t_ours, (dist, _owner) = timed(
-            partial(_graph.multi_source_offsets, ip, ix, ln, nodes, offs, limit_m=limit),
+            partial(net.offset_search.run, nodes, offs, limit_m=limit),
             repeat=rep,
         )
         t_snap, _ = timed(partial(node_pass, net, sx, sy, horizon_minutes=horizon), repeat=rep)

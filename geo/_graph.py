@@ -6,6 +6,8 @@ with node coordinates in WGS-84 degrees (EPSG:4326) and lengths in metres.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
@@ -161,3 +163,65 @@ def multi_source_offsets(
     d = np.asarray(dist[:n], dtype=np.float64)
     owner[~np.isfinite(d)] = -1
     return d, owner
+
+
+class OffsetSearch:
+    """Reusable form of :func:`multi_source_offsets` for one graph.
+
+    Keeps a copy of the CSR with spare room for virtual source nodes, so a pass writes only the
+    ``m`` virtual arcs instead of copying the whole graph (the copy costs as much as the search on
+    multi-million-arc graphs with few stations). A lock makes concurrent passes safe.
+    """
+
+    def __init__(
+        self, indptr: NDArray[np.int32], indices: NDArray[np.int32], length_m: NDArray[np.float64]
+    ) -> None:
+        self.n = int(indptr.size - 1)
+        self.nnz = int(indptr[-1])
+        self._base = (indptr, indices, length_m)
+        self._lock = threading.Lock()
+        self._cap = 0
+        self._allocate(64)
+
+    def _allocate(self, cap: int) -> None:
+        indptr, indices, length_m = self._base
+        n, nnz = self.n, self.nnz
+        self._ip = np.empty(n + cap + 1, dtype=np.int32)
+        self._ip[: n + 1] = indptr
+        self._ix = np.empty(nnz + cap, dtype=np.int32)
+        self._ix[:nnz] = indices
+        self._dt = np.empty(nnz + cap, dtype=np.float64)
+        self._dt[:nnz] = length_m
+        self._cap = cap
+
+    def run(
+        self, source_nodes: NDArray[np.int64], offsets_m: NDArray[np.float64], *, limit_m: float = np.inf
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """Same result as :func:`multi_source_offsets` on this graph."""
+        n, nnz = self.n, self.nnz
+        m = int(source_nodes.size)
+        if m == 0:
+            return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        with self._lock:
+            if m > self._cap:
+                self._allocate(max(m, 2 * self._cap))
+            self._ip[n + 1 : n + m + 1] = nnz + np.arange(1, m + 1, dtype=np.int32)
+            self._ix[nnz : nnz + m] = source_nodes
+            self._dt[nnz : nnz + m] = offsets_m
+            g = sp.csr_matrix(
+                (self._dt[: nnz + m], self._ix[: nnz + m], self._ip[: n + m + 1]),
+                shape=(n + m, n + m),
+                copy=False,
+            )
+            dist, _pred, sources = dijkstra(
+                g,
+                directed=True,
+                indices=np.arange(n, n + m),
+                min_only=True,
+                return_predecessors=True,
+                limit=limit_m,
+            )
+        owner = np.asarray(sources[:n], dtype=np.int64) - n
+        d = np.asarray(dist[:n], dtype=np.float64)
+        owner[~np.isfinite(d)] = -1
+        return d, owner

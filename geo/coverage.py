@@ -31,7 +31,6 @@ import shapely
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
-from geo import _graph
 from geo.catalog import resolve_amenity
 from geo.errors import InputError
 from geo.network import Network
@@ -306,8 +305,7 @@ def node_pass(
     snap = network.snap(station_lon, station_lat, max_meters=snap_meters)
     ok = np.flatnonzero(snap.node >= 0)
     limit = horizon_minutes * network.meters_per_minute
-    ip, ix, ln = network.reverse_arrays
-    d, owner = _graph.multi_source_offsets(ip, ix, ln, snap.node[ok], snap.meters[ok], limit_m=limit)
+    d, owner = network.offset_search.run(snap.node[ok], snap.meters[ok], limit_m=limit)
     node_station = np.full(network.n_nodes, -1, dtype=np.int64)
     node_station[owner >= 0] = ok[owner[owner >= 0]]
     return d, node_station, snap.node, snap.meters

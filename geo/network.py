@@ -235,6 +235,11 @@ class Network:
             return self.indptr, self.indices, self.length_m
         return _graph.transpose_csr(self.indptr, self.indices, self.length_m)
 
+    @cached_property
+    def offset_search(self) -> _graph.OffsetSearch:
+        """Reusable one-pass search on the reversed graph (see :mod:`geo.coverage`)."""
+        return _graph.OffsetSearch(*self.reverse_arrays)
+
     def reverse_csr(self) -> sp.csr_matrix:
         """The reversed graph: searching it from station nodes gives node → station distances."""
         ip, ix, ln = self.reverse_arrays

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from scipy.sparse.csgraph import dijkstra
 
 from geo.config import data_dir
 from geo.coverage import (
@@ -426,3 +427,25 @@ def test_service_areas_follow_streets(
     res = compute_coverage(net, st, shenzhen_demand, minutes=10.0)
     from_result = covered_area(res, buffer_meters=25.0).geometry.iloc[0]
     assert from_result.symmetric_difference(merged).area < 0.01 * merged.area
+
+
+@pytest.mark.parametrize("fixture", ["shenzhen_walk", "shenzhen_ebike"])
+def test_reusable_search_equals_fresh_augmented_graph(request: pytest.FixtureRequest, fixture: str) -> None:
+    from geo import _graph
+
+    net: Network = request.getfixturevalue(fixture)
+    rng = np.random.default_rng(2)
+    for m in (1, 70, 300, 5):  # grows past the initial room for 64 virtual nodes, then shrinks
+        nodes = rng.choice(net.n_nodes, size=m)
+        offs = rng.uniform(0, 200, m)
+        offs[0] = 0.0  # a station exactly on its node: the zero-length virtual arc must count
+        got_d, got_o = net.offset_search.run(nodes, offs, limit_m=3000.0)
+        ip, ix, ln = net.reverse_arrays
+        want_d, want_o = _graph.multi_source_offsets(ip, ix, ln, nodes, offs, limit_m=3000.0)
+        np.testing.assert_array_equal(got_d, want_d)
+        # attribution: the named source really attains the distance (ties may name another source)
+        ok = want_o >= 0
+        assert np.array_equal(got_o >= 0, ok)
+        d_all = np.atleast_2d(dijkstra(net.reverse_csr(), indices=nodes, limit=3000.0)) + offs[:, None]
+        np.testing.assert_allclose(d_all.min(axis=0)[ok], got_d[ok], atol=1e-9)
+        np.testing.assert_allclose(d_all[got_o[ok], np.flatnonzero(ok)], got_d[ok], atol=1e-9)
