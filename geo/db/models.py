@@ -110,6 +110,17 @@ class StationChange(Base):
     )
 
 
+class RegistryState(Base):
+    """One row: ``version`` is raised by the audit trigger with every committed station change."""
+
+    __tablename__ = "registry_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+
+    __table_args__ = (CheckConstraint("id = 1", name="ck_registry_state_single_row"),)
+
+
 class Area(Base):
     """An administrative polygon (county, township = 乡镇/街道, community = 社区/村)."""
 

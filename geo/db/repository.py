@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from geo import catalog
-from geo.db.models import AREA_LEVELS, Area, Station, StationChange
+from geo.db.models import AREA_LEVELS, Area, RegistryState, Station, StationChange
 from geo.errors import ConflictError, ImportRejectedError, InputError, NotFoundError, StoreUnavailableError
 from geo.hours import is_open_at
 from geo.stations import (
@@ -659,8 +659,12 @@ def station_changes(session: Session, station_id: int) -> list[dict[str, Any]]:
 
 
 def registry_version(session: Session) -> int:
-    """A number that changes whenever any station changes (the newest audit row id; 0 when empty)."""
-    return int(session.execute(select(func.coalesce(func.max(StationChange.id), 0))).scalar_one())
+    """A number that rises with every committed station change (insert, update, close, delete).
+
+    Kept in ``registry_state`` by the audit trigger; the row lock orders concurrent writers, so
+    unlike ``max(audit id)`` it cannot stay put when an older transaction commits last.
+    """
+    return int(session.execute(select(RegistryState.version).where(RegistryState.id == 1)).scalar_one())
 
 
 def registry_summary(session: Session) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from geo.db import repository as repo
@@ -49,7 +51,7 @@ def test_insert_update_close_delete_are_audited(db_session: Session) -> None:
     assert upd_row["before"]["seats"] is None and upd_row["after"]["seats"] == 6
     assert close_row["before"]["status"] == "open" and close_row["after"]["status"] == "closed"
     assert del_row["before"]["status"] == "closed" and del_row["after"] is None
-    assert repo.registry_version(db_session) == del_row["change_id"]
+    assert repo.registry_version(db_session) == v2 + 2  # close and delete
 
 
 def test_full_update_replaces_and_validates(db_session: Session) -> None:
@@ -97,3 +99,20 @@ def test_changes_of_unknown_station(db_session: Session) -> None:
         repo.station_changes(db_session, 987654321)
     with pytest.raises(InputError):
         repo.create_station(db_session, PROPS, actor=" ")
+
+
+def test_version_orders_concurrent_writers(clean_store: Engine) -> None:
+    """A second writer waits for the first (registry_state row lock), so versions follow commit order."""
+    insert = text("INSERT INTO stations (source, external_id, name, kind, geom) "
+                  "VALUES ('t', :e, :n, 'other', ST_SetSRID(ST_MakePoint(:x, 22.54), 4326))")
+    with clean_store.connect() as a, clean_store.connect() as b:
+        start = a.execute(text("SELECT version FROM registry_state")).scalar_one()
+        a.execute(insert, {"e": "A", "n": "甲驿站", "x": 113.93})
+        b.execute(text("SET lock_timeout = '300ms'"))
+        with pytest.raises(OperationalError, match="lock timeout"):
+            b.execute(insert, {"e": "B", "n": "乙驿站", "x": 113.95})
+        b.rollback()
+        a.commit()
+        b.execute(insert, {"e": "B", "n": "乙驿站", "x": 113.95})
+        b.commit()
+        assert b.execute(text("SELECT version FROM registry_state")).scalar_one() == start + 2

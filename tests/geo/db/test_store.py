@@ -70,6 +70,9 @@ def test_setup_database_creates_enables_and_migrates(database_url: str) -> None:
         assert setup_database(plain) == migrate.head_revision()
         assert setup_database(plain) == migrate.head_revision()  # idempotent
         assert migrate.current_revision(plain) == migrate.head_revision()
+        migrate.downgrade(plain, revision="base")  # every migration can be undone ...
+        assert migrate.current_revision(plain) is None
+        assert migrate.upgrade(plain) == migrate.head_revision()  # ... and redone
         eng = make_engine(plain)
         with eng.connect() as conn:
             assert conn.execute(text("SELECT extname FROM pg_extension WHERE extname='postgis'")).scalar()
