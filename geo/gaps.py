@@ -70,7 +70,8 @@ def find_gaps(
     resolution : int
         H3 resolution 0–15 (9 ≈ 0.1 km² cells, edge ≈ 200 m).
     stations : GeoDataFrame, optional
-        Stations frame (``station_id``, ``name``) to name each hexagon's nearest station.
+        Stations frame (``station_id``, ``name``) to name each hexagon's nearest station; default
+        the result's own ``stations`` when a CoverageResult is given.
 
     Returns
     -------
@@ -97,6 +98,8 @@ def find_gaps(
     ):
         raise InputError(f"minutes must be a number > 0, got {minutes!r}", field="minutes")
     demand = _demand_of(result_or_demand_frame)
+    if stations is None and isinstance(getattr(result_or_demand_frame, "stations", None), gpd.GeoDataFrame):
+        stations = result_or_demand_frame.stations
     if demand.crs is not None and demand.crs.to_epsg() != 4326:
         demand = demand.to_crs(WGS84)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -187,10 +187,13 @@ class DemandInfo:
 
 
 def load_demand(
-    specs: Sequence[str], *, network: Any, crs: str, group: str | None, weight_field: str | None,
-    clip: Any,
+    specs: Sequence[str], *, street_network: Callable[[], Any], crs: str, group: str | None,
+    weight_field: str | None, clip: Any,
 ) -> tuple[Any, DemandInfo]:
-    """Read every ``--demand`` (``network``, ``pois:FILE`` or a points file) and combine them."""
+    """Read every ``--demand`` (``network``, ``pois:FILE`` or a points file) and combine them.
+
+    ``street_network()`` gives the network whose street length is the ``network`` demand (the walk
+    network of the same source, so that walk and e-bike runs measure the same demand)."""
     from geo.demand import combine_demand, demand_from_network, demand_from_points, demand_from_pois
 
     info = DemandInfo()
@@ -199,11 +202,12 @@ def load_demand(
         with option_errors("--demand"):
             low = spec.strip().lower()
             if low == "network":
-                frame = demand_from_network(network)
-                info.notes.append(STREET_LENGTH_NOTE if not specs else (
+                streets = street_network()
+                frame = demand_from_network(streets)
+                info.notes.append((STREET_LENGTH_NOTE if not specs else (
                     "demand includes street length along the network "
                     "(sanitation-beat proxy, layer street_length)"
-                ))
+                )) + f" of the {streets.mode} network")
             elif low.startswith("pois:"):
                 path = Path(spec.strip()[5:]).expanduser()
                 if not path.is_file():
@@ -283,9 +287,15 @@ def run_coverage(
     if net.n_nodes == 0:
         raise fail(f"--network: no {mode} streets in {network.name}" + (" inside --clip" if clip else ""))
     station_frame = load_stations(stations, crs=stations_crs)
+    def street_network() -> Any:
+        if net.mode == "walk" or network.suffix.lower() == ".npz":
+            return net
+        with option_errors("--network"):
+            return load_network(network, mode="walk", clip=clip_geom)
+
     demand_frame, info = load_demand(
-        demand, network=net, crs=demand_crs, group=demand_group, weight_field=demand_weight_field,
-        clip=clip_geom,
+        demand, street_network=street_network, crs=demand_crs, group=demand_group,
+        weight_field=demand_weight_field, clip=clip_geom,
     )
     area_frame = load_areas(areas, level=areas_level) if areas is not None else None
     with option_errors():

@@ -178,6 +178,13 @@ def test_default_demand_is_street_length_and_says_so(files: dict[str, Any]) -> N
     assert got["demand"]["sources"][0]["layer"] == "street_length"
     # about 250 km of walkable street in the core, 1 weight per km
     assert 150 < got["demand_total"] < 350
+    # an e-bike run measures the same street-length demand (the walk network's streets)
+    args = _args(files, demand=())
+    args[args.index("--mode") + 1] = "ebike"
+    ebike = _run_json(args)
+    assert ebike["mode"] == "ebike"
+    assert ebike["demand_total"] == pytest.approx(got["demand_total"])
+    assert ebike["demand"]["notes"][0].endswith("of the walk network")
 
 
 def test_gcj02_points_demand_is_converted(files: dict[str, Any], tmp_path: Path) -> None:

@@ -100,6 +100,8 @@ def test_resolution_changes_cell_count(sz_result: CoverageResult) -> None:
 
 def test_nearest_station_fields_brute_force(sz_result: CoverageResult, sz_banks: gpd.GeoDataFrame) -> None:
     gaps = find_gaps(sz_result, stations=sz_banks).set_index("h3")
+    default = find_gaps(sz_result).set_index("h3")  # names from the result's own stations
+    assert default["nearest_station_name"].equals(gaps["nearest_station_name"])
     d = sz_result.demand
     rows = d[(~d["covered"]) & d["snapped"]]
     pairs = zip(sz_banks["station_id"], sz_banks["name"], strict=True)
