@@ -654,6 +654,20 @@ def _assemble(
     return net
 
 
+def clip_network(network: Network, clip: Clip) -> Network:
+    """A new network keeping the arcs whose two end nodes lie inside ``clip`` (WGS-84)."""
+    geom = _clip_geometry(clip)
+    assert geom is not None
+    options = dict(network.options)
+    options["clip_bounds"] = list(geom.bounds)
+    options["clip_wkb_sha256"] = hashlib.sha256(shapely.to_wkb(geom, output_dimension=2)).hexdigest()
+    return _assemble(
+        network.mode, network.speed_kph, network.node_id, network.lon, network.lat,
+        network.tails.astype(np.int64), network.indices.astype(np.int64), network.length_m, geom,
+        network.source, network.source_hash, options,
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------- npz
 def save_network(network: Network, path: str | Path) -> Path:
     """Write the compact ``.npz`` form of a network (atomic replace). Returns the path."""
@@ -797,8 +811,14 @@ def load_network(
         net = read_network_npz(path)
         if mode is not None and resolve_mode(mode) != net.mode:
             raise InputError(f"{path.name} is a {net.mode} network, not {mode}", field="mode")
-        if clip is not None or oneway is not None:
-            raise InputError("clip and oneway apply when building; the .npz is already built", field="clip")
+        stored_oneway = net.options.get("oneway")
+        if oneway is not None and stored_oneway is not None and bool(oneway) != bool(stored_oneway):
+            raise InputError(
+                f"{path.name} was built with oneway={stored_oneway}; rebuild it from the street file",
+                field="oneway",
+            )
+        if clip is not None:
+            net = clip_network(net, clip)
         return net.with_speed(speed_kph) if speed_kph is not None else net
     mode = resolve_mode(mode or "walk")
     speed = float(speed_kph) if speed_kph is not None else mode_speeds_kph()[mode]
@@ -940,6 +960,7 @@ __all__ = [
     "Snap",
     "arc_allowed",
     "cache_path",
+    "clip_network",
     "iter_arcs",
     "load_network",
     "nearest_k",

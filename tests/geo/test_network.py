@@ -237,6 +237,12 @@ def test_cache_and_npz_round_trip(shenzhen_walk: Network, tmp_path: Path) -> Non
     assert read_network_npz(out).source_hash == built.source_hash
     with pytest.raises(InputError):
         load_network(out, mode="ebike")
+    with pytest.raises(InputError):
+        load_network(out, oneway=True)
+    # clipping a built network equals building with the clip
+    reclipped = load_network(out, clip=poly)
+    for name in ("node_id", "indptr", "indices", "length_m", "component", "component_sizes"):
+        assert np.array_equal(getattr(reclipped, name), getattr(clipped, name)), name
     with pytest.raises(NotFoundError):
         load_network(tmp_path / "missing.osm")
 
