@@ -316,9 +316,11 @@ def _weights_from(frame: pd.DataFrame, field: str, *, name: str) -> np.ndarray:
     w = pd.to_numeric(frame[field], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
-        rows = ", ".join(str(int(i)) for i in np.flatnonzero(bad)[:10])
-        raise InputError(f"{name}: weight column {field!r} must hold numbers ≥ 0 (bad rows {rows})",
-                         field="weight_field")
+        rows = ", ".join(str(int(i) + 1) for i in np.flatnonzero(bad)[:10])
+        raise InputError(
+            f"{name}: weight column {field!r} must hold numbers ≥ 0 (bad record(s) {rows}, counted from 1)",
+            field="weight_field",
+        )
     return w
 
 
