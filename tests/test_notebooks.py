@@ -58,8 +58,13 @@ def _build_module() -> Any:
     return module
 
 
-def _execute(name: str) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
+def _execute(name: str, parameters: str | None = None) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
+    """Run a notebook (with ``parameters`` injected after its parameters cell, papermill-style)."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    if parameters:
+        injected = nbformat.v4.new_code_cell(parameters)
+        injected.metadata["tags"] = ["injected-parameters"]
+        nb.cells.insert(1, injected)
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT_SECONDS,
@@ -205,18 +210,41 @@ def _runs(head: dict[str, Any], method: str) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def siting_streets() -> tuple[nbformat.NotebookNode, dict[str, Any]]:
+    """The harder instance: street nodes about 400 m apart join the host POIs as candidates."""
+    return _execute("02_siting_study.ipynb", "STREET_CANDIDATE_SPACING_M = 400.0")
+
+
 def test_siting_study(
     siting: tuple[nbformat.NotebookNode, dict[str, Any]],
     baseline: tuple[nbformat.NotebookNode, dict[str, Any]],
 ) -> None:
-    nb, head = siting
+    _check_siting(*siting, baseline_share=baseline[1]["modes"]["walk"]["covered_share"])
+
+
+def test_siting_study_with_street_candidates(
+    siting_streets: tuple[nbformat.NotebookNode, dict[str, Any]],
+    siting: tuple[nbformat.NotebookNode, dict[str, Any]],
+) -> None:
+    nb, head = siting_streets
+    _check_siting(nb, head, baseline_share=siting[1]["share_before"])
+    assert len(head["candidate_ids"]) > len(siting[1]["candidate_ids"])
+    assert set(siting[1]["candidate_ids"]) < set(head["candidate_ids"])
+    # more candidates can only help: every p covers at least as much as with the host POIs alone
+    for more, fewer in zip(_runs(head, "exact"), _runs(siting[1], "exact"), strict=True):
+        assert more["objective"] >= fewer["objective"] - TOL
+    assert head["reachable_share"] >= siting[1]["reachable_share"] - TOL
+
+
+def _check_siting(nb: nbformat.NotebookNode, head: dict[str, Any], *, baseline_share: float) -> None:
     _check_kernel(head)
     assert head["mode"] == "walk" and head["minutes"] == 15.0
     assert head["stations"] == _bank_count()
     total = head["total_weight"]
     before = head["share_before"]
     # the share today's stations cover is the same through siting's coverage sets and geo.coverage
-    assert before == pytest.approx(baseline[1]["modes"]["walk"]["covered_share"], rel=1e-9)
+    assert before == pytest.approx(baseline_share, rel=1e-9)
     assert before < head["reachable_share"] <= 1
     exact, greedy = _runs(head, "exact"), _runs(head, "greedy")
     for e, g in zip(exact, greedy, strict=True):
