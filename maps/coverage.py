@@ -485,7 +485,7 @@ def add_areas(
             "color": "#444",
             "weight": 1.2,
             "fillColor": f["properties"]["_fill"],
-            "fillOpacity": 0.35,
+            "fillOpacity": 0.25,
             "className": "yz-area",
         },
         highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.5},

@@ -56,6 +56,11 @@ def _amenity_codes(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+def _short(label: str) -> str:
+    """A button-sized English label: "Charging (phone, e-bike battery)" -> "Charging"."""
+    return label.split(" (")[0].split(" / ")[0]
+
+
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -140,7 +145,9 @@ def finder_config(
         "k": k,
         "speeds_kph": catalog.mode_speeds_kph(),
         "filters": codes,
-        "amenities": [{"code": e.code, "zh": e.label_zh, "en": e.label_en} for e in catalog.amenities()],
+        "amenities": [
+            {"code": e.code, "zh": e.label_zh, "en": _short(e.label_en)} for e in catalog.amenities()
+        ],
         "kinds": {e.code: {"zh": e.label_zh, "en": e.label_en} for e in catalog.station_kinds()},
         "stations": records,
     }
