@@ -175,3 +175,52 @@ def test_set_cover_and_budget_on_real_instance(net: Network, instance: tuple) ->
         plan_sites(net, stations, demand, cands, minutes=MINUTES, target_share=0.999)
     bud = plan_sites(net, stations, demand, cands, minutes=MINUTES, budget=4.0)
     assert bud.selected["cost"].sum() <= 4.0 + 1e-9 and bud.model == "budget"
+
+
+def test_coverage_sets_on_directed_xian_network_match_networkx() -> None:
+    """One-way streets: the search from stations runs on the reversed graph (time is P → S)."""
+    net = load_network(data_dir() / "xian_gotrackit" / "xian_gotrackit_drive.graphml", mode="ebike")
+    assert not net.symmetric
+    rng = np.random.default_rng(7)
+    main = np.flatnonzero(net.component == 0)
+
+    def points(n: int, seed_nodes: np.ndarray) -> gpd.GeoDataFrame:
+        ang = rng.uniform(0, 2 * np.pi, n)
+        dist = rng.uniform(0, 120, n)
+        lon = net.lon[seed_nodes] + dist * np.cos(ang) / (111_195.0 * np.cos(np.radians(net.lat[seed_nodes])))
+        lat = net.lat[seed_nodes] + dist * np.sin(ang) / 111_195.0
+        return gpd.GeoDataFrame(
+            {"weight": rng.uniform(0.5, 2.0, n)}, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326"
+        )
+
+    centre = main[np.argmin(np.hypot(net.lon[main] - 108.9466, net.lat[main] - 34.2234))]
+    near = main[np.argsort(np.hypot(net.lon[main] - net.lon[centre], net.lat[main] - net.lat[centre]))[:600]]
+    demand = points(400, rng.choice(near, 400))
+    sites = points(25, rng.choice(near, 25, replace=False))
+    sites["candidate_id"] = [f"c{i}" for i in range(25)]
+    sites["name"] = sites["candidate_id"]
+    sites["host_type"] = "street_node"
+    sites["cost"] = 1.0
+    minutes = 4.0
+    cs = build_coverage_sets(net, sites, demand, minutes=minutes)
+    ref = _reference_minutes(net, sites, demand) <= minutes
+    assert 0 < ref.sum() < ref.size
+    assert cs.pairs == int(ref.sum())
+    dense = cs.matrix.toarray()
+    for i in range(len(demand)):
+        if ref[i].any():
+            np.testing.assert_array_equal(dense[:, cs.column_of_demand[i]], ref[i])
+        else:
+            assert cs.column_of_demand[i] == -1
+    # and the forward graph would give a different answer (the test can tell the directions apart)
+    g = net.to_networkx()
+    ds = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())
+    ss = net.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
+    per_min = net.speed_kph * 1000 / 60
+    forward = np.zeros_like(ref)
+    for j in range(len(sites)):
+        dist = nx.single_source_dijkstra_path_length(g, int(ss.node[j]), weight="length")
+        for i in range(len(demand)):
+            d = dist.get(int(ds.node[i]))
+            forward[i, j] = d is not None and (ds.meters[i] + d + ss.meters[j]) / per_min <= minutes
+    assert (forward != ref).any()
