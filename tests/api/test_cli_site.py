@@ -146,3 +146,24 @@ def test_site_stations_from_db(files: dict[str, Path], clean_store: Engine) -> N
     res_file = runner.invoke(app, _args(files, "--add", "2", "--json"))
     assert json.loads(res_db.stdout) == json.loads(res_file.stdout)
     assert json.loads(res_db.stdout)["covered_before"] > 0
+
+
+def test_site_per_township_minimum_on_osm_areas(files: dict[str, Path], tmp_path: Path) -> None:
+    """Real 街道 polygons from the OSM extract: 西丽街道 has no host POI, so a minimum per township is
+    infeasible with POI candidates and feasible with street-node candidates."""
+    areas = ["--areas", str(files["network"]), "--min-per-area", "1"]
+    res = runner.invoke(app, [*_args(files, "--add", "6", stations="none"), *areas])
+    assert res.exit_code == 1
+    assert (
+        "per-area minimum cannot be met: 西丽街道 (440305006) needs 1 more station(s) but has only 0"
+        in res.stderr
+    )
+    args = _args(files, "--add", "6", "--json", "--out", str(tmp_path), stations="none")
+    args[args.index("pois")] = "network:500"
+    res = runner.invoke(app, [*args, *areas])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["selected"]) == 6
+    per_area = pd.read_excel(tmp_path / "proposals.xlsx", sheet_name="areas")
+    assert len(per_area) == 5
+    assert ((per_area["stations_before"] + per_area["stations_added"]) >= 1).all()
+    assert per_area["stations_added"].sum() == 6
