@@ -667,7 +667,7 @@ def coverage_map(
     assets: str = "local",
     center: Sequence[float] | None = None,
     zoom: int = 14,
-    title: str = "工会驿站15分钟服务圈",
+    title: str | None = None,
     date: dt.date | str | None = None,
 ) -> folium.Map:
     """Assemble the planner's coverage map: areas, covered area per mode, gaps, stations, proposals,
@@ -695,7 +695,9 @@ def coverage_map(
     mode : {"walk", "ebike"}, optional
         Mode of ``covered`` without a ``mode`` column (default ``headline["mode"]``, else walk).
     minutes : float
-        The travel-time threshold (layer names).
+        The travel-time threshold (layer names, default title).
+    title : str, optional
+        Title box heading (default "工会驿站{minutes}分钟服务圈").
     tiles, assets, center, zoom
         See :func:`maps.base.base_map`; the map fits the stations (and areas) when ``center`` is None.
 
@@ -735,7 +737,7 @@ def coverage_map(
             uncovered=uncovered,
             stations=int(head.get("stations", len(stations))),
             date=date,
-            title=title,
+            title=title or f"工会驿站{minutes:g}分钟服务圈",
             subtitle=f"{MODE_ZH.get(mode, mode)} {minutes:g} 分钟",
         )
     add_layer_control(m)

@@ -332,6 +332,7 @@ class Browser:
         mobile: bool = False,
         ready: str = "document.readyState === 'complete'",
         geolocation: tuple[float, float] | None = None,
+        timeout: float = 30.0,
     ) -> PageReport:
         """Open ``url`` and wait until ``ready`` is true; return what the page requested and logged."""
         self.events.clear()
@@ -351,7 +352,7 @@ class Browser:
                 accuracy=10,
             )
         self.send("Page.navigate", url=url)
-        self.wait_for(ready)
+        self.wait_for(ready, timeout=timeout)
         time.sleep(0.5)
         self.evaluate("1")  # drain pending events
         return self.report()
