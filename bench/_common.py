@@ -51,6 +51,20 @@ def timed(fn: Callable[[], Any], *, repeat: int = 1) -> tuple[float, Any]:
     return float(best), out
 
 
+def timed_interleaved(fns: Sequence[Callable[[], Any]], *, repeat: int = 3) -> tuple[list[float], list[Any]]:
+    """Best wall time of each function, running them in turn ``repeat`` times (so that load from other
+    processes on a shared machine hits all of them alike), and each one's last result."""
+    best = [np.inf] * len(fns)
+    outs: list[Any] = [None] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            gc.collect()
+            t0 = time.perf_counter()
+            outs[i] = fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return [float(b) for b in best], outs
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Plain fixed-width table on stdout."""
     cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
