@@ -266,6 +266,33 @@ def _greedy_bound(
     return math.nan
 
 
+def _online_bound(
+    a: sp.csr_matrix,
+    w: NDArray[np.float64],
+    picks: list[int],
+    gains: list[float],
+    *,
+    p: int | None,
+    cost: NDArray[np.float64] | None,
+    budget: float | None,
+) -> float:
+    """The tightest of the submodular bounds ``f(S_k) + best marginal gains w.r.t. S_k`` over every prefix
+    ``S_k`` of the greedy picks (valid for any feasible set, area minimums included)."""
+    covered = np.zeros(a.shape[1], dtype=bool)
+    chosen = np.zeros(a.shape[0], dtype=bool)
+    best = math.inf
+    f = 0.0
+    for k in range(len(picks) + 1):
+        b = _greedy_bound(a, w, covered, chosen, f, p=p, cost=cost, budget=budget)
+        if math.isfinite(b):
+            best = min(best, b)
+        if k < len(picks):
+            _mark(a, covered, picks[k])
+            chosen[picks[k]] = True
+            f += gains[k]
+    return best
+
+
 def build_order(
     matrix: sp.spmatrix | sp.sparray,
     weights: NDArray[np.float64],
@@ -310,7 +337,8 @@ def mclp_greedy(
     With a budget, candidates are taken by gain per cost and the result is compared with the best single
     affordable site (the classic fix that gives the budgeted greedy its constant-factor guarantee). With a
     per-area minimum, the short areas are filled first (best gain among their candidates), then the rest is
-    greedy. The bound is ``f(S) + `` the best ``p`` (or fractional-knapsack) remaining marginal gains.
+    greedy. The bound is the least over the greedy prefixes S_k of ``f(S_k) +`` the best ``p`` (or
+    fractional-knapsack within the budget) marginal gains w.r.t. S_k (submodularity).
 
     Returns
     -------
@@ -367,11 +395,7 @@ def mclp_greedy(
                 picks, gains, got = [best], [float(g1.max())], float(g1.max())
                 covered = np.zeros(a.shape[1], dtype=bool)
                 _mark(a, covered, best)
-    chosen = np.zeros(n_cand, dtype=bool)
-    chosen[picks] = True
-    bound = _greedy_bound(a, w, covered, chosen, got, p=p, cost=use_cost, budget=budget)
-    if budget is not None:
-        bound = _greedy_bound(a, w, covered, chosen, got, p=None, cost=c, budget=float(budget))
+    bound = _online_bound(a, w, picks, gains, p=p, cost=c if budget is not None else None, budget=budget)
     bound = max(bound, got) if math.isfinite(bound) else bound
     return Solution(
         selected=np.asarray(picks, dtype=np.int64),

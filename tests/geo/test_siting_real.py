@@ -104,6 +104,7 @@ def test_coverage_sets_match_networkx(net: Network, instance: tuple) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("p", [3, 8])
 def test_exact_mclp_equals_spopt_and_greedy_is_close(net: Network, instance: tuple, p: int) -> None:
     stations, demand, cands = instance
