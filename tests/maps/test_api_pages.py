@@ -114,3 +114,23 @@ def test_coverage_page_served_by_the_api(
     assert browser.evaluate("window.yizhanLayers.stations.getLayers().length") == len(registry)
     assert browser.evaluate("document.querySelectorAll('path.yz-gap').length") > 0
     browser.screenshot(ARTIFACTS / "coverage_map_api.png")
+
+
+def test_finder_shows_the_api_error_for_a_point_off_the_streets(
+    live_api: str, registry: list[dict[str, Any]], browser: Browser
+) -> None:
+    lon, lat = 113.80, 22.62  # far outside the Nanshan network: unsnappable, the API answers 422
+    report = browser.load(
+        f"{live_api}/maps/finder?tiles=none&lon={lon}&lat={lat}", width=390, height=844, mobile=True,
+        ready="!!(window.yizhanFinder && window.yizhanFinder.state.done > 0)", timeout=60,
+    )  # fmt: skip
+    assert report.exceptions == []
+    # the only error is the browser's own log line for the 422 response
+    assert all("422" in e for e in report.console_errors) and len(report.console_errors) == 1
+    detail = httpx.get(f"{live_api}/nearest", params={"lon": lon, "lat": lat, "crs": "wgs84"}).json()[
+        "detail"
+    ]
+    text = browser.evaluate("document.getElementById('yz-status').textContent")
+    assert text == f"查询失败：{detail}"
+    assert browser.evaluate("document.getElementById('yz-status').classList.contains('yz-warn')")
+    assert browser.evaluate("document.querySelectorAll('.yz-result').length") == 0
