@@ -22,7 +22,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import make_valid
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -211,6 +211,54 @@ def _near_duplicates(
 # --------------------------------------------------------------------------------------------------
 # import
 
+_BULK_TYPES = {
+    "source": "text", "external_id": "text", "name": "text", "kind": "text", "status": "text",
+    "address": "text", "county_name": "text", "county_code": "text", "township_name": "text",
+    "township_code": "text", "community_name": "text", "community_code": "text", "amenities": "text[]",
+    "opening_hours": "text", "host_org": "text", "phone": "text", "seats": "int",
+    "floor_area_m2": "float8", "source_crs": "text",
+}
+_BULK_CHUNK = 1000
+
+
+def _bulk_json(recs: Sequence[dict[str, Any]], keys: Sequence[str]) -> str:
+    import json
+
+    return json.dumps([{k: r.get(k) for k in keys} for r in recs], ensure_ascii=False)
+
+
+def _bulk_insert(session: Session, recs: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert validated records in one statement per 1,000 (the audit trigger still fires per row)."""
+    cols = list(_BULK_TYPES)
+    typed = ", ".join(f"{c} {t}" for c, t in _BULK_TYPES.items())
+    sql = text(
+        f"INSERT INTO stations ({', '.join(cols)}, geom) "
+        f"SELECT {', '.join('r.' + c for c in cols)}, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326) "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+        f"AS r({typed}, lon float8, lat float8, ord bigint) ORDER BY r.ord RETURNING id"
+    )
+    ids: list[int] = []
+    for i in range(0, len(recs), _BULK_CHUNK):
+        chunk = [{**r, "ord": n} for n, r in enumerate(recs[i:i + _BULK_CHUNK])]
+        rows = _bulk_json(chunk, [*cols, "lon", "lat", "ord"])
+        ids.extend(int(x) for x in session.execute(sql, {"rows": rows}).scalars())
+    return ids
+
+
+def _bulk_update(session: Session, recs: Sequence[dict[str, Any]]) -> None:
+    """Overwrite the stored fields and point of stations ``rec["id"]`` (one statement per 1,000)."""
+    cols = [c for c in _BULK_TYPES if c not in ("source", "external_id")]
+    typed = ", ".join(f"{c} {_BULK_TYPES[c]}" for c in cols)
+    sql = text(
+        f"UPDATE stations s SET {', '.join(f'{c} = r.{c}' for c in cols)}, "
+        f"geom = ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326) "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, {typed}, lon float8, lat float8) "
+        f"WHERE s.id = r.id"
+    )
+    for i in range(0, len(recs), _BULK_CHUNK):
+        session.execute(sql, {"rows": _bulk_json(recs[i:i + _BULK_CHUNK], ["id", *cols, "lon", "lat"])})
+
+
 
 def import_stations(
     session: Session,
@@ -261,30 +309,34 @@ def import_stations(
     errors = list(report.errors)
     records: list[dict[str, Any]] = []
     frame = report.frame
-    for pos, (_, row) in enumerate(frame.iterrows()):
-        rec = {k: row[k] for k in frame.columns if k != frame.geometry.name}
-        rec["lon"], rec["lat"] = float(row.geometry.x), float(row.geometry.y)
+    geom_name = frame.geometry.name
+    xs = frame.geometry.x.to_numpy(dtype=float) if len(frame) else []
+    ys = frame.geometry.y.to_numpy(dtype=float) if len(frame) else []
+    plain = pd.DataFrame(frame.drop(columns=[geom_name])).to_dict("records")
+    for pos, rec in enumerate(plain):
+        rec["lon"], rec["lat"] = float(xs[pos]), float(ys[pos])
         rec["source"] = rec.get("source") or source
         rec["row"] = int(rec["row"]) if "row" in rec and not pd.isna(rec["row"]) else pos + 2
         rec["amenities"] = list(rec.get("amenities") or [])
-        rec["seats"] = None if pd.isna(rec.get("seats")) else int(rec["seats"])
-        fa = rec.get("floor_area_m2")
-        rec["floor_area_m2"] = None if fa is None or pd.isna(fa) else float(fa)
         for key in STATION_FIELDS:
             v = rec.get(key)
-            if key not in ("amenities",) and not isinstance(v, list) and v is not None and pd.isna(v):
+            if key != "amenities" and v is not None and not isinstance(v, list) and pd.isna(v):
                 rec[key] = None
+        rec["seats"] = None if rec.get("seats") is None else int(rec["seats"])
+        rec["floor_area_m2"] = None if rec.get("floor_area_m2") is None else float(rec["floor_area_m2"])
         records.append(rec)
 
     try:
         _fill_townships(session, records)
         keys = [(r["source"], str(r["external_id"])) for r in records]
         existing: dict[tuple[str, str], dict[str, Any]] = {}
-        for i in range(0, len(keys), 1000):
-            chunk = keys[i:i + 1000]
-            for row in session.execute(
-                select(*_STATION_COLS).where(tuple_(Station.source, Station.external_id).in_(chunk))
-            ):
+        found_ids = session.execute(
+            text("SELECT s.id FROM stations s JOIN unnest(CAST(:src AS text[]), CAST(:ext AS text[])) "
+                 "AS k(source, external_id) ON s.source = k.source AND s.external_id = k.external_id"),
+            {"src": [k[0] for k in keys], "ext": [k[1] for k in keys]},
+        ).scalars().all()
+        for i in range(0, len(found_ids), 5000):
+            for row in session.execute(select(*_STATION_COLS).where(Station.id.in_(found_ids[i:i + 5000]))):
                 d = _row_dict(row)
                 existing[(d["source"], d["external_id"])] = d
         new_recs = [r for r, k in zip(records, keys, strict=True) if k not in existing]
@@ -316,28 +368,25 @@ def import_stations(
         ids: list[int] = []
         if not dry_run:
             _set_actor(session, actor)
+        to_insert: list[dict[str, Any]] = []
+        to_update: list[dict[str, Any]] = []
         for rec, rkey in zip(records, keys, strict=True):
             if rec["row"] in dup_rows:
                 continue
             old = existing.get(rkey)
             if old is None:
                 imported += 1
-                if not dry_run:
-                    vals = _values(rec)
-                    sid = session.execute(
-                        insert(Station).values(source=rkey[0], external_id=rkey[1], **vals)
-                        .returning(Station.id)
-                    ).scalar_one()
-                    ids.append(int(sid))
+                to_insert.append({**rec, "source": rkey[0], "external_id": rkey[1]})
             elif _same(old, rec):
                 unchanged += 1
                 ids.append(int(old["station_id"]))
             else:
                 updated += 1
                 ids.append(int(old["station_id"]))
-                if not dry_run:
-                    stmt = update(Station).where(Station.id == old["station_id"]).values(**_values(rec))
-                    session.execute(stmt)
+                to_update.append({**rec, "id": int(old["station_id"])})
+        if not dry_run:
+            ids.extend(_bulk_insert(session, to_insert))
+            _bulk_update(session, to_update)
         if dry_run:
             session.rollback()
         else:
@@ -659,7 +708,8 @@ def station_changes(session: Session, station_id: int) -> list[dict[str, Any]]:
 
 
 def registry_version(session: Session) -> int:
-    """A number that rises with every committed station change (insert, update, close, delete).
+    """A number that rises with every committed statement changing stations (insert, update, close,
+    delete); a statement that changed nothing may raise it too.
 
     Kept in ``registry_state`` by the audit trigger; the row lock orders concurrent writers, so
     unlike ``max(audit id)`` it cannot stay put when an older transaction commits last.
