@@ -201,8 +201,9 @@ class MetricScale(MacroElement):
 
 
 def ensure_map(m: folium.Map | None) -> folium.Map:
-    """Return ``m`` or a new :func:`base_map` when it is ``None``."""
-    return base_map() if m is None else m
+    """Return ``m``, or when it is ``None`` a new self-contained :func:`base_map` (``assets="inline"``:
+    a map made this way, like ``GeoDataFrame.explore``, is shown in a notebook or saved to a file)."""
+    return base_map(assets="inline") if m is None else m
 
 
 def map_tiles_crs(m: folium.Map, tiles_crs: str | None) -> str:

@@ -348,3 +348,20 @@ def test_coverage_map_from_the_real_pipeline(real_coverage: RealCoverage) -> Non
     assert f"{s.covered_share:.1%}" in html
     assert f"{s.demand_total - s.demand_covered:,.0f}" in html
     assert 0 < s.covered_share < 1  # gaps exist: the map has something to show
+
+
+def test_standalone_layer_makes_a_self_contained_map(stations: gpd.GeoDataFrame) -> None:
+    m = add_stations(stations)  # no map given: like GeoDataFrame.explore, for notebooks and files
+    assert getattr(m, "assets", None) == "inline"
+    assert "<script src=" not in render(m)
+
+
+def test_one_covered_layer_per_mode_faster_mode_below(real_coverage: RealCoverage) -> None:
+    # layering only: the walk polygons stand in for both modes here
+    polys = real_coverage.covered
+    both = pd.concat([polys.assign(mode="walk"), polys.assign(mode="ebike")], ignore_index=True)
+    m = coverage_map(real_coverage.result.stations, covered=gpd.GeoDataFrame(both, crs=4326), tiles="none")
+    names = [c.layer_name for c in m._children.values() if isinstance(c, folium.GeoJson)]
+    assert names == ["电动自行车15分钟覆盖范围", "步行15分钟覆盖范围"]
+    with pytest.raises(InputError, match="mode"):
+        add_covered_area(polys, mode="car")
