@@ -125,9 +125,28 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(detail, dict):
         field = detail.get("field")
         detail = detail.get("detail", str(detail))
-    return JSONResponse(
-        error_body(str(detail), field), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-    )
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"method {request.method} is not allowed here; use {', '.join(allowed)}"
+    return JSONResponse(error_body(str(detail), field), status_code=exc.status_code, headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route of the app serves at this path (Starlette only names the first route's)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    scope = {**request.scope, "method": "GET"}
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if not route_methods:
+            continue
+        match, _ = route.matches(scope)
+        if match != Match.NONE:
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 async def store_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
+
+#: a non-empty code or label in a query list (amenity, kind, status)
+Word = Annotated[str, Field(min_length=1, max_length=60)]
+
+#: ISO 8601 date or date-time, optional seconds/fraction and offset; naive = China time
+ISO_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+
+
+def _iso_time(value: Any) -> Any:
+    """Accept ISO 8601 text only (pydantic alone would take ``0.5`` as a Unix time)."""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not re.match(ISO_TIME_PATTERN, value.strip()):
+        raise ValueError("give an ISO 8601 date-time such as 2026-11-23T08:30 (China time) or ...+08:00")
+    try:
+        return dt.datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ValueError(f"not a valid date-time: {exc}") from None
+
+
+IsoTime = Annotated[
+    dt.datetime,
+    BeforeValidator(_iso_time),
+    WithJsonSchema({"type": "string", "pattern": ISO_TIME_PATTERN, "example": "2026-11-23T08:30:00+08:00"}),
+]
 
 #: travel-time limits of every endpoint (minutes)
 MAX_MINUTES = 120.0

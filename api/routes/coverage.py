@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Mode, NetworkDep, SessionDep, SettingsDep
 from api.routes._geojson import GEOJSON, features, json_value
-from api.schemas import MAX_MINUTES, AreaTable, CoverageResponse, ErrorBody, FeatureCollection
+from api.schemas import MAX_MINUTES, AreaTable, CoverageResponse, ErrorBody, FeatureCollection, IsoTime, Word
 from api.settings import Settings
 from geo.catalog import resolve_amenity
 
@@ -32,10 +32,10 @@ _CACHE_LOCK = threading.Lock()
 
 Minutes = Annotated[float, Query(gt=0, le=MAX_MINUTES, description="travel-time threshold (minutes)")]
 OpenAt = Annotated[
-    dt.datetime | None, Query(description="count only stations open at this time (China time)")
+    IsoTime | None, Query(description="count only stations open at this time (naive = China time)")
 ]
 Amenity = Annotated[
-    list[str] | None, Query(description="count only stations with this amenity", max_length=20)
+    list[Word] | None, Query(description="count only stations with this amenity", max_length=20)
 ]
 
 

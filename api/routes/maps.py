@@ -25,15 +25,13 @@ router = APIRouter(prefix="/maps", tags=["maps"])
 
 Tiles = Annotated[Literal["osm", "amap", "none"], Query(description="basemap (amap tiles are GCJ-02)")]
 HTML_OK: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/html": {}}, "description": "an HTML page"},
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "an HTML page"},
     422: {"model": ErrorBody, "description": "invalid parameter"},
     503: {"model": ErrorBody, "description": "the PostGIS store is unavailable"},
 }
 
 
-@router.get(
-    "/finder", response_class=HTMLResponse, responses=HTML_OK, summary="Workers' finder map (爱心地图)"
-)
+@router.get("/finder", responses=HTML_OK, summary="Workers' finder map (爱心地图)")
 def finder(
     session: SessionDep,
     lang: Annotated[Literal["zh", "en"], Query()] = "zh",
@@ -50,7 +48,7 @@ def finder(
     return HTMLResponse(html)
 
 
-@router.get("/coverage", response_class=HTMLResponse, responses=HTML_OK, summary="Planner's coverage map")
+@router.get("/coverage", responses=HTML_OK, summary="Planner's coverage map")
 def coverage_page(
     request: Request,
     session: SessionDep,

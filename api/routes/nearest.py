@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from api.deps import Mode, NearestIndexDep, NetworkDep, OutCRS, SessionDep, SettingsDep
 from api.routes._geojson import features
 from api.routes.stations import to_wgs84_point
-from api.schemas import ErrorBody, NearestResponse
+from api.schemas import ErrorBody, IsoTime, NearestResponse, Word
 from geo.catalog import resolve_amenity
 from geo.crs import convert
 from geo.errors import InputError
@@ -58,10 +58,12 @@ def nearest(
     mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
     k: Annotated[int, Query(ge=1, le=20, description="number of stations")] = 3,
     amenity: Annotated[
-        list[str] | None, Query(description="required amenity (repeatable)", max_length=20)
+        list[Word] | None, Query(description="required amenity (repeatable)", max_length=20)
     ] = None,
     open_now: Annotated[bool, Query(description="only stations open now (China time)")] = False,
-    at: Annotated[dt.datetime | None, Query(description="only stations open at this time")] = None,
+    at: Annotated[
+        IsoTime | None, Query(description="only stations open at this time (naive = China time)")
+    ] = None,
 ) -> Any:
     """The ``k`` nearest open stations (with the amenities asked for) by travel time along the streets.
 

@@ -6,14 +6,14 @@ QGIS and GDAL (``ogrinfo OAPIF:http://host/ogc stations``) read the registry dir
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
 from api.routes._geojson import GEOJSON, features, page_links, record_feature
-from api.routes.stations import parse_bbox
+from api.routes.stations import BBOX_PATTERN, parse_bbox
 from api.schemas import ErrorBody, Feature, FeatureCollection
 from geo.errors import InputError, NotFoundError
 
@@ -44,7 +44,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "the PostGIS store is unavailable"},
 }
 
-FParam = Annotated[str | None, Query(alias="f", description="output format (json only)", max_length=20)]
+FParam = Annotated[
+    Literal["json", "geojson", "application/json", "application/geo+json"] | None,
+    Query(alias="f", description="output format (JSON only)"),
+]
 
 
 def _check_f(f: str | None) -> None:
@@ -88,7 +91,7 @@ def _check_collection(cid: str) -> None:
         )
 
 
-@router.get("", name="ogc_landing", summary="Landing page")
+@router.get("", name="ogc_landing", summary="Landing page", responses=ERRORS)
 @router.get("/", include_in_schema=False)
 def landing(request: Request, f: FParam = None) -> Any:
     _check_f(f)
@@ -117,7 +120,7 @@ def landing(request: Request, f: FParam = None) -> Any:
     }
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", responses=ERRORS)
 def conformance(f: FParam = None) -> Any:
     _check_f(f)
     return {"conformsTo": CONFORMANCE}
@@ -162,7 +165,9 @@ def items_route(
     request: Request,
     session: SessionDep,
     collectionId: str,
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (CRS84)", max_length=200)] = None,
+    bbox: Annotated[
+        str | None, Query(description="minx,miny,maxx,maxy (CRS84)", pattern=BBOX_PATTERN)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 10,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     f: FParam = None,

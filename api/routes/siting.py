@@ -38,6 +38,7 @@ def _candidates(request: Request, settings: Any, source: str) -> Any:
 @router.post(
     "/siting",
     responses={
+        400: {"model": ErrorBody, "description": "the body cannot be parsed"},
         422: {"model": ErrorBody, "description": "invalid scenario or infeasible request"},
         503: {"model": ErrorBody, "description": "the PostGIS store is unavailable"},
     },

@@ -18,8 +18,10 @@ from api.schemas import (
     ErrorBody,
     Feature,
     FeatureCollection,
+    IsoTime,
     StationFeatureIn,
     StationPatchIn,
+    Word,
 )
 from geo.crs import convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
@@ -33,11 +35,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
+    400: {"model": ErrorBody, "description": "the body cannot be parsed"},
     401: {"model": ErrorBody, "description": "no X-API-Key header"},
     403: {"model": ErrorBody, "description": "wrong API key"},
     409: {"model": ErrorBody, "description": "conflicts with stored data"},
 }
 
+_NUM = r"\s*-?(\d{1,3}(\.\d{0,12})?|\.\d{1,12})\s*"
+#: four (or six, OGC 3-D) comma-separated numbers
+BBOX_PATTERN = rf"^{_NUM}(,{_NUM}){{3}}(,{_NUM},{_NUM})?$"
 UPLOAD_SUFFIXES = (".csv", ".xlsx", ".geojson", ".json", ".txt", ".tsv")
 
 
@@ -100,12 +106,18 @@ def _props_from_feature(body: StationFeatureIn | StationPatchIn, *, partial: boo
 def list_stations_route(
     request: Request,
     session: SessionDep,
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (WGS-84)", max_length=200)] = None,
-    kind: Annotated[list[str] | None, Query(description="station kind code(s)", max_length=20)] = None,
-    status: Annotated[list[str] | None, Query(description="planned, open or closed", max_length=3)] = None,
-    amenity: Annotated[list[str] | None, Query(description="required amenity code(s)", max_length=20)] = None,
+    bbox: Annotated[
+        str | None, Query(description="minx,miny,maxx,maxy (WGS-84)", pattern=BBOX_PATTERN)
+    ] = None,
+    kind: Annotated[list[Word] | None, Query(description="station kind code(s)", max_length=20)] = None,
+    status: Annotated[list[Word] | None, Query(description="planned, open or closed", max_length=3)] = None,
+    amenity: Annotated[
+        list[Word] | None, Query(description="required amenity code(s)", max_length=20)
+    ] = None,
     area_code: Annotated[str | None, Query(max_length=30)] = None,
-    open_at: Annotated[dt.datetime | None, Query(description="only stations open at this time")] = None,
+    open_at: Annotated[
+        IsoTime | None, Query(description="only stations open then (naive = China time)")
+    ] = None,
     crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = OutCRS.wgs84,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -140,7 +152,7 @@ def list_stations_route(
 
 
 @router.get(
-    "/{station_id}",
+    "/{station_id:int}",
     response_model=Feature,
     responses={200: {"content": {GEOJSON: {}}}, **ERRORS},
     summary="One station",
@@ -180,7 +192,7 @@ def create_station_route(
 
 
 @router.put(
-    "/{station_id}",
+    "/{station_id:int}",
     response_model=Feature,
     responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
     summary="Replace a station",
@@ -200,7 +212,7 @@ def replace_station_route(
 
 
 @router.patch(
-    "/{station_id}",
+    "/{station_id:int}",
     response_model=Feature,
     responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
     summary="Change some fields of a station",
@@ -222,7 +234,7 @@ def patch_station_route(
 
 
 @router.delete(
-    "/{station_id}",
+    "/{station_id:int}",
     response_model=Feature,
     responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
     summary="Close a station (soft delete: status closed, history kept)",
