@@ -696,6 +696,8 @@ def mclp_exact(
         status,
         seconds,
     )
+    if math.isfinite(warm.bound):
+        bound = min(bound, warm.bound)  # both are proven upper bounds
     bound = max(bound, covered)
     return Solution(
         selected=order,

@@ -156,3 +156,19 @@ def test_infeasible_messages() -> None:
         mclp_exact(a, w, p=2, area_of=area, area_need=np.array([1, 1, 1]))
     with pytest.raises(InfeasibleError, match="above the budget"):
         mclp_exact(a, w, budget=0.5, cost=cost, area_of=area, area_need=np.array([1, 1, 1]))
+
+
+def test_time_limit_reports_incumbent_bound_and_gap() -> None:
+    """A hard random instance with a tiny time limit: the greedy warm start is the incumbent, and the
+    reported bound (the better of HiGHS's dual bound and greedy's submodular bound) and gap are proven."""
+    rng = np.random.default_rng(0)
+    a = sp.random(300, 3000, density=0.03, random_state=1, format="csr")
+    a.data[:] = 1
+    w = rng.uniform(1, 2, 3000)
+    sol = mclp_exact(a, w, p=20, time_limit_seconds=0.05)
+    greedy = mclp_greedy(a, w, p=20)
+    assert sol.status == "time_limit"
+    assert sol.selected.size == 20
+    assert sol.objective >= greedy.objective - 1e-9
+    assert sol.bound <= greedy.bound + 1e-9
+    assert sol.bound > sol.objective and sol.gap == pytest.approx((sol.bound - sol.objective) / sol.objective)
