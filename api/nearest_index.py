@@ -95,6 +95,14 @@ class NearestIndex:
         )
         self.builds = 0  # tables built so far (observability, tests)
 
+    def clear(self) -> None:
+        """Forget the stations and every table (the next request reloads)."""
+        with self._lock:
+            self._snapshot = None
+            self._tables.clear()
+            self._build_locks.clear()
+            self._matches.clear()
+
     # ------------------------------------------------------------------ stations
     def snapshot(self, session: Any) -> StationSnapshot:
         """The stations at the registry's current version (reloaded when it changed)."""

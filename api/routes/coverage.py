@@ -49,6 +49,15 @@ class _Cache:
         self.areas: dict[tuple[Any, ...], Any] = {}
 
 
+def clear_results(app_state: Any) -> None:
+    """Forget cached coverage results (demand and candidates stay)."""
+    cache = getattr(app_state, "caches", {}).get("coverage")
+    if isinstance(cache, _Cache):
+        with cache.lock:
+            cache.results.clear()
+            cache.areas.clear()
+
+
 def _cache(request: Request) -> _Cache:
     caches: dict[str, Any] = request.app.state.caches
     with _CACHE_LOCK:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
+from api.routes.coverage import clear_results
 from api.settings import Settings
 from tests.api._support import API_KEY, WRITE, station_feature
 
@@ -33,8 +34,15 @@ def api_app(api_settings: Settings) -> Iterator[tuple[FastAPI, TestClient]]:
 
 @pytest.fixture()
 def client(api_app: tuple[FastAPI, TestClient], db_session: Session) -> Iterator[TestClient]:
-    """A client whose requests use the test's rolled-back session."""
+    """A client whose requests use the test's rolled-back session.
+
+    The registry version is a counter in the store; rolling a test back rolls it back too, so the
+    next test could see the same version with other stations: the app's caches keyed on it are
+    cleared per test (in production the counter only rises).
+    """
     app, test_client = api_app
+    app.state.nearest.clear()
+    clear_results(app.state)
 
     def override() -> Iterator[Session]:
         yield db_session

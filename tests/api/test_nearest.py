@@ -209,7 +209,7 @@ def test_new_station_invalidates_tables(
         ({"lon": 113.9445, "lat": 22.5405, "k": 21}, "k", "less than or equal"),
         ({"lon": 113.9445, "lat": 22.5405, "amenity": "jacuzzi"}, "amenity", "unknown amenity"),
         ({"lon": 113.9445, "lat": 22.5405, "open_now": "true", "at": "2026-11-22T07:00"}, "at", "not both"),
-        ({"lon": 113.9445, "lat": 22.5405, "at": "yesterday"}, "at", "datetime"),
+        ({"lon": 113.9445, "lat": 22.5405, "at": "yesterday"}, "at", "ISO 8601"),
         ({"lon": 113.9445, "lat": 22.5405, "crs": "mars"}, "crs", "wgs84"),
     ],
 )

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.deps import get_session
+from api.routes.coverage import clear_results
 from api.settings import Settings
 from geo.db import repository
 from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK, WRITE
@@ -52,6 +53,8 @@ def seeded(started_app: FastAPI, db_session: Session) -> Iterator[FastAPI]:
     def override() -> Iterator[Session]:
         yield db_session
 
+    started_app.state.nearest.clear()  # the version counter was rolled back with the last test
+    clear_results(started_app.state)
     started_app.dependency_overrides[get_session] = override
     try:
         yield started_app
