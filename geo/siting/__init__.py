@@ -95,6 +95,8 @@ def _check_points(frame: gpd.GeoDataFrame | None, *, field: str) -> None:
         return
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"{field} must be a GeoDataFrame", field=field)
+    if len(frame) == 0:
+        return
     if frame.crs is None or frame.crs.to_epsg() != 4326:
         raise InputError(f"{field} must be in EPSG:4326", field=field)
     if len(frame) and not (frame.geometry.geom_type == "Point").all():
