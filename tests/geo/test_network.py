@@ -295,3 +295,24 @@ def test_nearest_k_matches_per_station_networkx(
         got = per_station[idx[ok, c], rows[ok]] / net.meters_per_minute
         np.testing.assert_allclose(got, minutes[ok, c], rtol=0, atol=1e-6)
     assert np.array_equal(idx < 0, np.isnan(minutes))
+
+
+def test_bz2_osm_and_edges_frame(changsha_walk: Network, tmp_path: Path) -> None:
+    import bz2
+
+    src = Path(changsha_walk.source)
+    packed = tmp_path / "changsha.osm.bz2"
+    packed.write_bytes(bz2.compress(src.read_bytes()))
+    net = load_network(packed, clip=CHANGSHA_BOUNDS, cache=False)
+    assert _arc_set(net) == _arc_set(changsha_walk)
+    edges = changsha_walk.edges_frame()
+    assert len(edges) == changsha_walk.n_arcs and edges.crs.to_epsg() == 4326
+    assert not edges["oneway"].any()
+    undirected = changsha_walk.edges_frame(undirected=True)
+    assert len(undirected) * 2 == changsha_walk.n_arcs
+    metric = undirected.to_crs(undirected.estimate_utm_crs())
+    np.testing.assert_allclose(
+        metric.length.to_numpy(), undirected["length_m"].to_numpy(), rtol=2e-3, atol=0.05
+    )
+    nodes = changsha_walk.nodes_frame()
+    assert nodes["node_id"].tolist() == changsha_walk.node_id.tolist()
