@@ -271,6 +271,7 @@ class HtmlBox(MacroElement):
         .yizhan-box h4 { margin: 0 0 4px; font-size: 15px; font-weight: 600; }
         .yizhan-bottomleft { left: 10px; bottom: 36px; }
         .yizhan-bottomright { right: 10px; bottom: 58px; }
+        .yizhan-bottomright2 { right: 10px; bottom: 140px; }
         .yizhan-topright { right: 60px; top: 10px; }
         .yizhan-top { left: 50%; transform: translateX(-50%); top: 10px; text-align: center; max-width: 60%; }
         .yizhan-legend-row { display: flex; align-items: center; gap: 6px; white-space: nowrap; }

@@ -342,14 +342,16 @@ def add_covered_area(
     return m
 
 
-def _gradient_legend(title: str, colors: Sequence[str], vmin: float, vmax: float, fmt: str) -> str:
+def _gradient_legend(
+    title: str, colors: Sequence[str], vmin: float, vmax: float, fmt: str, suffix: str = ""
+) -> str:
     stops = ", ".join(colors)
     return (
         f"<h4>{esc(title)}</h4>"
         f'<div style="width:180px;height:12px;background:linear-gradient(to right, {stops});'
         f'border:1px solid #888"></div>'
         f'<div style="display:flex;justify-content:space-between;width:182px">'
-        f"<span>{format(vmin, fmt)}</span><span>{format(vmax, fmt)}</span></div>"
+        f"<span>{format(vmin, fmt)}{suffix}</span><span>{format(vmax, fmt)}{suffix}</span></div>"
     )
 
 
@@ -496,10 +498,8 @@ def add_areas(
     ).add_to(m)
     if legend:
         HtmlBox(
-            _gradient_legend("覆盖率", SHARE_COLORS, 0, 100, ".0f").replace(
-                "</span></div>", "%</span></div>"
-            ),
-            position="bottomright",
+            _gradient_legend("覆盖率", SHARE_COLORS, 0, 100, ".0f", "%"),
+            position="bottomright2",  # above the gaps legend
             css_class="yz-legend-areas",
         ).add_to(m)
     return m

@@ -103,19 +103,6 @@ def stations() -> gpd.GeoDataFrame:
     return shenzhen_stations()
 
 
-def h3_areas(points: gpd.GeoDataFrame, *, resolution: int = 7) -> gpd.GeoDataFrame:
-    """Grid areas: the H3 cells (resolution 7, about 5 km²) holding the points, as an areas frame."""
-    import h3
-    from shapely.geometry import Polygon
-
-    cells = sorted({h3.latlng_to_cell(p.y, p.x, resolution) for p in points.geometry})
-    polys = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in cells]
-    names = [f"网格{i + 1}" for i in range(len(cells))]
-    return gpd.GeoDataFrame(
-        {"area_code": cells, "area_name": names, "level": "community"}, geometry=polys, crs=4326
-    )
-
-
 @dataclass(frozen=True)
 class RealCoverage:
     """The real geo pipeline on Shenzhen Nanshan: walk network, coverage, gaps, covered area."""
@@ -130,11 +117,13 @@ class RealCoverage:
 
 @pytest.fixture(scope="session")
 def real_coverage(tmp_path_factory: pytest.TempPathFactory) -> RealCoverage:
-    """Every third host POI as a station, POI + street-length demand, 5-minute walk coverage.
+    """Every third host POI as a station, POI + street-length demand, 5-minute walk coverage, by the
+    real 街道 (township) boundaries of the same OSM extract.
 
     Five minutes (not 15) keeps ``covered_area`` (a buffer union of the reached streets) quick and
     leaves real gaps on the map.
     """
+    from geo.areas import areas_from_osm
     from geo.coverage import compute_coverage, covered_area
     from geo.demand import combine_demand, demand_from_network, demand_from_pois
     from geo.gaps import find_gaps
@@ -148,7 +137,7 @@ def real_coverage(tmp_path_factory: pytest.TempPathFactory) -> RealCoverage:
     stations = shenzhen_stations().iloc[::3].reset_index(drop=True)
     streets = demand_from_network(net, meters_per_point=200.0)
     demand = combine_demand(demand_from_pois(shenzhen_pois()), streets)
-    areas = h3_areas(demand)
+    areas = areas_from_osm(data_dir() / SHENZHEN / "shenzhen_nanshan_osm.osm", admin_level=8)
     result = compute_coverage(net, stations, demand, minutes=minutes, areas=areas)
     gaps = find_gaps(result, resolution=9, stations=result.stations)
     covered = covered_area(result)
