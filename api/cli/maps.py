@@ -146,7 +146,7 @@ def finder(
     """Write the workers' finder map (爱心地图), a phone-first page."""
     setup_logging(verbose)
     from api.cli.site import load_stations
-    from maps.finder import finder_page
+    from maps.finder import finder_page, station_records
 
     station_frame = load_stations(stations)
     if station_frame is None:
@@ -156,4 +156,7 @@ def finder(
     )
     _write(out, html)
     how = f"API {api_base}" if api_base is not None else "offline, straight-line estimates"
-    typer.echo(f"wrote {out} ({len(station_frame)} stations, {how}, tiles {tiles}, assets {assets})")
+    shown = len(station_records(station_frame))
+    typer.echo(
+        f"wrote {out} ({shown} open stations of {len(station_frame)}, {how}, tiles {tiles}, assets {assets})"
+    )
