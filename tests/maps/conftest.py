@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -412,5 +412,3 @@ def h3_cells_frame(points: gpd.GeoDataFrame, weights: np.ndarray, *, resolution:
     polys = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in table["h3"]]
     return gpd.GeoDataFrame(table, geometry=polys, crs=4326)
 
-
-Cleanup = Callable[[], None]
