@@ -411,4 +411,3 @@ def h3_cells_frame(points: gpd.GeoDataFrame, weights: np.ndarray, *, resolution:
     table["rank"] = np.arange(1, len(table) + 1)
     polys = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in table["h3"]]
     return gpd.GeoDataFrame(table, geometry=polys, crs=4326)
-
