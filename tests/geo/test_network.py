@@ -313,7 +313,7 @@ def test_bz2_osm_and_edges_frame(changsha_walk: Network, tmp_path: Path) -> None
     # great-circle (sphere) vs UTM (ellipsoid) lengths differ by up to ~0.5 % (north–south at 28° N)
     metric = undirected.to_crs(undirected.estimate_utm_crs())
     np.testing.assert_allclose(
-        metric.length.to_numpy(), undirected["length_m"].to_numpy(), rtol=2e-3, atol=0.05
+        metric.length.to_numpy(), undirected["length_m"].to_numpy(), rtol=6e-3, atol=0.05
     )
     nodes = changsha_walk.nodes_frame()
     assert nodes["node_id"].tolist() == changsha_walk.node_id.tolist()
