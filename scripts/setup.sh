@@ -12,6 +12,8 @@ need_apt=()
 command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# a CJK font so Chinese labels render in the browser-test screenshots
+fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || need_apt+=(fonts-wqy-microhei)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]} (apt-get)"
   $SUDO apt-get update -qq
