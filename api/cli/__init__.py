@@ -8,7 +8,10 @@ from api.cli import coverage, db, demo, maps, network, serve, site, stations
 
 app = typer.Typer(
     name="yizhan",
-    help="yizhan 驿站: plan trade-union worker service stations (registry, 15-minute coverage, siting, maps).",
+    help=(
+        "yizhan 驿站: plan trade-union worker service stations "
+        "(registry, 15-minute coverage, siting, maps)."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
