@@ -16,9 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,42 +26,12 @@ import numpy as np
 import pandas as pd
 import typer
 
-from api.cli._common import domain_errors, exit_code_for, fail, print_json, setup_logging
-from geo.errors import YizhanError
+from api.cli._common import domain_errors, fail, print_json, setup_logging
+from api.cli.inputs import DemandInfo, load_areas, load_demand, load_stations, option_errors
 
 log = logging.getLogger(__name__)
 
-STREET_LENGTH_NOTE = (
-    "no demand given: demand is street length along the network (sanitation-beat proxy, "
-    "layer street_length, 1 weight per km)"
-)
-
-
 # ------------------------------------------------------------------------------------------ helpers
-#: domain-error ``field`` → the command-line option that supplied it
-FIELD_OPTIONS: dict[str, str] = {
-    "minutes": "--minutes", "horizon_minutes": "--horizon-minutes", "snap_meters": "--snap-meters",
-    "amenities": "--amenity", "open_at": "--open-at", "opening_hours": "--open-at", "status": "--stations",
-    "stations": "--stations", "demand": "--demand", "areas": "--areas", "mode": "--mode",
-    "network": "--network", "resolution": "--resolution", "clip": "--clip",
-}
-
-
-@contextmanager
-def option_errors(option: str | None = None) -> Iterator[None]:
-    """Turn a domain error into ``error: OPTION: reason`` and its exit code.
-
-    ``option`` names the option being handled; without it the option is found from the error's
-    ``field`` (:data:`FIELD_OPTIONS`), else the message is printed as it is.
-    """
-    try:
-        yield
-    except YizhanError as exc:
-        name = option or FIELD_OPTIONS.get(exc.field or "")
-        where = f"{name}: " if name else ""
-        raise fail(f"{where}{exc.message}", exit_code_for(exc)) from None
-
-
 def _json_value(value: Any) -> Any:
     """Plain JSON value: numpy scalars to Python, NaN/NA to None."""
     if isinstance(value, np.generic):
@@ -140,115 +109,6 @@ def _check_inputs(
         with option_errors("--clip"):
             clip_geom = parse_clip(clip)
     return mode, when, amenities, clip_geom
-
-
-def load_stations(spec: str, *, crs: str | None) -> Any:
-    """``db`` (the PostGIS registry), ``none`` (no stations) or a station file (CSV/XLSX/GeoJSON/GPKG)."""
-    low = spec.strip().lower()
-    with option_errors("--stations"):
-        if low == "none":
-            from geo.stations import empty_stations_frame
-
-            return empty_stations_frame()
-        if low == "db":
-            from geo.db.engine import session_scope
-            from geo.db.repository import stations_frame
-
-            with session_scope() as session:
-                return stations_frame(session)
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise fail(f"--stations: file not found: {path} (give a station file, 'db' or 'none')", 2)
-        from geo.stations import read_station_file
-
-        report = read_station_file(path, crs=crs)
-    if report.errors:
-        first = report.errors[0]
-        typer.echo(
-            f"warning: --stations: {len(report.errors)} row error(s) in {path.name}, those rows left out "
-            f"(first: row {first.row} {first.field}: {first.message})",
-            err=True,
-        )
-    if report.frame.empty:
-        raise fail(f"--stations: no valid station rows in {path.name}")
-    return report.frame
-
-
-@dataclass
-class DemandInfo:
-    """What the demand came from (printed with the results)."""
-
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    outside_clip: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"sources": self.sources, "outside_clip": self.outside_clip, "notes": self.notes}
-
-
-def load_demand(
-    specs: Sequence[str], *, street_network: Callable[[], Any], crs: str, group: str | None,
-    weight_field: str | None, clip: Any,
-) -> tuple[Any, DemandInfo]:
-    """Read every ``--demand`` (``network``, ``pois:FILE`` or a points file) and combine them.
-
-    ``street_network()`` gives the network whose street length is the ``network`` demand (the walk
-    network of the same source, so that walk and e-bike runs measure the same demand)."""
-    from geo.demand import combine_demand, demand_from_network, demand_from_points, demand_from_pois
-
-    info = DemandInfo()
-    frames = []
-    for spec in specs or ["network"]:
-        with option_errors("--demand"):
-            low = spec.strip().lower()
-            if low == "network":
-                streets = street_network()
-                frame = demand_from_network(streets)
-                info.notes.append((STREET_LENGTH_NOTE if not specs else (
-                    "demand includes street length along the network "
-                    "(sanitation-beat proxy, layer street_length)"
-                )) + f" of the {streets.mode} network")
-            elif low.startswith("pois:"):
-                path = Path(spec.strip()[5:]).expanduser()
-                if not path.is_file():
-                    raise fail(f"--demand: POI file not found: {path}", 2)
-                frame = demand_from_pois(path)
-            else:
-                path = Path(spec).expanduser()
-                if not path.is_file():
-                    raise fail(
-                        f"--demand: file not found: {path} (give a points file, pois:FILE or network)", 2
-                    )
-                frame = demand_from_points(path, crs=crs, group=group, weight_field=weight_field)
-        layer = str(frame["layer"].iloc[0]) if len(frame) else None
-        info.sources.append({"spec": spec, "layer": layer, "points": len(frame),
-                             "weight": float(frame["weight"].sum())})
-        frames.append(frame)
-    with option_errors("--demand"):
-        demand = combine_demand(*frames) if len(frames) > 1 else frames[0]
-    if clip is not None and len(demand):
-        inside = demand.geometry.intersects(clip).to_numpy()
-        info.outside_clip = int((~inside).sum())
-        if info.outside_clip:
-            info.notes.append(f"{info.outside_clip} demand point(s) outside --clip left out")
-            demand = demand[inside].reset_index(drop=True)
-    if demand.empty:
-        raise fail("--demand: no demand points to measure")
-    return demand, info
-
-
-def load_areas(path: Path, *, level: str) -> Any:
-    """Areas from a boundary file (GeoJSON/GPKG/SHP) or the admin boundaries of an ``.osm`` extract
-    (``admin_level`` 6/8/10 for county/township/community)."""
-    from geo.areas import read_areas
-
-    with option_errors("--areas"):
-        if not path.is_file():
-            raise fail(f"--areas: file not found: {path}", 2)
-        areas = read_areas(path, level=level)
-    if areas.empty:
-        raise fail(f"--areas: no {level} areas in {path.name}")
-    return areas
 
 
 @dataclass

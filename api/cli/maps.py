@@ -62,7 +62,7 @@ def coverage(
 ) -> None:
     """Write the planner's coverage map: stations, covered area per mode, gaps, townships, proposals."""
     setup_logging(verbose)
-    from api.cli.site import load_areas, load_candidates, load_demand, load_stations
+    from api.cli.inputs import load_areas, load_candidates, load_demand, load_stations
     from geo.catalog import resolve_mode
     from geo.coverage import compute_coverage, covered_area
     from geo.gaps import find_gaps
@@ -70,16 +70,19 @@ def coverage(
     from maps.coverage import coverage_map
 
     modes = list(dict.fromkeys(resolve_mode(m) for m in mode))
-    station_frame = load_stations(stations)
-    if station_frame is None:
+    station_frame = load_stations(stations, crs=None)
+    if station_frame.empty:
         raise fail("--stations none: the coverage map needs stations")
-    demand_frame = load_demand(demand)
-    area_frame = load_areas(areas) if areas is not None else None
+    area_frame = load_areas(areas, level="township") if areas is not None else None
     results: dict[str, Any] = {}
     nets: dict[str, Any] = {}
     covered: dict[str, Any] = {}
+    first_net = load_network(network, mode=modes[0])
+    demand_frame, _ = load_demand(
+        [demand], street_network=lambda: first_net, crs="wgs84", group=None, weight_field=None, clip=None
+    )
     for m in modes:
-        nets[m] = load_network(network, mode=m)
+        nets[m] = first_net if m == modes[0] else load_network(network, mode=m)
         results[m] = compute_coverage(
             nets[m], station_frame, demand_frame, minutes=minutes, areas=area_frame,
             open_only=not all_statuses, snap_meters=snap_meters,
@@ -145,11 +148,11 @@ def finder(
 ) -> None:
     """Write the workers' finder map (爱心地图), a phone-first page."""
     setup_logging(verbose)
-    from api.cli.site import load_stations
+    from api.cli.inputs import load_stations
     from maps.finder import finder_page, station_records
 
-    station_frame = load_stations(stations)
-    if station_frame is None:
+    station_frame = load_stations(stations, crs=None)
+    if station_frame.empty:
         raise fail("--stations none: the finder needs stations")
     html = finder_page(
         station_frame, api_base=api_base, lang=lang, tiles=tiles, assets=assets, mode=mode, k=k

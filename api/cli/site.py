@@ -15,68 +15,9 @@ from typing import Any
 import typer
 
 from api.cli._common import domain_errors, fail, print_json, setup_logging
-from geo.errors import InputError
+from api.cli.inputs import load_areas, load_candidates, load_demand, load_stations
 
 log = logging.getLogger(__name__)
-
-
-def _pois_path(spec: str) -> str | None:
-    return spec[len("pois:") :] if spec.lower().startswith("pois:") else None
-
-
-def load_stations(spec: str) -> Any:
-    """``db`` (the PostGIS registry), ``none`` (no existing stations) or a station file."""
-    if spec.lower() == "none":
-        return None
-    if spec.lower() == "db":
-        from geo.db.engine import session_scope
-        from geo.db.repository import stations_frame
-
-        with session_scope() as session:
-            return stations_frame(session)
-    from geo.stations import read_station_file
-
-    report = read_station_file(spec)
-    if report.errors:
-        log.warning("%s: %d row(s) with errors were left out", spec, len(report.errors))
-    return report.frame
-
-
-def load_demand(spec: str) -> Any:
-    """``pois:FILE`` (POIs by the demand rules) or a points file."""
-    from geo.demand import demand_from_points, demand_from_pois
-
-    path = _pois_path(spec)
-    return demand_from_pois(path) if path is not None else demand_from_points(spec)
-
-
-def load_candidates(spec: str, *, demand_spec: str, network: Any) -> Any:
-    """``pois`` (host POIs of the demand's POI file), ``pois:FILE``, ``network[:METERS]`` or a file."""
-    from geo.siting import candidates_from_file, candidates_from_network, candidates_from_pois
-
-    low = spec.lower()
-    if low == "pois":
-        path = _pois_path(demand_spec)
-        if path is None:
-            raise InputError(
-                "--candidates pois needs --demand pois:FILE (or give pois:FILE)", field="candidates"
-            )
-        return candidates_from_pois(path)
-    if low.startswith("pois:"):
-        return candidates_from_pois(spec[5:])
-    if low == "network" or low.startswith("network:"):
-        meters = float(spec.split(":", 1)[1]) if ":" in spec else 300.0
-        return candidates_from_network(network, spacing_meters=meters)
-    return candidates_from_file(spec)
-
-
-def load_areas(path: Path) -> Any:
-    """Township areas from a boundary file, or admin boundaries (level 8) from an ``.osm`` extract."""
-    from geo.areas import areas_from_osm, read_areas
-
-    if path.suffix.lower() in {".osm", ".xml", ".bz2", ".gz"}:
-        return areas_from_osm(path, admin_level=8)
-    return read_areas(path, level="township")
 
 
 def _print_table(result: Any) -> None:
@@ -143,10 +84,12 @@ def register(app: typer.Typer) -> None:
         from geo.siting import plan_sites
 
         net = load_network(network, mode=resolve_mode(mode))
-        station_frame = load_stations(stations)
-        demand_frame = load_demand(demand)
+        station_frame = load_stations(stations, crs=None)
+        demand_frame, _ = load_demand(
+            [demand], street_network=lambda: net, crs="wgs84", group=None, weight_field=None, clip=None
+        )
         cand_frame = load_candidates(candidates, demand_spec=demand, network=net)
-        area_frame = load_areas(areas) if areas is not None else None
+        area_frame = load_areas(areas, level="township") if areas is not None else None
         result = plan_sites(
             net,
             station_frame,
