@@ -53,7 +53,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
     app.state.networks = await run_in_threadpool(_load_networks, settings) if settings.load_networks else {}
     app.state.nearest = NearestIndex(
-        app.state.networks, horizon_minutes=settings.horizon_minutes, max_k=settings.max_k
+        app.state.networks,
+        horizon_minutes=settings.horizon_minutes,
+        max_k=settings.max_k,
+        check_seconds=settings.registry_check_seconds,
     )
     app.state.caches = {}
     try:

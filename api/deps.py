@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Query, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.settings import Settings
 
@@ -31,28 +32,31 @@ class OutCRS(StrEnum):
     bd09 = "bd09"
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's :class:`Settings` (built once by :func:`api.app.create_app`)."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One SQLAlchemy session per request; rolled back on error, closed at the end.
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One SQLAlchemy session per request, closed at the end (rolled back if still in a transaction).
 
-    Routes that write commit explicitly. Tests override this dependency with a session bound to a
-    rolled-back transaction.
+    Creating a session does no I/O, so it happens on the event loop; closing one that still holds a
+    connection runs in the thread pool. (Dependencies that are plain functions would each cost a
+    thread hop per request.) Routes that write go through the repository, which commits. Tests
+    override this dependency with a session bound to a rolled-back transaction.
     """
-    factory = request.app.state.sessionmaker
-    with factory() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     x_api_key: Annotated[str | None, Header(alias="X-API-Key", description="key for writes")] = None,
 ) -> str:
@@ -77,7 +81,7 @@ def require_api_key(
     return f"api-key:{x_api_key[:4]}…"
 
 
-def get_network(
+async def get_network(
     request: Request,
     mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
 ) -> Any:
@@ -96,7 +100,7 @@ def get_network(
     return net
 
 
-def get_nearest_index(request: Request) -> NearestIndex:
+async def get_nearest_index(request: Request) -> NearestIndex:
     index: NearestIndex = request.app.state.nearest
     return index
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -155,12 +155,16 @@ async def store_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def dbapi_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Driver errors the repository did not translate: constraint violations are conflicts (409),
+    bad values 422, anything else (e.g. a store not migrated) means the store is unusable (503)."""
     assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated or isinstance(exc, OperationalError):
-        return await store_error_handler(request, exc)
-    # anything else from the driver is a bug or a constraint the repository did not translate
-    logger.exception("%s %s: database error", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(error_body("the request could not be stored"), status_code=409)
+    if isinstance(exc, IntegrityError) and not exc.connection_invalidated:
+        logger.warning("%s %s: integrity error: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse(error_body("the change conflicts with stored data"), status_code=409)
+    if isinstance(exc, DataError) and not exc.connection_invalidated:
+        logger.warning("%s %s: data error: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse(error_body("a value was rejected by the store"), status_code=422)
+    return await store_error_handler(request, exc)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class StationSnapshot:
     lat: NDArray[np.float64]
     amenities: tuple[frozenset[str], ...]
     opening_hours: tuple[str | None, ...]
+    features: tuple[dict[str, Any], ...] = ()  # WGS-84 GeoJSON Feature of each station, built once
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,20 @@ class NearestIndex:
         Stations kept per node (the largest ``k`` a request may ask for).
     max_tables : int
         Tables kept (least recently used dropped first).
+    check_seconds : float
+        How often the registry version is read from the store (0: on every request). Writes made
+        through this API call :meth:`mark_stale`, so they are seen by the very next request; other
+        writers (CLI imports, other API processes) within ``check_seconds``.
     """
 
     def __init__(
-        self, networks: dict[str, Any], *, horizon_minutes: float, max_k: int, max_tables: int = 32
+        self,
+        networks: dict[str, Any],
+        *,
+        horizon_minutes: float,
+        max_k: int,
+        max_tables: int = 32,
+        check_seconds: float = 0.0,
     ) -> None:
         self.networks = networks
         self.horizon_minutes = float(horizon_minutes)
@@ -94,10 +106,21 @@ class NearestIndex:
             OrderedDict()
         )
         self.builds = 0  # tables built so far (observability, tests)
+        self.check_seconds = float(check_seconds)
+        self._checked_at = -float("inf")
+
+    def mark_stale(self) -> None:
+        """Make the next request read the registry version (call after a write)."""
+        self._checked_at = -float("inf")
+
+    def needs_check(self) -> bool:
+        """Whether the next request must read the registry version from the store."""
+        return self._snapshot is None or time.monotonic() - self._checked_at >= self.check_seconds
 
     def clear(self) -> None:
         """Forget the stations and every table (the next request reloads)."""
         with self._lock:
+            self._checked_at = -float("inf")
             self._snapshot = None
             self._tables.clear()
             self._build_locks.clear()
@@ -106,11 +129,16 @@ class NearestIndex:
     # ------------------------------------------------------------------ stations
     def snapshot(self, session: Any) -> StationSnapshot:
         """The stations at the registry's current version (reloaded when it changed)."""
+        from api.routes._geojson import features
         from geo.db import repository
 
-        version = int(repository.registry_version(session))
         snap = self._snapshot
+        if snap is not None and not self.needs_check():
+            return snap
+        checked = time.monotonic()
+        version = int(repository.registry_version(session))
         if snap is not None and snap.version == version:
+            self._checked_at = checked
             return snap
         frame = repository.stations_frame(session).reset_index(drop=True)
         new = StationSnapshot(
@@ -120,6 +148,7 @@ class NearestIndex:
             lat=np.asarray(frame.geometry.y, dtype=np.float64),
             amenities=tuple(frozenset(a or ()) for a in frame["amenities"]),
             opening_hours=tuple(None if _missing(h) else str(h) for h in frame["opening_hours"]),
+            features=tuple(features(frame, id_column="station_id")),
         )
         with self._lock:
             if self._snapshot is None or self._snapshot.version != version:
@@ -128,6 +157,7 @@ class NearestIndex:
                 self._tables.clear()
                 self._build_locks.clear()
                 self._matches.clear()
+            self._checked_at = checked
             return self._snapshot
 
     def matching(
@@ -196,7 +226,7 @@ class NearestIndex:
     # ------------------------------------------------------------------ queries
     def query(
         self,
-        session: Any,
+        source: Any,
         mode: str,
         lon: float,
         lat: float,
@@ -208,8 +238,9 @@ class NearestIndex:
     ) -> tuple[StationSnapshot, list[Hit], float]:
         """The ``k`` nearest matching stations of a WGS-84 point by travel time.
 
-        Returns the snapshot (for the station rows), the hits sorted by minutes and the snap
-        distance of the query point in metres.
+        ``source`` is a database session (the snapshot is checked against the registry version) or a
+        :class:`StationSnapshot` already checked. Returns the snapshot (for the station rows), the
+        hits sorted by minutes and the snap distance of the query point in metres.
 
         Raises
         ------
@@ -228,7 +259,7 @@ class NearestIndex:
                 f"beyond the snap limit of {snap_max_meters:.0f} m",
                 field="lon",
             )
-        snap = self.snapshot(session)
+        snap = source if isinstance(source, StationSnapshot) else self.snapshot(source)
         positions = self.matching(snap, amenities=amenities, at=at)
         table = self.table(mode, snap, positions)
         mpm = float(net.meters_per_minute)

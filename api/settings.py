@@ -9,6 +9,10 @@
 ``YIZHAN_MAX_UPLOAD_BYTES``  largest accepted station-file upload (default 5 MB)
 ``YIZHAN_SNAP_MAX_METERS``   snap limit of ``/nearest`` (default 300 m)
 ``YIZHAN_HORIZON_MINUTES``   search horizon of the precomputed nearest structures (default 60 min)
+``YIZHAN_REGISTRY_CHECK_SECONDS``  how often /nearest reads the registry version (default 0.5 s; API
+                             writes are seen at once, other writers within this delay)
+``YIZHAN_THREADS``           worker threads for sync endpoints (default 64)
+``YIZHAN_DB_POOL_SIZE``, ``YIZHAN_DB_MAX_OVERFLOW``, ``YIZHAN_DB_POOL_TIMEOUT_SECONDS``  connection pool
 
 Nothing is read at import time: :func:`get_settings` builds a :class:`Settings` on demand.
 """
@@ -52,6 +56,11 @@ class Settings(BaseSettings):
     horizon_minutes: float = Field(default=60.0, gt=0, le=240)
     max_k: int = Field(default=20, ge=1, le=100)
     siting_time_limit_seconds: float = Field(default=120.0, gt=0, le=600)
+    registry_check_seconds: float = Field(default=0.5, ge=0, le=60)
+    threads: int = Field(default=64, ge=4, le=512)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=30, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from api.deps import Mode, NearestIndexDep, NetworkDep, OutCRS, SessionDep, SettingsDep
-from api.routes._geojson import features
 from api.routes.stations import to_wgs84_point
 from api.schemas import ErrorBody, IsoTime, NearestResponse, Word
 from geo.catalog import resolve_amenity
@@ -79,8 +80,14 @@ def nearest(
     wlon, wlat = to_wgs84_point(lon, lat, crs.value)
     codes = [resolve_amenity(a, field="amenity") for a in (amenity or [])]
     when = local_time(at) if at is not None else (dt.datetime.now(SHANGHAI) if open_now else None)
+    checking = index.needs_check()
+    current = index.snapshot(session)
+    if checking:
+        # read-only from here on: hand the connection back before the routing work (under load a
+        # request must not hold a pooled connection while it computes)
+        session.rollback()
     snap, hits, snap_m = index.query(
-        session,
+        current,
         mode.value,
         wlon,
         wlat,
@@ -90,33 +97,52 @@ def nearest(
         snap_max_meters=settings.snap_max_meters,
     )
     today = (when or dt.datetime.now(SHANGHAI)).date()
+    # one vectorised conversion for every station point and route vertex of the answer
+    pos = [hit.position for hit in hits]
+    st_lon = np.asarray(snap.lon[pos], dtype=np.float64)
+    st_lat = np.asarray(snap.lat[pos], dtype=np.float64)
+    glon, glat = convert(st_lon, st_lat, src="wgs84", dst="gcj02") if pos else (st_lon, st_lat)
+    route_xy = np.asarray([xy for hit in hits for xy in hit.route], dtype=np.float64).reshape(-1, 2)
+    if crs.value == "gcj02":
+        out_lon, out_lat = glon, glat
+        rx, ry = convert(route_xy[:, 0], route_xy[:, 1], src="wgs84", dst="gcj02")
+    elif crs.value == "bd09":
+        out_lon, out_lat = convert(st_lon, st_lat, src="wgs84", dst="bd09")
+        rx, ry = convert(route_xy[:, 0], route_xy[:, 1], src="wgs84", dst="bd09")
+    else:
+        out_lon, out_lat, rx, ry = st_lon, st_lat, route_xy[:, 0], route_xy[:, 1]
+    route_coords = np.round(np.column_stack([rx, ry]), 7).tolist()
     results: list[dict[str, Any]] = []
-    for hit in hits:
-        row = snap.frame.iloc[[hit.position]]
-        feat = features(row, id_column="station_id", crs=crs.value)[0]
+    start = 0
+    for i, hit in enumerate(hits):
+        base = snap.features[hit.position]
+        props = dict(base["properties"])
         hours = snap.opening_hours[hit.position]
-        feat["properties"]["hours_today"] = hours_on(hours, today) if hours else None
-        glon, glat = convert(
-            float(snap.lon[hit.position]), float(snap.lat[hit.position]), src="wgs84", dst="gcj02"
-        )
-        route = hit.route
-        if crs.value != "wgs84":
-            xs, ys = convert([p[0] for p in route], [p[1] for p in route], src="wgs84", dst=crs.value)
-            route = [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
+        props["hours_today"] = hours_on(hours, today) if hours else None
+        feat = {
+            "type": "Feature",
+            "id": base["id"],
+            "geometry": {
+                "type": "Point",
+                "coordinates": [round(float(out_lon[i]), 7), round(float(out_lat[i]), 7)],
+            },
+            "properties": props,
+        }
+        end = start + len(hit.route)
         results.append(
             {
                 "station": feat,
                 "minutes": round(hit.minutes, 3),
                 "meters": round(hit.meters, 1),
-                "route": {
-                    "type": "LineString",
-                    "coordinates": [[round(x, 7), round(y, 7)] for x, y in route],
-                },
-                "amap_url": amap_url(glon, glat, str(feat["properties"].get("name") or ""), mode.value),
-                "hours_today": feat["properties"]["hours_today"],
+                "route": {"type": "LineString", "coordinates": route_coords[start:end]},
+                "amap_url": amap_url(
+                    float(glon[i]), float(glat[i]), str(props.get("name") or ""), mode.value
+                ),
+                "hours_today": props["hours_today"],
             }
         )
-    return {
+        start = end
+    body = {
         "query": {
             "lon": lon,
             "lat": lat,
@@ -131,3 +157,5 @@ def nearest(
         },
         "results": results,
     }
+    # the dict already has the documented shape; skipping response-model validation saves ~4 ms
+    return JSONResponse(body)

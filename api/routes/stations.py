@@ -87,6 +87,13 @@ def to_wgs84_point(lon: float, lat: float, crs: str, *, lon_field: str = "lon") 
     return float(lon), float(lat)
 
 
+def _written(request: Request) -> None:
+    """After a write: /nearest reads the registry version on its next request."""
+    index = getattr(request.app.state, "nearest", None)
+    if index is not None:
+        index.mark_stale()
+
+
 def _props_from_feature(body: StationFeatureIn | StationPatchIn, *, partial: bool) -> dict[str, Any]:
     """Repository props from a Feature: the properties given, plus the point as ``lon``/``lat``."""
     props = body.properties.model_dump(exclude_unset=partial)
@@ -186,6 +193,7 @@ def create_station_route(
 
     props = _props_from_feature(body, partial=False)
     rec = repository.create_station(session, props, actor=actor, crs=crs.value)
+    _written(request)
     feat = record_feature(rec)
     location = str(request.url_for("get_station_route", station_id=str(feat["id"])))
     return JSONResponse(feat, status_code=201, media_type=GEOJSON, headers={"Location": location})
@@ -198,6 +206,7 @@ def create_station_route(
     summary="Replace a station",
 )
 def replace_station_route(
+    request: Request,
     session: SessionDep,
     actor: ActorDep,
     station_id: int,
@@ -208,6 +217,7 @@ def replace_station_route(
 
     props = _props_from_feature(body, partial=False)
     rec = repository.update_station(session, station_id, props, actor=actor, partial=False, crs=crs.value)
+    _written(request)
     return JSONResponse(record_feature(rec), media_type=GEOJSON)
 
 
@@ -218,6 +228,7 @@ def replace_station_route(
     summary="Change some fields of a station",
 )
 def patch_station_route(
+    request: Request,
     session: SessionDep,
     actor: ActorDep,
     station_id: int,
@@ -230,6 +241,7 @@ def patch_station_route(
     if not props:
         raise InputError("nothing to change: give at least one property or a geometry", field="properties")
     rec = repository.update_station(session, station_id, props, actor=actor, partial=True, crs=crs.value)
+    _written(request)
     return JSONResponse(record_feature(rec), media_type=GEOJSON)
 
 
@@ -239,10 +251,11 @@ def patch_station_route(
     responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
     summary="Close a station (soft delete: status closed, history kept)",
 )
-def delete_station_route(session: SessionDep, actor: ActorDep, station_id: int) -> Any:
+def delete_station_route(request: Request, session: SessionDep, actor: ActorDep, station_id: int) -> Any:
     from geo.db import repository
 
     rec = repository.close_station(session, station_id, actor=actor)
+    _written(request)
     return JSONResponse(record_feature(rec), media_type=GEOJSON)
 
 
@@ -313,6 +326,8 @@ async def import_stations_route(
             )
 
         summary = await run_in_threadpool(work)
+    if not dry_run:
+        _written(request)
     out = summary.to_dict()
     out["station_ids"] = list(summary.station_ids)
     out["source"] = label

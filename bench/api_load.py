@@ -1,0 +1,353 @@
+"""Load benchmark of ``GET /nearest`` on the Shenzhen Nanshan sample, open loop, loopback only.
+
+What it does
+------------
+1. Creates a throw-away PostGIS database (server of ``YIZHAN_TEST_DATABASE_URL``, default
+   ``postgresql://postgres@127.0.0.1:5432/postgres``), migrates it and stores one station at each
+   real host POI of the Nanshan extract (banks, fuel stations, community centres... from
+   ``geo.siting.candidates.candidates_from_pois``).
+2. Starts ``uvicorn api.app:create_app --factory`` in a subprocess on a free 127.0.0.1 port.
+3. Sends ``/nearest`` requests (GCJ-02 points, as phones send them, drawn at random in the Nanshan core
+   and kept only if they snap to the walk network) at a fixed rate: request *i* is due at
+   ``t0 + i / rate`` whatever happened before (open loop), and its latency is measured from that due
+   time, so a slow server cannot hide queueing (no coordinated omission).
+4. Prints p50/p90/p99/max latency, errors and the achieved rate for 100, 200 and 500 requests/s.
+
+It also times, in this process and on the same points, the index lookup behind ``/nearest`` against
+the reference without precomputation (one Dijkstra from the point per request, then the k best
+stations), and prints the ratio.
+
+Target: p99 <= 20 ms at 200 requests/s with zero errors.
+
+Usage: ``.venv/bin/python bench/api_load.py [--seconds 10] [--rates 100,200,500] [--k 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from api.settings import NANSHAN_CORE, Settings  # noqa: E402
+from geo.config import data_dir, sqlalchemy_url  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    """A migrated throw-away database; dropped at the end."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from geo.db.migrate import upgrade
+
+    server = os.environ.get("YIZHAN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"yizhan_bench_{secrets.token_hex(4)}"
+    admin = create_engine(
+        make_url(sqlalchemy_url(server)).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(sqlalchemy_url(server)).set(database=name, drivername="postgresql")
+    plain = url.render_as_string(hide_password=False)
+    try:
+        eng = create_engine(sqlalchemy_url(plain), isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        eng.dispose()
+        upgrade(plain)
+        yield plain
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def seed_stations(url: str, pois: Path) -> int:
+    """One open station per host POI of the Nanshan extract (real places; amenities/hours varied)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from geo.db import repository
+    from geo.siting.candidates import candidates_from_pois
+
+    hosts = candidates_from_pois(pois)
+    amenity_sets = (["drinking_water", "toilet"], ["charging"], ["drinking_water", "charging", "microwave"])
+    hours = ("24/7", "Mo-Su 08:00-22:00", "Mo-Fr 09:00-18:00")
+    eng = create_engine(sqlalchemy_url(url))
+    with Session(eng) as session:
+        for i, row in enumerate(hosts.itertuples(index=False)):
+            repository.create_station(
+                session,
+                {
+                    "name": f"{row.name}驿站",
+                    "lon": row.geometry.x,
+                    "lat": row.geometry.y,
+                    "kind": "union_station",
+                    "host_org": row.name,
+                    "amenities": amenity_sets[i % 3],
+                    "opening_hours": hours[i % 3],
+                    "external_id": str(row.candidate_id),
+                    "source": "bench-hosts",
+                },
+                actor="bench",
+            )
+    eng.dispose()
+    return len(hosts)
+
+
+def query_points(
+    settings: Settings, n: int, seed: int = 7
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` WGS-84 points in the Nanshan core that snap to the walk network, and their GCJ-02 form."""
+    from geo.crs import wgs84_to_gcj02
+    from geo.network import load_network
+
+    net = load_network(settings.networks["walk"], mode="walk", clip=settings.network_clip)
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = NANSHAN_CORE
+    lon = rng.uniform(minx, maxx, 4 * n)
+    lat = rng.uniform(miny, maxy, 4 * n)
+    ok = net.snap(lon, lat, max_meters=settings.snap_max_meters).snapped
+    lon, lat = lon[ok][:n], lat[ok][:n]
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    return lon, lat, np.asarray(glon), np.asarray(glat)
+
+
+@contextmanager
+def server(url: str) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "YIZHAN_DATABASE_URL": url, "YIZHAN_DATA_DIR": str(data_dir())}
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("uvicorn did not become healthy")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+class _Conn:
+    """One HTTP/1.1 keep-alive connection to the server (a lean client: the load generator shares two
+    cores with the server and PostgreSQL, so it must cost far less per request than the server)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def get(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("connection closed")
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        body = await self.reader.readexactly(length)
+        return status, body
+
+
+async def open_loop(
+    host: str, port: int, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int
+) -> dict[str, float]:
+    """Send ``rate * seconds`` requests, request i due at t0 + i / rate; latency from the due time."""
+    n = int(rate * seconds)
+    requests = [
+        (
+            f"GET /nearest?lon={glon[j]:.7f}&lat={glat[j]:.7f}&crs=gcj02&k={k}&mode=walk HTTP/1.1\r\n"
+            f"Host: {host}:{port}\r\n\r\n"
+        ).encode()
+        for j in range(glon.size)
+    ]
+    latencies = np.full(n, np.nan)
+    errors = 0
+    idle: list[_Conn] = []
+    opened: list[_Conn] = []
+
+    async def one(i: int, due: float) -> None:
+        nonlocal errors
+        conn = idle.pop() if idle else None
+        try:
+            if conn is None:
+                reader, writer = await asyncio.open_connection(host, port)
+                conn = _Conn(reader, writer)
+                opened.append(conn)
+            status, body = await asyncio.wait_for(conn.get(requests[i % len(requests)]), timeout=5.0)
+            if status != 200 or b'"results":[{' not in body:
+                errors += 1
+            idle.append(conn)
+        except (TimeoutError, OSError, ConnectionError, ValueError, IndexError):
+            errors += 1
+        latencies[i] = time.perf_counter() - due
+
+    start = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(n):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    for conn in opened:
+        conn.writer.close()
+    ms = latencies * 1000.0
+    return {
+        "rate": rate,
+        "requests": float(n),
+        "achieved_rps": n / elapsed,
+        "p50_ms": float(np.nanpercentile(ms, 50)),
+        "p90_ms": float(np.nanpercentile(ms, 90)),
+        "p99_ms": float(np.nanpercentile(ms, 99)),
+        "max_ms": float(np.nanmax(ms)),
+        "errors": float(errors),
+        "connections": float(len(opened)),
+    }
+
+
+def lookup_vs_reference(url: str, settings: Settings, lon: np.ndarray, lat: np.ndarray, k: int) -> None:
+    """In-process: NearestIndex.query (precomputed) vs one Dijkstra per request (no precomputation)."""
+    from scipy.sparse.csgraph import dijkstra
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from api.nearest_index import NearestIndex
+    from geo.coverage import select_stations
+    from geo.db import repository
+    from geo.network import load_network
+
+    net = load_network(settings.networks["walk"], mode="walk", clip=settings.network_clip)
+    index = NearestIndex({"walk": net}, horizon_minutes=settings.horizon_minutes, max_k=settings.max_k)
+    eng = create_engine(sqlalchemy_url(url))
+    with Session(eng) as session:
+        index.query(session, "walk", float(lon[0]), float(lat[0]), k=k)  # builds the table
+        stations = select_stations(repository.stations_frame(session))
+        m = min(200, lon.size)
+        t0 = time.perf_counter()
+        for _ in range(m):
+            snap = index.snapshot(session)
+        t_version = (time.perf_counter() - t0) / m
+        t0 = time.perf_counter()
+        ours = [index.query(snap, "walk", float(lon[i]), float(lat[i]), k=k)[1] for i in range(m)]
+        t_ours = (time.perf_counter() - t0) / m
+    eng.dispose()
+    sx, sy = stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy()
+    st = net.snap(sx, sy)
+    ok = st.node >= 0
+    t0 = time.perf_counter()
+    agree = 0
+    for i in range(m):
+        p = net.snap(lon[i], lat[i])
+        d = dijkstra(net.csr(), directed=True, indices=int(p.node[0]))
+        total = np.where(ok, d[np.maximum(st.node, 0)] + st.meters + p.meters[0], np.inf)
+        best = np.argsort(total, kind="stable")[:k]
+        ref_minutes = total[best] / net.meters_per_minute
+        ours_minutes = np.array([h.minutes for h in ours[i]])
+        agree += int(
+            np.allclose(np.sort(ref_minutes[np.isfinite(ref_minutes)])[: ours_minutes.size], ours_minutes)
+        )
+    t_ref = (time.perf_counter() - t0) / m
+    print(
+        f"in-process, {m} points, k={k}: snap + table lookup + paths {t_ours * 1000:.3f} ms/query; "
+        f"reference (one Dijkstra per query, no precomputation) {t_ref * 1000:.3f} ms/query; "
+        f"ratio {t_ref / t_ours:.1f}x; registry_version check {t_version * 1000:.3f} ms/query; "
+        f"minutes agree on {agree}/{m}"
+    )
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up (drop the database) on kill
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration per rate (bounded to 60 s)")
+    parser.add_argument("--rates", default="100,200,500", help="requests per second, comma-separated")
+    parser.add_argument("--k", type=int, default=3)
+    args = parser.parse_args()
+    seconds = min(max(args.seconds, 1.0), 60.0)
+    rates = [float(r) for r in args.rates.split(",")]
+    settings = Settings()
+    with bench_database() as url:
+        n_st = seed_stations(url, settings.demand_pois or Path())
+        lon, lat, glon, glat = query_points(settings, 2000)
+        print(
+            f"{n_st} stations at real host POIs; {lon.size} query points in the Nanshan core "
+            "(GCJ-02 requests)"
+        )
+        lookup_vs_reference(url, settings, lon, lat, args.k)
+        with server(url) as base:
+            host, port = base.removeprefix("http://").split(":")
+            asyncio.run(
+                open_loop(host, int(port), glon[:50], glat[:50], rate=50, seconds=2, k=args.k)
+            )  # warm-up
+            print(
+                f"{'rate/s':>7} {'requests':>8} {'achieved':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
+                f"{'max ms':>7} {'errors':>6} {'conns':>5}"
+            )
+            for rate in rates:
+                res = asyncio.run(
+                    open_loop(host, int(port), glon, glat, rate=rate, seconds=seconds, k=args.k)
+                )
+                print(
+                    f"{res['rate']:>7.0f} {res['requests']:>8.0f} {res['achieved_rps']:>8.1f} "
+                    f"{res['p50_ms']:>7.2f} {res['p90_ms']:>7.2f} {res['p99_ms']:>7.2f} "
+                    f"{res['max_ms']:>7.1f} {res['errors']:>6.0f} {res['connections']:>5.0f}"
+                )
+                time.sleep(1.0)
+
+
+if __name__ == "__main__":
+    main()
