@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -49,9 +50,14 @@ def serve(
     for mode, path in settings.networks.items():
         if not path.exists():
             raise fail(f"network file for {mode} not found: {path}", 3)
-    if workers > 1:
-        raise fail("--workers > 1 needs an import string; run uvicorn 'api.app:create_app' --factory instead")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info" if verbose else "warning")
+    level = "info" if verbose else "warning"
+    if workers > 1:  # each worker process builds its own app from the environment
+        os.environ["YIZHAN_NETWORKS"] = ",".join(f"{m}={p}" for m, p in settings.networks.items())
+        uvicorn.run(
+            "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=level
+        )
+        return
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=level)
 
 
 def register(app: typer.Typer) -> None:
