@@ -3,8 +3,13 @@
 For every network (real extracts, and tilings of the Shenzhen walk network to ~200k and ~5M arcs)
 and 10 / 100 / 1,000 stations, with the same search limit (``--horizon`` minutes, default 60):
 
-* ``yizhan``   : ``geo.coverage.node_pass`` — snap stations, one Dijkstra from per-station virtual
-                 nodes carrying the exact straight-line offsets, nearest-station attribution;
+* ``yizhan``   : the search inside ``geo.coverage.node_pass`` — one Dijkstra on the junction graph
+                 (degree-2 chains contracted, ``geo._contract``; built once per network, its build
+                 time printed separately) from per-station virtual nodes carrying the exact
+                 straight-line offsets, then every chain node rebuilt exactly, with attribution
+                 (networks under ``geo._contract.MIN_NODES`` nodes keep the full-graph search);
+* ``full graph``: the previous pass, the same virtual-node Dijkstra on the uncontracted graph
+                 (``Network.offset_search``), checked equal to ``yizhan`` to 1e-9;
 * ``csgraph``  : bare ``scipy.sparse.csgraph.dijkstra(indices=station_nodes, min_only=True, limit=...)``
                  on the same graph (no offsets, no attribution: the floor we compare against);
 * ``nx multi`` : ``networkx.multi_source_dijkstra_path_length(cutoff=...)`` (graph build not timed);
@@ -32,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import pick_stations, print_table, real_networks, tile_network, timed, timed_interleaved
 
+from geo._contract import ContractedSearch, coverage_search
 from geo.coverage import node_pass
 from geo.network import Network
 
@@ -50,6 +56,16 @@ def run_case(
     search = net.reverse_csr()
     ip, ix, ln = net.reverse_arrays
     net.snap(net.lon[:1], net.lat[:1])  # build the KD-tree once (a per-network cost, like loading)
+    t0 = time.perf_counter()
+    contracted = coverage_search(net)  # per-network cost too, like the KD-tree
+    if isinstance(contracted, ContractedSearch):
+        print(
+            f"  ({name}: junction graph {contracted.n_junctions:,} of {net.n_nodes:,} nodes, "
+            f"built in {time.perf_counter() - t0:.2f}s, not timed below)",
+            flush=True,
+        )
+    else:
+        print(f"  ({name}: {net.n_nodes:,} nodes, below MIN_NODES: the full-graph search)", flush=True)
     g = None
     build_nx = float("nan")
     if nx_ok:
@@ -66,14 +82,18 @@ def run_case(
         nodes = snap.node[snap.node >= 0]
         offs = snap.meters[snap.node >= 0]
         rep = 7 if net.n_arcs < 1_000_000 else 4
-        (t_ours, t_bare, t_snap), ((dist, _owner), bare, _) = timed_interleaved(
+        (t_ours, t_bare, t_snap, t_full), ((dist, _owner), bare, _, (full, _o)) = timed_interleaved(
             [
-                partial(net.offset_search.run, nodes, offs, limit_m=limit),
+                partial(contracted.run, nodes, offs, limit_m=limit),
                 partial(dijkstra, search, directed=True, indices=nodes, min_only=True, limit=limit),
                 partial(node_pass, net, sx, sy, horizon_minutes=horizon),
+                partial(net.offset_search.run, nodes, offs, limit_m=limit),
             ],
             repeat=rep,
         )
+        fin_full = np.isfinite(full)
+        assert np.array_equal(np.isfinite(dist), fin_full)
+        assert np.allclose(dist[fin_full], full[fin_full], rtol=0, atol=1e-9)
         # sanity: ours ≥ bare (offsets only add), equal where a station sits exactly on its node
         assert np.all(dist >= bare - 1e-9)
         reached = float(np.isfinite(dist).mean())
@@ -106,11 +126,12 @@ def run_case(
             t_ego = (time.perf_counter() - t0) * nodes.size / done
             ego_note = "" if done == nodes.size else f"* ({done} of {nodes.size})"
         rows.append([
-            name, f"{net.n_arcs:,}", count, f"{reached:.0%}", t_snap, t_ours, t_bare, t_ours / t_bare,
+            name, f"{net.n_arcs:,}", count, f"{reached:.0%}", t_snap, t_ours, t_full, t_bare, t_ours / t_bare,
             t_nx, t_nx / t_ours, t_ego, ego_note, t_ego / t_ours,
         ])  # fmt: skip
         print(
-            f"  {name:<18} {count:>5} stations: yizhan {t_ours:.4f}s  csgraph {t_bare:.4f}s  "
+            f"  {name:<18} {count:>5} stations: yizhan {t_ours:.4f}s  full graph {t_full:.4f}s  "
+            f"csgraph {t_bare:.4f}s  "
             f"nx {t_nx:.3f}s  ego {t_ego:.2f}s{ego_note}",
             flush=True,
         )
@@ -172,19 +193,21 @@ def main() -> None:
     print()
     print(
         f"coverage pass, search limit {args.horizon:g} min (walk 4.5 km/h, ebike 15 km/h); "
-        "seconds, best of 7 (4 on the 5M case), the three runs interleaved; networkx best of 3 (1 on 5M).\n"
+        "seconds, best of 7 (4 on the 5M case), the four runs interleaved; networkx best of 3 (1 on 5M).\n"
         "'yizhan' = the pass from snapped stations (exact offsets + attribution), "
-        "'+snap s' = the same including snapping the station points;\nratios = other / yizhan, "
+        "'+snap s' = the same including snapping the station points; 'full graph s' = the previous\n"
+        "uncontracted pass; ratios = other / yizhan, "
         "except yizhan/csgraph"
     )
     print_table(
-        ["network", "arcs", "stations", "reached", "+snap s", "yizhan s", "csgraph s", "yizhan/csgraph",
+        ["network", "arcs", "stations", "reached", "+snap s", "yizhan s", "full graph s", "csgraph s",
+         "yizhan/csgraph",
          "nx multi s", "nx/yizhan", "ego loop s", "", "ego/yizhan"],
         rows,
     )  # fmt: skip
-    worst = max(float(r[7]) for r in rows)  # type: ignore[arg-type]
-    nx_ratios = [float(r[9]) for r in rows if np.isfinite(float(r[9]))]  # type: ignore[arg-type]
-    ego_1000 = [float(r[12]) for r in rows if r[2] == 1000 and np.isfinite(float(r[12]))]  # type: ignore[arg-type]
+    worst = max(float(r[8]) for r in rows)  # type: ignore[arg-type]
+    nx_ratios = [float(r[10]) for r in rows if np.isfinite(float(r[10]))]  # type: ignore[arg-type]
+    ego_1000 = [float(r[13]) for r in rows if r[2] == 1000 and np.isfinite(float(r[13]))]  # type: ignore[arg-type]
     print()
     print(
         f"targets: yizhan within 1.5x of bare csgraph -> worst {worst:.2f}x; "
@@ -192,6 +215,8 @@ def main() -> None:
         f">= 1000x faster than the ego-graph loop at 1,000 stations -> min "
         f"{min(ego_1000) if ego_1000 else float('nan'):.0f}x"
     )
+    gain = [float(r[6]) / float(r[5]) for r in rows]  # type: ignore[arg-type]
+    print(f"junction graph vs the previous full-graph pass: {min(gain):.2f}x to {max(gain):.2f}x faster")
     print(f"total benchmark time {time.perf_counter() - start:.0f}s")
 
 

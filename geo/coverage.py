@@ -10,6 +10,10 @@ graph (the same graph for walking) from one virtual node per station, joined to 
 by an arc as long as the station's own straight-line offset; ``min_only=True`` then gives exactly
 ``min_S [ path(v → node(S)) + straight(node(S), S) ]`` for every node ``v`` and ``sources`` names the
 winning station. The search stops at ``horizon_minutes``: farther nodes and points get NaN minutes.
+On networks of 20,000 nodes or more it runs on the junction graph (chains of degree-2 nodes
+contracted to one arc each, built once per network by :func:`geo._contract.contracted_search`);
+chain nodes are then rebuilt exactly from their chain ends and any station on their own chain, so
+the result is that of the full graph.
 
 All frames are WGS-84 (EPSG:4326); inputs in another CRS are converted. Metric buffers for service
 areas use the local UTM zone (``estimate_utm_crs``).
@@ -31,6 +35,7 @@ import shapely
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
+from geo._contract import coverage_search
 from geo.catalog import resolve_amenity
 from geo.errors import InputError
 from geo.network import Network
@@ -305,7 +310,7 @@ def node_pass(
     snap = network.snap(station_lon, station_lat, max_meters=snap_meters)
     ok = np.flatnonzero(snap.node >= 0)
     limit = horizon_minutes * network.meters_per_minute
-    d, owner = network.offset_search.run(snap.node[ok], snap.meters[ok], limit_m=limit)
+    d, owner = coverage_search(network).run(snap.node[ok], snap.meters[ok], limit_m=limit)
     node_station = np.full(network.n_nodes, -1, dtype=np.int64)
     node_station[owner >= 0] = ok[owner[owner >= 0]]
     return d, node_station, snap.node, snap.meters

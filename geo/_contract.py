@@ -1,0 +1,356 @@
+"""Private: the multi-source coverage search on a *junction graph* (degree-2 chains contracted).
+
+Networks are built with ``simplify=False``, so most nodes are degree-2 "shape" nodes on chains
+between junctions. :class:`ContractedSearch` replaces every maximal chain of such nodes by one arc
+junction → junction (both directions for two-way chains, one for one-way chains), runs the one
+``scipy.sparse.csgraph.dijkstra(min_only=True)`` pass on the much smaller junction graph, and then
+rebuilds every chain node's exact value with numpy::
+
+    d(v) = min( d(A) + dist(A → v), d(B) + dist(B → v), same-chain stations )
+
+where ``A``/``B`` are the chain's end junctions. Stations snapped to chain nodes enter the junction
+search at the chain ends they can reach (offset + distance along the chain); stations on the same
+chain as ``v`` are handled directly by a segmented prefix/suffix minimum. The result is the same as
+:meth:`geo._graph.OffsetSearch.run` on the full graph (up to floating-point summation order).
+
+All arrays are in the *search graph* (the reversed graph for worker → station questions); lengths
+are metres.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from geo import _graph
+
+if TYPE_CHECKING:
+    from geo.network import Network
+
+__all__ = ["MIN_NODES", "ContractedSearch", "contracted_search", "coverage_search"]
+
+#: networks with fewer nodes keep the full-graph search: there a pass takes about a millisecond and
+#: the per-call chain reconstruction costs as much as the smaller Dijkstra saves (bench/coverage.py)
+MIN_NODES = 20_000
+
+
+def _chain_dist(
+    g: sp.csr_matrix, starts: NDArray[np.int64], *, unweighted: bool = False
+) -> NDArray[np.float64]:
+    if starts.size == 0:
+        return np.full(g.shape[0], np.inf)
+    return np.asarray(
+        dijkstra(g, directed=not unweighted, indices=starts, min_only=True, unweighted=unweighted),
+        dtype=np.float64,
+    )
+
+
+def _segmented_min_scan(
+    values: NDArray[np.float64], args: NDArray[np.int64], segment: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Inclusive prefix minimum of ``values`` within runs of equal ``segment`` (sorted), with the
+    ``args`` entry attaining it (the earliest on ties). Hillis–Steele doubling: log2(n) vector steps."""
+    v = values.copy()
+    a = args.copy()
+    k = 1
+    n = v.size
+    while k < n:
+        prev_v = v[:-k]
+        take = (segment[k:] == segment[:-k]) & (prev_v <= v[k:])
+        nv = v.copy()
+        na = a.copy()
+        nv[k:][take] = prev_v[take]
+        na[k:][take] = a[:-k][take]
+        v, a = nv, na
+        k *= 2
+    return v, a
+
+
+class ContractedSearch:
+    """The junction-graph form of :class:`geo._graph.OffsetSearch` for one search graph.
+
+    Parameters
+    ----------
+    indptr, indices, length_m
+        CSR arrays of the search graph (metres).
+    """
+
+    def __init__(
+        self, indptr: NDArray[np.int32], indices: NDArray[np.int32], length_m: NDArray[np.float64]
+    ) -> None:
+        n = int(indptr.size - 1)
+        self.n = n
+        tails = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+        heads = indices.astype(np.int64)
+        w = np.asarray(length_m, dtype=np.float64)
+        loop = tails == heads
+        forced = np.zeros(n, dtype=bool)
+        forced[tails[loop]] = True
+        tails, heads, w = tails[~loop], heads[~loop], w[~loop]
+
+        # node-centric records: (node, neighbour, out-length, in-length), grouped per (node, neighbour)
+        rn = np.concatenate([tails, heads])
+        rb = np.concatenate([heads, tails])
+        r_out = np.concatenate([w, np.full(w.size, np.inf)])
+        r_in = np.concatenate([np.full(w.size, np.inf), w])
+        order = np.lexsort((rb, rn))
+        rn, rb, r_out, r_in = rn[order], rb[order], r_out[order], r_in[order]
+        if rn.size:
+            first = np.ones(rn.size, dtype=bool)
+            first[1:] = (rn[1:] != rn[:-1]) | (rb[1:] != rb[:-1])
+            starts = np.flatnonzero(first)
+            gn, gb = rn[starts], rb[starts]
+            g_out = np.minimum.reduceat(r_out, starts)
+            g_in = np.minimum.reduceat(r_in, starts)
+        else:
+            gn = gb = np.zeros(0, dtype=np.int64)
+            g_out = g_in = np.zeros(0)
+        udeg = np.bincount(gn, minlength=n)
+        gptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(udeg, out=gptr[1:])
+
+        cand = np.flatnonzero((udeg == 2) & ~forced)
+        g0, g1 = gptr[cand], gptr[cand] + 1
+        o0, i0, o1, i1 = (np.isfinite(x) for x in (g_out[g0], g_in[g0], g_out[g1], g_in[g1]))
+        two = o0 & i0 & o1 & i1
+        one_01 = i0 & ~o0 & o1 & ~i1  # in from slot 0, out to slot 1
+        one_10 = i1 & ~o1 & o0 & ~i0
+        ok = two | one_01 | one_10
+        cand, g0, g1, two, one_10 = cand[ok], g0[ok], g1[ok], two[ok], one_10[ok]
+        # orient one-way nodes so that slot 0 is the in-neighbour
+        s0 = np.where(one_10, g1, g0)
+        s1 = np.where(one_10, g0, g1)
+        interior = np.zeros(n, dtype=bool)
+        interior[cand] = True
+        nb = np.full((n, 2), -1, dtype=np.int64)
+        nb[cand, 0], nb[cand, 1] = gb[s0], gb[s1]
+        w_to = np.full((n, 2), np.inf)  # length node → neighbour
+        w_from = np.full((n, 2), np.inf)  # length neighbour → node
+        w_to[cand, 0], w_to[cand, 1] = g_out[s0], g_out[s1]
+        w_from[cand, 0], w_from[cand, 1] = g_in[s0], g_in[s1]
+        is_two = np.zeros(n, dtype=bool)
+        is_two[cand] = two
+
+        # chains = connected pieces of interior nodes; pure cycles get one node promoted to junction
+        ia = interior[tails] & interior[heads]
+        und = sp.csr_matrix((np.ones(int(ia.sum()), dtype=np.int8), (tails[ia], heads[ia])), shape=(n, n))
+        while True:
+            _, label = connected_components(und, directed=False)
+            ends = np.zeros(n, dtype=np.int64)
+            for s in (0, 1):
+                e = interior & ~interior[np.maximum(nb[:, s], 0)]
+                np.add.at(ends, label[e], 1)
+            il = label[interior]
+            cyc = ends[il] == 0
+            if not cyc.any():
+                break
+            inodes = np.flatnonzero(interior)[cyc]
+            lab = il[cyc]
+            o = np.lexsort((inodes, lab))
+            firsts = np.ones(o.size, dtype=bool)
+            firsts[1:] = lab[o][1:] != lab[o][:-1]
+            promote = inodes[o][firsts]
+            interior[promote] = False
+            ia = interior[tails] & interior[heads]
+            und = sp.csr_matrix((np.ones(int(ia.sum()), dtype=np.int8), (tails[ia], heads[ia])), shape=(n, n))
+
+        inodes = np.flatnonzero(interior)
+        _, chain_of_i = np.unique(label[inodes], return_inverse=True)
+        chain_of_i = chain_of_i.astype(np.int64)
+        by_chain = np.argsort(chain_of_i, kind="stable")  # chain c's nodes are contiguous
+        inodes, chain_of_i = inodes[by_chain], chain_of_i[by_chain]
+        n_chains = int(chain_of_i.max()) + 1 if inodes.size else 0
+        chain = np.full(n, -1, dtype=np.int64)
+        chain[inodes] = chain_of_i
+        chain_two = np.zeros(n_chains, dtype=bool)
+        chain_two[chain_of_i] = is_two[inodes]
+
+        # end slots: (node, slot) whose neighbour is a junction; exactly two per chain
+        e_node_l, e_slot_l = [], []
+        for s in (0, 1):
+            e = inodes[~interior[nb[inodes, s]]]
+            e_node_l.append(e)
+            e_slot_l.append(np.full(e.size, s, dtype=np.int64))
+        e_node = np.concatenate(e_node_l)
+        e_slot = np.concatenate(e_slot_l)
+        e_chain = chain[e_node]
+        prio = np.where(chain_two[e_chain], 2 * e_node + e_slot, e_slot)
+        o = np.lexsort((prio, e_chain))
+        e_node, e_slot, e_chain = e_node[o], e_slot[o], e_chain[o]
+        if e_node.size != 2 * n_chains or not np.array_equal(e_chain, np.repeat(np.arange(n_chains), 2)):
+            raise RuntimeError("chain contraction found a chain without exactly two ends")
+        c1, s1 = e_node[0::2], e_slot[0::2]
+        ck, sk = e_node[1::2], e_slot[1::2]
+        a_end, b_end = nb[c1, s1], nb[ck, sk]
+
+        # distances along chains (within the interior subgraph)
+        gi = _graph.csr_matrix(*_graph.build_csr(n, tails[ia], heads[ia], w[ia]))
+        git = _graph.csr_matrix(*_graph.transpose_csr(gi.indptr, gi.indices, gi.data))
+        ci = chain_of_i
+        pos = _chain_dist(gi, c1, unweighted=True)[inodes].astype(np.int64)
+        a_in = w_from[c1, s1][ci] + _chain_dist(gi, c1)[inodes]
+        a_out = w_to[c1, s1][ci] + _chain_dist(git, c1)[inodes]
+        b_in = w_from[ck, sk][ci] + _chain_dist(gi, ck)[inodes]
+        b_out = w_to[ck, sk][ci] + _chain_dist(git, ck)[inodes]
+        one = ~chain_two[ci]
+        a_out[one] = np.inf
+        b_in[one] = np.inf
+
+        # the junction graph: direct junction arcs + one arc per chain direction
+        junction = ~interior
+        jnodes = np.flatnonzero(junction)
+        jid = np.full(n, -1, dtype=np.int64)
+        jid[jnodes] = np.arange(jnodes.size)
+        jj = junction[tails] & junction[heads]
+        loc = np.full(n, -1, dtype=np.int64)
+        loc[inodes] = np.arange(inodes.size)
+        len_ab = a_in[loc[ck]] + w_to[ck, sk]
+        len_ba = b_in[loc[c1]] + w_to[c1, s1]
+        two_c = chain_two
+        ct = np.concatenate([jid[tails[jj]], jid[a_end], jid[b_end[two_c]]])
+        ch = np.concatenate([jid[heads[jj]], jid[b_end], jid[a_end[two_c]]])
+        cw = np.concatenate([w[jj], len_ab, len_ba[two_c]])
+        self.junction_indptr, self.junction_indices, self.junction_length_m = _graph.build_csr(
+            int(jnodes.size), ct, ch, cw
+        )
+        self._search = _graph.OffsetSearch(
+            self.junction_indptr, self.junction_indices, self.junction_length_m
+        )
+        self.n_junctions = int(jnodes.size)
+        self.n_chains = n_chains
+        self._jnodes = jnodes
+        self._jid = jid
+        self._inodes = inodes
+        self._loc = loc
+        self._chain_i = ci
+        self._pos = pos
+        self._maxpos = int(pos.max()) + 1 if pos.size else 1
+        self._a_in, self._a_out, self._b_in, self._b_out = a_in, a_out, b_in, b_out
+        self._chain_two = chain_two
+        self._a_end_i = jid[a_end][ci]
+        self._b_end_i = jid[b_end][ci]
+        self._b_end, self._a_end = b_end, a_end
+        self._chain_a, self._chain_b = jid[a_end], jid[b_end]
+        self._chain_ptr = np.zeros(n_chains + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ci, minlength=n_chains), out=self._chain_ptr[1:])
+
+    def _chain_nodes(self, chains: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Positions (in the interior-node arrays) of all nodes of the given chains."""
+        starts = self._chain_ptr[chains]
+        lens = self._chain_ptr[chains + 1] - starts
+        total = int(lens.sum())
+        return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total, dtype=np.int64)
+
+    def run(
+        self, source_nodes: NDArray[np.int64], offsets_m: NDArray[np.float64], *, limit_m: float = np.inf
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """Same result as :meth:`geo._graph.OffsetSearch.run` on the full search graph: for every
+        node ``min_i offsets_m[i] + d(source_nodes[i], v)`` (inf beyond ``limit_m``) and the index
+        ``i`` attaining it (-1 when none)."""
+        n = self.n
+        sn = np.asarray(source_nodes, dtype=np.int64)
+        off = np.asarray(offsets_m, dtype=np.float64)
+        m = int(sn.size)
+        if m == 0:
+            return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        k_all = np.arange(m, dtype=np.int64)
+        on_j = self._jid[sn] >= 0
+        li = self._loc[sn[~on_j]]
+        ki = k_all[~on_j]
+        ci = self._chain_i[li]
+        two = self._chain_two[ci]
+        # virtual sources: junction stations, chain stations at B (forward), at A (two-way chains)
+        v_node = np.concatenate(
+            [self._jid[sn[on_j]], self._jid[self._b_end[ci]], self._jid[self._a_end[ci[two]]]]
+        )
+        v_off = np.concatenate([off[on_j], off[ki] + self._b_out[li], off[ki[two]] + self._a_out[li[two]]])
+        v_k = np.concatenate([k_all[on_j], ki, ki[two]])
+        dj, oj = self._search.run(v_node, v_off, limit_m=limit_m)
+        owner_j = np.where(oj >= 0, v_k[np.maximum(oj, 0)], -1)
+
+        d = np.full(n, np.inf)
+        owner = np.full(n, -1, dtype=np.int64)
+        d[self._jnodes] = dj
+        owner[self._jnodes] = owner_j
+
+        # chain nodes, only on chains touched by the search or holding a station: through end A,
+        # through end B (two-way), then same-chain stations
+        fin = np.isfinite(dj)
+        touched = fin[self._chain_a] | (self._chain_two & fin[self._chain_b])
+        touched[ci] = True
+        idx = self._chain_nodes(np.flatnonzero(touched))
+        a_j, b_j = self._a_end_i[idx], self._b_end_i[idx]
+        best = dj[a_j] + self._a_in[idx]
+        own = owner_j[a_j]
+        cand = dj[b_j] + self._b_in[idx]
+        better = cand < best
+        best[better] = cand[better]
+        own[better] = owner_j[b_j][better]
+
+        if ki.size:
+            key_s = ci * self._maxpos + self._pos[li]
+            o = np.argsort(key_s, kind="stable")
+            key_s, ci_s, li_s, k_s = key_s[o], ci[o], li[o], ki[o]
+            has = np.zeros(self.n_chains, dtype=bool)
+            has[ci_s] = True
+            sub = np.flatnonzero(has[self._chain_i[idx]])
+            sel = idx[sub]
+            c_sel = self._chain_i[sel]
+            key_n = c_sel * self._maxpos + self._pos[sel]
+            # forward: stations at or before the node on its chain
+            fv, fk = _segmented_min_scan(off[k_s] - self._a_in[li_s], k_s, ci_s)
+            j = np.searchsorted(key_s, key_n, side="right") - 1
+            jf = np.maximum(j, 0)
+            okf = (j >= 0) & (ci_s[jf] == c_sel)
+            cand = np.where(okf, self._a_in[sel] + fv[jf], np.inf)
+            better = cand < best[sub]
+            best[sub[better]] = cand[better]
+            own[sub[better]] = fk[jf][better]
+            # backward (two-way chains): stations at or after the node
+            bval = np.where(self._chain_two[ci_s], off[k_s] - self._b_in[li_s], np.inf)
+            rv, rk = _segmented_min_scan(bval[::-1], k_s[::-1], ci_s[::-1])
+            bv, bk = rv[::-1], rk[::-1]
+            j = np.searchsorted(key_s, key_n, side="left")
+            jb = np.minimum(j, key_s.size - 1)
+            okb = (j < key_s.size) & (ci_s[jb] == c_sel) & self._chain_two[c_sel]
+            cand = np.where(okb, self._b_in[sel] + bv[jb], np.inf)
+            better = cand < best[sub]
+            best[sub[better]] = cand[better]
+            own[sub[better]] = bk[jb][better]
+
+        far = ~(best <= limit_m)
+        best[far] = np.inf
+        own[far] = -1
+        d[self._inodes[idx]] = best
+        owner[self._inodes[idx]] = own
+        return d, owner
+
+
+_CACHE: weakref.WeakKeyDictionary[Network, ContractedSearch] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def contracted_search(network: Network) -> ContractedSearch:
+    """The network's :class:`ContractedSearch` on its reversed graph, built once and cached (weakly,
+    keyed by the network object) — the search behind :func:`geo.coverage.node_pass`."""
+    with _LOCK:
+        found = _CACHE.get(network)
+    if found is not None:
+        return found
+    built = ContractedSearch(*network.reverse_arrays)
+    with _LOCK:
+        return _CACHE.setdefault(network, built)
+
+
+def coverage_search(network: Network) -> ContractedSearch | _graph.OffsetSearch:
+    """The search :func:`geo.coverage.node_pass` uses: :func:`contracted_search` for networks of at
+    least :data:`MIN_NODES` nodes, the full-graph ``network.offset_search`` below (same results)."""
+    if network.n_nodes >= MIN_NODES:
+        return contracted_search(network)
+    return network.offset_search
