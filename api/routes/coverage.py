@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Mode, NetworkDep, SessionDep, SettingsDep
@@ -181,53 +182,56 @@ def _query(mode: str, minutes: float, open_at: dt.datetime | None, amenities: li
     }
 
 
+@dataclass(frozen=True, eq=False)
+class CoverageRun:
+    """One coverage question (mode, minutes, open_at, amenities) and its cached result."""
+
+    result: Any
+    query: dict[str, Any]
+    minutes: float
+
+
+def coverage_run(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    network: NetworkDep,
+    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
+    minutes: Minutes = 15.0,
+    open_at: OpenAt = None,
+    amenity: Amenity = None,
+) -> CoverageRun:
+    """The query parameters every coverage endpoint shares, resolved to a cached result."""
+    codes = _amenities(amenity)
+    when = _local(open_at)
+    result = coverage_result(
+        request, session, settings, network, mode.value, minutes=minutes, open_at=when, amenities=codes
+    )
+    return CoverageRun(result=result, query=_query(mode.value, minutes, when, codes), minutes=minutes)
+
+
+CoverageDep = Annotated[CoverageRun, Depends(coverage_run)]
+
+
 @router.get(
     "/coverage",
     response_model=CoverageResponse,
     responses=ERRORS,
     summary="Coverage summary, per area and per worker group",
 )
-def coverage(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    network: NetworkDep,
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
-    minutes: Minutes = 15.0,
-    open_at: OpenAt = None,
-    amenity: Amenity = None,
-) -> Any:
+def coverage(run: CoverageDep) -> Any:
     """Share of demand within ``minutes`` of an open station (the project's travel-time definition)."""
-    codes = _amenities(amenity)
-    when = _local(open_at)
-    result = coverage_result(
-        request, session, settings, network, mode.value, minutes=minutes, open_at=when, amenities=codes
-    )
     return {
-        "query": _query(mode.value, minutes, when, codes),
-        "summary": json_value(result.summary.as_dict()),
-        "by_area": _records(result.by_area),
-        "by_group": _records(result.by_group),
+        "query": run.query,
+        "summary": json_value(run.result.summary.as_dict()),
+        "by_area": _records(run.result.by_area),
+        "by_group": _records(run.result.by_group),
     }
 
 
 @router.get("/coverage/areas", response_model=AreaTable, responses=ERRORS, summary="Coverage per area")
-def coverage_areas(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    network: NetworkDep,
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
-    minutes: Minutes = 15.0,
-    open_at: OpenAt = None,
-    amenity: Amenity = None,
-) -> Any:
-    codes = _amenities(amenity)
-    when = _local(open_at)
-    result = coverage_result(
-        request, session, settings, network, mode.value, minutes=minutes, open_at=when, amenities=codes
-    )
-    return {"query": _query(mode.value, minutes, when, codes), "areas": _records(result.by_area)}
+def coverage_areas(run: CoverageDep) -> Any:
+    return {"query": run.query, "areas": _records(run.result.by_area)}
 
 
 @router.get(
@@ -236,28 +240,8 @@ def coverage_areas(
     responses={200: {"content": {GEOJSON: {}}}, **ERRORS},
     summary="The covered area (union of service areas) as GeoJSON",
 )
-def covered_area_geojson(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    network: NetworkDep,
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
-    minutes: Minutes = 15.0,
-    open_at: OpenAt = None,
-    amenity: Amenity = None,
-) -> Any:
-    codes = _amenities(amenity)
-    result = coverage_result(
-        request,
-        session,
-        settings,
-        network,
-        mode.value,
-        minutes=minutes,
-        open_at=_local(open_at),
-        amenities=codes,
-    )
-    area = covered_area_cached(request, result)
+def covered_area_geojson(request: Request, run: CoverageDep) -> Any:
+    area = covered_area_cached(request, run.result)
     feats = features(area)
     body = {
         "type": "FeatureCollection",
@@ -275,31 +259,13 @@ def covered_area_geojson(
     summary="Uncovered demand as ranked H3 hexagons (GeoJSON)",
 )
 def gaps(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    network: NetworkDep,
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
-    minutes: Minutes = 15.0,
-    open_at: OpenAt = None,
-    amenity: Amenity = None,
+    run: CoverageDep,
     resolution: Annotated[int, Query(ge=6, le=11, description="H3 resolution (9 ≈ 0.1 km² cells)")] = 9,
     limit: Annotated[int, Query(ge=1, le=10_000, description="largest gaps first")] = 1000,
 ) -> Any:
     from geo.gaps import find_gaps
 
-    codes = _amenities(amenity)
-    result = coverage_result(
-        request,
-        session,
-        settings,
-        network,
-        mode.value,
-        minutes=minutes,
-        open_at=_local(open_at),
-        amenities=codes,
-    )
-    hexes = find_gaps(result, resolution=resolution, stations=result.stations)
+    hexes = find_gaps(run.result, resolution=resolution, stations=run.result.stations)
     total = len(hexes)
     feats = features(hexes.iloc[:limit], id_column="h3" if "h3" in hexes.columns else None)
     body = {

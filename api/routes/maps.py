@@ -9,16 +9,8 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import Mode, NetworkDep, SessionDep, SettingsDep
-from api.routes.coverage import (
-    Amenity,
-    Minutes,
-    OpenAt,
-    _amenities,
-    _local,
-    coverage_result,
-    covered_area_cached,
-)
+from api.deps import Mode, SessionDep
+from api.routes.coverage import CoverageDep, covered_area_cached
 from api.schemas import ErrorBody
 
 router = APIRouter(prefix="/maps", tags=["maps"])
@@ -52,12 +44,7 @@ def finder(
 def coverage_page(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
-    network: NetworkDep,
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
-    minutes: Minutes = 15.0,
-    open_at: OpenAt = None,
-    amenity: Amenity = None,
+    run: CoverageDep,
     tiles: Tiles = "osm",
 ) -> Any:
     """Stations, covered area, gaps and areas with the headline figures (folium, assets from /static)."""
@@ -65,17 +52,7 @@ def coverage_page(
     from geo.gaps import find_gaps
     from maps.coverage import coverage_map
 
-    codes = _amenities(amenity)
-    result = coverage_result(
-        request,
-        session,
-        settings,
-        network,
-        mode.value,
-        minutes=minutes,
-        open_at=_local(open_at),
-        amenities=codes,
-    )
+    result = run.result
     areas = repository.areas_frame(session)
     m = coverage_map(
         repository.stations_frame(session),
@@ -83,7 +60,7 @@ def coverage_page(
         gaps=find_gaps(result, stations=result.stations),
         areas=areas if len(areas) else None,
         headline=result.summary.as_dict(),
-        minutes=minutes,
+        minutes=run.minutes,
         tiles=tiles,
         assets="local",
         date=dt.date.today(),
