@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
+from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import LineString, MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import polygonize, unary_union
@@ -45,7 +48,8 @@ def _check_level(level: str) -> str:
     return level
 
 
-def _as_multipolygon(geom: BaseGeometry | None) -> MultiPolygon | None:
+def as_multipolygon(geom: BaseGeometry | None) -> MultiPolygon | None:
+    """The polygonal part of ``geom`` as a valid MultiPolygon (``None`` when it has none)."""
     if geom is None or geom.is_empty:
         return None
     if not geom.is_valid:
@@ -62,6 +66,28 @@ def _as_multipolygon(geom: BaseGeometry | None) -> MultiPolygon | None:
             parts.extend(g.geoms)
     return MultiPolygon(parts) if parts else None
 
+
+
+def area_index(lon: ArrayLike, lat: ArrayLike, areas: gpd.GeoDataFrame) -> NDArray[np.int64]:
+    """Row position in ``areas`` of the first area containing each point, -1 outside every area.
+
+    Points on a shared border, or in overlapping areas, get the first area in ``areas`` order.
+    Coordinates are degrees in the CRS of ``areas`` (EPSG:4326 for the canonical areas frame).
+    """
+    x = np.asarray(lon, dtype=np.float64).ravel()
+    y = np.asarray(lat, dtype=np.float64).ravel()
+    out = np.full(x.size, -1, dtype=np.int64)
+    if x.size == 0 or len(areas) == 0:
+        return out
+    tree = shapely.STRtree(areas.geometry.values)
+    p_idx, a_idx = tree.query(shapely.points(x, y), predicate="intersects")
+    if p_idx.size:
+        order = np.lexsort((a_idx, p_idx))
+        p_idx, a_idx = p_idx[order], a_idx[order]
+        first = np.ones(p_idx.size, dtype=bool)
+        first[1:] = p_idx[1:] != p_idx[:-1]
+        out[p_idx[first]] = a_idx[first]
+    return out
 
 def _pick(columns: Sequence[str], wanted: Iterable[str], given: str | None, what: str) -> str | None:
     if given is not None:
@@ -134,7 +160,7 @@ def read_areas(
         )
     rows = []
     for i, rec in raw.iterrows():
-        geom = _as_multipolygon(rec.geometry)
+        geom = as_multipolygon(rec.geometry)
         if geom is None:
             raise InputError(f"{path.name}: feature {i} has no polygon geometry", field="geometry")
         code = rec[code_col]
@@ -226,7 +252,7 @@ def _complete_polygon(rel: _Relation, nodes: dict[int, tuple[float, float]],
         holes = list(polygonize(unary_union(inner)))
         if holes:
             geom = geom.difference(unary_union(holes))
-    return _as_multipolygon(geom)
+    return as_multipolygon(geom)
 
 
 def _faces(partial: list[_Relation], nodes: dict[int, tuple[float, float]], ways: dict[int, list[int]],
@@ -264,7 +290,7 @@ def _faces(partial: list[_Relation], nodes: dict[int, tuple[float, float]], ways
             pieces.setdefault(candidates.pop(), []).append(face)
     out: dict[int, MultiPolygon] = {}
     for rid, faces in pieces.items():
-        geom = _as_multipolygon(unary_union(faces))
+        geom = as_multipolygon(unary_union(faces))
         if geom is not None:
             out[rid] = geom
     return out
@@ -388,7 +414,7 @@ def areas_from_osm(
         if geom is None:
             continue
         if clip is not None:
-            geom = _as_multipolygon(geom.intersection(clip))
+            geom = as_multipolygon(geom.intersection(clip))
             if geom is None:
                 continue
         code_tag = next((t for t in OSM_CODE_TAGS if rel.tags.get(t)), None)

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
 from geo._contract import coverage_search
+from geo.areas import area_index
 from geo.catalog import resolve_amenity
 from geo.errors import InputError
 from geo.network import Network
@@ -394,25 +395,6 @@ def _aggregate(
     return pd.DataFrame(rows, columns=list(AGG_COLUMNS))
 
 
-def _assign_areas(
-    x: NDArray[np.float64], y: NDArray[np.float64], areas: gpd.GeoDataFrame
-) -> NDArray[np.int64]:
-    """Position of the first area containing each point (-1 none); boundaries count as inside."""
-    out = np.full(x.size, -1, dtype=np.int64)
-    if x.size == 0 or len(areas) == 0:
-        return out
-    pts = shapely.points(x, y)
-    tree = shapely.STRtree(areas.geometry.values)
-    p_idx, a_idx = tree.query(pts, predicate="intersects")
-    if p_idx.size:
-        order = np.lexsort((a_idx, p_idx))
-        p_idx, a_idx = p_idx[order], a_idx[order]
-        first = np.ones(p_idx.size, dtype=bool)
-        first[1:] = p_idx[1:] != p_idx[:-1]
-        out[p_idx[first]] = a_idx[first]
-    return out
-
-
 # ------------------------------------------------------------------------------------------ coverage
 def compute_coverage(
     network: Network,
@@ -517,8 +499,8 @@ def compute_coverage(
     if areas is not None:
         codes = areas["area_code"].astype(str).to_numpy()
         names = areas["area_name"].to_numpy()
-        pa = _assign_areas(dx, dy, areas)
-        sa = _assign_areas(sx, sy, areas)
+        pa = area_index(dx, dy, areas)
+        sa = area_index(sx, sy, areas)
         pt_code = np.where(pa >= 0, codes[np.maximum(pa, 0)], OUTSIDE_AREAS).astype(object)
         station_area = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
         out["area_code"] = np.where(pa >= 0, codes[np.maximum(pa, 0)], None)

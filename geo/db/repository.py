@@ -20,13 +20,13 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from shapely.geometry import MultiPolygon, Polygon
-from shapely.validation import make_valid
+from shapely.geometry import MultiPolygon
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from geo import catalog
+from geo.areas import as_multipolygon
 from geo.db.models import AREA_LEVELS, Area, RegistryState, Station, StationChange
 from geo.errors import ConflictError, ImportRejectedError, InputError, NotFoundError, StoreUnavailableError
 from geo.hours import is_open_at
@@ -781,19 +781,10 @@ def assign_areas(session: Session, *, actor: str, overwrite: bool = False) -> in
 def _multipolygon(geom: Any) -> MultiPolygon:
     if geom is None or geom.is_empty:
         raise InputError("area geometry is empty", field="geometry")
-    if not geom.is_valid:
-        geom = make_valid(geom)
-    if isinstance(geom, Polygon):
-        return MultiPolygon([geom])
-    if isinstance(geom, MultiPolygon):
-        return geom
-    polys = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
-    parts: list[Polygon] = []
-    for p in polys:
-        parts.extend([p] if isinstance(p, Polygon) else list(p.geoms))
-    if not parts:
+    out = as_multipolygon(geom)
+    if out is None:
         raise InputError(f"area geometry is a {geom.geom_type}, not a polygon", field="geometry")
-    return MultiPolygon(parts)
+    return out
 
 
 def upsert_areas(session: Session, areas_gdf: gpd.GeoDataFrame, *, level: str,

@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo.areas import area_index
 from geo.errors import InfeasibleError, InputError
 from geo.siting.candidates import (
     candidates_from_file,
@@ -73,21 +74,14 @@ def areas_of_points(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> np.nda
     Points on a shared border or in overlapping areas get the first area in ``areas`` order.
     Both frames are EPSG:4326.
     """
-    out = np.full(len(points), -1, dtype=np.int64)
     if len(points) == 0 or len(areas) == 0:
-        return out
+        return np.full(len(points), -1, dtype=np.int64)
     geoms = (
         points.geometry.to_crs(areas.crs)
         if areas.crs is not None and points.crs != areas.crs
         else (points.geometry)
     )
-    p_idx, a_idx = areas.sindex.query(geoms.values, predicate="intersects")
-    order = np.lexsort((a_idx, p_idx))
-    p_idx, a_idx = p_idx[order], a_idx[order]
-    first = np.ones(p_idx.size, dtype=bool)
-    first[1:] = p_idx[1:] != p_idx[:-1]
-    out[p_idx[first]] = a_idx[first]
-    return out
+    return area_index(geoms.x.to_numpy(), geoms.y.to_numpy(), areas)
 
 
 def _check_points(frame: gpd.GeoDataFrame | None, *, field: str) -> None:
