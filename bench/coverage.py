@@ -3,13 +3,15 @@
 For every network (real extracts, and tilings of the Shenzhen walk network to ~200k and ~5M arcs)
 and 10 / 100 / 1,000 stations, with the same search limit (``--horizon`` minutes, default 60):
 
-* ``yizhan``   : the search inside ``geo.coverage.node_pass`` — one Dijkstra on the junction graph
-                 (degree-2 chains contracted, ``geo._contract``; built once per network, its build
-                 time printed separately) from per-station virtual nodes carrying the exact
-                 straight-line offsets, then every chain node rebuilt exactly, with attribution
-                 (networks under ``geo._contract.MIN_NODES`` nodes keep the full-graph search);
-* ``full graph``: the previous pass, the same virtual-node Dijkstra on the uncontracted graph
-                 (``Network.offset_search``), checked equal to ``yizhan`` to 1e-9;
+* ``yizhan``   : the search inside ``geo.coverage.node_pass``: the compiled multi-source search
+                 (``geo._dijkstra``: a bucket queue, virtual sources carrying the exact straight-line
+                 offsets, attribution to the lowest station index on exact ties). On networks of
+                 ``geo._contract.MIN_NODES`` nodes or more it runs on the junction graph (degree-2
+                 chains contracted, built once per network, build time printed separately; chain
+                 nodes rebuilt exactly), unless the pass settles under 1/16 of the nodes (few
+                 stations), which the full graph answers faster;
+* ``full graph``: the same compiled search on the uncontracted graph (``Network.offset_search``),
+                 checked equal to ``yizhan`` to 1e-9;
 * ``csgraph``  : bare ``scipy.sparse.csgraph.dijkstra(indices=station_nodes, min_only=True, limit=...)``
                  on the same graph (no offsets, no attribution: the floor we compare against);
 * ``nx multi`` : ``networkx.multi_source_dijkstra_path_length(cutoff=...)`` (graph build not timed);

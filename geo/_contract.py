@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.sparse.csgraph import connected_components, dijkstra, reverse_cuthill_mckee
 
 from geo import _graph
 
@@ -35,9 +35,14 @@ if TYPE_CHECKING:
 
 __all__ = ["MIN_NODES", "ContractedSearch", "contracted_search", "coverage_search"]
 
-#: networks with fewer nodes keep the full-graph search: there a pass takes about a millisecond and
-#: the per-call chain reconstruction costs as much as the smaller Dijkstra saves (bench/coverage.py)
+#: networks with fewer nodes keep the full-graph search: there a pass takes a fraction of a millisecond
+#: and the per-call chain reconstruction costs more than the smaller search saves (bench/coverage.py)
 MIN_NODES = 20_000
+
+#: a pass that settles fewer than 1/SMALL_PASS_FRACTION of the nodes runs on the full graph: the
+#: junction pass costs several numpy sweeps over every junction and touched chain, which only pays
+#: when the search reaches much of the network (bench/coverage.py: 10 stations on 5 M arcs)
+SMALL_PASS_FRACTION = 16
 
 
 def _chain_dist(
@@ -72,6 +77,35 @@ def _segmented_min_scan(
     return v, a
 
 
+def _locality_order(
+    n: int, nodes: NDArray[np.int64], tails: NDArray[np.int64], heads: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """An order of ``nodes`` (positions into it) in which neighbours (arcs ``tails → heads``, node ids
+    of the full graph) sit close together: reverse Cuthill–McKee of their undirected adjacency. The
+    search then walks memory nearly in order instead of jumping across a multi-million-node array,
+    which on large networks costs it more than the heap does."""
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[nodes] = np.arange(nodes.size)
+    r, c = pos[tails], pos[heads]
+    ok = (r >= 0) & (c >= 0)
+    adj = sp.csr_matrix(
+        (
+            np.ones(2 * int(ok.sum()), dtype=np.int8),
+            (np.concatenate([r[ok], c[ok]]), np.concatenate([c[ok], r[ok]])),
+        ),
+        shape=(nodes.size, nodes.size),
+    )
+    return np.asarray(reverse_cuthill_mckee(adj, symmetric_mode=True), dtype=np.int64)
+
+
+def _gather_ranges(ptr: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Concatenated ``arange(ptr[r], ptr[r + 1])`` of every ``r`` in ``rows`` (vectorised)."""
+    starts = ptr[rows]
+    lens = ptr[rows + 1] - starts
+    total = int(lens.sum())
+    return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total, dtype=np.int64)
+
+
 class ContractedSearch:
     """The junction-graph form of :class:`geo._graph.OffsetSearch` for one search graph.
 
@@ -79,11 +113,20 @@ class ContractedSearch:
     ----------
     indptr, indices, length_m
         CSR arrays of the search graph (metres).
+    small_pass_fraction
+        A pass that settles fewer than ``1/small_pass_fraction`` of the nodes is answered by the
+        full-graph search instead (same result); 0 always uses the junction graph.
     """
 
     def __init__(
-        self, indptr: NDArray[np.int32], indices: NDArray[np.int32], length_m: NDArray[np.float64]
+        self,
+        indptr: NDArray[np.int32],
+        indices: NDArray[np.int32],
+        length_m: NDArray[np.float64],
+        *,
+        small_pass_fraction: int = SMALL_PASS_FRACTION,
     ) -> None:
+        self.small_pass_fraction = int(small_pass_fraction)
         n = int(indptr.size - 1)
         self.n = n
         tails = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
@@ -205,9 +248,12 @@ class ContractedSearch:
         # the junction graph: direct junction arcs + one arc per chain direction
         junction = ~interior
         jnodes = np.flatnonzero(junction)
+        jj = junction[tails] & junction[heads]
+        jnodes = jnodes[
+            _locality_order(n, jnodes, np.concatenate([tails[jj], a_end]), np.concatenate([heads[jj], b_end]))
+        ]
         jid = np.full(n, -1, dtype=np.int64)
         jid[jnodes] = np.arange(jnodes.size)
-        jj = junction[tails] & junction[heads]
         loc = np.full(n, -1, dtype=np.int64)
         loc[inodes] = np.arange(inodes.size)
         len_ab = a_in[loc[ck]] + w_to[ck, sk]
@@ -219,6 +265,9 @@ class ContractedSearch:
         self.junction_indptr, self.junction_indices, self.junction_length_m = _graph.build_csr(
             int(jnodes.size), ct, ch, cw
         )
+        # the full-graph search, for passes that reach only a small part of the network (few stations
+        # on a large one): there it settles fewer labels than the junction pass spends in numpy
+        self._full = _graph.OffsetSearch(indptr, indices, length_m)
         self._search = _graph.OffsetSearch(
             self.junction_indptr, self.junction_indices, self.junction_length_m
         )
@@ -239,13 +288,18 @@ class ContractedSearch:
         self._chain_a, self._chain_b = jid[a_end], jid[b_end]
         self._chain_ptr = np.zeros(n_chains + 1, dtype=np.int64)
         np.cumsum(np.bincount(ci, minlength=n_chains), out=self._chain_ptr[1:])
+        # junction -> chains it reaches into (as end A, or as end B of a two-way chain), for passes
+        # that reach only a small part of a large network
+        ends = np.concatenate([self._chain_a, self._chain_b[chain_two]])
+        chains_of = np.concatenate([np.arange(n_chains), np.flatnonzero(chain_two)])
+        o = np.argsort(ends, kind="stable")
+        self._jchain = chains_of[o]
+        self._jchain_ptr = np.zeros(self.n_junctions + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ends, minlength=self.n_junctions), out=self._jchain_ptr[1:])
 
     def _chain_nodes(self, chains: NDArray[np.int64]) -> NDArray[np.int64]:
         """Positions (in the interior-node arrays) of all nodes of the given chains."""
-        starts = self._chain_ptr[chains]
-        lens = self._chain_ptr[chains + 1] - starts
-        total = int(lens.sum())
-        return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total, dtype=np.int64)
+        return _gather_ranges(self._chain_ptr, chains)
 
     def run(
         self, source_nodes: NDArray[np.int64], offsets_m: NDArray[np.float64], *, limit_m: float = np.inf
@@ -259,6 +313,11 @@ class ContractedSearch:
         m = int(sn.size)
         if m == 0:
             return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        if self.small_pass_fraction > 0:
+            budget = self.n // self.small_pass_fraction
+            small = self._full.run_within(sn, off, limit_m=limit_m, max_settled=budget)
+            if small is not None:
+                return small
         k_all = np.arange(m, dtype=np.int64)
         on_j = self._jid[sn] >= 0
         li = self._loc[sn[~on_j]]
@@ -272,26 +331,37 @@ class ContractedSearch:
         v_off = np.concatenate([off[on_j], off[ki] + self._b_out[li], off[ki[two]] + self._a_out[li[two]]])
         v_k = np.concatenate([k_all[on_j], ki, ki[two]])
         dj, oj = self._search.run(v_node, v_off, limit_m=limit_m)
-        owner_j = np.where(oj >= 0, v_k[np.maximum(oj, 0)], -1)
+        # owners below are positions in ``vk_ext``: virtual sources first, then the stations
+        # themselves (for the same-chain candidates); mapped to station indices at the end
+        vk_ext = np.concatenate([v_k, k_all])
+        reached = np.flatnonzero(oj >= 0)
 
         d = np.full(n, np.inf)
         owner = np.full(n, -1, dtype=np.int64)
-        d[self._jnodes] = dj
-        owner[self._jnodes] = owner_j
+        d[self._jnodes[reached]] = dj[reached]
+        owner[self._jnodes[reached]] = v_k[oj[reached]]
 
         # chain nodes, only on chains touched by the search or holding a station: through end A,
         # through end B (two-way), then same-chain stations
-        fin = np.isfinite(dj)
-        touched = fin[self._chain_a] | (self._chain_two & fin[self._chain_b])
-        touched[ci] = True
-        idx = self._chain_nodes(np.flatnonzero(touched))
+        if reached.size * 8 < self.n_junctions:
+            # a small part of the network: find the chains from the junctions reached
+            touched_chains = np.unique(
+                np.concatenate([self._jchain[_gather_ranges(self._jchain_ptr, reached)], ci])
+            )
+        else:
+            fin = oj >= 0
+            touched = fin[self._chain_a] | (self._chain_two & fin[self._chain_b])
+            touched[ci] = True
+            touched_chains = np.flatnonzero(touched)
+        idx = self._chain_nodes(touched_chains)
         a_j, b_j = self._a_end_i[idx], self._b_end_i[idx]
         best = dj[a_j] + self._a_in[idx]
-        own = owner_j[a_j]
+        own = oj[a_j]
         cand = dj[b_j] + self._b_in[idx]
         better = cand < best
         best[better] = cand[better]
-        own[better] = owner_j[b_j][better]
+        own[better] = oj[b_j][better]
+        k_base = v_k.size
 
         if ki.size:
             key_s = ci * self._maxpos + self._pos[li]
@@ -311,7 +381,7 @@ class ContractedSearch:
             cand = np.where(okf, self._a_in[sel] + fv[jf], np.inf)
             better = cand < best[sub]
             best[sub[better]] = cand[better]
-            own[sub[better]] = fk[jf][better]
+            own[sub[better]] = k_base + fk[jf][better]
             # backward (two-way chains): stations at or after the node
             bval = np.where(self._chain_two[ci_s], off[k_s] - self._b_in[li_s], np.inf)
             rv, rk = _segmented_min_scan(bval[::-1], k_s[::-1], ci_s[::-1])
@@ -322,13 +392,13 @@ class ContractedSearch:
             cand = np.where(okb, self._b_in[sel] + bv[jb], np.inf)
             better = cand < best[sub]
             best[sub[better]] = cand[better]
-            own[sub[better]] = bk[jb][better]
+            own[sub[better]] = k_base + bk[jb][better]
 
         far = ~(best <= limit_m)
         best[far] = np.inf
         own[far] = -1
         d[self._inodes[idx]] = best
-        owner[self._inodes[idx]] = own
+        owner[self._inodes[idx]] = np.where(own >= 0, vk_ext[np.maximum(own, 0)], -1)
         return d, owner
 
 

@@ -23,7 +23,11 @@ def _check(
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Run both searches; assert equal metres and a valid (minimal) attributed source."""
     want_d, _ = _graph.OffsetSearch(*arrays).run(nodes, offsets, limit_m=limit)
-    got_d, got_o = ContractedSearch(*arrays).run(nodes, offsets, limit_m=limit)
+    # the junction pass always (small_pass_fraction=0), and as node_pass runs it (small passes on
+    # the full graph): both give the full-graph result
+    default_d, _ = ContractedSearch(*arrays).run(nodes, offsets, limit_m=limit)
+    np.testing.assert_allclose(default_d, want_d, rtol=0, atol=1e-9)
+    got_d, got_o = ContractedSearch(*arrays, small_pass_fraction=0).run(nodes, offsets, limit_m=limit)
     fin = np.isfinite(want_d)
     assert np.array_equal(np.isfinite(got_d), fin)
     np.testing.assert_allclose(got_d[fin], want_d[fin], rtol=0, atol=1e-9)
@@ -73,7 +77,7 @@ def _adversarial() -> Arrays:
 @pytest.mark.parametrize("limit", [np.inf, 60.0, 25.0])
 def test_adversarial_graph(limit: float) -> None:
     arrays = _adversarial()
-    cs = ContractedSearch(*arrays)
+    cs = ContractedSearch(*arrays, small_pass_fraction=0)
     assert cs.n_junctions < 80  # chains were contracted
     # stations: mid long chain, on the one-way chain, on the loop chain, on both rings, on the
     # isolated piece, two on the same chain, and one on a junction
@@ -158,3 +162,21 @@ def test_real_networks(request: pytest.FixtureRequest, fixture: str, monkeypatch
     v = np.flatnonzero(fin)
     np.testing.assert_allclose(st_off[st[v]] + per[st[v], v], d[v], rtol=0, atol=1e-9)
     assert np.all(owner[v] >= 0)
+
+
+def test_small_pass_shortcut_is_taken_and_exact(shenzhen_walk: Network) -> None:
+    """Few stations and a short limit settle a small part of the graph: the full-graph search answers
+    (its settled count is recorded); many stations go through the junction graph. Same metres."""
+    net = shenzhen_walk
+    arrays = net.reverse_arrays
+    cs = ContractedSearch(*arrays)
+    full = _graph.OffsetSearch(*arrays)
+    nodes = np.array([10, 2000], dtype=np.int64)
+    offsets = np.array([5.0, 0.0])
+    d, _ = cs.run(nodes, offsets, limit_m=300.0)
+    assert 0 < cs._full.settled <= net.n_nodes // cs.small_pass_fraction
+    want, _ = full.run(nodes, offsets, limit_m=300.0)
+    np.testing.assert_array_equal(d, want)
+    # the budget really stops a large pass
+    assert full.run_within(nodes, offsets, limit_m=np.inf, max_settled=100) is None
+    assert full.run_within(nodes, offsets, limit_m=np.inf, max_settled=net.n_nodes) is not None

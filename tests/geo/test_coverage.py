@@ -449,3 +449,28 @@ def test_reusable_search_equals_fresh_augmented_graph(request: pytest.FixtureReq
         d_all = np.atleast_2d(dijkstra(net.reverse_csr(), indices=nodes, limit=3000.0)) + offs[:, None]
         np.testing.assert_allclose(d_all.min(axis=0)[ok], got_d[ok], atol=1e-9)
         np.testing.assert_allclose(d_all[got_o[ok], np.flatnonzero(ok)], got_d[ok], atol=1e-9)
+
+
+def test_compiled_search_ties_and_errors() -> None:
+    """The compiled search names the lowest source index at exactly tied distances, whatever the
+    order (zero-length arcs included), and rejects bad input with a message."""
+    from geo import _graph
+
+    # 0 -> 1 -> 2 -> 3 and 4 -> 3, 5 -> 2 (zero length); sources at 0 (offset 2) and 4 (offset 4)
+    t = np.array([0, 1, 2, 4, 5], dtype=np.int64)
+    h = np.array([1, 2, 3, 3, 2], dtype=np.int64)
+    w = np.array([1.0, 1.0, 1.0, 0.0, 0.0])
+    search = _graph.OffsetSearch(*_graph.build_csr(6, t, h, w))
+    d, o = search.run(np.array([4, 0, 5]), np.array([4.0, 2.0, 4.0]))
+    # node 3: via 0 costs 2 + 3 = 5, via 4 costs 4 + 0 = 4; node 2: via 0 costs 4, via 5 costs 4 (tie)
+    np.testing.assert_array_equal(d, [2.0, 3.0, 4.0, 4.0, 4.0, 4.0])
+    assert o.tolist() == [1, 1, 1, 0, 0, 2]  # node 2: sources 1 and 2 tie at 4 -> the lower, 1
+    d2, o2 = search.run(np.array([5, 0, 4]), np.array([4.0, 2.0, 4.0]))  # same sources, reordered
+    np.testing.assert_array_equal(d2, d)
+    assert o2.tolist() == [1, 1, 0, 2, 2, 0]  # node 2: now source 0 (node 5) is the lower
+    with pytest.raises(ValueError, match="source 0 is node 9"):
+        search.run(np.array([9]), np.array([0.0]))
+    with pytest.raises(ValueError, match="2 source nodes but 1 offsets"):
+        search.run(np.array([0, 1]), np.array([0.0]))
+    with pytest.raises(ValueError, match="non-negative"):
+        _graph.OffsetSearch(*_graph.build_csr(2, t[:1] * 0, h[:1], -w[:1] - 1))

@@ -1,0 +1,18 @@
+"""Type stub of the compiled multi-source search (``geo/_dijkstra.c``)."""
+
+from typing import Any
+
+def multi_source(
+    indptr: Any,
+    indices: Any,
+    length_m: Any,
+    sources: Any,
+    offsets_m: Any,
+    limit: float,
+    bucket: float,
+    max_arc: float,
+    dist: Any,
+    owner: Any,
+    budget: int = ...,
+    /,
+) -> int: ...
