@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import dijkstra
 
 from geo.errors import InputError, NotFoundError, UnsnappableError
 
@@ -63,7 +62,7 @@ class Hit:
     position: int  # snapshot position
     minutes: float
     meters: float
-    route: list[list[float]]  # WGS-84 [lon, lat] from the query point to the station
+    route: NDArray[np.float64]  # (n, 2) WGS-84 lon, lat from the query point to the station
 
 
 class NearestIndex:
@@ -105,6 +104,7 @@ class NearestIndex:
         self._matches: OrderedDict[tuple[int, frozenset[str], dt.datetime | None], NDArray[np.int64]] = (
             OrderedDict()
         )
+        self._forward: dict[str, Any] = {}
         self.builds = 0  # tables built so far (observability, tests)
         self.check_seconds = float(check_seconds)
         self._checked_at = -float("inf")
@@ -125,6 +125,33 @@ class NearestIndex:
             self._tables.clear()
             self._build_locks.clear()
             self._matches.clear()
+
+    def current(self) -> StationSnapshot:
+        """The snapshot held now, without reading the registry version (see :meth:`needs_check`)."""
+        snap = self._snapshot
+        if snap is None:
+            raise RuntimeError("no station snapshot yet: call snapshot(session) first")
+        return snap
+
+    def is_warm(
+        self,
+        snap: StationSnapshot,
+        mode: str,
+        *,
+        amenities: Sequence[str] = (),
+        at: dt.datetime | None = None,
+    ) -> bool:
+        """Whether :meth:`query` would find its matching stations and table cached (no build)."""
+        minute = None if at is None else at.replace(second=0, microsecond=0)
+        with self._lock:
+            positions = self._matches.get((snap.version, frozenset(amenities), minute))
+            if positions is None:
+                return False
+            return self._table_key(mode, snap, positions) in self._tables
+
+    @staticmethod
+    def _table_key(mode: str, snap: StationSnapshot, positions: NDArray[np.int64]) -> tuple[str, int, str]:
+        return (mode, snap.version, hashlib.blake2b(positions.tobytes(), digest_size=16).hexdigest())
 
     # ------------------------------------------------------------------ stations
     def snapshot(self, session: Any) -> StationSnapshot:
@@ -190,7 +217,7 @@ class NearestIndex:
         """The table of ``positions`` on the ``mode`` network (built once, then cached)."""
         from geo.network import nearest_k
 
-        key = (mode, snap.version, hashlib.blake2b(positions.tobytes(), digest_size=16).hexdigest())
+        key = self._table_key(mode, snap, positions)
         with self._lock:
             found = self._tables.get(key)
             if found is not None:
@@ -222,6 +249,16 @@ class NearestIndex:
                         self._tables.popitem(last=False)
                 self._build_locks.pop(key, None)
             return built
+
+    def _forward_search(self, mode: str) -> Any:
+        """The compiled search on the ``mode`` network's forward graph (worker → station), built once."""
+        found = self._forward.get(mode)
+        if found is None:
+            from geo._graph import OffsetSearch
+
+            g = self.networks[mode].csr()
+            found = self._forward.setdefault(mode, OffsetSearch(g.indptr, g.indices, g.data))
+        return found
 
     # ------------------------------------------------------------------ queries
     def query(
@@ -271,20 +308,29 @@ class NearestIndex:
             chosen.append((local, float(table.minutes[node, j])))
         if not chosen:
             return snap, [], offset_m
-        # one limited Dijkstra from the point's node gives the paths to all chosen stations
+        # one limited search from the point's node gives the paths to all chosen stations
         longest = max(m * mpm - float(table.station_offset_m[loc]) for loc, m in chosen)
-        dist, pred = dijkstra(
-            net.csr(), directed=True, indices=node, return_predecessors=True, limit=longest * (1 + 1e-9) + 1.0
+        pred = np.empty(net.n_nodes, dtype=np.int64)
+        found = self._forward_search(mode).run_within(
+            np.array([node], dtype=np.int64),
+            np.zeros(1),
+            limit_m=longest * (1 + 1e-9) + 1.0,
+            max_settled=None,
+            pred=pred,
         )
+        assert found is not None  # no budget
+        dist = found[0]
         hits: list[Hit] = []
         for local, node_minutes in chosen:
             st_node = int(table.station_node[local])
             st_off = float(table.station_offset_m[local])
             path = _path(pred, node, st_node)
             pos = int(table.positions[local])
-            line = [[float(lon), float(lat)]]
-            line += [[float(net.lon[n]), float(net.lat[n])] for n in path]
-            line.append([float(snap.lon[pos]), float(snap.lat[pos])])
+            line = np.empty((len(path) + 2, 2))
+            line[0] = lon, lat
+            line[1:-1, 0] = net.lon[path]
+            line[1:-1, 1] = net.lat[path]
+            line[-1] = snap.lon[pos], snap.lat[pos]
             hits.append(
                 Hit(
                     position=pos,
@@ -296,7 +342,7 @@ class NearestIndex:
         return snap, hits, offset_m
 
 
-def _path(pred: NDArray[np.int32], src: int, dst: int) -> list[int]:
+def _path(pred: NDArray[np.int64], src: int, dst: int) -> list[int]:
     """Node path src → dst from a Dijkstra predecessor array."""
     path = [dst]
     while path[-1] != src:

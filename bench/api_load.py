@@ -152,6 +152,8 @@ def server(url: str, workers: int = 1) -> Iterator[str]:
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(workers),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -215,6 +217,7 @@ async def open_loop(
     ]
     latencies = np.full(n, np.nan)
     errors = 0
+    first_error: list[str] = []
     empty = 0
     idle: list[_Conn] = []
     opened: list[_Conn] = []
@@ -223,18 +226,32 @@ async def open_loop(
         nonlocal errors, empty
         conn = idle.pop() if idle else None
         try:
+            request = requests[i % len(requests)]
+            if conn is not None:
+                try:
+                    status, body = await asyncio.wait_for(conn.get(request), timeout=5.0)
+                except ConnectionError:
+                    # the server closed this idle keep-alive connection (uvicorn's keep-alive timeout)
+                    # before the request reached it: retry the GET once on a new connection, as
+                    # browsers and HTTP client libraries do; the latency still counts from the due time
+                    conn.writer.close()
+                    conn = None
             if conn is None:
                 reader, writer = await asyncio.open_connection(host, port)
                 conn = _Conn(reader, writer)
                 opened.append(conn)
-            status, body = await asyncio.wait_for(conn.get(requests[i % len(requests)]), timeout=5.0)
+                status, body = await asyncio.wait_for(conn.get(request), timeout=5.0)
             if status != 200:
                 errors += 1
+                if not first_error:
+                    first_error.append(f"HTTP {status}: {body[:200]!r}")
             elif b'"results":[]' in body:
                 empty += 1  # a point on a network piece with no station within the horizon: a valid answer
             idle.append(conn)
-        except (TimeoutError, OSError, ConnectionError, ValueError, IndexError):
+        except (TimeoutError, OSError, ConnectionError, ValueError, IndexError) as exc:
             errors += 1
+            if not first_error:
+                first_error.append(f"{type(exc).__name__}: {exc}")
         latencies[i] = time.perf_counter() - due
 
     start = time.perf_counter() + 0.05
@@ -250,6 +267,8 @@ async def open_loop(
     for conn in opened:
         conn.writer.close()
     ms = latencies * 1000.0
+    if first_error:
+        print(f"  first error at {rate:.0f}/s: {first_error[0]}", flush=True)
     return {
         "rate": rate,
         "requests": float(n),

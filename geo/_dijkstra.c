@@ -97,7 +97,7 @@ static int get_buffer(PyObject *obj, Py_buffer *view, const char *name, Py_ssize
  * `bucket` > 0 is the bucket width and `max_arc` the longest arc (both in the lengths' unit). */
 static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *indices, const double *w,
                          Py_ssize_t m, const int64_t *src, const double *off, double limit, double bucket,
-                         double max_arc, Py_ssize_t budget, double *dist, int64_t *owner) {
+                         double max_arc, Py_ssize_t budget, double *dist, int64_t *owner, int64_t *pred) {
     Py_ssize_t processed = 0;
     int failed = 0;
     Queue q;
@@ -132,6 +132,11 @@ static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *ind
         dist[v] = INFINITY;
         owner[v] = -1;
     }
+    if (pred != NULL) {
+        for (Py_ssize_t v = 0; v < n; v++) {
+            pred[v] = -1;
+        }
+    }
     double lowest = INFINITY;
     for (Py_ssize_t i = 0; i < m && !failed; i++) {
         double d = off[i];
@@ -142,6 +147,9 @@ static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *ind
         if (d < dist[v] || (d == dist[v] && i < owner[v])) {
             dist[v] = d;
             owner[v] = i;
+            if (pred != NULL) {
+                pred[v] = -1;
+            }
             failed = queue_push(&q, d, (int32_t)i, v);
             if (d < lowest) {
                 lowest = d;
@@ -182,6 +190,9 @@ static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *ind
                     if (nd < dist[v] || (nd == dist[v] && ou < owner[v])) {
                         dist[v] = nd;
                         owner[v] = ou;
+                        if (pred != NULL) {
+                            pred[v] = u;
+                        }
                         if (queue_push(&q, nd, (int32_t)ou, v) < 0) {
                             failed = 1;
                             break;
@@ -203,8 +214,14 @@ static PyObject *multi_source(PyObject *self, PyObject *args) {
     PyObject *o_ptr, *o_idx, *o_len, *o_src, *o_off, *o_dist, *o_own;
     double limit, bucket, max_arc;
     Py_ssize_t budget = -1;
-    if (!PyArg_ParseTuple(args, "OOOOOdddOO|n", &o_ptr, &o_idx, &o_len, &o_src, &o_off, &limit, &bucket, &max_arc,
-                          &o_dist, &o_own, &budget)) {
+    PyObject *o_pred = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOOOdddOO|nO", &o_ptr, &o_idx, &o_len, &o_src, &o_off, &limit, &bucket,
+                          &max_arc, &o_dist, &o_own, &budget, &o_pred)) {
+        return NULL;
+    }
+    Py_buffer pb;
+    int have_pred = o_pred != Py_None;
+    if (have_pred && get_buffer(o_pred, &pb, "pred", 8, 1) < 0) {
         return NULL;
     }
     Py_buffer b[7];
@@ -216,6 +233,9 @@ static PyObject *multi_source(PyObject *self, PyObject *args) {
         if (get_buffer(objs[got], &b[got], names[got], sizes[got], got >= 5) < 0) {
             for (int j = 0; j < got; j++) {
                 PyBuffer_Release(&b[j]);
+            }
+            if (have_pred) {
+                PyBuffer_Release(&pb);
             }
             return NULL;
         }
@@ -231,7 +251,8 @@ static PyObject *multi_source(PyObject *self, PyObject *args) {
     const double *off = (const double *)b[4].buf;
     double *dist = (double *)b[5].buf;
     int64_t *owner = (int64_t *)b[6].buf;
-    if (n < 0 || b[2].shape[0] != nnz || b[4].shape[0] != m || b[5].shape[0] != n || b[6].shape[0] != n) {
+    if (n < 0 || b[2].shape[0] != nnz || b[4].shape[0] != m || b[5].shape[0] != n || b[6].shape[0] != n ||
+        (have_pred && pb.shape[0] != n)) {
         PyErr_SetString(PyExc_ValueError, "array sizes do not agree");
         goto done;
     }
@@ -255,7 +276,8 @@ static PyObject *multi_source(PyObject *self, PyObject *args) {
     }
     Py_ssize_t settled;
     Py_BEGIN_ALLOW_THREADS
-    settled = search(n, indptr, indices, w, m, src, off, limit, bucket, max_arc, budget, dist, owner);
+    settled = search(n, indptr, indices, w, m, src, off, limit, bucket, max_arc, budget, dist, owner,
+                     have_pred ? (int64_t *)pb.buf : NULL);
     Py_END_ALLOW_THREADS
     if (settled == -1) {
         PyErr_NoMemory();
@@ -266,17 +288,21 @@ done:
     for (int j = 0; j < 7; j++) {
         PyBuffer_Release(&b[j]);
     }
+    if (have_pred) {
+        PyBuffer_Release(&pb);
+    }
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"multi_source", multi_source, METH_VARARGS,
      "multi_source(indptr, indices, length_m, sources, offsets_m, limit, bucket, max_arc, dist, owner\n"
-     "             [, budget]) -> processed\n\n"
+     "             [, budget[, pred]]) -> processed\n\n"
      "Fill dist[v] = min_i offsets_m[i] + d(sources[i], v) (inf beyond limit) and owner[v] = the\n"
      "smallest i attaining it (-1 when unreached). int32 CSR, int64 sources, float64 lengths;\n"
      "bucket: the queue's bucket width, max_arc: the longest arc. Returns the labels processed, or\n"
-     "-2 (outputs partial) when that would exceed budget (if given and >= 0)."},
+     "-2 (outputs partial) when that would exceed budget (if given and >= 0). pred (int64, optional)\n"
+     "gets each node's predecessor on its path (-1 at sources and unreached nodes)."},
     {NULL, NULL, 0, NULL},
 };
 

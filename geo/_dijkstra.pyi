@@ -14,5 +14,6 @@ def multi_source(
     dist: Any,
     owner: Any,
     budget: int = ...,
+    pred: Any = ...,
     /,
 ) -> int: ...

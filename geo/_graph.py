@@ -209,9 +209,12 @@ class OffsetSearch:
         *,
         limit_m: float = np.inf,
         max_settled: int | None,
+        pred: NDArray[np.int64] | None = None,
     ) -> tuple[NDArray[np.float64], NDArray[np.int64]] | None:
         """:meth:`run`, or ``None`` as soon as more than ``max_settled`` labels would be processed
-        (the pass reaches a large part of the graph, where another search does better)."""
+        (the pass reaches a large part of the graph, where another search does better). ``pred``,
+        an int64 array of one entry per node, receives each node's predecessor on its path (-1 at
+        sources and unreached nodes)."""
         from geo import _dijkstra
 
         sources = np.ascontiguousarray(source_nodes, dtype=np.int64).reshape(-1)
@@ -232,6 +235,7 @@ class OffsetSearch:
             dist,
             owner,
             -1 if max_settled is None else int(max_settled),
+            pred,
         )
         if done < 0:
             return None

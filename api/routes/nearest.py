@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import Mode, NearestIndexDep, NetworkDep, OutCRS, SessionDep, SettingsDep
+from api.deps import Mode, OutCRS, SessionDep
+from api.nearest_index import NearestIndex, StationSnapshot
 from api.routes.stations import to_wgs84_point
 from api.schemas import ErrorBody, IsoTime, NearestResponse, Word
+from api.settings import Settings
 from geo.catalog import resolve_amenity
 from geo.crs import convert
 from geo.errors import InputError
@@ -33,11 +40,45 @@ def amap_url(lon_gcj: float, lat_gcj: float, name: str, mode: str) -> str:
     )
 
 
+def _checked_snapshot(index: NearestIndex, session: Session) -> StationSnapshot:
+    """The snapshot after reading the registry version (thread pool), then release the connection."""
+    try:
+        return index.snapshot(session)
+    finally:
+        session.rollback()
+
+
+def network_for(networks: dict[str, Any], mode: Mode) -> Any:
+    """The loaded network of ``mode`` (422 naming ``mode`` if not loaded)."""
+    net = networks.get(mode.value)
+    if net is None:
+        loaded = ", ".join(sorted(networks)) or "none"
+        raise InputError(f"no network is loaded for mode {mode.value!r} (loaded: {loaded})", field="mode")
+    return net
+
+
 def local_time(when: dt.datetime) -> dt.datetime:
     """Naive times are China time; aware times are converted to it."""
     if when.tzinfo is None:
         return when.replace(tzinfo=SHANGHAI)
     return when.astimezone(SHANGHAI)
+
+
+class NearestParams(BaseModel):
+    """Query parameters of ``GET /nearest`` (validated in one pass)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float = Field(ge=-180, le=180, description="longitude in `crs`")
+    lat: float = Field(ge=-90, le=90, description="latitude in `crs`")
+    crs: OutCRS = Field(OutCRS.gcj02, description="coordinate system of lon/lat (phones with Amap: gcj02)")
+    mode: Mode = Field(Mode.walk, description="travel mode")
+    k: int = Field(3, ge=1, le=20, description="number of stations")
+    amenity: list[Word] = Field(
+        default_factory=list, max_length=20, description="required amenity (repeatable)"
+    )
+    open_now: bool = Field(False, description="only stations open now (China time)")
+    at: IsoTime | None = Field(None, description="only stations open at this time (naive = China time)")
 
 
 @router.get(
@@ -46,31 +87,22 @@ def local_time(when: dt.datetime) -> dt.datetime:
     responses={422: {"model": ErrorBody, "description": "invalid or unsnappable point, bad parameter"}},
     summary="Nearest stations by travel time (for a worker's phone)",
 )
-def nearest(
-    session: SessionDep,
-    settings: SettingsDep,
-    index: NearestIndexDep,
-    network: NetworkDep,
-    lon: Annotated[float, Query(ge=-180, le=180, description="longitude in `crs`")],
-    lat: Annotated[float, Query(ge=-90, le=90, description="latitude in `crs`")],
-    crs: Annotated[OutCRS, Query(description="coordinate system of lon/lat (phones with Amap: gcj02)")] = (
-        OutCRS.gcj02
-    ),
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
-    k: Annotated[int, Query(ge=1, le=20, description="number of stations")] = 3,
-    amenity: Annotated[
-        list[Word] | None, Query(description="required amenity (repeatable)", max_length=20)
-    ] = None,
-    open_now: Annotated[bool, Query(description="only stations open now (China time)")] = False,
-    at: Annotated[
-        IsoTime | None, Query(description="only stations open at this time (naive = China time)")
-    ] = None,
-) -> Any:
+async def nearest(request: Request, session: SessionDep, params: Annotated[NearestParams, Query()]) -> Any:
     """The ``k`` nearest open stations (with the amenities asked for) by travel time along the streets.
 
     Each result has the station as a GeoJSON Feature (coordinates in `crs`), the travel minutes and
     metres, the route (GeoJSON LineString in `crs`), today's opening hours and an Amap navigation link.
+
+    Served on the event loop from the precomputed tables (a snap, a row lookup and one short path);
+    reading the registry version, and building a table the first time a filter is asked for, run in
+    the thread pool.
     """
+    state = request.app.state
+    settings: Settings = state.settings
+    index: NearestIndex = state.nearest
+    network_for(state.networks, params.mode)
+    lon, lat, crs, mode, k = params.lon, params.lat, params.crs, params.mode, params.k
+    at, open_now, amenity = params.at, params.open_now, params.amenity
     from geo.hours import hours_on
 
     if k > settings.max_k:
@@ -80,13 +112,14 @@ def nearest(
     wlon, wlat = to_wgs84_point(lon, lat, crs.value)
     codes = [resolve_amenity(a, field="amenity") for a in (amenity or [])]
     when = local_time(at) if at is not None else (dt.datetime.now(SHANGHAI) if open_now else None)
-    checking = index.needs_check()
-    current = index.snapshot(session)
-    if checking:
+    if index.needs_check():
         # read-only from here on: hand the connection back before the routing work (under load a
         # request must not hold a pooled connection while it computes)
-        session.rollback()
-    snap, hits, snap_m = index.query(
+        current = await run_in_threadpool(_checked_snapshot, index, session)
+    else:
+        current = index.current()
+    query = partial(
+        index.query,
         current,
         mode.value,
         wlon,
@@ -96,22 +129,29 @@ def nearest(
         at=when,
         snap_max_meters=settings.snap_max_meters,
     )
+    if index.is_warm(current, mode.value, amenities=codes, at=when):
+        snap, hits, snap_m = query()
+    else:
+        snap, hits, snap_m = await run_in_threadpool(query)
     today = (when or dt.datetime.now(SHANGHAI)).date()
     # one vectorised conversion for every station point and route vertex of the answer
     pos = [hit.position for hit in hits]
-    st_lon = np.asarray(snap.lon[pos], dtype=np.float64)
-    st_lat = np.asarray(snap.lat[pos], dtype=np.float64)
-    glon, glat = convert(st_lon, st_lat, src="wgs84", dst="gcj02") if pos else (st_lon, st_lat)
-    route_xy = np.asarray([xy for hit in hits for xy in hit.route], dtype=np.float64).reshape(-1, 2)
+    n_st = len(pos)
+    xy = (
+        np.concatenate([np.column_stack([snap.lon[pos], snap.lat[pos]]), *(hit.route for hit in hits)])
+        if pos
+        else np.empty((0, 2))
+    )
+    gx, gy = convert(xy[:, 0], xy[:, 1], src="wgs84", dst="gcj02") if pos else (xy[:, 0], xy[:, 1])
+    glon, glat = gx[:n_st], gy[:n_st]
     if crs.value == "gcj02":
-        out_lon, out_lat = glon, glat
-        rx, ry = convert(route_xy[:, 0], route_xy[:, 1], src="wgs84", dst="gcj02")
+        ox, oy = gx, gy
     elif crs.value == "bd09":
-        out_lon, out_lat = convert(st_lon, st_lat, src="wgs84", dst="bd09")
-        rx, ry = convert(route_xy[:, 0], route_xy[:, 1], src="wgs84", dst="bd09")
+        ox, oy = convert(gx, gy, src="gcj02", dst="bd09")
     else:
-        out_lon, out_lat, rx, ry = st_lon, st_lat, route_xy[:, 0], route_xy[:, 1]
-    route_coords = np.round(np.column_stack([rx, ry]), 7).tolist()
+        ox, oy = xy[:, 0], xy[:, 1]
+    out_lon, out_lat = ox[:n_st], oy[:n_st]
+    route_coords = np.round(np.column_stack([ox[n_st:], oy[n_st:]]), 7).tolist()
     results: list[dict[str, Any]] = []
     start = 0
     for i, hit in enumerate(hits):
@@ -157,5 +197,6 @@ def nearest(
         },
         "results": results,
     }
-    # the dict already has the documented shape; skipping response-model validation saves ~4 ms
-    return JSONResponse(body)
+    # the dict already has the documented shape: no response-model validation, and orjson writes it
+    # in a tenth of the time json.dumps takes
+    return Response(orjson.dumps(body), media_type="application/json")
