@@ -183,25 +183,32 @@ def _out(lon: FloatArray, lat: FloatArray, scalar: bool) -> tuple[Any, Any]:
 # array kernels (float64 arrays in, new arrays out)
 
 
-def _gcj_delta_scalar(lon: float, lat: float) -> tuple[float, float]:
-    """:func:`_gcj_delta` of one point with the ``math`` module (same formula, term for term): a
-    phone's query point costs microseconds instead of the ~50 numpy calls of the array form."""
+def _gcj_delta_with(lon: Any, lat: Any, sin: Any, cos: Any, sqrt: Any) -> tuple[Any, Any]:
+    """GCJ-02 minus WGS-84 in degrees at WGS-84 points (no bounding-box test), with the given
+    ``sin``/``cos``/``sqrt``: numpy's for arrays, the ``math`` module's for one point."""
     x = lon - 105.0
     y = lat - 35.0
-    sqrt_abs_x = math.sqrt(abs(x))
-    common = (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    sqrt_abs_x = sqrt(abs(x))
+    common = (20.0 * sin(6.0 * x * math.pi) + 20.0 * sin(2.0 * x * math.pi)) * 2.0 / 3.0
     d_lat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sqrt_abs_x + common
-    d_lat += (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
-    d_lat += (160.0 * math.sin(y / 12.0 * math.pi) + 320.0 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    d_lat += (20.0 * sin(y * math.pi) + 40.0 * sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    d_lat += (160.0 * sin(y / 12.0 * math.pi) + 320.0 * sin(y * math.pi / 30.0)) * 2.0 / 3.0
     d_lon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sqrt_abs_x + common
-    d_lon += (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
-    d_lon += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    d_lon += (20.0 * sin(x * math.pi) + 40.0 * sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    d_lon += (150.0 * sin(x / 12.0 * math.pi) + 300.0 * sin(x / 30.0 * math.pi)) * 2.0 / 3.0
     rad_lat = lat / 180.0 * math.pi
-    magic = 1.0 - _EE * math.sin(rad_lat) ** 2
-    sqrt_magic = math.sqrt(magic)
+    magic = 1.0 - _EE * sin(rad_lat) ** 2
+    sqrt_magic = sqrt(magic)
     d_lat = (d_lat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * math.pi)
-    d_lon = (d_lon * 180.0) / (_A / sqrt_magic * math.cos(rad_lat) * math.pi)
+    d_lon = (d_lon * 180.0) / (_A / sqrt_magic * cos(rad_lat) * math.pi)
     return d_lon, d_lat
+
+
+def _gcj_delta_scalar(lon: float, lat: float) -> tuple[float, float]:
+    """:func:`_gcj_delta` of one point in plain floats: a phone's query point costs microseconds
+    instead of the ~50 numpy calls of the array form."""
+    d_lon, d_lat = _gcj_delta_with(lon, lat, math.sin, math.cos, math.sqrt)
+    return float(d_lon), float(d_lat)
 
 
 #: arrays up to this size go through :func:`_gcj_delta_scalar` point by point (faster than numpy's
@@ -215,22 +222,8 @@ def _gcj_delta(lon: FloatArray, lat: FloatArray) -> _Pair:
         pairs = [_gcj_delta_scalar(float(a), float(b)) for a, b in zip(lon.ravel(), lat.ravel(), strict=True)]
         d = np.array(pairs, dtype=np.float64).reshape(-1, 2)
         return d[:, 0].reshape(lon.shape), d[:, 1].reshape(lat.shape)
-    x = lon - 105.0
-    y = lat - 35.0
-    sqrt_abs_x = np.sqrt(np.abs(x))
-    common = (20.0 * np.sin(6.0 * x * math.pi) + 20.0 * np.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-    d_lat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sqrt_abs_x + common
-    d_lat += (20.0 * np.sin(y * math.pi) + 40.0 * np.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
-    d_lat += (160.0 * np.sin(y / 12.0 * math.pi) + 320.0 * np.sin(y * math.pi / 30.0)) * 2.0 / 3.0
-    d_lon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sqrt_abs_x + common
-    d_lon += (20.0 * np.sin(x * math.pi) + 40.0 * np.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
-    d_lon += (150.0 * np.sin(x / 12.0 * math.pi) + 300.0 * np.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
-    rad_lat = lat / 180.0 * math.pi
-    magic = 1.0 - _EE * np.sin(rad_lat) ** 2
-    sqrt_magic = np.sqrt(magic)
-    d_lat = (d_lat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * math.pi)
-    d_lon = (d_lon * 180.0) / (_A / sqrt_magic * np.cos(rad_lat) * math.pi)
-    return d_lon, d_lat
+    d_lon, d_lat = _gcj_delta_with(lon, lat, np.sin, np.cos, np.sqrt)
+    return np.asarray(d_lon, dtype=np.float64), np.asarray(d_lat, dtype=np.float64)
 
 
 def _out_of_china(lon: FloatArray, lat: FloatArray) -> BoolArray:
