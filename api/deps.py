@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.settings import Settings
+from geo.errors import InputError
 
 if TYPE_CHECKING:
     from api.nearest_index import NearestIndex
@@ -81,23 +82,21 @@ async def require_api_key(
     return f"api-key:{x_api_key[:4]}…"
 
 
+def network_for(networks: dict[str, Any], mode: Mode) -> Any:
+    """The loaded :class:`geo.network.Network` of ``mode`` (422 naming ``mode`` if not loaded)."""
+    net = networks.get(mode.value)
+    if net is None:
+        loaded = ", ".join(sorted(networks)) or "none"
+        raise InputError(f"no network is loaded for mode {mode.value!r} (loaded: {loaded})", field="mode")
+    return net
+
+
 async def get_network(
     request: Request,
     mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
 ) -> Any:
-    """The loaded :class:`geo.network.Network` of ``mode`` (422 naming ``mode`` if not loaded)."""
-    networks: dict[str, Any] = request.app.state.networks
-    net = networks.get(mode.value)
-    if net is None:
-        loaded = ", ".join(sorted(networks)) or "none"
-        raise HTTPException(
-            status_code=422,
-            detail={
-                "detail": f"no network is loaded for mode {mode.value!r} (loaded: {loaded})",
-                "field": "mode",
-            },
-        )
-    return net
+    """The loaded :class:`geo.network.Network` of ``mode`` (:func:`network_for`)."""
+    return network_for(request.app.state.networks, mode)
 
 
 async def get_nearest_index(request: Request) -> NearestIndex:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from geo._graph import predecessor_path
 from geo.errors import InputError, NotFoundError, UnsnappableError
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,6 @@ class NearestIndex:
         self._matches: OrderedDict[tuple[int, frozenset[str], dt.datetime | None], NDArray[np.int64]] = (
             OrderedDict()
         )
-        self._forward: dict[str, Any] = {}
         self.builds = 0  # tables built so far (observability, tests)
         self.check_seconds = float(check_seconds)
         self._checked_at = -float("inf")
@@ -250,16 +250,6 @@ class NearestIndex:
                 self._build_locks.pop(key, None)
             return built
 
-    def _forward_search(self, mode: str) -> Any:
-        """The compiled search on the ``mode`` network's forward graph (worker → station), built once."""
-        found = self._forward.get(mode)
-        if found is None:
-            from geo._graph import OffsetSearch
-
-            g = self.networks[mode].csr()
-            found = self._forward.setdefault(mode, OffsetSearch(g.indptr, g.indices, g.data))
-        return found
-
     # ------------------------------------------------------------------ queries
     def query(
         self,
@@ -311,7 +301,7 @@ class NearestIndex:
         # one limited search from the point's node gives the paths to all chosen stations
         longest = max(m * mpm - float(table.station_offset_m[loc]) for loc, m in chosen)
         pred = np.empty(net.n_nodes, dtype=np.int64)
-        found = self._forward_search(mode).run_within(
+        found = net.forward_search.run_within(
             np.array([node], dtype=np.int64),
             np.zeros(1),
             limit_m=longest * (1 + 1e-9) + 1.0,
@@ -324,7 +314,9 @@ class NearestIndex:
         for local, node_minutes in chosen:
             st_node = int(table.station_node[local])
             st_off = float(table.station_offset_m[local])
-            path = _path(pred, node, st_node)
+            path = predecessor_path(pred, node, st_node)
+            if path is None:
+                raise NotFoundError(f"no path from node {node} to node {st_node}", field="lon")
             pos = int(table.positions[local])
             line = np.empty((len(path) + 2, 2))
             line[0] = lon, lat
@@ -340,17 +332,6 @@ class NearestIndex:
                 )
             )
         return snap, hits, offset_m
-
-
-def _path(pred: NDArray[np.int64], src: int, dst: int) -> list[int]:
-    """Node path src → dst from a Dijkstra predecessor array."""
-    path = [dst]
-    while path[-1] != src:
-        prev = int(pred[path[-1]])
-        if prev < 0:
-            raise NotFoundError(f"no path from node {src} to node {dst}", field="lon")
-        path.append(prev)
-    return path[::-1]
 
 
 def _missing(value: Any) -> bool:

@@ -116,6 +116,8 @@ class ContractedSearch:
     small_pass_fraction
         A pass that settles fewer than ``1/small_pass_fraction`` of the nodes is answered by the
         full-graph search instead (same result); 0 always uses the junction graph.
+    full
+        That full-graph search, if one exists already on the same arrays (built otherwise).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class ContractedSearch:
         length_m: NDArray[np.float64],
         *,
         small_pass_fraction: int = SMALL_PASS_FRACTION,
+        full: _graph.OffsetSearch | None = None,
     ) -> None:
         self.small_pass_fraction = int(small_pass_fraction)
         n = int(indptr.size - 1)
@@ -267,7 +270,7 @@ class ContractedSearch:
         )
         # the full-graph search, for passes that reach only a small part of the network (few stations
         # on a large one): there it settles fewer labels than the junction pass spends in numpy
-        self._full = _graph.OffsetSearch(indptr, indices, length_m)
+        self._full = full if full is not None else _graph.OffsetSearch(indptr, indices, length_m)
         self._search = _graph.OffsetSearch(
             self.junction_indptr, self.junction_indices, self.junction_length_m
         )
@@ -413,7 +416,7 @@ def contracted_search(network: Network) -> ContractedSearch:
         found = _CACHE.get(network)
     if found is not None:
         return found
-    built = ContractedSearch(*network.reverse_arrays)
+    built = ContractedSearch(*network.reverse_arrays, full=network.offset_search)
     with _LOCK:
         return _CACHE.setdefault(network, built)
 

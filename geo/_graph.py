@@ -63,6 +63,18 @@ def build_csr(
     return indptr.astype(np.int32), head.astype(np.int32), length_m
 
 
+def predecessor_path(pred: NDArray[np.integer], src: int, dst: int) -> list[int] | None:
+    """Node path ``src → dst`` (both included) from a shortest-path predecessor array (negative =
+    none, as scipy and :mod:`geo._dijkstra` write it); ``None`` when ``dst`` is not reached."""
+    path = [int(dst)]
+    while path[-1] != src:
+        prev = int(pred[path[-1]])
+        if prev < 0:
+            return None
+        path.append(prev)
+    return path[::-1]
+
+
 def csr_matrix(
     indptr: NDArray[np.int32], indices: NDArray[np.int32], length_m: NDArray[np.float64]
 ) -> sp.csr_matrix:
@@ -185,9 +197,9 @@ class OffsetSearch:
         self._length_m = np.ascontiguousarray(length_m, dtype=np.float64)
         if self._indices.size != self.nnz or self._length_m.size != self.nnz:
             raise ValueError("indptr, indices and length_m do not describe one CSR graph")
-        positive = self._length_m[self._length_m > 0]
         if self._length_m.size and not bool(np.all(self._length_m >= 0)):
             raise ValueError("arc lengths must be non-negative")
+        positive = self._length_m[self._length_m > 0]
         # the bucket queue's width: a short arc (corrections within a bucket stay rare) and never tiny
         self._bucket_m = max(float(np.quantile(positive, 0.3)), 0.5) if positive.size else 1.0
         self._max_arc_m = float(self._length_m.max()) if self._length_m.size else 0.0

@@ -240,6 +240,14 @@ class Network:
         """Reusable one-pass search on the reversed graph (see :mod:`geo.coverage`)."""
         return _graph.OffsetSearch(*self.reverse_arrays)
 
+    @cached_property
+    def forward_search(self) -> _graph.OffsetSearch:
+        """The same search on the graph itself (worker → station paths); :attr:`offset_search` when
+        the network is symmetric."""
+        if self.symmetric:
+            return self.offset_search
+        return _graph.OffsetSearch(self.indptr, self.indices, self.length_m)
+
     def reverse_csr(self) -> sp.csr_matrix:
         """The reversed graph: searching it from station nodes gives node → station distances."""
         ip, ix, ln = self.reverse_arrays
@@ -340,10 +348,9 @@ class Network:
             raise NotFoundError(
                 f"no {self.mode} path from node {src_node} to node {dst_node}", field="dst_node"
             )
-        path = [int(dst_node)]
-        while path[-1] != int(src_node):
-            path.append(int(pred[path[-1]]))
-        return np.asarray(path[::-1], dtype=np.int64), meters
+        path = _graph.predecessor_path(pred, int(src_node), int(dst_node))
+        assert path is not None  # dst_node was reached
+        return np.asarray(path, dtype=np.int64), meters
 
     def route_geometry(self, nodes: ArrayLike) -> shapely.LineString:
         """WGS-84 LineString through the given node indices."""

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Mode, OutCRS, SessionDep
+from api.deps import Mode, OutCRS, SessionDep, network_for
 from api.nearest_index import NearestIndex, StationSnapshot
 from api.routes.stations import to_wgs84_point
 from api.schemas import ErrorBody, IsoTime, NearestResponse, Word
@@ -46,15 +46,6 @@ def _checked_snapshot(index: NearestIndex, session: Session) -> StationSnapshot:
         return index.snapshot(session)
     finally:
         session.rollback()
-
-
-def network_for(networks: dict[str, Any], mode: Mode) -> Any:
-    """The loaded network of ``mode`` (422 naming ``mode`` if not loaded)."""
-    net = networks.get(mode.value)
-    if net is None:
-        loaded = ", ".join(sorted(networks)) or "none"
-        raise InputError(f"no network is loaded for mode {mode.value!r} (loaded: {loaded})", field="mode")
-    return net
 
 
 def local_time(when: dt.datetime) -> dt.datetime:
@@ -110,7 +101,7 @@ async def nearest(request: Request, session: SessionDep, params: Annotated[Neare
     if open_now and at is not None:
         raise InputError("give open_now or at, not both", field="at")
     wlon, wlat = to_wgs84_point(lon, lat, crs.value)
-    codes = [resolve_amenity(a, field="amenity") for a in (amenity or [])]
+    codes = [resolve_amenity(a, field="amenity") for a in amenity]
     when = local_time(at) if at is not None else (dt.datetime.now(SHANGHAI) if open_now else None)
     if index.needs_check():
         # read-only from here on: hand the connection back before the routing work (under load a

@@ -224,3 +224,17 @@ def test_errors(client: TestClient, params: dict[str, Any], field: str, words: s
 def test_no_station_gives_empty_results(client: TestClient) -> None:
     body = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84")
     assert body["results"] == []
+
+
+@pytest.mark.parametrize("path", ["/nearest", "/coverage"])
+def test_mode_without_a_loaded_network(
+    api_app: tuple[FastAPI, TestClient], path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/nearest (its own check) and /coverage (the NetworkDep dependency) give the same 422."""
+    app, client = api_app
+    monkeypatch.delitem(app.state.networks, "ebike")
+    r = client.get(path, params={"lon": QUERY[0], "lat": QUERY[1], "crs": "wgs84", "mode": "ebike"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == "mode"
+    assert "no network is loaded for mode 'ebike' (loaded: walk)" in body["detail"], body["detail"]
