@@ -7,7 +7,7 @@
  *     dist[v]  = min_i  offsets[i] + d(sources[i], v)        (inf when more than `limit` away)
  *     owner[v] = the smallest i attaining that minimum      (-1 when unreached)
  *
- * The queue is a radix heap over the distances' bit patterns; ties between sources at exactly the
+ * The queue is a bucket queue with label correction (below); ties between sources at exactly the
  * same distance go to the lower source index whatever the pop or arc order (see the tie rule below):
  * the result is a function of the inputs alone. It is the same search as scipy.sparse.csgraph.dijkstra
  * with min_only=True over a graph with one virtual node per source (what geo._graph did before),
@@ -102,8 +102,9 @@ static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *ind
     int failed = 0;
     Queue q;
     memset(&q, 0, sizeof q);
-    /* every queued label lies within [current bucket start, start + max_arc], and source offsets
-     * within [0, max offset]: that many buckets, plus two, never wrap onto a live bucket */
+    /* every queued label lies within [current bucket start, start + span], span = the longest arc or
+     * source offset (at most the limit): that many buckets, plus three (the current one, the
+     * partial last one, rounding of d * inv_width), never wrap onto a live bucket */
     double span = max_arc;
     for (Py_ssize_t i = 0; i < m; i++) {
         if (off[i] <= limit && off[i] > span) {
@@ -118,7 +119,7 @@ static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *ind
         q.width = span / (double)(1 << 22);
     }
     q.inv_width = 1.0 / q.width;
-    Py_ssize_t needed = (Py_ssize_t)(span * q.inv_width) + 3; /* +1 for rounding of the product */
+    Py_ssize_t needed = (Py_ssize_t)(span * q.inv_width) + 3;
     q.n_buckets = 1;
     while (q.n_buckets < needed) {
         q.n_buckets <<= 1;
