@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import connected_components, dijkstra, reverse_cuthill_mckee
 
 from geo import _graph
+
+# scipy.sparse.csgraph is imported inside the functions that use it (~80 ms of every CLI start)
 
 if TYPE_CHECKING:
     from geo.network import Network
@@ -48,6 +49,8 @@ SMALL_PASS_FRACTION = 16
 def _chain_dist(
     g: sp.csr_matrix, starts: NDArray[np.int64], *, unweighted: bool = False
 ) -> NDArray[np.float64]:
+    from scipy.sparse.csgraph import dijkstra
+
     if starts.size == 0:
         return np.full(g.shape[0], np.inf)
     return np.asarray(
@@ -84,6 +87,8 @@ def _locality_order(
     of the full graph) sit close together: reverse Cuthill–McKee of their undirected adjacency. The
     search then walks memory nearly in order instead of jumping across a multi-million-node array,
     which on large networks costs it more than the heap does."""
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
     pos = np.full(n, -1, dtype=np.int64)
     pos[nodes] = np.arange(nodes.size)
     r, c = pos[tails], pos[heads]
@@ -129,6 +134,8 @@ class ContractedSearch:
         small_pass_fraction: int = SMALL_PASS_FRACTION,
         full: _graph.OffsetSearch | None = None,
     ) -> None:
+        from scipy.sparse.csgraph import connected_components
+
         self.small_pass_fraction = int(small_pass_fraction)
         n = int(indptr.size - 1)
         self.n = n

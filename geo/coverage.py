@@ -5,13 +5,15 @@ Travel time (``docs/ARCHITECTURE.md``, ``docs/TRAVEL_TIME.md``)::
     time(P → S) = [ straight(P, node(P)) + path(node(P) → node(S)) + straight(node(S), S) ] / speed
 
 Straight lines are great-circle metres, paths follow the arcs of the network's mode. Every node's
-time to its nearest station is found by ONE ``scipy.sparse.csgraph.dijkstra`` run on the reversed
-graph (the same graph for walking) from one virtual node per station, joined to its network node
-by an arc as long as the station's own straight-line offset; ``min_only=True`` then gives exactly
-``min_S [ path(v → node(S)) + straight(node(S), S) ]`` for every node ``v`` and ``sources`` names the
-winning station. The search stops at ``horizon_minutes``: farther nodes and points get NaN minutes.
-On networks of 20,000 nodes or more it runs on the junction graph (chains of degree-2 nodes
-contracted to one arc each, built once per network by :func:`geo._contract.contracted_search`);
+time to its nearest station is found by ONE multi-source search on the reversed graph (the same
+graph for walking), :class:`geo._graph.OffsetSearch` (compiled, :mod:`geo._dijkstra`): each
+station enters as a source at its network node with its own straight-line offset as the starting
+distance, which gives exactly ``min_S [ path(v → node(S)) + straight(node(S), S) ]`` for every
+node ``v`` and names the winning station (the lowest index on exact ties). It is the
+``scipy.sparse.csgraph.dijkstra(min_only=True)`` pass with one virtual node per station, which the
+tests use as the reference. The search stops at ``horizon_minutes``: farther nodes and points get
+NaN minutes. On networks of 20,000 nodes or more it runs on the junction graph (chains of degree-2
+nodes contracted to one arc each, built once per network by :func:`geo._contract.contracted_search`);
 chain nodes are then rebuilt exactly from their chain ends and any station on their own chain, so
 the result is that of the full graph.
 
@@ -33,13 +35,14 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
-from scipy.sparse.csgraph import dijkstra
 
 from geo._contract import coverage_search
 from geo.areas import area_index
 from geo.catalog import resolve_amenity
 from geo.errors import InputError
 from geo.network import Network
+
+# scipy.sparse.csgraph is imported inside the functions that use it (~80 ms of every CLI start)
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +334,8 @@ def _neighbour_meters(
     leaves the station's own cell across exactly one boundary arc, Mehlhorn's lemma; station
     offsets enter as virtual arcs). Directed networks: one limited search per station chunk.
     """
+    from scipy.sparse.csgraph import dijkstra
+
     m = st_node.size
     out = np.full(m, np.inf)
     ok = np.flatnonzero(st_node >= 0)
@@ -610,6 +615,8 @@ def service_areas(
         ``station_id``, ``minutes``, ``snapped``, ``street_km`` (reached street length, each
         direction counted), ``area_km2`` and the (Multi)Polygon geometry (empty when unsnappable).
     """
+    from scipy.sparse.csgraph import dijkstra
+
     if not (np.isfinite(minutes) and minutes > 0):
         raise InputError(f"minutes must be a positive number, got {minutes!r}", field="minutes")
     if not (np.isfinite(buffer_meters) and buffer_meters > 0):

@@ -55,7 +55,6 @@ import numpy as np
 import scipy.sparse as sp
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
@@ -63,6 +62,8 @@ from geo import _graph
 from geo.catalog import mode_speeds_kph, resolve_mode
 from geo.config import cache_dir as default_cache_dir
 from geo.errors import InputError, NotFoundError
+
+# scipy.sparse.csgraph is imported inside the functions that use it (~80 ms of every CLI start)
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -335,6 +336,8 @@ class Network:
         NotFoundError
             If no path exists (within ``max_meters``).
         """
+        from scipy.sparse.csgraph import dijkstra
+
         for name, v in (("src_node", src_node), ("dst_node", dst_node)):
             if not (0 <= int(v) < self.n_nodes):
                 raise InputError(
@@ -920,6 +923,8 @@ def nearest_k(
         stations are within the horizon) and ``(n_nodes, k)`` float64 minutes (NaN there), each
         row sorted by increasing minutes.
     """
+    from scipy.sparse.csgraph import dijkstra
+
     if not (isinstance(k, int | np.integer) and k >= 1):
         raise InputError(f"k must be a positive integer, got {k!r}", field="k")
     if not (np.isfinite(horizon_minutes) and horizon_minutes > 0):

@@ -18,7 +18,7 @@ def upgrade(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Migrate the configured database (YIZHAN_DATABASE_URL) to the newest schema."""
-    from geo.config import database_url
+    from geo.config import database_url, redact_url
     from geo.db import migrate, setup_db
 
     created = False
@@ -26,9 +26,8 @@ def upgrade(
         created = setup_db.ensure_database()
         setup_db.ensure_postgis()
     now = migrate.upgrade(revision=revision)
-    from geo.db.engine import _redact
 
-    result = {"database": _redact(database_url()), "revision": now, "created": created}
+    result = {"database": redact_url(database_url()), "revision": now, "created": created}
     if json_out:
         print_json(result)
     else:

@@ -16,19 +16,19 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from api.cli._common import domain_errors, fail, setup_logging
 from geo.config import data_dir as default_data_dir
 from geo.errors import InputError
+
+if TYPE_CHECKING:  # rich is imported when the demo runs, not on every `yizhan` start
+    from rich.console import Console
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,9 @@ def register(app: typer.Typer) -> None:
         for path in (osm, pois_path):
             if not path.is_file():
                 raise fail(f"real sample missing: {path} (set YIZHAN_DATA_DIR or --data-dir)", 3)
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         console = Console(stderr=json_out)
         started = time.perf_counter()
         own = f"现有站点：{stations.name}（{stations_crs}）。" if stations is not None else BANK_NOTE
@@ -226,6 +229,8 @@ def register(app: typer.Typer) -> None:
 
 def _print_summary(console: Console, result: Any, registry: dict[str, Any], summary: Any,
                    written: list[Path], elapsed: float, notes: list[str]) -> None:
+    from rich.table import Table
+
     console.print()
     for note in notes:
         console.print(f"[dim]{note}[/dim]")

@@ -15,19 +15,10 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.config import sqlalchemy_url
+from geo.config import redact_url, sqlalchemy_url
 from geo.errors import StoreUnavailableError
 
 logger = logging.getLogger(__name__)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a URL for messages."""
-    if "@" in url and ":" in url.split("@", 1)[0].split("//", 1)[-1]:
-        scheme, rest = url.split("//", 1)
-        user = rest.split("@", 1)[0].split(":", 1)[0]
-        return f"{scheme}//{user}:***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def make_engine(url: str | None = None, *, check: bool = True) -> Engine:
@@ -55,7 +46,7 @@ def make_engine(url: str | None = None, *, check: bool = True) -> Engine:
             engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreUnavailableError(
-                f"cannot connect to the PostGIS store at {_redact(sa_url)}: {reason}"
+                f"cannot connect to the PostGIS store at {redact_url(sa_url)}: {reason}"
             ) from exc
     return engine
 

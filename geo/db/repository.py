@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from geo import catalog
 from geo.areas import as_multipolygon
 from geo.db.models import AREA_LEVELS, Area, RegistryState, Station, StationChange
+from geo.db.snapshot import STATION_COLUMNS
 from geo.errors import ConflictError, ImportRejectedError, InputError, NotFoundError, StoreUnavailableError
 from geo.hours import is_open_at
 from geo.stations import (
@@ -82,11 +83,7 @@ class ImportSummary:
 # helpers
 
 _STATION_COLS = (
-    Station.id, Station.source, Station.external_id, Station.name, Station.kind, Station.status,
-    Station.address, Station.county_name, Station.county_code, Station.township_name,
-    Station.township_code, Station.community_name, Station.community_code, Station.amenities,
-    Station.opening_hours, Station.host_org, Station.phone, Station.seats, Station.floor_area_m2,
-    Station.source_crs, Station.created_at, Station.updated_at,
+    *(getattr(Station, name) for name in STATION_COLUMNS),
     func.ST_X(Station.geom).label("lon"), func.ST_Y(Station.geom).label("lat"),
 )
 
