@@ -19,6 +19,7 @@ bench: setup
 	$(VENV)/python bench/coverage.py
 	$(VENV)/python bench/siting.py
 	$(VENV)/python bench/network_cache.py
+	$(VENV)/python bench/cli_coverage.py
 
 clean:
 	rm -rf .cache out test-artifacts

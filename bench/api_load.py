@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -43,6 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import bench_database  # noqa: E402
+
 from api.settings import NANSHAN_CORE, Settings  # noqa: E402
 from geo.config import data_dir, sqlalchemy_url  # noqa: E402
 
@@ -52,36 +53,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
-
-
-@contextmanager
-def bench_database() -> Iterator[str]:
-    """A migrated throw-away database; dropped at the end."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from geo.db.migrate import upgrade
-
-    server = os.environ.get("YIZHAN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"yizhan_bench_{secrets.token_hex(4)}"
-    admin = create_engine(
-        make_url(sqlalchemy_url(server)).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(sqlalchemy_url(server)).set(database=name, drivername="postgresql")
-    plain = url.render_as_string(hide_password=False)
-    try:
-        eng = create_engine(sqlalchemy_url(plain), isolation_level="AUTOCOMMIT")
-        with eng.connect() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        eng.dispose()
-        upgrade(plain)
-        yield plain
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed_stations(url: str, pois: Path) -> int:
