@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_origin
 
 from fastapi import Depends, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -102,6 +104,61 @@ async def get_network(
 async def get_nearest_index(request: Request) -> NearestIndex:
     index: NearestIndex = request.app.state.nearest
     return index
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """A JSON schema with every ``#/$defs/...`` reference replaced by its definition."""
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        return {**_inline_refs(defs[ref.removeprefix("#/$defs/")], defs), **_inline_refs(rest, defs)}
+    return {k: _inline_refs(v, defs) for k, v in node.items()}
+
+
+def query_model(model: type[M]) -> tuple[Callable[[Request], Awaitable[M]], dict[str, Any]]:
+    """A dependency that validates the query string into ``model`` in one pydantic call, and the
+    ``openapi_extra`` that documents its fields as query parameters.
+
+    It does what ``Annotated[model, Query()]`` does (list fields repeat, unknown parameters are
+    rejected when the model forbids extras, errors are 422 with ``loc = ("query", field)``), for
+    about a tenth of FastAPI's per-field parameter handling: on ``/nearest`` that handling was
+    ~40 % of a request's CPU.
+    """
+    lists = frozenset(
+        name for name, f in model.model_fields.items()
+        if get_origin(f.annotation) is list or f.annotation is list
+    )
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, prop in schema.get("properties", {}).items():
+        param: dict[str, Any] = {
+            "name": name, "in": "query", "required": name in required,
+            "schema": _inline_refs(prop, defs),
+        }
+        if "description" in prop:
+            param["description"] = prop["description"]
+        parameters.append(param)
+
+    async def dependency(request: Request) -> M:
+        query = request.query_params
+        data = {key: query.getlist(key) if key in lists else query[key] for key in query}
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+
+    dependency.__name__ = f"{model.__name__.lower()}_from_query"
+    return dependency, {"parameters": parameters}
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Mode, OutCRS, SessionDep, network_for
+from api.deps import Mode, OutCRS, SessionDep, network_for, query_model
 from api.nearest_index import NearestIndex, StationSnapshot
 from api.routes.stations import to_wgs84_point
 from api.schemas import ErrorBody, IsoTime, NearestResponse, Word
@@ -72,13 +72,19 @@ class NearestParams(BaseModel):
     at: IsoTime | None = Field(None, description="only stations open at this time (naive = China time)")
 
 
+nearest_params, NEAREST_QUERY_DOCS = query_model(NearestParams)
+
+
 @router.get(
     "/nearest",
     response_model=NearestResponse,
     responses={422: {"model": ErrorBody, "description": "invalid or unsnappable point, bad parameter"}},
     summary="Nearest stations by travel time (for a worker's phone)",
+    openapi_extra=NEAREST_QUERY_DOCS,
 )
-async def nearest(request: Request, session: SessionDep, params: Annotated[NearestParams, Query()]) -> Any:
+async def nearest(
+    request: Request, session: SessionDep, params: Annotated[NearestParams, Depends(nearest_params)]
+) -> Any:
     """The ``k`` nearest open stations (with the amenities asked for) by travel time along the streets.
 
     Each result has the station as a GeoJSON Feature (coordinates in `crs`), the travel minutes and

@@ -211,6 +211,9 @@ def test_new_station_invalidates_tables(
         ({"lon": 113.9445, "lat": 22.5405, "open_now": "true", "at": "2026-11-22T07:00"}, "at", "not both"),
         ({"lon": 113.9445, "lat": 22.5405, "at": "yesterday"}, "at", "ISO 8601"),
         ({"lon": 113.9445, "lat": 22.5405, "crs": "mars"}, "crs", "wgs84"),
+        ({"lon": 113.9445, "lat": 22.5405, "radius": 5}, "radius", "Extra inputs are not permitted"),
+        ({"lon": 113.9445, "lat": 22.5405, "k": ""}, "k", "valid integer"),
+        ({"lon": 113.9445, "lat": 22.5405, "amenity": ["water"] * 21}, "amenity", "at most 20 items"),
     ],
 )
 def test_errors(client: TestClient, params: dict[str, Any], field: str, words: str) -> None:
@@ -219,6 +222,32 @@ def test_errors(client: TestClient, params: dict[str, Any], field: str, words: s
     body = r.json()
     assert body["field"] == field
     assert words in body["detail"], body["detail"]
+
+
+def test_query_parameters_documented_like_fastapi_query_models(client: TestClient) -> None:
+    """/nearest validates its query string in one pydantic call (api.deps.query_model); the OpenAPI
+    document still lists every field as a query parameter, enums inlined, bounds and defaults kept."""
+    listed = client.get("/openapi.json").json()["paths"]["/nearest"]["get"]["parameters"]
+    params = {p["name"]: p for p in listed}
+    assert list(params) == ["lon", "lat", "crs", "mode", "k", "amenity", "open_now", "at"]
+    assert all(p["in"] == "query" for p in params.values())
+    assert [n for n, p in params.items() if p["required"]] == ["lon", "lat"]
+    assert params["lon"]["schema"]["minimum"] == -180 and params["lat"]["schema"]["maximum"] == 90
+    assert params["crs"]["schema"]["enum"] == ["wgs84", "gcj02", "bd09"]
+    assert params["crs"]["schema"]["default"] == "gcj02"
+    assert params["mode"]["schema"]["enum"] == ["walk", "ebike"]
+    assert params["k"]["schema"] == {**params["k"]["schema"], "minimum": 1, "maximum": 20, "default": 3}
+    assert params["amenity"]["schema"]["type"] == "array" and params["amenity"]["schema"]["maxItems"] == 20
+    assert "pattern" in params["at"]["schema"]["anyOf"][0]
+    assert all(p.get("description") for p in params.values())
+
+
+def test_repeated_amenity_and_last_scalar_win(client: TestClient, stations: list[dict[str, Any]]) -> None:
+    r = client.get("/nearest", params=[("lon", "0"), ("lon", str(QUERY[0])), ("lat", str(QUERY[1])),
+                                       ("crs", "wgs84"), ("amenity", "饮用水"), ("amenity", "charging")])
+    assert r.status_code == 200, r.text
+    assert r.json()["query"]["amenity"] == ["drinking_water", "charging"]
+    assert r.json()["query"]["lon"] == QUERY[0]
 
 
 def test_no_station_gives_empty_results(client: TestClient) -> None:
