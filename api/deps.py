@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_origin
 
@@ -57,6 +58,22 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             await run_in_threadpool(session.close)
         else:
             session.close()
+
+
+#: opens a session whose ``with`` block closes it (and hands its connection back to the pool)
+SessionScope = Callable[[], AbstractContextManager[Session]]
+
+
+async def get_session_scope(request: Request) -> SessionScope:
+    """Sessions on demand, for a route that answers from memory and reads the store only now and
+    then (``/nearest`` reads the registry version once per ``registry_check_seconds``).
+
+    :func:`get_session` opens and closes a session around every request, which FastAPI runs as an
+    async generator in an exit stack; this plain dependency costs a fraction of that. Tests
+    override it, like :func:`get_session`, to hand out their rolled-back session.
+    """
+    maker: Callable[[], Session] = request.app.state.sessionmaker
+    return maker
 
 
 async def require_api_key(
@@ -163,6 +180,7 @@ def query_model(model: type[M]) -> tuple[Callable[[Request], Awaitable[M]], dict
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+SessionScopeDep = Annotated[SessionScope, Depends(get_session_scope)]
 ActorDep = Annotated[str, Depends(require_api_key)]
 NetworkDep = Annotated[Any, Depends(get_network)]
 NearestIndexDep = Annotated["NearestIndex", Depends(get_nearest_index)]

@@ -11,7 +11,9 @@ What it does
    and kept only if they snap to the walk network) at a fixed rate: request *i* is due at
    ``t0 + i / rate`` whatever happened before (open loop), and its latency is measured from that due
    time, so a slow server cannot hide queueing (no coordinated omission).
-4. Prints p50/p90/p99/max latency, errors and the achieved rate for 100, 200 and 500 requests/s.
+4. Prints p50/p90/p99/max latency, errors, the achieved rate and the server's CPU time per request
+   (user + system, from ``/proc``) for 100, 200 and 500 requests/s. The client runs on uvloop, as
+   the server does, so that it takes as little as possible of the two cores it shares with it.
 
 It also times, in this process and on the same points, the index lookup behind ``/nearest`` against
 the reference without precomputation (one Dijkstra from the point per request, then the k best
@@ -35,6 +37,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -106,8 +109,35 @@ def query_points(
     return lon, lat, np.asarray(glon), np.asarray(glat)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and all its descendants (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def run_loop(coro: Any) -> Any:
+    """Run the client on uvloop when available (as the server does): less client CPU per request on
+    the two cores the client shares with the server."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 @contextmanager
-def server(url: str, workers: int = 1) -> Iterator[str]:
+def server(url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {**os.environ, "YIZHAN_DATABASE_URL": url, "YIZHAN_DATA_DIR": str(data_dir())}
     cmd = [
@@ -139,7 +169,7 @@ def server(url: str, workers: int = 1) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("uvicorn did not become healthy")
             time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         try:
@@ -324,24 +354,26 @@ def main() -> None:
         )
         lookup_vs_reference(url, settings, lon, lat, args.k)
         for workers in [int(w) for w in args.workers.split(",")]:
-            with server(url, workers) as base:
+            with server(url, workers) as (base, pid):
                 host, port = base.removeprefix("http://").split(":")
                 # warm-up: every worker builds its table
-                asyncio.run(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=args.k))
+                run_loop(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=args.k))
                 print(f"uvicorn workers: {workers}")
                 print(
                     f"{'rate/s':>7} {'requests':>8} {'achieved':>8} {'p50 ms':>7} {'p90 ms':>7} "
-                    f"{'p99 ms':>7} {'max ms':>7} {'errors':>6} {'empty':>5} {'conns':>5}"
+                    f"{'p99 ms':>7} {'max ms':>7} {'errors':>6} {'empty':>5} {'conns':>5} "
+                    f"{'server CPU ms/req':>17}"
                 )
                 for rate in rates:
-                    res = asyncio.run(
-                        open_loop(host, int(port), glon, glat, rate=rate, seconds=seconds, k=args.k)
-                    )
+                    cpu0 = cpu_seconds(pid)
+                    load = open_loop(host, int(port), glon, glat, rate=rate, seconds=seconds, k=args.k)
+                    res = run_loop(load)
+                    cpu_ms = (cpu_seconds(pid) - cpu0) * 1000.0 / res["requests"]
                     print(
                         f"{res['rate']:>7.0f} {res['requests']:>8.0f} {res['achieved_rps']:>8.1f} "
                         f"{res['p50_ms']:>7.2f} {res['p90_ms']:>7.2f} {res['p99_ms']:>7.2f} "
                         f"{res['max_ms']:>7.1f} {res['errors']:>6.0f} {res['empty']:>5.0f} "
-                        f"{res['connections']:>5.0f}"
+                        f"{res['connections']:>5.0f} {cpu_ms:>17.2f}"
                     )
                     time.sleep(1.0)
 

@@ -13,10 +13,9 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Mode, OutCRS, SessionDep, network_for, query_model
+from api.deps import Mode, OutCRS, SessionScope, SessionScopeDep, network_for, query_model
 from api.nearest_index import NearestIndex, StationSnapshot
 from api.routes.stations import to_wgs84_point
 from api.schemas import ErrorBody, IsoTime, NearestResponse, Word
@@ -40,12 +39,12 @@ def amap_url(lon_gcj: float, lat_gcj: float, name: str, mode: str) -> str:
     )
 
 
-def _checked_snapshot(index: NearestIndex, session: Session) -> StationSnapshot:
-    """The snapshot after reading the registry version (thread pool), then release the connection."""
-    try:
+def _checked_snapshot(index: NearestIndex, sessions: SessionScope) -> StationSnapshot:
+    """The snapshot after reading the registry version (thread pool) in a session of its own, closed
+    (its connection handed back) before the routing work: under load a request must not hold a
+    pooled connection while it computes."""
+    with sessions() as session:
         return index.snapshot(session)
-    finally:
-        session.rollback()
 
 
 def local_time(when: dt.datetime) -> dt.datetime:
@@ -83,7 +82,7 @@ nearest_params, NEAREST_QUERY_DOCS = query_model(NearestParams)
     openapi_extra=NEAREST_QUERY_DOCS,
 )
 async def nearest(
-    request: Request, session: SessionDep, params: Annotated[NearestParams, Depends(nearest_params)]
+    request: Request, sessions: SessionScopeDep, params: Annotated[NearestParams, Depends(nearest_params)]
 ) -> Any:
     """The ``k`` nearest open stations (with the amenities asked for) by travel time along the streets.
 
@@ -110,9 +109,7 @@ async def nearest(
     codes = [resolve_amenity(a, field="amenity") for a in amenity]
     when = local_time(at) if at is not None else (dt.datetime.now(SHANGHAI) if open_now else None)
     if index.needs_check():
-        # read-only from here on: hand the connection back before the routing work (under load a
-        # request must not hold a pooled connection while it computes)
-        current = await run_in_threadpool(_checked_snapshot, index, session)
+        current = await run_in_threadpool(_checked_snapshot, index, sessions)
     else:
         current = index.current()
     query = partial(

@@ -13,10 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
 from api.routes.coverage import clear_results
 from api.settings import Settings
-from tests.api._support import API_KEY, WRITE, station_feature
+from tests.api._support import API_KEY, WRITE, sessions_of, station_feature
 
 
 @pytest.fixture(scope="session")
@@ -44,14 +43,8 @@ def client(api_app: tuple[FastAPI, TestClient], db_session: Session) -> Iterator
     app.state.nearest.clear()
     clear_results(app.state)
 
-    def override() -> Iterator[Session]:
-        yield db_session
-
-    app.dependency_overrides[get_session] = override
-    try:
+    with sessions_of(app, db_session):
         yield test_client
-    finally:
-        app.dependency_overrides.pop(get_session, None)
 
 
 @pytest.fixture()

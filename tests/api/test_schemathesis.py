@@ -24,11 +24,10 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
 from api.routes.coverage import clear_results
 from api.settings import Settings
 from geo.db import repository
-from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK, WRITE
+from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK, WRITE, sessions_of
 
 # built at import (nothing starts); the fixture below gives it the test settings and runs its lifespan
 APP = create_app(Settings(load_networks=False))
@@ -50,16 +49,10 @@ def seeded(started_app: FastAPI, db_session: Session) -> Iterator[FastAPI]:
     ):
         repository.create_station(db_session, {"name": name, "lon": lon, "lat": lat, **extra}, actor="test")
 
-    def override() -> Iterator[Session]:
-        yield db_session
-
     started_app.state.nearest.clear()  # the version counter was rolled back with the last test
     clear_results(started_app.state)
-    started_app.dependency_overrides[get_session] = override
-    try:
+    with sessions_of(started_app, db_session):
         yield started_app
-    finally:
-        started_app.dependency_overrides.pop(get_session, None)
 
 
 @schema.parametrize()
