@@ -6,6 +6,7 @@ Run it with ``yizhan serve`` (uvicorn).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,6 +60,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_seconds=settings.registry_check_seconds,
     )
     app.state.caches = {}
+    # Everything built so far (modules, networks, KD-trees: ~176k objects) lives as long as the
+    # app. Move it out of the garbage collector's generations, so that a full collection, when one
+    # comes, walks only what requests created since (~19k objects) instead of pausing every
+    # request on the event loop for tens of milliseconds (21-93 ms measured at startup).
+    gc.collect()
+    gc.freeze()
+    logger.info("startup: %d objects frozen out of garbage collection", gc.get_freeze_count())
     try:
         yield
     finally:
