@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import gc
 import os
-import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from geo import _graph
-from geo.config import data_dir, sqlalchemy_url
+from geo.config import data_dir
 from geo.network import Network, load_network
 
 SHENZHEN_CORE = (113.92, 22.535, 113.97, 22.56)
+
+
+def db_server() -> str:
+    """The PostgreSQL server for throw-away benchmark databases (as the tests: YIZHAN_TEST_DATABASE_URL)."""
+    return os.environ.get("YIZHAN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def shenzhen_osm() -> Path:
@@ -158,33 +161,3 @@ def pick_stations(
     dlat = dist * np.sin(ang) / 111_195.0
     dlon = dist * np.cos(ang) / (111_195.0 * np.cos(np.radians(net.lat[nodes])))
     return net.lon[nodes] + dlon, net.lat[nodes] + dlat
-
-
-@contextmanager
-def bench_database() -> Iterator[str]:
-    """A migrated throw-away database; dropped at the end."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from geo.db.migrate import upgrade
-
-    server = os.environ.get("YIZHAN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"yizhan_bench_{secrets.token_hex(4)}"
-    admin = create_engine(
-        make_url(sqlalchemy_url(server)).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(sqlalchemy_url(server)).set(database=name, drivername="postgresql")
-    plain = url.render_as_string(hide_password=False)
-    try:
-        eng = create_engine(sqlalchemy_url(plain), isolation_level="AUTOCOMMIT")
-        with eng.connect() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        eng.dispose()
-        upgrade(plain)
-        yield plain
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -45,10 +45,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import bench_database  # noqa: E402
+from _common import db_server  # noqa: E402
 
 from api.settings import NANSHAN_CORE, Settings  # noqa: E402
 from geo.config import data_dir, sqlalchemy_url  # noqa: E402
+from geo.db.setup_db import temporary_database  # noqa: E402
 
 
 def free_port() -> int:
@@ -345,7 +346,7 @@ def main() -> None:
     seconds = min(max(args.seconds, 1.0), 60.0)
     rates = [float(r) for r in args.rates.split(",")]
     settings = Settings()
-    with bench_database() as url:
+    with temporary_database(db_server(), prefix="yizhan_bench") as url:
         n_st = seed_stations(url, settings.demand_pois or Path())
         lon, lat, glon, glat = query_points(settings, 2000)
         print(

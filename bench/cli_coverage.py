@@ -32,9 +32,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import bench_database, print_table, shenzhen_osm
+from _common import db_server, print_table, shenzhen_osm
 
 from geo.config import data_dir
+from geo.db.setup_db import temporary_database
 
 ROOT = Path(__file__).resolve().parents[1]
 YIZHAN = str(Path(sys.executable).with_name("yizhan"))
@@ -59,7 +60,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="command runs (fresh processes)")
     args = parser.parse_args()
     pois = data_dir() / "shenzhen_roadnetworkcreator" / "shenzhen_nanshan_osm_pois.geojson"
-    with tempfile.TemporaryDirectory() as tmp, bench_database() as url:
+    with tempfile.TemporaryDirectory() as tmp, temporary_database(db_server(), prefix="yizhan_bench") as url:
         env = {**os.environ, "YIZHAN_DATABASE_URL": url, "YIZHAN_CACHE_DIR": tmp}
         npz = Path(tmp) / "walk.npz"
         build_s, _ = wall([YIZHAN, "network", "build", "--osm", str(shenzhen_osm()), "--mode", "walk",

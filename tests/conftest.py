@@ -10,13 +10,11 @@ migrations are run (so the migrations are tested), and it is dropped at the end 
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from geo.config import data_dir as configured_data_dir
@@ -25,43 +23,24 @@ from geo.config import sqlalchemy_url
 DEFAULT_TEST_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def _admin_engine(server_url: str) -> Engine:
-    url = make_url(sqlalchemy_url(server_url)).set(database="postgres")
-    return create_engine(url, isolation_level="AUTOCOMMIT")
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """Plain ``postgresql://`` URL of a fresh, migrated, throw-away database."""
-    from geo.db.migrate import upgrade
+    from geo.db.engine import _cached_engine
+    from geo.db.setup_db import temporary_database
 
     server = os.environ.get("YIZHAN_TEST_DATABASE_URL", DEFAULT_TEST_SERVER)
-    name = f"yizhan_test_{secrets.token_hex(6)}"
-    admin = _admin_engine(server)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    plain = make_url(sqlalchemy_url(server)).set(database=name, drivername="postgresql")
-    url = plain.render_as_string(hide_password=False)
-    previous = os.environ.get("YIZHAN_DATABASE_URL")
-    os.environ["YIZHAN_DATABASE_URL"] = url
-    try:
-        engine = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
-        upgrade(url)
-        yield url
-    finally:
-        if previous is None:
-            os.environ.pop("YIZHAN_DATABASE_URL", None)
-        else:
-            os.environ["YIZHAN_DATABASE_URL"] = previous
-        from geo.db.engine import _cached_engine
-
-        _cached_engine.cache_clear()  # open pooled connections are closed by DROP ... WITH (FORCE)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with temporary_database(server, prefix="yizhan_test") as url:
+        previous = os.environ.get("YIZHAN_DATABASE_URL")
+        os.environ["YIZHAN_DATABASE_URL"] = url
+        try:
+            yield url
+        finally:
+            if previous is None:
+                os.environ.pop("YIZHAN_DATABASE_URL", None)
+            else:
+                os.environ["YIZHAN_DATABASE_URL"] = previous
+            _cached_engine.cache_clear()  # its pooled connections are closed by DROP ... WITH (FORCE)
 
 
 @pytest.fixture(scope="session")

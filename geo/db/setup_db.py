@@ -7,7 +7,10 @@ maintenance database on the same server to create the database.
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -68,6 +71,31 @@ def setup_database(url: str | None = None) -> str | None:
     revision = migrate.upgrade(url)
     logger.info("database ready (created=%s, PostGIS %s, revision %s)", created, version, revision)
     return revision
+
+
+@contextmanager
+def temporary_database(server_url: str, *, prefix: str = "yizhan_tmp") -> Iterator[str]:
+    """A new database ``<prefix>_<random hex>`` on the server of ``server_url``, with PostGIS and
+    the migrations at head; dropped (``WITH (FORCE)``, open connections closed) on exit.
+
+    For tests, benchmarks and throw-away studies. Yields its plain ``postgresql://`` URL.
+    """
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    server = make_url(sqlalchemy_url(server_url))
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = server.set(database=name, drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            ensure_postgis(url)
+            migrate.upgrade(url)
+            yield url
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def main() -> int:

@@ -83,6 +83,26 @@ def test_setup_database_creates_enables_and_migrates(database_url: str) -> None:
         admin.dispose()
 
 
+def test_temporary_database_is_migrated_then_dropped(database_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from geo.db.setup_db import temporary_database
+
+    with temporary_database(database_url, prefix="yizhan_tmptest") as url:
+        name = make_url(url).database
+        assert name is not None and name.startswith("yizhan_tmptest_")
+        assert migrate.current_revision(url) == migrate.head_revision()
+        eng = make_engine(url)
+        held = eng.connect()  # an open connection does not stop the drop
+        assert held.execute(text("SELECT postgis_lib_version()")).scalar()
+    admin = make_engine(make_url(url).set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None
+    admin.dispose()
+    held.invalidate()  # the server ended it with the drop
+    eng.dispose()
+
+
 def test_unreachable_store_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailableError, match="cannot connect"):
         make_engine("postgresql://postgres@127.0.0.1:1/nowhere")
