@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from geo import catalog
 from geo.areas import as_multipolygon
 from geo.db.models import AREA_LEVELS, Area, RegistryState, Station, StationChange
-from geo.db.snapshot import STATION_COLUMNS
+from geo.db.snapshot import STATION_COLUMNS, station_records, stations_frame_from_records
 from geo.errors import ConflictError, ImportRejectedError, InputError, NotFoundError, StoreUnavailableError
 from geo.hours import is_open_at
 from geo.stations import (
@@ -36,8 +36,6 @@ from geo.stations import (
     STATION_FIELDS,
     ImportReport,
     RowError,
-    empty_stations_frame,
-    records_to_frame,
     report_from_frame,
     similar_names,
     validate_station,
@@ -99,10 +97,8 @@ def _point(lon: float, lat: float) -> Any:
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
-    d = dict(row._mapping)
-    d["station_id"] = d.pop("id")
-    d["amenities"] = list(d.get("amenities") or [])
-    return d
+    """One row of ``select(*_STATION_COLS)`` as a station dict (the snapshot reader's conversion)."""
+    return station_records([tuple(row)])[0]
 
 
 def _meters_between(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -456,10 +452,7 @@ def _open_filter(records: list[dict[str, Any]], open_at: datetime) -> list[dict[
     return out
 
 
-def _frame(records: Sequence[dict[str, Any]]) -> gpd.GeoDataFrame:
-    if not records:
-        return empty_stations_frame()
-    return records_to_frame(records, id_field="station_id")
+_frame = stations_frame_from_records
 
 
 def list_stations(

@@ -14,6 +14,7 @@ Writes, filtered reads and the API keep going through SQLAlchemy (:mod:`geo.db.r
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -36,7 +37,7 @@ _SELECT = (
 )
 
 
-def station_records(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def station_records(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """Rows of ``STATION_COLUMNS + (lon, lat)`` as station dicts (``id`` renamed ``station_id``)."""
     names = (*STATION_COLUMNS, "lon", "lat")
     out = []
@@ -48,6 +49,19 @@ def station_records(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return out
 
 
+def stations_frame_from_records(records: list[dict[str, Any]]) -> gpd.GeoDataFrame:
+    """Station dicts (:func:`station_records`) as a canonical stations frame (EPSG:4326)."""
+    from geo.stations import empty_stations_frame, records_to_frame
+
+    return records_to_frame(records, id_field="station_id") if records else empty_stations_frame()
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a driver error, for messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def stations_frame_dbapi(conn: Any) -> gpd.GeoDataFrame:
     """Every station of the registry as a canonical stations frame (EPSG:4326), ordered by id.
 
@@ -55,7 +69,8 @@ def stations_frame_dbapi(conn: Any) -> gpd.GeoDataFrame:
     ----------
     conn
         An open psycopg2 connection (or any DB-API connection to PostgreSQL with PostGIS). It is
-        read in its current transaction, so uncommitted rows of that transaction are included.
+        read in its current transaction, so uncommitted rows of that transaction are included; when
+        the query fails, that transaction is left aborted (the caller rolls back or closes).
 
     Raises
     ------
@@ -63,8 +78,6 @@ def stations_frame_dbapi(conn: Any) -> gpd.GeoDataFrame:
         If the database has no ``stations`` table (not migrated) or the query fails.
     """
     import psycopg2
-
-    from geo.stations import empty_stations_frame, records_to_frame
 
     try:
         with conn.cursor() as cur:
@@ -75,11 +88,10 @@ def stations_frame_dbapi(conn: Any) -> gpd.GeoDataFrame:
             "the PostGIS store has no stations table: run `yizhan db upgrade` first"
         ) from exc
     except psycopg2.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreUnavailableError(f"the PostGIS store failed: {reason}") from exc
+        raise StoreUnavailableError(f"the PostGIS store failed: {_reason(exc)}") from exc
     records = station_records(rows)
     logger.info("read %d stations from the registry", len(records))
-    return records_to_frame(records, id_field="station_id") if records else empty_stations_frame()
+    return stations_frame_from_records(records)
 
 
 def read_stations(url: str | None = None) -> gpd.GeoDataFrame:
@@ -99,9 +111,8 @@ def read_stations(url: str | None = None) -> gpd.GeoDataFrame:
     try:
         conn = psycopg2.connect(dsn)
     except psycopg2.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreUnavailableError(
-            f"cannot connect to the PostGIS store at {redact_url(plain)}: {reason}"
+            f"cannot connect to the PostGIS store at {redact_url(plain)}: {_reason(exc)}"
         ) from exc
     try:
         conn.set_session(readonly=True)

@@ -255,6 +255,17 @@ def test_no_station_gives_empty_results(client: TestClient) -> None:
     assert body["results"] == []
 
 
+def test_registry_check_hands_its_connection_back(api_app: tuple[FastAPI, TestClient]) -> None:
+    """Without the tests' session override: the registry check opens a session of its own and
+    returns its connection to the pool before the routing work."""
+    app, client = api_app
+    app.state.nearest.clear()  # the next request must read the registry version
+    r = client.get("/nearest", params={"lon": QUERY[0], "lat": QUERY[1], "crs": "wgs84"})
+    assert r.status_code == 200, r.text
+    app.state.nearest.current()  # raises if the registry was not read
+    assert app.state.engine.pool.checkedout() == 0
+
+
 @pytest.mark.parametrize("path", ["/nearest", "/coverage"])
 def test_mode_without_a_loaded_network(
     api_app: tuple[FastAPI, TestClient], path: str, monkeypatch: pytest.MonkeyPatch

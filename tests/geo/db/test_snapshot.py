@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from pandas.testing import assert_frame_equal
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,19 @@ def test_same_frame_as_the_repository(db_session: Session, tmp_path: Path) -> No
     assert ours["seats"].tolist()[0] == 6 and ours["floor_area_m2"].tolist()[0] == pytest.approx(25.5)
     assert_frame_equal(ours, ref)  # values, dtypes, column order, CRS-bearing geometry column
     assert ours.crs == ref.crs
+
+
+def test_read_stations_on_its_own_connection(clean_store: Engine, database_url: str, tmp_path: Path) -> None:
+    """The command line's path: a fresh read-only psycopg2 connection to the configured URL."""
+    path = tmp_path / "three.csv"
+    path.write_text(ROWS, encoding="utf-8")
+    with Session(clean_store) as session:
+        repo.import_stations(session, read_station_file(path), source="snap", actor="t")
+        ref = repo.stations_frame(session)
+    ours = read_stations(database_url)
+    assert len(ours) == 3
+    assert_frame_equal(ours, ref)
+    assert str(ours["created_at"].iloc[0].tzinfo) == str(ref["created_at"].iloc[0].tzinfo)
 
 
 def test_empty_registry_gives_the_empty_frame(db_session: Session) -> None:
