@@ -56,3 +56,10 @@ class ImportRejectedError(YizhanError):
     def __init__(self, message: str, *, report: Any = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (drivers' messages run over several), for messages;
+    its class name when it has no text."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

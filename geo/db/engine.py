@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.config import redact_url, sqlalchemy_url
-from geo.errors import StoreUnavailableError
+from geo.errors import StoreUnavailableError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ def make_engine(url: str | None = None, *, check: bool = True) -> Engine:
                 conn.execute(text("SELECT 1"))
         except OperationalError as exc:
             engine.dispose()
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StoreUnavailableError(
-                f"cannot connect to the PostGIS store at {redact_url(sa_url)}: {reason}"
+                f"cannot connect to the PostGIS store at {redact_url(sa_url)}: "
+                f"{first_line(exc.orig or exc)}"
             ) from exc
     return engine
 

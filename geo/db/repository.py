@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from geo import catalog
 from geo.areas import as_multipolygon
 from geo.db.models import AREA_LEVELS, Area, RegistryState, Station, StationChange
-from geo.db.snapshot import STATION_COLUMNS, station_records, stations_frame_from_records
+from geo.db.snapshot import STATION_COLUMNS, station_records
 from geo.errors import ConflictError, ImportRejectedError, InputError, NotFoundError, StoreUnavailableError
 from geo.hours import is_open_at
 from geo.stations import (
@@ -36,6 +36,7 @@ from geo.stations import (
     STATION_FIELDS,
     ImportReport,
     RowError,
+    records_to_frame,
     report_from_frame,
     similar_names,
     validate_station,
@@ -452,9 +453,6 @@ def _open_filter(records: list[dict[str, Any]], open_at: datetime) -> list[dict[
     return out
 
 
-_frame = stations_frame_from_records
-
-
 def list_stations(
     session: Session,
     *,
@@ -481,12 +479,12 @@ def list_stations(
     base = _filtered(select(*_STATION_COLS), **filters).order_by(Station.id)
     if open_at is not None:
         records = _open_filter([_row_dict(r) for r in session.execute(base)], open_at)
-        return _frame(records[offset:offset + limit]), len(records)
+        return records_to_frame(records[offset:offset + limit], id_field="station_id"), len(records)
     total = session.execute(
         _filtered(select(func.count()).select_from(Station), **filters)
     ).scalar_one()
     records = [_row_dict(r) for r in session.execute(base.limit(limit).offset(offset))]
-    return _frame(records), int(total)
+    return records_to_frame(records, id_field="station_id"), int(total)
 
 
 def stations_frame(
@@ -506,7 +504,7 @@ def stations_frame(
     records = [_row_dict(r) for r in session.execute(base)]
     if open_at is not None:
         records = _open_filter(records, open_at)
-    return _frame(records)
+    return records_to_frame(records, id_field="station_id")
 
 
 def get_station(session: Session, station_id: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import geopandas as gpd
 
 from geo.config import database_url, redact_url
-from geo.errors import StoreUnavailableError
+from geo.errors import StoreUnavailableError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -49,19 +49,6 @@ def station_records(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return out
 
 
-def stations_frame_from_records(records: list[dict[str, Any]]) -> gpd.GeoDataFrame:
-    """Station dicts (:func:`station_records`) as a canonical stations frame (EPSG:4326)."""
-    from geo.stations import empty_stations_frame, records_to_frame
-
-    return records_to_frame(records, id_field="station_id") if records else empty_stations_frame()
-
-
-def _reason(exc: Exception) -> str:
-    """The first line of a driver error, for messages."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def stations_frame_dbapi(conn: Any) -> gpd.GeoDataFrame:
     """Every station of the registry as a canonical stations frame (EPSG:4326), ordered by id.
 
@@ -79,6 +66,8 @@ def stations_frame_dbapi(conn: Any) -> gpd.GeoDataFrame:
     """
     import psycopg2
 
+    from geo.stations import records_to_frame
+
     try:
         with conn.cursor() as cur:
             cur.execute(_SELECT)
@@ -88,10 +77,10 @@ def stations_frame_dbapi(conn: Any) -> gpd.GeoDataFrame:
             "the PostGIS store has no stations table: run `yizhan db upgrade` first"
         ) from exc
     except psycopg2.Error as exc:
-        raise StoreUnavailableError(f"the PostGIS store failed: {_reason(exc)}") from exc
+        raise StoreUnavailableError(f"the PostGIS store failed: {first_line(exc)}") from exc
     records = station_records(rows)
     logger.info("read %d stations from the registry", len(records))
-    return stations_frame_from_records(records)
+    return records_to_frame(records, id_field="station_id")  # (the empty frame when none)
 
 
 def read_stations(url: str | None = None) -> gpd.GeoDataFrame:
@@ -112,7 +101,7 @@ def read_stations(url: str | None = None) -> gpd.GeoDataFrame:
         conn = psycopg2.connect(dsn)
     except psycopg2.OperationalError as exc:
         raise StoreUnavailableError(
-            f"cannot connect to the PostGIS store at {redact_url(plain)}: {_reason(exc)}"
+            f"cannot connect to the PostGIS store at {redact_url(plain)}: {first_line(exc)}"
         ) from exc
     try:
         conn.set_session(readonly=True)
