@@ -68,7 +68,6 @@ def main() -> None:
 
         import geopandas as gpd
 
-        sys.path.insert(0, str(ROOT))
         from api.cli.demo import bank_station_rows
 
         stations_csv = Path(tmp) / "banks.csv"
@@ -86,7 +85,6 @@ def main() -> None:
         summary = json.loads(out)
 
         # the same work inside this (warm) process
-        os.environ["YIZHAN_DATABASE_URL"] = url
         from geo.coverage import compute_coverage
         from geo.db.snapshot import read_stations
         from geo.demand import demand_from_pois
