@@ -7,15 +7,25 @@ Codes are English and stored; Chinese labels are what people see.
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from geo.config import PROJECT_ROOT
+from geo.config import PROJECT_ROOT, in_checkout
 from geo.errors import InputError
 
-DATA_DIR = PROJECT_ROOT / "data"
+
+def _data_dir() -> Path:
+    """``data/`` of the checkout, or the copy a wheel ships as ``geo/_data`` (built by ``setup.py``)."""
+    if in_checkout():
+        return PROJECT_ROOT / "data"
+    return Path(str(resources.files("geo").joinpath("_data")))
+
+
+#: where the checklists live: the one place every module reads ``data/*.toml`` from
+DATA_DIR = _data_dir()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,11 @@
 ``YIZHAN_DATABASE_URL``  plain ``postgresql://user@host:port/db`` URL
                          (default ``postgresql://postgres@127.0.0.1:5432/yizhan``)
 ``YIZHAN_DATA_DIR``      real data directory (default ``../shared/data/raw`` beside the project root)
-``YIZHAN_CACHE_DIR``     network cache directory (default ``<project root>/.cache/networks``)
+``YIZHAN_CACHE_DIR``     network cache directory (default ``<project root>/.cache/networks`` in a checkout,
+                         ``~/.cache/yizhan/networks`` when installed)
+
+Run from a checkout (or an editable install) the project root is the checkout; installed from a wheel
+there is none, and :func:`in_checkout` says so.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/yizhan"
+
+
+def in_checkout() -> bool:
+    """Whether yizhan runs from a source checkout (``PROJECT_ROOT`` holds ``pyproject.toml``)."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file()
 
 
 def database_url() -> str:
@@ -29,7 +38,9 @@ def data_dir() -> Path:
 def cache_dir() -> Path:
     """Return the directory for cached compact networks."""
     env = os.environ.get("YIZHAN_CACHE_DIR")
-    return Path(env).expanduser().resolve() if env else (PROJECT_ROOT / ".cache" / "networks")
+    if env:
+        return Path(env).expanduser().resolve()
+    return PROJECT_ROOT / ".cache" / "networks" if in_checkout() else Path.home() / ".cache" / "yizhan" / "networks"
 
 
 def sqlalchemy_url(url: str | None = None) -> str:

@@ -36,9 +36,9 @@ fi
 # (again when the project's metadata or the compiled search changed, or its module is missing)
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ] || [ setup.py -nt .venv/.installed ] \
    || [ geo/_dijkstra.c -nt .venv/.installed ] || ! .venv/bin/python -c "import geo._dijkstra" 2>/dev/null; then
-  log "installing yizhan (editable) with dev extras"
+  log "installing yizhan (editable) with all and dev extras"
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -e '.[all,dev]'
   touch .venv/.installed
 fi
 

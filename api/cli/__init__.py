@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli import coverage, db, demo, maps, network, serve, site, stations
+from api.cli._common import missing_extra
 
 app = typer.Typer(
     name="yizhan",
@@ -27,4 +28,11 @@ demo.register(app)  # yizhan demo
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:  # a command whose extra is not installed: one line, exit 1
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        typer.echo(f"error: this command needs the {extra!r} extra: pip install 'yizhan[{extra}]'", err=True)
+        raise SystemExit(1) from None

@@ -41,8 +41,21 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+#: top-level modules of the optional extras (pyproject.toml) → the extra that brings them
+EXTRA_FOR_MODULE: dict[str, str] = {
+    "fastapi": "api", "starlette": "api", "uvicorn": "api", "orjson": "api", "pydantic_settings": "api",
+    "multipart": "api", "folium": "maps", "branca": "maps", "matplotlib": "maps",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The extra (``api``/``maps``) whose absence raised ``exc``, or None for any other missing module."""
+    return EXTRA_FOR_MODULE.get((exc.name or "").split(".")[0])
+
+
 def domain_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn :class:`geo.errors.YizhanError` into a one-line message and a non-zero exit code."""
+    """Turn :class:`geo.errors.YizhanError` into a one-line message and a non-zero exit code; likewise
+    a command that needs an extra that is not installed (``pip install 'yizhan[maps]'``)."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -51,6 +64,11 @@ def domain_errors(func: Callable[P, R]) -> Callable[P, R]:
         except YizhanError as exc:
             where = f" ({exc.field})" if exc.field else ""
             raise fail(f"{exc.message}{where}", exit_code_for(exc)) from None
+        except ModuleNotFoundError as exc:
+            extra = missing_extra(exc)
+            if extra is None:
+                raise
+            raise fail(f"this command needs the {extra!r} extra: pip install 'yizhan[{extra}]'", 1) from None
 
     return wrapper
 
