@@ -7,9 +7,9 @@ Codes are English and stored; Chinese labels are what people see.
 from __future__ import annotations
 
 import tomllib
-from importlib import resources
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 

@@ -40,7 +40,9 @@ def cache_dir() -> Path:
     env = os.environ.get("YIZHAN_CACHE_DIR")
     if env:
         return Path(env).expanduser().resolve()
-    return PROJECT_ROOT / ".cache" / "networks" if in_checkout() else Path.home() / ".cache" / "yizhan" / "networks"
+    if in_checkout():
+        return PROJECT_ROOT / ".cache" / "networks"
+    return Path.home() / ".cache" / "yizhan" / "networks"
 
 
 def sqlalchemy_url(url: str | None = None) -> str:
