@@ -155,6 +155,40 @@ def resolve_status(text: str, *, field: str = "status") -> str:
     return code
 
 
+@dataclass(frozen=True)
+class TravelMode:
+    """One travel mode of ``data/modes.toml``: speed in km/h, the OSM access rule, one-way default,
+    the Amap navigation word and the map colour."""
+
+    code: str
+    label_zh: str
+    label_en: str
+    speed_kph: float
+    access: str
+    respect_oneway: bool
+    amap_mode: str
+    color: str
+
+
+@cache
+def travel_modes() -> dict[str, TravelMode]:
+    """Return every travel mode by code, in file order (``data/modes.toml``)."""
+    return {
+        code: TravelMode(
+            code=code, label_zh=spec.get("label_zh", code), label_en=spec.get("label_en", code),
+            speed_kph=float(spec["speed_kph"]), access=spec.get("access", "foot"),
+            respect_oneway=bool(spec.get("respect_oneway", False)), amap_mode=spec.get("amap_mode", "walk"),
+            color=spec.get("color", "#555555"),
+        )
+        for code, spec in _load_toml("modes.toml").items()
+    }
+
+
+def mode_codes() -> tuple[str, ...]:
+    """Return the travel mode codes (``walk``, ``ebike``, …) in file order."""
+    return tuple(travel_modes())
+
+
 def mode_speeds_kph() -> dict[str, float]:
     """Return the default speed of every travel mode in km/h (``data/modes.toml``)."""
     return {code: float(spec["speed_kph"]) for code, spec in _load_toml("modes.toml").items()}

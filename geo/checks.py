@@ -1,0 +1,120 @@
+"""Argument checks shared by the core, the CLI and the API: one rule, one wording, one place.
+
+Every function checks one kind of argument, returns the normalised value and raises
+:class:`geo.errors.InputError` naming the argument (``field``) otherwise. The CLI passes its flag name
+(``field="--minutes"``), the API its parameter name, the core its keyword; the wording is the same.
+
+>>> check_minutes(15)
+15.0
+>>> check_horizon_minutes(60, minutes=15)
+60.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from geo.errors import InputError
+
+#: the largest service threshold any command accepts (two hours)
+MAX_MINUTES = 120.0
+#: the largest search horizon (a day's travel is never a service circle)
+MAX_HORIZON_MINUTES = 24 * 60.0
+
+
+def _number(value: Any, *, field: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{field} must be a number, got {value!r}", field=field) from None
+    if not math.isfinite(number):
+        raise InputError(f"{field} must be a finite number, got {value!r}", field=field)
+    return number
+
+
+def check_minutes(value: Any, *, field: str = "minutes", max_minutes: float = MAX_MINUTES) -> float:
+    """A service threshold in minutes: a finite number in (0, ``max_minutes``]."""
+    minutes = _number(value, field=field)
+    if not 0 < minutes <= max_minutes:
+        raise InputError(f"{field} must be a number of minutes in (0, {max_minutes:g}], got {value!r}",
+                         field=field)
+    return minutes
+
+
+def check_minutes_list(values: Sequence[Any], *, field: str = "minutes") -> tuple[float, ...]:
+    """Several thresholds (e.g. ``5,10,15``): each as :func:`check_minutes`, sorted, duplicates dropped."""
+    if not values:
+        raise InputError(f"{field} needs at least one threshold", field=field)
+    return tuple(sorted({check_minutes(v, field=field) for v in values}))
+
+
+def check_horizon_minutes(value: Any, *, minutes: float, field: str = "horizon_minutes") -> float:
+    """A search horizon in minutes: finite, at least the threshold ``minutes``."""
+    horizon = _number(value, field=field)
+    if not minutes <= horizon <= MAX_HORIZON_MINUTES:
+        raise InputError(f"{field} must be a number of minutes in [{minutes:g}, {MAX_HORIZON_MINUTES:g}] "
+                         f"(at least the threshold), got {value!r}", field=field)
+    return horizon
+
+
+def check_positive(value: Any, *, field: str, unit: str = "") -> float:
+    """A finite number > 0 (speeds in km/h, distances in metres, costs)."""
+    number = _number(value, field=field)
+    if number <= 0:
+        raise InputError(f"{field} must be a number > 0{unit and ' ' + unit}, got {value!r}", field=field)
+    return number
+
+
+def check_non_negative(value: Any, *, field: str, unit: str = "") -> float:
+    """A finite number ≥ 0 (snap distances, weights, budgets)."""
+    number = _number(value, field=field)
+    if number < 0:
+        raise InputError(f"{field} must be a number ≥ 0{unit and ' ' + unit}, got {value!r}", field=field)
+    return number
+
+
+def check_count(value: Any, *, field: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """A whole number in [``minimum``, ``maximum``] (k nearest, sites to add, top rows)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
+        raise InputError(f"{field} must be a whole number, got {value!r}", field=field)
+    count = int(value)
+    if count < minimum or (maximum is not None and count > maximum):
+        upper = f", at most {maximum}" if maximum is not None else ""
+        raise InputError(f"{field} must be at least {minimum}{upper}, got {value!r}", field=field)
+    return count
+
+
+def check_share(value: Any, *, field: str) -> float:
+    """A share between 0 and 1 inclusive (targets, minimum covered shares)."""
+    share = _number(value, field=field)
+    if not 0 <= share <= 1:
+        raise InputError(f"{field} must be a share between 0 and 1, got {value!r}", field=field)
+    return share
+
+
+def check_mode(value: Any, *, field: str = "mode") -> str:
+    """A travel mode code from ``data/modes.toml``."""
+    from geo.catalog import resolve_mode
+
+    return resolve_mode(str(value), field=field)
+
+
+def check_crs(value: Any, *, field: str = "crs") -> str:
+    """A coordinate system name (``wgs84``, ``gcj02``, ``bd09`` and their aliases) → its code."""
+    from geo.crs import resolve_crs
+
+    return resolve_crs(str(value), field=field)
+
+
+def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[float, float, float, float]:
+    """A WGS-84 box ``lon0,lat0,lon1,lat1`` (a sequence or the comma-separated text), degrees."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    if len(parts) != 4:
+        raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees, got {value!r}", field=field)
+    lon0, lat0, lon1, lat1 = (_number(p, field=field) for p in parts)
+    if not (-180 <= lon0 < lon1 <= 180 and -90 <= lat0 < lat1 <= 90):
+        raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 < lon1 and lat0 < lat1, "
+                         f"got {value!r}", field=field)
+    return lon0, lat0, lon1, lat1
