@@ -38,7 +38,7 @@ def test_horizon_is_at_least_the_threshold() -> None:
 def test_counts_shares_and_positive_numbers() -> None:
     assert checks.check_count(3, field="k", maximum=10) == 3
     for bad in (0, 11, 2.5, True, "3"):
-        with pytest.raises(InputError, match="^k must be"):
+        with pytest.raises(InputError, match=r"^k must be"):
             checks.check_count(bad, field="k", maximum=10)
     assert checks.check_share(0.8, field="target") == 0.8
     with pytest.raises(InputError, match="between 0 and 1"):
@@ -59,7 +59,7 @@ def test_mode_crs_and_bbox_delegate_to_their_homes() -> None:
     assert err.value.field == "--crs"
     assert checks.check_bbox("113.9,22.5,114.0,22.6") == (113.9, 22.5, 114.0, 22.6)
     for bad in ("1,2,3", "114,22.5,113.9,22.6", [0, 0, 0, 0], "a,b,c,d"):
-        with pytest.raises(InputError, match="^bbox must be"):
+        with pytest.raises(InputError, match=r"^bbox must be"):
             checks.check_bbox(bad)
 
 
