@@ -1,0 +1,225 @@
+"""The committee's report as an A4 PDF in Chinese: headline numbers, static maps, the per-area and
+per-group tables, the biggest gaps and the proposals (GCJ-02 coordinates and Amap links), with page
+numbers, the date, and the data sources and their licences on the last page.
+
+HTML is rendered to PDF by WeasyPrint; maps are drawn offline by :mod:`maps.static`; every user
+string is escaped. The input is a :class:`geo.study.StudyResult` (what ``yizhan report`` and
+``yizhan demo`` compute) and the PDF is written to a temporary file and renamed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from geo.catalog import travel_modes, worker_groups
+from geo.coverage import OUTSIDE_AREAS
+from geo.crs import wgs84_to_gcj02
+from geo.study import StudyResult
+from maps.static import cjk_font, static_map_png
+
+log = logging.getLogger(__name__)
+
+#: the sources every report cites on its last page; callers add their own (station lists, demand files)
+DEFAULT_SOURCES: tuple[str, ...] = (
+    "道路网络：OpenStreetMap（© OpenStreetMap contributors），开放数据库许可 ODbL 1.0 "
+    "（https://www.openstreetmap.org/copyright）。",
+    "坐标：存储为 WGS-84；高德/腾讯坐标（GCJ-02）与百度坐标（BD-09）在导入时转换，"
+    "表中 GCJ-02 坐标供高德地图使用。",
+    "计算：yizhan 驿站（开源），出行时间按真实路网计算，见 docs/TRAVEL_TIME.md。",
+)
+
+#: how the per-area table names demand that lies in no area
+OUTSIDE_AREAS_ZH = "（不在任何街道/乡镇内）"
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """What the report says about itself: title, place, date, notes and sources (plain text, escaped
+    when rendered)."""
+
+    title: str = "十五分钟工会服务圈评估报告"
+    place: str = ""
+    date: dt.date = field(default_factory=dt.date.today)
+    notes: tuple[str, ...] = ()
+    sources: tuple[str, ...] = DEFAULT_SOURCES
+
+
+def amap_marker_url(lon_wgs84: float, lat_wgs84: float, name: str) -> str:
+    """Amap's marker link for a WGS-84 point (converted to GCJ-02, the frame Amap expects)."""
+    lon, lat = wgs84_to_gcj02(lon_wgs84, lat_wgs84)
+    from urllib.parse import quote
+
+    return f"https://uri.amap.com/marker?position={lon:.6f},{lat:.6f}&name={quote(name)}&coordinate=gaode"
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None or not math.isfinite(float(x)) else f"{100 * float(x):.1f}%"
+
+
+def _num(x: float | None, spec: str = ".1f") -> str:
+    return "—" if x is None or not math.isfinite(float(x)) else format(float(x), spec)
+
+
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, cls: str = "") -> str:
+    """An escaped HTML table (cells may carry pre-built ``<a>`` links when wrapped in :class:`Raw`)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c.html if isinstance(c, Raw) else _e(c)}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A cell already rendered as safe HTML (built here from escaped parts)."""
+
+    html: str
+
+
+def _mode_label(mode: str) -> str:
+    spec = travel_modes().get(mode)
+    return f"{spec.label_zh}（{spec.speed_kph:g} km/h）" if spec else mode
+
+
+def _summary_rows(result: StudyResult) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for mode, ms in result.modes.items():
+        s = ms.coverage.summary
+        rows.append([_mode_label(mode), _num(s.demand_total, ".0f"), _num(s.demand_covered, ".0f"),
+                     _pct(s.covered_share), _num(s.median_minutes), _num(s.p95_minutes), len(ms.gaps)])
+    return rows
+
+
+def _area_rows(by_area: pd.DataFrame) -> list[list[object]]:
+    return [[area_label(r.area_code, r.area_name), _num(r.demand_total, ".0f"), _pct(r.covered_share),
+             _num(r.uncovered, ".0f"), _num(r.p95_minutes), int(r.stations)]
+            for r in reported_areas(by_area).itertuples(index=False)]
+
+
+def reported_areas(by_area: pd.DataFrame) -> pd.DataFrame:
+    """The per-area rows a report shows: every area, and the outside-areas row only when it has demand."""
+    return by_area[(by_area["area_code"] != OUTSIDE_AREAS) | (by_area["demand_count"] > 0)]
+
+
+def area_label(code: str, name: str) -> str:
+    """The name a report prints for an area row (the outside-areas row in Chinese)."""
+    return OUTSIDE_AREAS_ZH if code == OUTSIDE_AREAS else str(name)
+
+
+def _group_rows(by_group: pd.DataFrame) -> list[list[object]]:
+    labels = {g.code: g.label_zh for g in worker_groups()}
+    return [[labels.get(str(r.group), str(r.group)), _num(r.demand_total, ".0f"), _pct(r.covered_share),
+             _num(r.uncovered, ".0f"), _num(r.median_minutes)] for r in by_group.itertuples(index=False)]
+
+
+def _proposal_rows(selected: pd.DataFrame) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for r in selected.itertuples(index=False):
+        glon, glat = wgs84_to_gcj02(float(r.lon), float(r.lat))
+        url = amap_marker_url(float(r.lon), float(r.lat), str(r.name or ""))
+        link = Raw(f'<a href="{_e(url)}">高德地图</a>')
+        rows.append([int(r.order), r.name or "", r.host_type, _num(r.gain, ".1f"), _pct(r.cumulative_share),
+                     f"{glon:.6f}", f"{glat:.6f}", link])
+    return rows
+
+
+def _image(png: bytes, alt: str) -> str:
+    return f'<img class="map" alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _maps_section(result: StudyResult) -> str:
+    parts = []
+    for mode, ms in result.modes.items():
+        proposals = result.siting.selected if mode == result.siting_mode else None
+        png = static_map_png(ms.coverage.network, stations=result.stations, demand=ms.coverage.demand,
+                             gaps=ms.gaps, proposals=proposals, areas=result.areas,
+                             title=f"{_mode_label(mode)} {result.minutes:g} 分钟服务圈")
+        parts.append(f'<section class="figure">{_image(png, mode)}</section>')
+    return "".join(parts)
+
+
+def report_html(result: StudyResult, meta: ReportMeta) -> str:
+    """The report as one self-contained HTML page (images inlined), ready for WeasyPrint."""
+    siting_mode = result.siting_mode
+    main = result.modes.get(siting_mode) or next(iter(result.modes.values()))
+    sr = result.siting
+    font = cjk_font() or "sans-serif"
+    sections = [
+        f"<h1>{_e(meta.title)}</h1>",
+        f'<p class="meta">范围：{_e(meta.place or "（未指定）")}　日期：{meta.date.isoformat()}　'
+        f"服务圈阈值：{result.minutes:g} 分钟　现有站点：{len(result.stations)} 个</p>",
+        "<h2>一、覆盖情况</h2>",
+        html_table(["出行方式", "需求总量", "已覆盖", "覆盖率", "中位时间(分)", "95%时间(分)", "空白数"],
+                   _summary_rows(result)),
+        "<h2>二、地图</h2>", _maps_section(result),
+        f"<h2>三、分街道/乡镇覆盖（{_e(_mode_label(siting_mode))}）</h2>",
+        html_table(["街道/乡镇", "需求", "覆盖率", "未覆盖", "95%时间(分)", "站点数"],
+                   _area_rows(main.coverage.by_area), cls="areas"),
+        "<h2>四、分劳动者群体覆盖</h2>",
+        html_table(["群体", "需求", "覆盖率", "未覆盖", "中位时间(分)"], _group_rows(main.coverage.by_group)),
+        f"<h2>五、新增 {len(sr.selected)} 个站点的建议（按建设顺序）</h2>",
+        f"<p>求解：{_e(sr.method)}（{_e(sr.status)}），"
+        f"覆盖率 {_pct(sr.share_before)} → {_pct(sr.share_after)}；"
+        f"证明的上界 {_num(sr.bound, '.4g')}，间隙 {_num(sr.gap, '.3g')}。坐标为 GCJ-02（高德）。</p>",
+        html_table(["顺序", "依托场所", "类型", "新增覆盖", "累计覆盖率", "经度", "纬度", "导航"],
+                   _proposal_rows(sr.selected), cls="proposals"),
+    ]
+    notes = (*result.notes, *meta.notes)
+    if notes:
+        sections += ["<h2>说明</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"]
+    sections += ['<section class="sources"><h2>数据来源与许可</h2><ul>'
+                 + "".join(f"<li>{_e(s)}</li>" for s in meta.sources) + "</ul></section>"]
+    return _page(meta, font, "\n".join(sections))
+
+
+def _page(meta: ReportMeta, font: str, body: str) -> str:
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{_e(meta.title)}</title>
+<style>
+@page {{ size: A4; margin: 18mm 15mm 20mm 15mm;
+  @bottom-center {{ content: "第 " counter(page) " 页 / 共 " counter(pages) " 页"; font-size: 8pt; }}
+  @bottom-right {{ content: "{meta.date.isoformat()}"; font-size: 8pt; }}
+  @top-left {{ content: "{_e(meta.title).replace('"', "")}"; font-size: 8pt; color: #666; }} }}
+body {{ font-family: "{font}", sans-serif; font-size: 9.5pt; line-height: 1.45; }}
+h1 {{ font-size: 18pt; margin: 0 0 4pt; }} h2 {{ font-size: 12.5pt; margin: 14pt 0 5pt; }}
+.meta {{ color: #444; }} table {{ border-collapse: collapse; width: 100%; margin: 4pt 0; }}
+th, td {{ border: 0.5pt solid #999; padding: 2pt 4pt; text-align: left; }} th {{ background: #eee; }}
+tr {{ break-inside: avoid; }} img.map {{ width: 100%; }} .figure {{ break-inside: avoid; margin: 6pt 0; }}
+.sources {{ break-before: page; }} a {{ color: #1565c0; }}
+</style></head><body>{body}</body></html>"""
+
+
+def write_report_pdf(result: StudyResult, out: Path, *, meta: ReportMeta | None = None) -> Path:
+    """Render the report of ``result`` to the PDF ``out`` (temporary file, renamed on success)."""
+    from weasyprint import HTML
+
+    meta = meta or ReportMeta()
+    document = report_html(result, meta)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        HTML(string=document).write_pdf(tmp)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("report PDF written to %s", out)
+    return out
+
