@@ -278,6 +278,30 @@ class HtmlBox(MacroElement):
         .yizhan-swatch { display: inline-block; width: 16px; height: 12px; border: 1px solid #666; }
         .yizhan-dot { display: inline-block; width: 14px; height: 14px; border-radius: 50%;
           border: 2px solid #fff; box-shadow: 0 0 1px #333; }
+        .yizhan-printbutton { left: 54px; top: 10px; padding: 4px; }
+        .yz-print { font: 13px "PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;
+          cursor: pointer; }
+        .yz-area-label { font: 600 12px/1.2 "PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;
+          color: #3a2a6b; text-align: center; white-space: nowrap;
+          text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; pointer-events: none; }
+        .yz-proposal-key { display: inline-block; width: 18px; height: 18px; border-radius: 50%;
+          background: #111; color: #ffd54f; font: bold 11px/18px sans-serif; text-align: center; }
+        /* phones: the title spans the top between the zoom and print buttons and the layer switcher
+           moves below it, so nothing overlaps */
+        @media (max-width: 640px) {
+          .yizhan-box { max-width: 46vw; font-size: 11px; overflow: hidden; }
+          .yizhan-top { left: 54px; right: 10px; transform: none; max-width: none; top: 48px;
+            font-size: 12px; padding: 6px 8px; }
+          .yizhan-top h4 { font-size: 13px; }
+          .leaflet-top.leaflet-right { top: 150px; }
+          .leaflet-control-layers-expanded { font-size: 11px; padding: 4px 6px; }
+          .yizhan-bottomright2 { bottom: 120px; }
+        }
+        @media print {
+          .leaflet-control-zoom, .leaflet-control-layers, .leaflet-control-fullscreen,
+          .yz-print-box { display: none !important; }
+          .yizhan-box { box-shadow: none; border: 1px solid #999; }
+        }
         </style>
         {% endmacro %}
         """

@@ -19,7 +19,7 @@ import geopandas as gpd
 import pandas as pd
 from branca.colormap import LinearColormap
 from folium.elements import JSCSSMixin
-from folium.map import Layer
+from folium.map import CustomPane, Layer
 from folium.plugins import MarkerCluster
 from folium.template import Template
 
@@ -49,6 +49,8 @@ KIND_STYLE: dict[str, tuple[str, str]] = {
 }
 STATUS_ZH: dict[str, str] = {"open": "开放", "planned": "规划中", "closed": "已关闭"}
 MODE_ZH: dict[str, str] = {"walk": "步行", "ebike": "电动自行车"}
+#: the pane of the gap hexagons: beneath Leaflet's overlay pane (400), above the tiles (200)
+GAPS_PANE, GAPS_PANE_Z = "yzGaps", 350
 MODE_COLOR: dict[str, str] = {"walk": "#2b8cbe", "ebike": "#31a354"}
 #: column names accepted for "minutes to the nearest other station"
 NEIGHBOUR_MINUTES_COLUMNS: tuple[str, ...] = (
@@ -380,6 +382,7 @@ def add_gaps(
     require_columns(hexes, ("uncovered_weight",), what="hexes")
     m = ensure_map(m)
     crs = map_tiles_crs(m, tiles_crs)
+    ensure_pane(m, GAPS_PANE, z_index=GAPS_PANE_Z)
     weights = pd.to_numeric(hexes["uncovered_weight"], errors="coerce").fillna(0.0)
     vmin = float(weights.min()) if len(weights) else 0.0
     vmax = float(weights.max()) if len(weights) else 1.0
@@ -422,6 +425,7 @@ def add_gaps(
         tooltip=folium.GeoJsonTooltip(fields=fields, aliases=[aliases[c] for c in fields]),
         overlay=True,
         control=True,
+        pane=GAPS_PANE,  # beneath the covered streets and areas, whatever order layers are toggled in
     ).add_to(m)
     if legend:
         HtmlBox(
@@ -429,6 +433,75 @@ def add_gaps(
             position="bottomright",
             css_class="yz-legend-gaps",
         ).add_to(m)
+    return m
+
+
+def ensure_pane(m: folium.Map, name: str, *, z_index: int) -> folium.Map:
+    """Add the Leaflet map pane ``name`` once (panes order layers whatever order they are added in)."""
+    if name not in getattr(m, "_yizhan_panes", set()):
+        CustomPane(name, z_index=z_index, pointer_events=True).add_to(m)
+        m._yizhan_panes = {*getattr(m, "_yizhan_panes", set()), name}  # type: ignore[attr-defined]
+    return m
+
+
+def add_area_labels(
+    areas: gpd.GeoDataFrame,
+    m: folium.Map | None = None,
+    *,
+    tiles_crs: str | None = None,
+    name: str = "街道名称",
+) -> folium.Map:
+    """Add each area's name (``area_name``) as a permanent label at a point inside it.
+
+    Parameters
+    ----------
+    areas : GeoDataFrame
+        EPSG:4326 area polygons with ``area_name``; names are escaped.
+
+    Returns
+    -------
+    folium.Map
+    """
+    require_geodataframe(areas, what="areas", geom_types=("Polygon", "MultiPolygon"))
+    require_columns(areas, ("area_name",), what="areas")
+    m = ensure_map(m)
+    crs = map_tiles_crs(m, tiles_crs)
+    shown = to_tiles_crs(areas[["area_name", areas.geometry.name]], crs)
+    group = folium.FeatureGroup(name=name, overlay=True, control=True)
+    for label, point in zip(shown["area_name"], shown.geometry.representative_point(), strict=True):
+        if _is_missing(label):
+            continue
+        icon = folium.DivIcon(html=f'<div class="yz-area-label">{esc(label)}</div>', icon_size=(120, 20),
+                              icon_anchor=(60, 10), class_name="yz-area-label-icon")
+        folium.Marker([point.y, point.x], icon=icon, interactive=False).add_to(group)
+    group.add_to(m)
+    return m
+
+
+def add_proposal_legend(sites: pd.DataFrame, m: folium.Map, *, limit: int = 12) -> folium.Map:
+    """Add a legend of the proposed sites: the numbered marker and each site's name in build order."""
+    require_columns(sites, ("order",), what="sites")
+    ordered = sites.sort_values("order").head(limit)
+    rows = "".join(
+        f'<div class="yizhan-legend-row"><span class="yz-proposal-key">{int(r["order"])}</span>'
+        f"{esc(r.get('name') or r.get('candidate_id') or '')}</div>"
+        for r in ordered.to_dict("records")
+    )
+    more = f"<div>… 共 {len(sites)} 个</div>" if len(sites) > limit else ""
+    HtmlBox(f"<h4>建议新建站点（按建设顺序）</h4>{rows}{more}", position="bottomleft",
+            css_class="yz-legend-proposals").add_to(m)
+    return m
+
+
+def add_print_button(m: folium.Map) -> folium.Map:
+    """Add a 打印 button (``window.print()``); controls are hidden and legends kept when printing."""
+    button = (
+        '<button type="button" class="yz-print" title="打印地图">打印</button>'
+        "<script>document.addEventListener('click', function (e) {"
+        " if (e.target && e.target.classList && e.target.classList.contains('yz-print')) window.print(); });"
+        "</script>"
+    )
+    HtmlBox(button, position="printbutton", css_class="yz-print-box").add_to(m)
     return m
 
 
@@ -723,8 +796,12 @@ def coverage_map(
     if gaps is not None and len(gaps):
         add_gaps(gaps, m)
     add_stations(stations, m)
+    if areas is not None and len(areas) and "area_name" in areas.columns:
+        add_area_labels(areas, m)
     if proposals is not None and len(proposals):
         add_proposals(proposals, m)
+        add_proposal_legend(proposals, m)
+    add_print_button(m)
     if headline is not None:
         if "uncovered" in head:
             uncovered = float(head["uncovered"])

@@ -126,7 +126,7 @@ def test_coverage_map_real_pipeline(
     assert browser.evaluate("document.querySelectorAll('path.yz-covered-walk').length") == 1
     assert browser.evaluate("document.querySelectorAll('.yz-proposal').length") == 3
     assert browser.evaluate("window.yizhanLayers.stations.getLayers().length") == len(res.stations)
-    assert browser.evaluate("document.querySelectorAll('.leaflet-control-layers-overlays label').length") == 5
+    assert browser.evaluate("document.querySelectorAll('.leaflet-control-layers-overlays label').length") == 6
     assert browser.evaluate("!!document.querySelector('.leaflet-control-zoom-fullscreen')")
     assert browser.evaluate("!!document.querySelector('.leaflet-control-scale')")
     headline = browser.evaluate("document.querySelector('.yz-title b[data-k=covered_share]').textContent")
