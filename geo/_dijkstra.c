@@ -96,8 +96,9 @@ static int get_buffer(PyObject *obj, Py_buffer *view, const char *name, Py_ssize
  * better search for a pass that reaches that much of the graph, and the outputs are left partial.
  * `bucket` > 0 is the bucket width and `max_arc` the longest arc (both in the lengths' unit). */
 static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *indices, const double *w,
-                         Py_ssize_t m, const int64_t *src, const double *off, double limit, double bucket,
-                         double max_arc, Py_ssize_t budget, double *dist, int64_t *owner, int64_t *pred) {
+                         Py_ssize_t m, const int64_t *src, const double *off, const int64_t *seed_owner,
+                         int warm, double limit, double bucket, double max_arc, Py_ssize_t budget,
+                         double *dist, int64_t *owner, int64_t *pred) {
     Py_ssize_t processed = 0;
     int failed = 0;
     Queue q;
@@ -129,11 +130,11 @@ static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *ind
         return -1;
     }
     memset(q.head, 0xff, (size_t)q.n_buckets * sizeof(int32_t));
-    for (Py_ssize_t v = 0; v < n; v++) {
+    for (Py_ssize_t v = 0; v < n && !warm; v++) {
         dist[v] = INFINITY;
         owner[v] = -1;
     }
-    if (pred != NULL) {
+    if (pred != NULL && !warm) {
         for (Py_ssize_t v = 0; v < n; v++) {
             pred[v] = -1;
         }
@@ -142,16 +143,18 @@ static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *ind
     for (Py_ssize_t i = 0; i < m && !failed; i++) {
         double d = off[i];
         int32_t v = (int32_t)src[i];
+        int64_t o = seed_owner != NULL ? seed_owner[i] : i;
         if (!(d <= limit)) {
             continue;
         }
-        if (d < dist[v] || (d == dist[v] && i < owner[v])) {
+        /* warm: a seed equal to the node's label is queued too (it relaxes its arcs again) */
+        if (d < dist[v] || (d == dist[v] && (o < owner[v] || (warm && o == owner[v])))) {
             dist[v] = d;
-            owner[v] = i;
+            owner[v] = o;
             if (pred != NULL) {
                 pred[v] = -1;
             }
-            failed = queue_push(&q, d, (int32_t)i, v);
+            failed = queue_push(&q, d, (int32_t)o, v);
             if (d < lowest) {
                 lowest = d;
             }
@@ -277,7 +280,7 @@ static PyObject *multi_source(PyObject *self, PyObject *args) {
     }
     Py_ssize_t settled;
     Py_BEGIN_ALLOW_THREADS
-    settled = search(n, indptr, indices, w, m, src, off, limit, bucket, max_arc, budget, dist, owner,
+    settled = search(n, indptr, indices, w, m, src, off, NULL, 0, limit, bucket, max_arc, budget, dist, owner,
                      have_pred ? (int64_t *)pb.buf : NULL);
     Py_END_ALLOW_THREADS
     if (settled == -1) {
@@ -295,6 +298,81 @@ done:
     return result;
 }
 
+/* improve(indptr, indices, length_m, sources, offsets_m, seed_owner, limit, bucket, max_arc, dist, owner)
+ * -> processed: the same search started from the labels already in dist/owner (nothing is reset), seeded
+ * with sources whose owners are given (seed_owner[i], e.g. station numbers) instead of their indices.
+ * Labels only improve: a node keeps its (dist, owner) unless a seed reaches it shorter, or as short
+ * from a lower owner. A seed equal to its node's label is queued again, so seeding the boundary of a
+ * region whose labels were reset to inf re-labels that region exactly (what-if re-evaluation). */
+static PyObject *improve(PyObject *self, PyObject *args) {
+    PyObject *o[8];
+    double limit, bucket, max_arc;
+    if (!PyArg_ParseTuple(args, "OOOOOOdddOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &limit, &bucket,
+                          &max_arc, &o[6], &o[7])) {
+        return NULL;
+    }
+    Py_buffer b[8];
+    const char *names[8] = {"indptr", "indices", "length_m", "sources", "offsets_m", "seed_owner", "dist",
+                            "owner"};
+    const Py_ssize_t sizes[8] = {4, 4, 8, 8, 8, 8, 8, 8};
+    int got = 0;
+    for (; got < 8; got++) {
+        if (get_buffer(o[got], &b[got], names[got], sizes[got], got >= 6) < 0) {
+            for (int j = 0; j < got; j++) {
+                PyBuffer_Release(&b[j]);
+            }
+            return NULL;
+        }
+    }
+    PyObject *result = NULL;
+    const Py_ssize_t n = b[0].shape[0] - 1;
+    const Py_ssize_t nnz = b[1].shape[0];
+    const Py_ssize_t m = b[3].shape[0];
+    const int32_t *indptr = (const int32_t *)b[0].buf;
+    const int64_t *src = (const int64_t *)b[3].buf;
+    if (n < 0 || b[2].shape[0] != nnz || b[4].shape[0] != m || b[5].shape[0] != m || b[6].shape[0] != n ||
+        b[7].shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "array sizes do not agree");
+        goto done;
+    }
+    if (n > 0 && (indptr[0] != 0 || indptr[n] != nnz)) {
+        PyErr_SetString(PyExc_ValueError, "indptr does not match indices");
+        goto done;
+    }
+    if (m > INT32_MAX || n > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "more than 2**31 - 1 nodes or sources");
+        goto done;
+    }
+    if (limit != limit || !(bucket > 0.0) || !(max_arc >= 0.0) || isinf(bucket) || isinf(max_arc)) {
+        PyErr_SetString(PyExc_ValueError, "limit is NaN, or bucket or max_arc not finite and positive");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        const int64_t so = ((const int64_t *)b[5].buf)[i];
+        if (src[i] < 0 || src[i] >= n || so < 0 || so > INT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "source %zd: node %lld or owner %lld out of range", i,
+                         (long long)src[i], (long long)so);
+            goto done;
+        }
+    }
+    Py_ssize_t settled;
+    Py_BEGIN_ALLOW_THREADS
+    settled = search(n, indptr, (const int32_t *)b[1].buf, (const double *)b[2].buf, m, src,
+                     (const double *)b[4].buf, (const int64_t *)b[5].buf, 1, limit, bucket, max_arc, -1,
+                     (double *)b[6].buf, (int64_t *)b[7].buf, NULL);
+    Py_END_ALLOW_THREADS
+    if (settled == -1) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyLong_FromSsize_t(settled);
+done:
+    for (int j = 0; j < 8; j++) {
+        PyBuffer_Release(&b[j]);
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"multi_source", multi_source, METH_VARARGS,
      "multi_source(indptr, indices, length_m, sources, offsets_m, limit, bucket, max_arc, dist, owner\n"
@@ -304,6 +382,11 @@ static PyMethodDef methods[] = {
      "bucket: the queue's bucket width, max_arc: the longest arc. Returns the labels processed, or\n"
      "-2 (outputs partial) when that would exceed budget (if given and >= 0). pred (int64, optional)\n"
      "gets each node's predecessor on its path (-1 at sources and unreached nodes)."},
+    {"improve", improve, METH_VARARGS,
+     "improve(indptr, indices, length_m, sources, offsets_m, seed_owner, limit, bucket, max_arc, dist,\n"
+     "        owner) -> processed\n\n"
+     "The same search started from the labels in dist/owner (nothing reset), seeds owned by\n"
+     "seed_owner[i]; labels only improve, and a seed equal to its node's label is queued again."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,3 +17,18 @@ def multi_source(
     pred: Any = ...,
     /,
 ) -> int: ...
+
+def improve(
+    indptr: Any,
+    indices: Any,
+    length_m: Any,
+    sources: Any,
+    offsets_m: Any,
+    seed_owner: Any,
+    limit: float,
+    bucket: float,
+    max_arc: float,
+    dist: Any,
+    owner: Any,
+    /,
+) -> int: ...

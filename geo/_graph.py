@@ -258,3 +258,30 @@ class OffsetSearch:
             return None
         self.settled = done
         return dist, owner
+
+    def improve(
+        self,
+        source_nodes: NDArray[np.int64],
+        offsets_m: NDArray[np.float64],
+        seed_owner: NDArray[np.int64],
+        dist: NDArray[np.float64],
+        owner: NDArray[np.int64],
+        *,
+        limit_m: float = np.inf,
+    ) -> int:
+        """Improve the labels ``dist``/``owner`` in place from seeds owned by ``seed_owner`` (the same
+        search, started from the labels given instead of from scratch; see :func:`geo._dijkstra.improve`).
+        Returns the labels processed."""
+        from geo import _dijkstra
+
+        sources = np.ascontiguousarray(source_nodes, dtype=np.int64).reshape(-1)
+        offsets = np.ascontiguousarray(offsets_m, dtype=np.float64).reshape(-1)
+        owners = np.ascontiguousarray(seed_owner, dtype=np.int64).reshape(-1)
+        if not (sources.size == offsets.size == owners.size):
+            raise ValueError(f"{sources.size} sources, {offsets.size} offsets, {owners.size} owners")
+        if dist.dtype != np.float64 or owner.dtype != np.int64 or dist.size != self.n or owner.size != self.n:
+            raise ValueError("dist (float64) and owner (int64) need one entry per node")
+        done = _dijkstra.improve(self._indptr, self._indices, self._length_m, sources, offsets, owners,
+                                 float(limit_m), self._bucket_m, self._max_arc_m, dist, owner)
+        self.settled = done
+        return done
