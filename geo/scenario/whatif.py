@@ -84,6 +84,7 @@ class IncrementalLabels:
         self.dist = np.full(search.n, np.inf)
         self.owner = np.full(search.n, -1, dtype=np.int64)
         self.stations: dict[int, StationSources] = {}
+        self._scratch = np.zeros(search.n, dtype=bool)
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, stations: dict[int, StationSources]) -> int:
@@ -98,25 +99,25 @@ class IncrementalLabels:
         """Open station ``number`` at ``sources``: only the labels it improves change."""
         if number in self.stations:
             raise InputError(f"station {number} is already open in this evaluation", field="station")
-        before_d, before_o = self.dist.copy(), self.owner.copy()
         self.stations[number] = sources
         owners = np.full(sources.nodes.size, number, dtype=np.int64)
         done = self.search.improve(sources.nodes, sources.offsets_m, owners, self.dist, self.owner,
                                    limit_m=self.limit_m)
-        return Change(self._changed(before_d, before_o), done)
+        # labels only improve, and every improved node now belongs to the new station
+        return Change(np.flatnonzero(self.owner == number).astype(np.int64), done)
 
     def close(self, number: int) -> Change:
         """Close station ``number``: re-label the nodes it served from the boundary of their region."""
         if number not in self.stations:
             raise NotFoundError(f"station {number} is not open in this evaluation", field="station")
-        before_d, before_o = self.dist.copy(), self.owner.copy()
         del self.stations[number]
-        region = np.flatnonzero(self.owner == number)
+        region = np.flatnonzero(self.owner == number).astype(np.int64)
         self.dist[region] = np.inf
         self.owner[region] = -1
         nodes, offsets, owners = self._region_seeds(region)
         done = self.search.improve(nodes, offsets, owners, self.dist, self.owner, limit_m=self.limit_m)
-        return Change(self._changed(before_d, before_o), done)
+        # only the closed station's region changes (every node there loses its owner)
+        return Change(region, done)
 
     def relocate(self, number: int, sources: StationSources) -> Change:
         """Move station ``number`` to ``sources`` (close, then add under the same number)."""
@@ -139,7 +140,7 @@ class IncrementalLabels:
     def _region_seeds(self, region: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.float64],
                                                                NDArray[np.int64]]:
         """Boundary nodes of ``region`` at their labels, and other stations' sources inside it."""
-        in_region = np.zeros(self.search.n, dtype=bool)
+        in_region = self._scratch
         in_region[region] = True
         starts, ends = self.in_indptr[region], self.in_indptr[region + 1]
         counts = (ends - starts).astype(np.int64)
@@ -148,10 +149,7 @@ class IncrementalLabels:
         boundary = tails[~in_region[tails] & np.isfinite(self.dist[tails])].astype(np.int64)
         nodes, offsets, owners = self._seeds(self.stations)
         inside = in_region[nodes] if nodes.size else np.zeros(0, dtype=bool)
+        in_region[region] = False  # the scratch array is all False between calls
         return (np.concatenate([boundary, nodes[inside]]),
                 np.concatenate([self.dist[boundary], offsets[inside]]),
                 np.concatenate([self.owner[boundary], owners[inside]]))
-
-    def _changed(self, before_d: NDArray[np.float64], before_o: NDArray[np.int64]) -> NDArray[np.int64]:
-        same_d = (before_d == self.dist) | (np.isinf(before_d) & np.isinf(self.dist))
-        return np.flatnonzero(~same_d | (before_o != self.owner)).astype(np.int64)

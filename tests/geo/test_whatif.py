@@ -38,10 +38,14 @@ def _fresh(network: Network, stations: dict[int, StationSources], limit_m: float
     return dist, owner
 
 
-def _check(engine: IncrementalLabels, network: Network) -> None:
+def _check(engine: IncrementalLabels, network: Network, before: tuple[np.ndarray, np.ndarray] | None = None,
+           change: object = None) -> None:
     dist, owner = _fresh(network, engine.stations, engine.limit_m)
     np.testing.assert_array_equal(engine.dist, dist)
     np.testing.assert_array_equal(engine.owner, owner)
+    if before is not None:  # the reported nodes are exactly those whose label changed
+        changed = np.flatnonzero((before[0] != dist) | (before[1] != owner))
+        np.testing.assert_array_equal(np.sort(change.nodes), changed)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("city", ["shanghai_walk", "changsha_walk", "xian_ebike"])
@@ -54,14 +58,14 @@ def test_every_action_kind_equals_a_fresh_pass(city: str, request: pytest.Fixtur
     _check(engine, network)
     for step in range(30):
         action = ["add", "close", "relocate"][step % 3]
+        before = (engine.dist.copy(), engine.owner.copy())
         if action == "add":
             change = engine.add(100 + step, _random_sources(network, rng))
         elif action == "close":
             change = engine.close(int(rng.choice(sorted(engine.stations))))
         else:
             change = engine.relocate(int(rng.choice(sorted(engine.stations))), _random_sources(network, rng))
-        _check(engine, network)
-        assert change.nodes.size <= network.n_nodes
+        _check(engine, network, before, change)
 
 
 def test_closing_a_station_that_held_another_stations_source(changsha_walk: Network) -> None:
