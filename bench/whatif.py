@@ -71,7 +71,8 @@ def run(name: str, net: Network, *, stations: int, horizon: float, actions: int)
     worst_cpu = max(statistics.median(v) for v in cpu.values())
     kinds = ("add", "close", "relocate")
     return [name, f"{net.n_arcs:,}", stations, f"{full_s * 1e3:.1f}", f"{pass_s * 1e3:.1f}",
-            *(f"{statistics.median(times[k]) * 1e3:.2f} ({statistics.median(cpu[k]) * 1e3:.2f})" for k in kinds),
+            *(f"{statistics.median(times[k]) * 1e3:.2f} ({statistics.median(cpu[k]) * 1e3:.2f})"
+              for k in kinds),
             f"{min(full_s, pass_s) / worst:.0f}x ({min(full_s, pass_s) / max(worst_cpu, 1e-6):.0f}x)",
             "yes" if identical else "NO"]
 

@@ -107,7 +107,8 @@ def test_comparison_equals_pandas(city: str, request: pytest.FixtureRequest) -> 
     assert set(cmp.changed["change"]) <= {"gained", "lost"}
     assert cmp.changed["weight"].sum() == pytest.approx(gained + lost)
     net_gain = gained - lost
-    assert cmp.summary["cost_per_gained"] == (pytest.approx(plan.total_cost / net_gain) if net_gain > 0 else None)
+    expected = pytest.approx(plan.total_cost / net_gain) if net_gain > 0 else None
+    assert cmp.summary["cost_per_gained"] == expected
 
 
 def test_bad_actions_name_the_field(changsha_walk: Network) -> None:
