@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import box
+from sqlalchemy.orm import Session
 
 from geo.coverage import compute_coverage, select_stations
 from geo.crs import wgs84_to_gcj02
@@ -129,3 +130,27 @@ def test_bad_actions_name_the_field(changsha_walk: Network) -> None:
     plan = Scenario("x").with_action(make_action("close", station_id="999"))
     with pytest.raises(NotFoundError, match="station '999' is not in the base"):
         apply_actions(base, plan)
+
+
+def test_the_store_keeps_actions_in_order(db_session: Session) -> None:
+    from geo.errors import ConflictError
+    from geo.scenario import store
+
+    session = db_session
+    store.create_scenario(session, "方案甲", description="测试")
+    with pytest.raises(ConflictError, match="exists already"):
+        store.create_scenario(session, "方案甲")
+    glon, glat = wgs84_to_gcj02(112.945, 28.185)
+    add = make_action("add", lon=glon, lat=glat, crs="gcj02", cost=5000, phase=1)
+    first = store.add_action(session, "方案甲", add)
+    second = store.add_action(session, "方案甲", make_action("close", station_id="7", phase=2))
+    assert (first.seq, second.seq) == (1, 2)
+    back = store.get_scenario(session, "方案甲")
+    assert [a.kind for a in back.actions] == ["add", "close"]
+    assert back.actions[0].lon == pytest.approx(112.945, abs=1e-7) and back.actions[0].source_crs == "gcj02"
+    assert back.total_cost == 5000
+    listed = store.list_scenarios(session)
+    assert [(r["name"], r["actions"], r["cost"]) for r in listed] == [("方案甲", 2, 5000)]
+    store.delete_scenario(session, "方案甲")
+    with pytest.raises(NotFoundError, match="no scenario named"):
+        store.get_scenario(session, "方案甲")
