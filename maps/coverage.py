@@ -48,10 +48,8 @@ KIND_STYLE: dict[str, tuple[str, str]] = {
     "other": ("#616161", "fa-location-dot"),
 }
 STATUS_ZH: dict[str, str] = {"open": "开放", "planned": "规划中", "closed": "已关闭"}
-MODE_ZH: dict[str, str] = {"walk": "步行", "ebike": "电动自行车"}
 #: the pane of the gap hexagons: beneath Leaflet's overlay pane (400), above the tiles (200)
 GAPS_PANE, GAPS_PANE_Z = "yzGaps", 350
-MODE_COLOR: dict[str, str] = {"walk": "#2b8cbe", "ebike": "#31a354"}
 #: column names accepted for "minutes to the nearest other station"
 NEIGHBOUR_MINUTES_COLUMNS: tuple[str, ...] = (
     "minutes_to_nearest_neighbour",
@@ -325,8 +323,9 @@ def add_covered_area(
     m = ensure_map(m)
     crs = map_tiles_crs(m, tiles_crs)
     shown = to_tiles_crs(polygons[[polygons.geometry.name]], crs)
-    fill = color or MODE_COLOR.get(mode, "#3182bd")
-    name = f"{MODE_ZH.get(mode, mode)}{minutes:g}分钟覆盖范围"
+    spec = catalog.travel_modes().get(mode)
+    fill = color or (spec.color if spec else "#3182bd")
+    name = f"{spec.label_zh if spec else mode}{minutes:g}分钟覆盖范围"
     folium.GeoJson(
         shown.__geo_interface__,
         name=name,
@@ -815,7 +814,7 @@ def coverage_map(
             stations=int(head.get("stations", len(stations))),
             date=date,
             title=title or f"工会驿站{minutes:g}分钟服务圈",
-            subtitle=f"{MODE_ZH.get(mode, mode)} {minutes:g} 分钟",
+            subtitle=f"{catalog.travel_modes()[mode].label_zh} {minutes:g} 分钟",
         )
     add_layer_control(m)
     if center is None:
