@@ -8,7 +8,8 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the operations commands to the ``yizhan`` app."""
-    from api.cli import audit, visits
+    from api.cli import audit, stations, stations_qr, visits
 
     app.add_typer(visits.app, name="visits")
     app.add_typer(audit.app, name="audit")
+    stations.app.command("qr")(stations_qr.qr)

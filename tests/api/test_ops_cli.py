@@ -31,9 +31,11 @@ def ops_store(clean_store: Engine) -> Iterator[Engine]:
 
 def _stations(tmp_path: Path) -> None:
     path = tmp_path / "stations.csv"
-    path.write_text("编号,名称,经度,纬度,类型,区县代码\nC1,一号驿站,113.9434,22.5420,工会驿站,440305\n"
-                    "C2,二号驿站,113.9500,22.5480,工会驿站,440305\nC3,三号驿站,113.9600,22.5500,工会驿站,440305\n",
-                    encoding="utf-8")
+    path.write_text(
+        "编号,名称,经度,纬度,类型,区县代码\nC1,一号驿站,113.9434,22.5420,工会驿站,440305\n"
+        "C2,二号驿站,113.9500,22.5480,工会驿站,440305\nC3,三号驿站,113.9600,22.5500,工会驿站,440305\n",
+        encoding="utf-8",
+    )
     assert runner.invoke(app, ["stations", "import", str(path)]).exit_code == 0
 
 
