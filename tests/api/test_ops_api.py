@@ -246,3 +246,37 @@ def test_standard_and_stars(client: TestClient) -> None:
     history = client.get(f"/stations/{full}/stars").json()["ratings"]
     assert [h["stars"] for h in history] == [4] and history[0]["inputs"]["weekday_open_hours"] == 24
     assert "★★★★☆" in client.get(f"/s/S{full}").text
+
+
+def _finder_config(client: TestClient) -> dict[str, Any]:
+    import json
+    import re
+
+    page = client.get("/maps/finder").text
+    match = re.search(r'<script id="yz-config" type="application/json">(.*?)</script>', page, re.S)
+    assert match is not None
+    cfg: dict[str, Any] = json.loads(match.group(1))
+    return cfg
+
+
+def test_accepted_feedback_changes_the_finder(client: TestClient) -> None:
+    shut = _station(client, "要关的驿站")
+    worn = _station(client, "坏了的驿站", 113.9530, 22.5440)
+    before = _finder_config(client)
+    assert {s["id"] for s in before["stations"]} >= {str(shut), str(worn)} and before["reports"] == {}
+    ids = [
+        client.post("/feedback", json={"station_id": sid, "kind": kind, "text": f"{kind}{NASTY}"}).json()[
+            "id"
+        ]
+        for sid, kind in ((shut, "closed"), (worn, "broken"))
+    ]
+    assert _finder_config(client)["reports"] == {}  # pending: nothing shown yet
+    for fid in ids:
+        assert client.post(f"/feedback/{fid}/accept", headers=WRITE).status_code == 200
+    cfg = _finder_config(client)
+    assert str(shut) not in {s["id"] for s in cfg["stations"]}  # suspended: out of the finder
+    (line,) = cfg["reports"][str(worn)]
+    assert line["label"].startswith("报告设施损坏 · ") and line["text"] == f"broken{NASTY}"
+    assert NASTY not in client.get("/maps/finder").text  # "<" is escaped inside the page's JSON
+    client.post(f"/feedback/{ids[1]}/resolve", headers=WRITE)
+    assert str(worn) not in _finder_config(client)["reports"]
