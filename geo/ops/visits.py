@@ -14,11 +14,9 @@ carries a digest of its content (``dedupe_key``).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
-import io
 import logging
 import os
 import re
@@ -39,6 +37,7 @@ from geo import catalog
 from geo.catalog import DATA_DIR
 from geo.errors import ConflictError, ImportRejectedError, InputError, NotFoundError
 from geo.ops.codes import parse_station_code
+from geo.ops.tables import read_table
 from geo.stations import RowError
 
 logger = logging.getLogger(__name__)
@@ -157,43 +156,6 @@ def hash_phone(phone: Any, *, key: bytes) -> str:
 # reading
 
 
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InputError("cannot decode the visit file as UTF-8 or GBK/GB18030", field="file")
-
-
-def _read_table(path: Path) -> tuple[list[Any], list[list[Any]]]:
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        try:
-            wb = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds for a broken file
-            raise InputError(f"cannot read {path.name} as XLSX: {exc}", field="file") from exc
-        try:
-            ws = wb.active
-            rows = [list(r) for r in ws.iter_rows(values_only=True)] if ws is not None else []
-        finally:
-            wb.close()
-    elif suffix in (".csv", ".txt", ".tsv"):
-        text_ = _decode(path.read_bytes())
-        try:
-            dialect: Any = csv.Sniffer().sniff(text_[:8192], delimiters=",;\t|")
-        except csv.Error:
-            dialect = csv.excel
-        rows = [list(r) for r in csv.reader(io.StringIO(text_), dialect)]
-    else:
-        raise InputError(f"unsupported visit file type {suffix!r}; use .csv or .xlsx", field="file")
-    if not rows:
-        raise InputError(f"{path.name} is empty", field="file")
-    return rows[0], rows[1:]
-
-
 def map_visit_headers(headers: Sequence[Any]) -> dict[int, str]:
     """Column index -> visit field for the recognised headers (the first header of a field wins)."""
     table = _header_table()
@@ -291,7 +253,7 @@ def read_visit_rows(
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"visit file {path} not found", field="file")
-    header, body = _read_table(path)
+    header, body = read_table(path)
     index = map_visit_headers(header)
     columns = {str(header[i]): fld for i, fld in index.items()}
     for needed in ("station", "visited_at"):
