@@ -74,3 +74,34 @@ def maps(
             extra = f" → map says {f.poi_name!r}"
         typer.echo(f"  {f.category:<12} {f.station_id or '':>6}  {what}{extra}")
     typer.echo(f"wrote {files['audit']} and {files['submit']}")
+
+
+@app.command("stars")
+@domain_errors
+def stars(
+    station: list[int] = typer.Option(
+        [], "--station", help="Only these station ids (default: every open one)."
+    ),
+    actor: str = typer.Option("cli", "--actor", help="Who rates (stored with each rating)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the ratings with their inputs as JSON."),
+) -> None:
+    """Rate stations 1–5 stars by the rule of data/standards.toml and store each rating with its inputs
+    and date (the yearly re-examination)."""
+    from geo.db.engine import session_scope
+    from geo.ops.standards import rate_stations
+
+    with session_scope() as session:
+        ratings = rate_stations(session, station or None, actor=actor)
+    if json_out:
+        print_json(ratings)
+        return
+    for r in ratings:
+        i = r["inputs"]
+        typer.echo(
+            f"{r['station_id']:>6}  {'★' * r['stars']}{'☆' * (5 - r['stars'])}  {i['points']:g} points: "
+            f"{i['items_met']}/{i['items_total']} {i['standard']} items, "
+            f"{i['weekday_open_hours'] if i['weekday_open_hours'] is not None else '?'} h/day, "
+            f"low use {i['low_use']}, on map {i['on_map']}"
+        )
+    rule = f"{ratings[0]['rule']}, {ratings[0]['rated_on']}" if ratings else "-"
+    typer.echo(f"rated {len(ratings)} stations ({rule})")

@@ -257,3 +257,15 @@ def _store(session: Session, ratings: list[dict[str, Any]]) -> None:
     except Exception:
         session.rollback()
         raise
+
+
+def with_stars(session: Session, frame: Any) -> Any:
+    """A copy of a stations frame with a ``stars`` column (latest stored rating; ``None`` if never rated)."""
+    out = frame.copy()
+    if len(out) == 0:
+        out["stars"] = []
+        return out
+    stars = latest_stars(session, [int(i) for i in out["station_id"]])
+    out["stars"] = [stars.get(int(i)) for i in out["station_id"]]
+    out["stars"] = out["stars"].astype(object)
+    return out

@@ -246,6 +246,9 @@ def test_standard_and_stars(client: TestClient) -> None:
     history = client.get(f"/stations/{full}/stars").json()["ratings"]
     assert [h["stars"] for h in history] == [4] and history[0]["inputs"]["weekday_open_hours"] == 24
     assert "★★★★☆" in client.get(f"/s/S{full}").text
+    assert client.get(f"/stations/{full}").json()["properties"]["stars"] == 4
+    listed = {f["id"]: f["properties"]["stars"] for f in client.get("/stations").json()["features"]}
+    assert listed[full] == 4 and listed[bare] == 1
 
 
 def _finder_config(client: TestClient) -> dict[str, Any]:

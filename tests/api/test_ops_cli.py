@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -73,3 +74,19 @@ def test_visits_cli_errors(ops_store: Engine, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "REJECTED" in result.stdout and "C9" in result.stdout
     bad = runner.invoke(app, ["visits", "report", "--from", "2026-13-01"])
     assert bad.exit_code == 2 and "from" in bad.stderr
+
+
+def test_audit_stars_and_export_carry_stars(ops_store: Engine, tmp_path: Path) -> None:
+    _stations(tmp_path)
+    result = runner.invoke(app, ["audit", "stars", "--json"])
+    assert result.exit_code == 0, result.output
+    ratings = json.loads(result.stdout)
+    assert len(ratings) == 3 and {r["stars"] for r in ratings} == {1}
+    assert ratings[0]["inputs"]["items_total"] == 6 and ratings[0]["rule"] == "yizhan-stars-1"
+    out = tmp_path / "export.csv"
+    assert runner.invoke(app, ["stations", "export", "--out", str(out)]).exit_code == 0
+    with out.open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["stars"] for r in rows] == ["1", "1", "1"]
+    again = runner.invoke(app, ["stations", "import", str(out), "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["unchanged"] == 3
