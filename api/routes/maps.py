@@ -67,8 +67,11 @@ def coverage_page(
 
     result = run.result
     areas = repository.areas_frame(session)
+    from geo.ops.standards import with_stars
+    from geo.ops.usage import with_use
+
     m = coverage_map(
-        repository.stations_frame(session),
+        with_use(session, with_stars(session, repository.stations_frame(session))),
         covered=covered_area_cached(request, result),
         gaps=find_gaps(result, stations=result.stations),
         areas=areas if len(areas) else None,

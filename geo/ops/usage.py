@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -250,3 +251,20 @@ def usage_report(
             )
         )
     return UsageReport(start=start, end=end, days=len(days), low_use_fraction=fraction, stations=tuple(out))
+
+
+def with_use(
+    session: Session, frame: Any, *, start: dt.date | None = None, end: dt.date | None = None
+) -> Any:
+    """A copy of a stations frame with ``visits_per_day`` and ``low_use`` over the period (default the
+    28 days up to yesterday); stations not reported (planned, closed) get ``None``."""
+    out = frame.copy()
+    report = {u.station_id: u for u in usage_report(session, start=start, end=end).stations}
+    ids = [int(i) for i in out["station_id"]] if len(out) else []
+    out["visits_per_day"] = pd.Series(
+        [report[i].visits_per_day if i in report else None for i in ids], index=out.index, dtype=object
+    )
+    out["low_use"] = pd.Series(
+        [report[i].low_use if i in report else None for i in ids], index=out.index, dtype=object
+    )
+    return out

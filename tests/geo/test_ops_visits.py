@@ -266,3 +266,24 @@ def test_codes_and_default_period() -> None:
     assert station_code(42) == "S42" and parse_station_code(" s42 ") == 42
     assert parse_station_code("V1") is None
     assert default_period(dt.date(2026, 3, 1)) == (dt.date(2026, 2, 1), dt.date(2026, 2, 28))
+
+
+def test_use_and_stars_reach_the_planner_popup(
+    db_session: Session, stations: dict[str, int], tmp_path: Path
+) -> None:
+    from geo.ops.usage import with_use
+    from maps.coverage import station_popup
+
+    path = tmp_path / "visits.csv"
+    _visit_file(path, stations)
+    import_visits(db_session, path, hash_key=KEY)
+    frame = with_use(db_session, repo.stations_frame(db_session), start=START, end=END)
+    report = {s.station_id: s for s in usage_report(db_session, start=START, end=END).stations}
+    for _, row in frame.iterrows():
+        assert row["visits_per_day"] == pytest.approx(report[int(row["station_id"])].visits_per_day)
+        assert row["low_use"] == report[int(row["station_id"])].low_use
+    low = frame[frame["station_id"] == stations["V4"]].iloc[0].to_dict()
+    html = station_popup({**low, "stars": 3})
+    assert "★★★☆☆" in html and "（低使用）" in html
+    busy = frame[frame["station_id"] == stations["V1"]].iloc[0].to_dict()
+    assert "低使用" not in station_popup(busy) and "日均到访" in station_popup(busy)
