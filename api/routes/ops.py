@@ -46,6 +46,10 @@ KEYED: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "wrong API key"},
     409: {"model": ErrorBody, "description": "the report is not in a state that allows this"},
 }
+HTML_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "an HTML page"},
+    **ERRORS,
+}
 Code = Annotated[str, Field(min_length=1, max_length=60)]
 
 
@@ -108,9 +112,7 @@ def _written(request: Request) -> None:
 # public page, visits, use
 
 
-@router.get(
-    "/s/{code}", response_class=HTMLResponse, responses=ERRORS, summary="Public station page (一站一码)"
-)
+@router.get("/s/{code}", responses=HTML_PAGE, summary="Public station page (一站一码)")
 def station_public_page(
     session: SessionDep,
     code: Annotated[str, PathParam(max_length=24)],
