@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -16,7 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ActorDep, OutCRS, SessionDep, SettingsDep
+from api.deps import ActorDep, OutCRS, SessionDep
 from api.errors import error_body
 from api.ratelimit import RateLimiter, admit
 from api.routes._geojson import json_value
@@ -28,6 +29,7 @@ from geo.errors import NotFoundError
 router = APIRouter(tags=["operations"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "the body cannot be parsed"},
     404: {"model": ErrorBody, "description": "no such station or report"},
     422: {"model": ErrorBody, "description": "invalid input (the body names the field)"},
     503: {"model": ErrorBody, "description": "the PostGIS store is unavailable"},
@@ -189,12 +191,12 @@ def get_usage(
 def post_feedback(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     body: FeedbackIn,
     crs: Annotated[OutCRS, Query(description="coordinate system of lon/lat")] = OutCRS.wgs84,
 ) -> Any:
     """Store a pending report (kind closed|broken|full|moved|other, text, optional location)."""
     from geo.ops.feedback import submit_feedback
+    from geo.ops.visits import hash_key_from_env
 
     client = _client(request)
     wait = admit([(_limiters(request)["feedback_client"], client)])
@@ -203,7 +205,9 @@ def post_feedback(
     lon, lat = body.lon, body.lat
     if lon is not None and lat is not None:
         lon, lat = to_wgs84_point(lon, lat, crs.value)
-    digest = hashlib.sha256(f"{settings.public_url}|{client}".encode()).hexdigest()[:16]
+    # the client address only as a keyed hash (to spot floods in the queue), and only with a key
+    key = hash_key_from_env()
+    digest = hmac.new(key, client.encode(), hashlib.sha256).hexdigest()[:16] if key else None
     out = submit_feedback(
         session, body.station_id, kind=body.kind, text=body.text, lon=lon, lat=lat, client_hash=digest
     )

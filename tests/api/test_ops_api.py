@@ -283,3 +283,20 @@ def test_accepted_feedback_changes_the_finder(client: TestClient) -> None:
     assert NASTY not in client.get("/maps/finder").text  # "<" is escaped inside the page's JSON
     client.post(f"/feedback/{ids[1]}/resolve", headers=WRITE)
     assert str(worn) not in _finder_config(client)["reports"]
+
+
+def test_feedback_keeps_the_client_only_as_a_keyed_hash(
+    client: TestClient, db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import hmac
+
+    sid = _station(client, "哈希驿站")
+    monkeypatch.delenv("YIZHAN_VISITOR_HASH_KEY", raising=False)
+    first = client.post("/feedback", json={"station_id": sid, "kind": "full"}).json()["id"]
+    monkeypatch.setenv("YIZHAN_VISITOR_HASH_KEY", "feedback-test-key-0123456789")
+    second = client.post("/feedback", json={"station_id": sid, "kind": "full"}).json()["id"]
+    stored = dict(db_session.execute(text("SELECT id, client_hash FROM feedback")).all())
+    assert stored[first] is None
+    expected = hmac.new(b"feedback-test-key-0123456789", b"testclient", hashlib.sha256).hexdigest()[:16]
+    assert stored[second] == expected
