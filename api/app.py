@@ -100,4 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(siting.router)
     app.include_router(ogc.router)
     maps.install(app)
+    # station operations: /s/{code}, visits, usage, feedback, standards and stars
+    from api.routes import ops
+
+    app.include_router(ops.router)
     return app

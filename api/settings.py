@@ -13,6 +13,10 @@
                              writes are seen at once, other writers within this delay)
 ``YIZHAN_THREADS``           worker threads for sync endpoints (default 64)
 ``YIZHAN_DB_POOL_SIZE``, ``YIZHAN_DB_MAX_OVERFLOW``, ``YIZHAN_DB_POOL_TIMEOUT_SECONDS``  connection pool
+``YIZHAN_PUBLIC_URL``        base URL of the public station pages in QR codes (station operations)
+``YIZHAN_VISIT_LIMIT_PER_CLIENT``, ``YIZHAN_VISIT_LIMIT_PER_STATION``, ``YIZHAN_FEEDBACK_LIMIT_PER_CLIENT``,
+``YIZHAN_OPS_RATE_WINDOW_SECONDS``  keyless visit/feedback posts allowed per window
+                             (default 6, 120, 5 per 600 s)
 
 Nothing is read at import time: :func:`get_settings` builds a :class:`Settings` on demand.
 """
@@ -61,6 +65,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=30, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # station operations: public pages (一站一码) and the keyless visit/feedback posts
+    public_url: str = "http://127.0.0.1:8000"
+    visit_limit_per_client: int = Field(default=6, ge=1)
+    visit_limit_per_station: int = Field(default=120, ge=1)
+    feedback_limit_per_client: int = Field(default=5, ge=1)
+    ops_rate_window_seconds: float = Field(default=600.0, gt=0)
 
     @field_validator("api_keys", mode="before")
     @classmethod

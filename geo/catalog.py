@@ -106,11 +106,13 @@ def worker_group_codes() -> tuple[str, ...]:
     return tuple(e.code for e in worker_groups())
 
 
-STATION_STATUSES: tuple[str, ...] = ("planned", "open", "closed")
+STATION_STATUSES: tuple[str, ...] = ("planned", "open", "suspended", "closed")
 STATUS_ALIASES: dict[str, str] = {
     "planned": "planned", "规划": "planned", "筹建": "planned", "在建": "planned", "建设中": "planned",
     "open": "open", "开放": "open", "运营": "open", "正常": "open", "已建成": "open", "营业": "open",
     "closed": "closed", "关闭": "closed", "停用": "closed", "暂停": "closed", "撤销": "closed",
+    # station operations: an accepted "closed" report suspends a station until a person checks it
+    "suspended": "suspended", "暂停服务": "suspended", "待核实": "suspended",
 }
 
 
@@ -148,10 +150,10 @@ def resolve_worker_group(text: str, *, field: str = "group") -> str:
 
 
 def resolve_status(text: str, *, field: str = "status") -> str:
-    """Map a status word (English or Chinese) to ``planned``, ``open`` or ``closed``."""
+    """Map a status word (English or Chinese) to ``planned``, ``open``, ``suspended`` or ``closed``."""
     code = STATUS_ALIASES.get(_norm(text))
     if code is None:
-        raise InputError(f"unknown status {text!r}; use one of planned, open, closed", field=field)
+        raise InputError(f"unknown status {text!r}; use one of {', '.join(STATION_STATUSES)}", field=field)
     return code
 
 

@@ -785,6 +785,7 @@ _EXPORT_ORDER = (
     "station_id", "external_id", "source", "name", "kind", "status", "address", "county_name",
     "county_code", "township_name", "township_code", "community_name", "community_code", "amenities",
     "opening_hours", "host_org", "phone", "seats", "floor_area_m2", "source_crs",
+    "stars",  # station operations: latest star rating (None if never rated; ignored on import)
 )
 
 

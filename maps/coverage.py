@@ -47,7 +47,7 @@ KIND_STYLE: dict[str, tuple[str, str]] = {
     "mother_baby_room": ("#f06292", "fa-baby"),
     "other": ("#616161", "fa-location-dot"),
 }
-STATUS_ZH: dict[str, str] = {"open": "开放", "planned": "规划中", "closed": "已关闭"}
+STATUS_ZH: dict[str, str] = {"open": "开放", "planned": "规划中", "suspended": "暂停服务", "closed": "已关闭"}
 #: the pane of the gap hexagons: beneath Leaflet's overlay pane (400), above the tiles (200)
 GAPS_PANE, GAPS_PANE_Z = "yzGaps", 350
 #: column names accepted for "minutes to the nearest other station"
@@ -119,6 +119,12 @@ def station_popup(row: Mapping[str, Any], *, neighbour_column: str | None = None
     codes = _amenity_list(row.get("amenities"))
     if codes:
         rows.append(("服务设施", "、".join(esc(amen.get(c, c)) for c in codes)))
+    # station operations: latest star rating and use (columns added by geo.ops when present)
+    if not _is_missing(row.get("stars")):
+        rows.append(("星级", "★" * int(row["stars"]) + "☆" * (5 - int(row["stars"]))))
+    if not _is_missing(row.get("visits_per_day")):
+        low = "（低使用）" if row.get("low_use") is True else ""
+        rows.append(("日均到访", esc(f"{float(row['visits_per_day']):.1f} 人次{low}")))
     if neighbour_column is not None:
         text = _fmt_minutes(row.get(neighbour_column))
         if text:

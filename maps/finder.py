@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +109,12 @@ def finder_config(
     mode: str = "walk",
     k: int = 3,
     filters: Sequence[str] = FILTER_AMENITIES,
+    reports: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
 ) -> dict[str, Any]:
-    """The JSON configuration the finder page's script reads (see :func:`finder_page`)."""
+    """The JSON configuration the finder page's script reads (see :func:`finder_page`).
+
+    ``reports``: station id -> accepted worker reports as ``{"label", "text"}`` lines
+    (:func:`maps.station_page.report_lines`), shown under the station until resolved."""
     if lang not in LANGS:
         raise InputError(f"unknown lang {lang!r}; use zh or en", field="lang")
     check_tiles(tiles)
@@ -150,6 +154,7 @@ def finder_config(
         ],
         "kinds": {e.code: {"zh": e.label_zh, "en": e.label_en} for e in catalog.station_kinds()},
         "stations": records,
+        "reports": {str(k): [dict(r) for r in v] for k, v in (reports or {}).items()},
     }
 
 
@@ -165,6 +170,7 @@ def finder_page(
     mode: str = "walk",
     k: int = 3,
     static_prefix: str = STATIC_URL,
+    reports: Mapping[str, Sequence[Mapping[str, str]]] | None = None,
 ) -> str:
     """Render the finder page (爱心地图) as one HTML string.
 
@@ -196,7 +202,8 @@ def finder_page(
     """
     check_mode(assets)
     config = finder_config(
-        stations, api_base=api_base, lang=lang, tiles=tiles, center=center, zoom=zoom, mode=mode, k=k
+        stations, api_base=api_base, lang=lang, tiles=tiles, center=center, zoom=zoom, mode=mode, k=k,
+        reports=reports,
     )
     head = "\n".join(
         [style_tag("vendor/leaflet/leaflet.css", assets, prefix=static_prefix),

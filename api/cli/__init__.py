@@ -26,6 +26,11 @@ site.register(app)  # yizhan site
 serve.register(app)  # yizhan serve
 demo.register(app)  # yizhan demo
 
+# station operations: yizhan visits import|report, yizhan audit maps, yizhan stations qr
+from api.cli import ops_commands  # noqa: E402  (adds to the groups above)
+
+ops_commands.register(app)
+
 
 def main() -> None:
     try:

@@ -248,7 +248,8 @@ STATIONS_CRS_OPT = typer.Option(
 )
 DEMAND_OPT = typer.Option(
     [], "--demand",
-    help="demand: a points file, pois:FILE or network (street length); repeat to combine; default network",
+    help="demand: a points file, pois:FILE, network (street length) or visits (weight by observed use); "
+    "repeat to combine; default network",
 )
 DEMAND_CRS_OPT = typer.Option(
     "wgs84", "--demand-crs", help="coordinates of a points file: wgs84, gcj02, bd09"

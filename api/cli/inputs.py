@@ -105,6 +105,8 @@ def load_demand(
 
     info = DemandInfo()
     frames = []
+    by_use = [s for s in specs if s.strip().lower() == "visits"]  # station operations: --demand visits
+    specs = [s for s in specs if s.strip().lower() != "visits"]
     for spec in specs or ["network"]:
         with option_errors("--demand"):
             low = spec.strip().lower()
@@ -141,6 +143,13 @@ def load_demand(
             demand = demand[inside].reset_index(drop=True)
     if demand.empty:
         raise fail("--demand: no demand points to measure")
+    if by_use:  # station operations: each station's catchment weighted by its observed use
+        from geo.db.engine import session_scope
+        from geo.ops.demand import station_use, weight_demand_by_use
+
+        with option_errors("--demand"), session_scope() as session:
+            demand, weighting = weight_demand_by_use(demand, station_use(session))
+        info.notes.append(weighting.note())
     return demand, info
 
 

@@ -118,12 +118,14 @@ def export(
     """Export the registry to GeoJSON, CSV, XLSX or GPKG."""
     from geo.db import repository as repo
     from geo.db.engine import session_scope
+    from geo.ops.standards import with_stars
     from geo.stations import export_stations
 
     if fmt is None and out.suffix.lower().lstrip(".") not in {f.value for f in ExportFormat}:
         raise fail(f"cannot tell the format from {out.name!r}; pass --format", 2)
     with session_scope() as session:
         frame = repo.stations_frame(session, statuses=status, kinds=kind, bbox=_bbox(bbox))
+        frame = with_stars(session, frame)  # station operations: latest star rating
     path = export_stations(frame, out, format=fmt.value if fmt else None, crs=crs.value)
     typer.echo(f"wrote {len(frame)} stations to {path} ({crs.value})")
 

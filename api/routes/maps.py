@@ -36,8 +36,21 @@ def finder(
     from maps.finder import finder_page
 
     stations = repository.stations_frame(session, statuses=["open"])
-    html = finder_page(stations, api_base="", lang=lang, tiles=tiles, assets="local", mode=mode.value, k=k)
+    reports = _accepted_reports(session, lang)
+    html = finder_page(stations, api_base="", lang=lang, tiles=tiles, assets="local", mode=mode.value, k=k,
+                       reports=reports)
     return HTMLResponse(html)
+
+
+def _accepted_reports(session: Any, lang: str) -> dict[str, list[dict[str, str]]]:
+    """Station operations: accepted, unresolved worker reports per station id, as display lines."""
+    from geo.ops.feedback import active_reports
+    from maps.station_page import report_lines
+
+    by_station: dict[str, list[dict[str, Any]]] = {}
+    for rep in active_reports(session):
+        by_station.setdefault(str(rep["station_id"]), []).append(rep)
+    return {sid: report_lines(reps, lang=lang) for sid, reps in by_station.items()}
 
 
 @router.get("/coverage", responses=HTML_OK, summary="Planner's coverage map")
@@ -54,8 +67,11 @@ def coverage_page(
 
     result = run.result
     areas = repository.areas_frame(session)
+    from geo.ops.standards import with_stars
+    from geo.ops.usage import with_use
+
     m = coverage_map(
-        repository.stations_frame(session),
+        with_use(session, with_stars(session, repository.stations_frame(session))),
         covered=covered_area_cached(request, result),
         gaps=find_gaps(result, stations=result.stations),
         areas=areas if len(areas) else None,

@@ -25,6 +25,7 @@ from api.schemas import (
 )
 from geo.crs import convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
+from geo.ops.standards import latest_stars, with_stars
 
 router = APIRouter(prefix="/stations", tags=["stations"])
 
@@ -143,6 +144,7 @@ def list_stations_route(
         limit=limit,
         offset=offset,
     )
+    frame = with_stars(session, frame)  # station operations: latest star rating
     feats = features(frame, id_column="station_id", crs=crs.value)
     params: dict[str, Any] = {k: request.query_params.getlist(k) for k in request.query_params}
     body = {
@@ -172,6 +174,7 @@ def get_station_route(
     from geo.db import repository
 
     rec = repository.get_station(session, station_id)
+    rec["stars"] = latest_stars(session, [station_id]).get(station_id)  # station operations
     return JSONResponse(record_feature(rec, crs=crs.value), media_type=GEOJSON)
 
 

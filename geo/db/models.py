@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-STATUSES = ("planned", "open", "closed")
+STATUSES = ("planned", "open", "suspended", "closed")
 SOURCE_CRSES = ("wgs84", "gcj02", "bd09")
 AREA_LEVELS = ("county", "township", "community")
 OPERATIONS = ("insert", "update", "close", "delete")
@@ -75,7 +75,7 @@ class Station(Base):
 
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_stations_source_external_id"),
-        CheckConstraint("status IN ('planned', 'open', 'closed')", name="ck_stations_status"),
+        CheckConstraint("status IN ('planned', 'open', 'suspended', 'closed')", name="ck_stations_status"),
         CheckConstraint("source_crs IN ('wgs84', 'gcj02', 'bd09')", name="ck_stations_source_crs"),
         CheckConstraint("seats IS NULL OR seats >= 0", name="ck_stations_seats"),
         CheckConstraint("floor_area_m2 IS NULL OR floor_area_m2 >= 0", name="ck_stations_floor_area"),
@@ -169,3 +169,7 @@ class DemandPoint(Base):
         Index("ix_demand_points_geom", "geom", postgresql_using="gist"),
         Index("ix_demand_points_layer", "layer"),
     )
+
+
+# station operations (visits, stars, feedback, 上图): their tables on the same metadata (migration 0006)
+from geo.db import ops_models as _ops_models  # noqa: E402,F401

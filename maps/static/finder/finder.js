@@ -212,7 +212,7 @@
       return state.amenities.every(function (a) { return s.amenities.indexOf(a) >= 0; });
     }).map(function (s) {
       var meters = haversine(p.lon, p.lat, s.lon, s.lat);
-      return {name: s.name, kind: s.kind, amenities: s.amenities, hours: s.hours, address: s.address,
+      return {id: s.id, name: s.name, kind: s.kind, amenities: s.amenities, hours: s.hours, address: s.address,
         lon: s.lon, lat: s.lat, meters: meters, minutes: meters / speed, estimate: true,
         route: [[p.lon, p.lat], [s.lon, s.lat]], amap_url: amapUrl(s.lon, s.lat, s.name)};
     });
@@ -221,7 +221,7 @@
   }
   function fromApi(r) {
     var props = r.station.properties || {}, c = r.station.geometry.coordinates;
-    return {name: props.name, kind: props.kind, amenities: props.amenities || [],
+    return {id: r.station.id, name: props.name, kind: props.kind, amenities: props.amenities || [],
       hours: r.hours_today || props.hours_today || props.opening_hours, address: props.address,
       lon: c[0], lat: c[1], meters: r.meters, minutes: r.minutes, estimate: false,
       route: (r.route && r.route.coordinates) || [], amap_url: r.amap_url};
@@ -295,6 +295,9 @@
       if (r.hours) { meta.push(t("hours") + " " + r.hours); }
       if (r.address) { meta.push(r.address); }
       li.appendChild(el("div", "yz-meta", meta.filter(Boolean).join(" · ")));
+      ((cfg.reports || {})[String(r.id)] || []).forEach(function (rep) {  // accepted worker reports
+        li.appendChild(el("div", "yz-report", rep.label + (rep.text ? "：" + rep.text : "")));
+      });
       var am = el("div", "yz-amen");
       (r.amenities || []).forEach(function (a) { am.appendChild(el("span", null, amenityText(a))); });
       li.appendChild(am);

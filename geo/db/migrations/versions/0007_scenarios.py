@@ -1,7 +1,7 @@
 """Scenarios: a named plan (its base) and its ordered actions with cost, phase and year.
 
 Revision ID: 0007
-Revises: 0003 (re-chained at merge)
+Revises: 0006
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
