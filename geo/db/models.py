@@ -173,5 +173,6 @@ class DemandPoint(Base):
 
 # station operations (visits, stars, feedback, 上图): their tables on the same metadata (migration 0006)
 from geo.db import ops_models as _ops_models  # noqa: E402,F401
+
 # scenarios (named plans and their actions): their tables on the same metadata (migration 0007)
 from geo.db import scenario_models as _scenario_models  # noqa: E402,F401
