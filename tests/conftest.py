@@ -73,9 +73,12 @@ def db_session(engine: Engine) -> Iterator[Session]:
 @pytest.fixture()
 def clean_store(engine: Engine) -> Iterator[Engine]:
     """For tests that commit for real (CLI runs): empty tables before and after."""
-    def wipe() -> None:
+    def wipe() -> None:  # every table the migrations made, so tests that commit leave nothing behind
         with engine.begin() as conn:
-            conn.execute(text("TRUNCATE stations, station_changes, areas, demand_points RESTART IDENTITY"))
+            tables = conn.execute(text(
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename NOT IN ('alembic_version', 'spatial_ref_sys', 'registry_state')")).scalars().all()
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
     wipe()
     yield engine
