@@ -76,8 +76,8 @@ def clean_store(engine: Engine) -> Iterator[Engine]:
     def wipe() -> None:  # every table the migrations made, so tests that commit leave nothing behind
         with engine.begin() as conn:
             tables = conn.execute(text(
-                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename NOT IN ('alembic_version', 'spatial_ref_sys', 'registry_state')")).scalars().all()
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' AND tablename "
+                "NOT IN ('alembic_version', 'spatial_ref_sys', 'registry_state')")).scalars().all()
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
     wipe()
