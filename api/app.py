@@ -100,4 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(siting.router)
     app.include_router(ogc.router)
     maps.install(app)
+    # organisations and access (orgs)
+    from api.routes import audit, orgs
+
+    app.include_router(audit.router)
+    app.include_router(orgs.router)
     return app
