@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import coverage, db, demo, maps, network, serve, site, stations
+from api.cli import (  # organisations and access (orgs)
+    coverage,
+    db,
+    demo,
+    keys,
+    maps,
+    network,
+    orgs,
+    serve,
+    site,
+    stations,
+)
 
 app = typer.Typer(
     name="yizhan",
@@ -24,6 +35,9 @@ coverage.register(app)  # yizhan coverage, yizhan gaps
 site.register(app)  # yizhan site
 serve.register(app)  # yizhan serve
 demo.register(app)  # yizhan demo
+# organisations and access (orgs)
+app.add_typer(orgs.app, name="orgs")
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.deps import SessionDep
+from api.deps import KeyDep, SessionDep
 from api.routes._geojson import json_value
 from api.schemas import ErrorBody
+from geo.orgs.keys import Principal
 
 router = APIRouter(prefix="/orgs", tags=["organisations"])
 
@@ -44,3 +46,92 @@ def get_org_route(session: SessionDep, code: Annotated[str, Path(pattern=CODE_PA
     from geo.orgs import store
 
     return JSONResponse(json_value(store.get_org(session, code)))
+
+
+@router.get("/{code}/summary", responses=ERRORS, summary="Stations by status and kind, targets vs actual")
+def org_summary_route(session: SessionDep, code: Annotated[str, Path(pattern=CODE_PATTERN)]) -> Any:
+    """The organisation and each child: stations inside its area polygon or owned by it (or an
+    organisation below it), by status and kind; each station target with the stations open or
+    planned that were created by the end of its year."""
+    from geo.orgs.rollup import org_summary
+
+    return JSONResponse(json_value(org_summary(session, code)))
+
+
+# -- keys of an organisation (admins of it or of an organisation above it) --------------------------
+
+KEY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    401: {"model": ErrorBody, "description": "no X-API-Key header, or a wrong, revoked or expired key"},
+    403: {"model": ErrorBody, "description": "not an admin key of this organisation or one above it"},
+    409: {"model": ErrorBody, "description": "a key of that name exists"},
+    429: {"model": ErrorBody, "description": "too many wrong keys from this client (see Retry-After)"},
+}
+
+
+class KeyIn(BaseModel):
+    """A key to create; the answer carries its secret, once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[0-9A-Za-z\u4e00-\u9fff][0-9A-Za-z_.\-\u4e00-\u9fff]{0,63}$")
+    role: Literal["viewer", "editor", "admin"]
+    expires_at: AwareDatetime | None = None
+
+
+def _admin_of(request: Request, session: Any, principal: Principal, code: str) -> None:
+    from api.auth import auth_state
+    from geo.errors import ForbiddenError
+    from geo.orgs.authz import key_admin_refusal
+
+    refusal = key_admin_refusal(principal, auth_state(request.app).scope(session, principal), code)
+    if refusal is not None:
+        raise ForbiddenError(refusal, field="X-API-Key")
+
+
+@router.get("/{code}/keys", responses=KEY_ERRORS, summary="Keys of an organisation and those below it")
+def list_keys_route(
+    request: Request, session: SessionDep, principal: KeyDep, code: Annotated[str, Path(pattern=CODE_PATTERN)]
+) -> Any:
+    """Names, roles and states (never secrets or hashes)."""
+    from geo.orgs import store
+
+    store.get_org(session, code)
+    _admin_of(request, session, principal, code)
+    return JSONResponse(json_value({"keys": store.list_keys(session, orgs=store.subtree(session, code))}))
+
+
+@router.post("/{code}/keys", status_code=201, responses=KEY_ERRORS, summary="Create a key (secret once)")
+def create_key_route(
+    request: Request,
+    session: SessionDep,
+    principal: KeyDep,
+    code: Annotated[str, Path(pattern=CODE_PATTERN)],
+    body: KeyIn,
+) -> Any:
+    from geo.orgs import store
+
+    store.get_org(session, code)
+    _admin_of(request, session, principal, code)
+    row = store.create_key(session, name=body.name, org_code=code, role=body.role, expires_at=body.expires_at,
+                           created_by=principal.key_name)
+    return JSONResponse(json_value(row), status_code=201, headers={"Cache-Control": "no-store"})
+
+
+@router.delete("/{code}/keys/{name}", responses=KEY_ERRORS, summary="Revoke a key")
+def revoke_key_route(
+    request: Request,
+    session: SessionDep,
+    principal: KeyDep,
+    code: Annotated[str, Path(pattern=CODE_PATTERN)],
+    name: Annotated[str, Path(max_length=64)],
+) -> Any:
+    """The key is refused (401) by every server within ``YIZHAN_KEY_CACHE_SECONDS``."""
+    from geo.errors import NotFoundError
+    from geo.orgs import store
+
+    found = store.describe_key(session, name)
+    if found["org"] != code:
+        raise NotFoundError(f"organisation {code!r} has no key named {name!r}", field="name")
+    _admin_of(request, session, principal, code)
+    return JSONResponse(json_value(store.revoke_key(session, name)))

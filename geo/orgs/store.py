@@ -5,7 +5,7 @@ functions that write commit (all or nothing) and roll back on failure. Geometrie
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -373,9 +373,9 @@ def targets_of(session: Session, codes: Iterable[str]) -> dict[str, dict[int, in
     return out
 
 
-def polygon_counts(session: Session, codes: Sequence[str]) -> Mapping[str, Any]:
-    """Stations per organisation of ``codes``: inside its area (its own polygon) or owned by an
-    organisation of its subtree, counted by status, kind and year created."""
+def station_counts(session: Session, codes: Sequence[str]) -> list[tuple[str, str, str, int, int]]:
+    """Stations of each organisation of ``codes`` (inside its own area polygon, or owned by it or an
+    organisation below it; a host: only owned), as ``(org, status, kind, year created, count)``."""
     sql = text(
         """
         WITH RECURSIVE sub(root, code) AS (
@@ -391,7 +391,8 @@ def polygon_counts(session: Session, codes: Sequence[str]) -> Mapping[str, Any]:
           SELECT sub.root, ow.station_id FROM sub JOIN owner ow ON ow.org_code = sub.code
         )
         SELECT h.root, s.status, s.kind, extract(year FROM s.created_at)::int AS year, count(*)
-        FROM hits h JOIN stations s ON s.id = h.id GROUP BY 1, 2, 3, 4
+        FROM hits h JOIN stations s ON s.id = h.id GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
         """
     )
-    return {"rows": session.execute(sql, {"codes": list(codes)}).all()}
+    rows = session.execute(sql, {"codes": list(codes)}).all()
+    return [(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows]

@@ -240,9 +240,10 @@ def check_rows(
     seen: dict[str, int] = {}
     for n, cells, _ in raw:
         code, level = cells.get("code"), resolve_level(cells.get("level"))
-        if code and level and code not in seen:
+        if code and code not in seen:
             seen[code] = n
-            levels[code] = level
+            if level:
+                levels[code] = level
     rows: list[OrgRow] = []
     for n, cells, geom in raw:
         found = _row_errors(n, cells, geom, seen, levels)
