@@ -130,8 +130,7 @@ def revoke_key_route(
     from geo.errors import NotFoundError
     from geo.orgs import store
 
-    found = store.describe_key(session, name)
-    if found["org"] != code:
-        raise NotFoundError(f"organisation {code!r} has no key named {name!r}", field="name")
     _admin_of(request, session, principal, code)
+    if store.describe_key(session, name)["org"] != code:
+        raise NotFoundError(f"organisation {code!r} has no key named {name!r}", field="name")
     return JSONResponse(json_value(store.revoke_key(session, name)))

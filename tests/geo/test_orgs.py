@@ -36,15 +36,21 @@ def test_read_org_csv_with_chinese_headers(tmp_path: Path) -> None:
     found = read_org_file(path)
     assert not found.errors
     assert [(r.code, r.level, r.parent_code) for r in found.rows] == [
-        ("430104", "county", None), ("430104001", "township", "430104"),
-        ("430104002", "township", "430104"), ("H001", "host", "430104002")]
+        ("430104", "county", None),
+        ("430104001", "township", "430104"),
+        ("430104002", "township", "430104"),
+        ("H001", "host", "430104002"),
+    ]
     assert found.columns == {"组织代码": "code", "名称": "name", "级别": "level", "上级代码": "parent_code"}
 
 
 def test_read_org_file_reports_every_bad_row(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
-    path.write_text(CSV + "430104001,重复,街道,430104\n9,无级别,太空,430104\n8,倒挂,县,430104001\n"
-                    "7,孤儿,社区,NOPE\n,无代码,社区,430104\n", encoding="utf-8")
+    path.write_text(
+        CSV + "430104001,重复,街道,430104\n9,无级别,太空,430104\n8,倒挂,县,430104001\n"
+        "7,孤儿,社区,NOPE\n,无代码,社区,430104\n",
+        encoding="utf-8",
+    )
     found = read_org_file(path)
     got = sorted((e.row, e.field) for e in found.errors)
     assert got == [(6, "code"), (7, "level"), (8, "parent_code"), (9, "parent_code"), (10, "code")]
@@ -55,11 +61,21 @@ def test_read_org_file_reports_every_bad_row(tmp_path: Path) -> None:
 def test_read_org_geojson_and_xlsx(tmp_path: Path) -> None:
     from openpyxl import Workbook
 
-    feats = [{"type": "Feature", "properties": {"code": "430104", "name": "岳麓区总工会", "level": "county"},
-              "geometry": {"type": "Polygon", "coordinates": [[[112.9, 28.1], [113.0, 28.1], [113.0, 28.2],
-                                                                [112.9, 28.1]]]}},
-             {"type": "Feature", "properties": {"code": "X", "name": "点", "level": "county"},
-              "geometry": {"type": "Point", "coordinates": [112.9, 28.1]}}]
+    feats = [
+        {
+            "type": "Feature",
+            "properties": {"code": "430104", "name": "岳麓区总工会", "level": "county"},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[112.9, 28.1], [113.0, 28.1], [113.0, 28.2], [112.9, 28.1]]],
+            },
+        },
+        {
+            "type": "Feature",
+            "properties": {"code": "X", "name": "点", "level": "county"},
+            "geometry": {"type": "Point", "coordinates": [112.9, 28.1]},
+        },
+    ]
     path = tmp_path / "orgs.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), encoding="utf-8")
     found = read_org_file(path)
@@ -75,7 +91,9 @@ def test_read_org_geojson_and_xlsx(tmp_path: Path) -> None:
     wb.save(tmp_path / "orgs.xlsx")
     rows = read_org_file(tmp_path / "orgs.xlsx").rows
     assert [(r.code, r.level, r.parent_code) for r in rows] == [
-        ("430104", "county", None), ("430104001", "township", "430104")]
+        ("430104", "county", None),
+        ("430104001", "township", "430104"),
+    ]
 
 
 def test_missing_columns_and_levels(tmp_path: Path) -> None:
@@ -113,13 +131,20 @@ def test_verifier_caches_the_hash_check_and_rereads_rows_after_the_ttl() -> None
     p = v.verify(token, lookup)
     assert p == Principal("township-editor", "editor", "430104001")
     assert v.verify(token, lookup) == p and reads == [key_id]  # row cached
-    rows[key_id] = StoredKey(row.name, key_id, row.org_code, row.role, row.secret_hash,
-                             revoked_at=datetime.now(UTC))
+    rows[key_id] = StoredKey(
+        row.name, key_id, row.org_code, row.role, row.secret_hash, revoked_at=datetime.now(UTC)
+    )
     assert v.verify(token, lookup) == p  # within the ttl the old row stands
     now[0] = 5.1
     assert v.verify(token, lookup) is None and len(reads) == 2  # revoked, seen after the ttl
-    rows[key_id] = StoredKey(row.name, key_id, row.org_code, row.role, row.secret_hash,
-                             expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    rows[key_id] = StoredKey(
+        row.name,
+        key_id,
+        row.org_code,
+        row.role,
+        row.secret_hash,
+        expires_at=datetime.now(UTC) - timedelta(seconds=1),
+    )
     now[0] = 11
     assert v.verify(token, lookup) is None  # expired
     assert v.verify(token.replace(token[-3:], "zzz"), lookup) is None
