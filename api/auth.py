@@ -128,6 +128,12 @@ def _client(request: Request) -> str:
 def authenticate(request: Request, session: Session, token: str | None) -> Principal:
     """The principal of the request's key: 401 without one or with a wrong one, 429 after too
     many wrong ones from this client. Runs in a worker thread (a key's first check costs scrypt)."""
+    if not token:
+        raise HTTPException(
+            status_code=401,
+            headers={"WWW-Authenticate": "ApiKey"},
+            detail={"detail": "this needs an API key in the X-API-Key header", "field": "X-API-Key"},
+        )
     state = auth_state(request.app)
     client = _client(request)
     wait = state.throttle.retry_after(client)
@@ -139,12 +145,6 @@ def authenticate(request: Request, session: Session, token: str | None) -> Princ
                 "detail": f"too many wrong API keys from this client; retry in {wait} s",
                 "field": "X-API-Key",
             },
-        )
-    if not token:
-        raise HTTPException(
-            status_code=401,
-            headers={"WWW-Authenticate": "ApiKey"},
-            detail={"detail": "this needs an API key in the X-API-Key header", "field": "X-API-Key"},
         )
     principal = state.verifier.verify(token, lambda key_id: store.stored_key(session, key_id))
     if principal is None:

@@ -62,6 +62,7 @@ def org_summary_route(session: SessionDep, code: Annotated[str, Path(pattern=COD
 
 KEY_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
+    400: {"model": ErrorBody, "description": "the body cannot be parsed"},
     401: {"model": ErrorBody, "description": "no X-API-Key header, or a wrong, revoked or expired key"},
     403: {"model": ErrorBody, "description": "not an admin key of this organisation or one above it"},
     409: {"model": ErrorBody, "description": "a key of that name exists"},
