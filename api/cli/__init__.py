@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import (  # organisations and access (orgs)
-    coverage,
-    db,
-    demo,
-    keys,
-    maps,
-    network,
-    orgs,
-    serve,
-    site,
-    stations,
-)
+from api.cli import coverage, db, demo, maps, network, serve, site, stations
 
 app = typer.Typer(
     name="yizhan",
@@ -36,6 +25,8 @@ site.register(app)  # yizhan site
 serve.register(app)  # yizhan serve
 demo.register(app)  # yizhan demo
 # organisations and access (orgs)
+from api.cli import keys, orgs  # noqa: E402
+
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(keys.app, name="keys")
 
