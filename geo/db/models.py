@@ -178,10 +178,6 @@ class DemandPoint(Base):
 
 # -- organisations and access (orgs, migration 0005) ------------------------------------------------
 
-ORG_LEVELS = ("national", "province", "prefecture", "county", "township", "community", "host")
-KEY_ROLES = ("viewer", "editor", "admin")
-
-
 class Org(Base):
     """A trade-union organisation (小三级 tree) or a host, with an optional area polygon."""
 
