@@ -117,20 +117,45 @@ def target(
 
 @app.command("report")
 @domain_errors
-def report(code: str = typer.Argument(...), json_out: bool = typer.Option(False, "--json")) -> None:
-    """Stations by status and kind, and targets vs actual, for an organisation and each child."""
+def report(
+    code: str = typer.Argument(...),
+    coverage: Path | None = typer.Option(
+        None, "--coverage", help="by_area.csv of a coverage run (yizhan coverage --out DIR): adds shares."
+    ),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Stations by status and kind, targets vs actual (and coverage shares) for an organisation and
+    each child."""
     from geo.db.engine import session_scope
     from geo.orgs.rollup import org_summary
 
+    by_area = _by_area(coverage) if coverage is not None else None
     with session_scope() as session:
-        summary = org_summary(session, code)
+        summary = org_summary(session, code, by_area=by_area)
     if json_out:
         print_json(summary)
         return
     for row in (summary, *summary["children"]):
         indent = "" if row is summary else "  "
         status = ", ".join(f"{k} {n}" for k, n in row["by_status"].items()) or "none"
-        typer.echo(f"{indent}{row['name']} ({row['code']}): {row['stations']} stations ({status})")
+        share = "" if row.get("covered_share") is None else f"; {row['covered_share']:.1%} of demand covered"
+        typer.echo(f"{indent}{row['name']} ({row['code']}): {row['stations']} stations ({status}){share}")
         for t in row["targets"]:
             share = "—" if t["share"] is None else f"{t['share']:.0%}"
             typer.echo(f"{indent}  {t['year']}: {t['actual']} of {t['target']} ({share})")
+
+
+def _by_area(path: Path) -> list[dict[str, Any]]:
+    """The per-area rows of a coverage run's ``by_area.csv``."""
+    import pandas as pd
+
+    from geo.errors import InputError
+
+    try:
+        frame = pd.read_csv(path, dtype={"area_code": str})
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {path.name}: {exc}", field="coverage") from None
+    missing = {"area_code", "demand_total", "demand_covered", "covered_share"} - set(frame.columns)
+    if missing:
+        raise InputError(f"{path.name} lacks column(s) {', '.join(sorted(missing))}", field="coverage")
+    return list(frame.to_dict("records"))

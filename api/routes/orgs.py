@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.deps import KeyDep, SessionDep
 from api.routes._geojson import json_value
+from api.routes.coverage import CoverageDep
 from api.schemas import ErrorBody
 from geo.orgs.keys import Principal
 
@@ -135,3 +136,22 @@ def revoke_key_route(
     if store.describe_key(session, name)["org"] != code:
         raise NotFoundError(f"organisation {code!r} has no key named {name!r}", field="name")
     return JSONResponse(json_value(store.revoke_key(session, name)))
+
+
+@router.get(
+    "/{code}/coverage",
+    responses=ERRORS,
+    summary="Coverage share of an organisation and each child (same question as /coverage)",
+)
+def org_coverage_route(
+    session: SessionDep, run: CoverageDep, code: Annotated[str, Path(pattern=CODE_PATTERN)]
+) -> Any:
+    """The coverage result of ``/coverage`` (same parameters, same cache) per organisation: an
+    organisation is matched to the coverage areas by the stored area its polygon came from, else by
+    its own code; ``null`` shares for one that matches no area."""
+    from geo.orgs import store
+    from geo.orgs.rollup import coverage_by_org
+
+    org = store.get_org(session, code)
+    rows = coverage_by_org([org, *org["child_orgs"]], run.result.by_area.to_dict("records"))
+    return JSONResponse(json_value({"query": run.query, "org": rows[0], "children": rows[1:]}))

@@ -47,11 +47,45 @@ def summarise(
     return out
 
 
-def org_summary(session: Session, code: str) -> dict[str, Any]:
-    """:func:`summarise` of organisation ``code`` read from the store (NotFoundError if missing)."""
+def area_code_of(org: Mapping[str, Any]) -> str:
+    """The area code under which coverage results list an organisation: the stored area its polygon
+    came from (``area_source = "areas:<code>"``), else its own code."""
+    source = str(org.get("area_source") or "")
+    return source.removeprefix("areas:") if source.startswith("areas:") else str(org["code"])
+
+
+def coverage_by_org(
+    orgs: Sequence[Mapping[str, Any]], by_area: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Coverage of each organisation from a coverage result's per-area rows (``area_code``,
+    ``demand_total``, ``demand_covered``, ``covered_share``): ``None`` values for an organisation
+    whose area is not among them."""
+    rows = {str(r["area_code"]): r for r in by_area}
+    out = []
+    for org in orgs:
+        hit = rows.get(area_code_of(org))
+        out.append({
+            "code": org["code"], "name": org["name"], "area_code": area_code_of(org),
+            "demand_total": None if hit is None else float(hit["demand_total"]),
+            "demand_covered": None if hit is None else float(hit["demand_covered"]),
+            "covered_share": None if hit is None else float(hit["covered_share"]),
+        })  # fmt: skip
+    return out
+
+
+def org_summary(
+    session: Session, code: str, *, by_area: Sequence[Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """:func:`summarise` of organisation ``code`` read from the store (NotFoundError if missing);
+    with ``by_area`` (a coverage result's per-area rows) each row also gets ``covered_share``."""
     from geo.orgs import store
 
     org = store.get_org(session, code)
     children = org["child_orgs"]
     codes = [org["code"], *(c["code"] for c in children)]
-    return summarise(org, children, store.station_counts(session, codes), store.targets_of(session, codes))
+    out = summarise(org, children, store.station_counts(session, codes), store.targets_of(session, codes))
+    if by_area is not None:
+        shares = {r["code"]: r["covered_share"] for r in coverage_by_org([org, *children], by_area)}
+        for row in (out, *out["children"]):
+            row["covered_share"] = shares.get(row["code"])
+    return out

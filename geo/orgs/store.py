@@ -130,6 +130,7 @@ def _org_dict(row: Any) -> dict[str, Any]:
         "level": row.level,
         "parent_code": row.parent_code,
         "has_area": bool(row.has_area),
+        "area_source": row.area_source,
         "children": int(row.children),
     }
 
@@ -140,7 +141,7 @@ def list_orgs(
     """Organisations (no polygons), ordered by level and code; optionally only the children of
     ``parent``, one ``level``, or the subtree of ``under``."""
     sql = """
-        SELECT o.code, o.name, o.level, o.parent_code, o.area IS NOT NULL AS has_area,
+        SELECT o.code, o.name, o.level, o.parent_code, o.area IS NOT NULL AS has_area, o.area_source,
                (SELECT count(*) FROM orgs c WHERE c.parent_code = o.code) AS children
         FROM orgs o WHERE (CAST(:parent AS text) IS NULL OR o.parent_code = :parent)
           AND (CAST(:level AS text) IS NULL OR o.level = :level)
@@ -172,7 +173,6 @@ def get_org(session: Session, code: str) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(f"organisation {code!r} not found", field="code")
     out = _org_dict(row)
-    out["area_source"] = row.area_source
     out["active_keys"] = int(row.keys)
     out["area"] = json.loads(row.area_json) if row.area_json else None
     out["ancestors"] = _ancestors(session, str(code))

@@ -386,3 +386,40 @@ def test_no_secret_or_prefix_in_database_or_logs(t: dict[str, Any], caplog: pyte
         for prefix in {*_prefixes(secret), *_prefixes(random_part)}:
             assert prefix not in dump, f"a {len(prefix)}-character prefix of a key is stored"
             assert prefix not in logs, f"a {len(prefix)}-character prefix of a key is logged"
+
+
+def test_coverage_per_child_org_equals_coverage_per_area(
+    client: TestClient, db_session: Session, tmp_path: Path
+) -> None:
+    """Nanshan (real network): the township orgs take their polygons from stored areas, and their
+    shares are the ones /coverage/areas gives for those areas."""
+    from shapely.geometry import box as bbox
+
+    from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK, WRITE
+
+    areas = gpd.GeoDataFrame(
+        {"area_code": ["440305001", "440305002"], "area_name": ["西片", "东片"]},
+        geometry=[bbox(113.92, 22.535, 113.945, 22.56), bbox(113.945, 22.535, 113.97, 22.56)],
+        crs="EPSG:4326",
+    )
+    repo.upsert_areas(db_session, areas, level="township", source="test")
+    (tmp_path / "o.csv").write_text(
+        "组织代码,名称,级别,上级代码,区划代码\n440305,南山区总工会,区,,\n"
+        "NS-W,西片工会,街道,440305,440305001\nNS-E,东片工会,街道,440305,440305002\n",
+        encoding="utf-8",
+    )
+    store.import_orgs(db_session, read_org_file(tmp_path / "o.csv"), source="o.csv")
+    for name, point in (("深大工会驿站", SHENZHEN_UNIVERSITY), ("科技园爱心驿站", TECH_PARK)):
+        assert client.post("/stations", json=station_feature(name, *point), headers=WRITE).status_code == 201
+    r = client.get("/orgs/440305/coverage", params={"mode": "walk", "minutes": 10})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    table = client.get("/coverage/areas", params={"mode": "walk", "minutes": 10}).json()["areas"]
+    by_area = {a["area_code"]: a for a in table}
+    kids = {c["code"]: c for c in body["children"]}
+    for org, area in (("NS-W", "440305001"), ("NS-E", "440305002")):
+        assert kids[org]["area_code"] == area
+        assert kids[org]["covered_share"] == pytest.approx(by_area[area]["covered_share"])
+        assert kids[org]["demand_total"] == pytest.approx(by_area[area]["demand_total"])
+    assert 0 < kids["NS-W"]["covered_share"] < 1
+    assert body["org"]["covered_share"] is None  # no stored area has the county's code

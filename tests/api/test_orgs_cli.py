@@ -124,3 +124,23 @@ def test_keys_and_cli_identity_on_station_imports(org_store: Engine, tmp_path: P
     r = runner.invoke(app, ["stations", "import", str(csv), "--key", secret])
     assert r.exit_code != 0 and "not valid" in r.stderr
     assert "revoked" in runner.invoke(app, ["keys", "list", "--org", WEST]).stdout
+
+
+def test_report_with_a_coverage_table(org_store: Engine, tmp_path: Path, data_dir: Path) -> None:
+    assert runner.invoke(app, ["orgs", "import", str(_orgs_file(tmp_path, data_dir))]).exit_code == 0
+    table = tmp_path / "by_area.csv"
+    table.write_text(
+        "area_code,area_name,demand_total,demand_covered,covered_share\n"
+        f"{WEST},西,20,5,0.25\n{EAST},东,10,10,1.0\n",
+        encoding="utf-8",
+    )
+    r = runner.invoke(app, ["orgs", "report", COUNTY, "--coverage", str(table), "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["covered_share"] is None
+    assert [(c["code"], c["covered_share"]) for c in rep["children"]] == [(WEST, 0.25), (EAST, 1.0)]
+    text_out = runner.invoke(app, ["orgs", "report", COUNTY, "--coverage", str(table)]).stdout
+    assert "25.0% of demand covered" in text_out
+    (tmp_path / "bad.csv").write_text("area_code,x\n1,2\n", encoding="utf-8")
+    r = runner.invoke(app, ["orgs", "report", COUNTY, "--coverage", str(tmp_path / "bad.csv")])
+    assert r.exit_code == 2 and "covered_share" in r.stderr

@@ -185,3 +185,18 @@ def test_key_admin_rules() -> None:
     assert key_admin_refusal(_ed("W", "admin"), W, "C") is not None
     assert key_admin_refusal(_ed("C", "editor"), COUNTY, "W") is not None
     assert key_admin_refusal(_ed(None, "admin"), None, "anything") is None
+
+
+def test_coverage_by_org_matches_area_codes() -> None:
+    from geo.orgs.rollup import area_code_of, coverage_by_org
+
+    orgs = [{"code": "T1", "name": "甲", "area_source": "areas:440305001"},
+            {"code": "440305002", "name": "乙", "area_source": "orgs.geojson"},
+            {"code": "T3", "name": "丙", "area_source": None}]  # fmt: skip
+    assert [area_code_of(o) for o in orgs] == ["440305001", "440305002", "T3"]
+    rows = [{"area_code": "440305001", "demand_total": 10.0, "demand_covered": 4.0, "covered_share": 0.4},
+            {"area_code": "440305002", "demand_total": 5.0, "demand_covered": 5.0,
+             "covered_share": 1.0}]  # fmt: skip
+    got = coverage_by_org(orgs, rows)
+    assert [g["covered_share"] for g in got] == [0.4, 1.0, None]
+    assert got[0]["demand_covered"] == 4.0 and got[2]["demand_total"] is None
