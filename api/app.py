@@ -100,9 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(siting.router)
     app.include_router(ogc.router)
     maps.install(app)
-    # organisations and access (orgs)
+    # organisations and access (orgs): bootstrap keys checked (and unnamed ones warned of) at start
     from api.routes import audit, orgs
+    from geo.orgs.keys import parse_env_keys
 
+    parse_env_keys(settings.api_keys)
     app.include_router(audit.router)
     app.include_router(orgs.router)
     return app

@@ -111,7 +111,9 @@ def auth_state(app: Any) -> AuthState:
             if state is None:
                 settings: Settings = app.state.settings
                 state = AuthState(
-                    KeyVerifier(parse_env_keys(settings.api_keys), ttl_seconds=settings.key_cache_seconds),
+                    KeyVerifier(
+                        parse_env_keys(settings.api_keys, warn=False), ttl_seconds=settings.key_cache_seconds
+                    ),
                     FailureThrottle(
                         max_failures=settings.auth_max_failures, window_seconds=settings.auth_window_seconds
                     ),

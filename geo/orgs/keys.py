@@ -98,7 +98,7 @@ def check_role(role: str) -> str:
     return role
 
 
-def parse_env_keys(entries: Sequence[str]) -> tuple[EnvKey, ...]:
+def parse_env_keys(entries: Sequence[str], *, warn: bool = True) -> tuple[EnvKey, ...]:
     """Named bootstrap keys from ``YIZHAN_API_KEYS`` entries.
 
     ``name:secret`` names a key; a plain ``secret`` still works (with a warning) and is called
@@ -111,12 +111,13 @@ def parse_env_keys(entries: Sequence[str]) -> tuple[EnvKey, ...]:
         name, sep, secret = entry.partition(":")
         if not sep or not NAME_PATTERN.match(name.strip()) or not secret:
             name, secret = f"env-{pos}", entry
-            logger.warning(
-                "YIZHAN_API_KEYS entry %d has no name; it is called %r in the audit trail "
-                "(write it as name:secret)",
-                pos,
-                name,
-            )
+            if warn:
+                logger.warning(
+                    "YIZHAN_API_KEYS entry %d has no name; it is called %r in the audit trail "
+                    "(write it as name:secret)",
+                    pos,
+                    name,
+                )
         name = name.strip()
         if name in names:
             raise InputError(f"YIZHAN_API_KEYS names the key {name!r} twice", field="YIZHAN_API_KEYS")

@@ -128,3 +128,14 @@ def test_openapi_documents_the_security_scheme(client: TestClient) -> None:
     ):
         assert spec["paths"][path][method]["security"] == [{"ApiKey": []}], (path, method)
     assert "security" not in spec["paths"]["/stations"]["get"]
+
+
+def test_app_refuses_two_keys_of_one_name(caplog: pytest.LogCaptureFixture) -> None:
+    from geo.errors import InputError
+
+    with pytest.raises(InputError, match="twice") as info:
+        create_app(Settings(load_networks=False, api_keys=("ops:first-secret-1", "ops:second-secret-2")))
+    assert "secret" not in info.value.message
+    with caplog.at_level(logging.WARNING):
+        create_app(Settings(load_networks=False, api_keys=("unnamed-secret-abc",)))
+    assert "env-1" in caplog.text and "unnamed" not in caplog.text
