@@ -104,4 +104,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from api.routes import ops
 
     app.include_router(ops.router)
+    # organisations and access (orgs): bootstrap keys checked (and unnamed ones warned of) at start
+    from api.routes import audit, orgs
+    from geo.orgs.keys import parse_env_keys
+
+    parse_env_keys(settings.api_keys)
+    app.include_router(audit.router)
+    app.include_router(orgs.router)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections import abc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
@@ -10,14 +9,16 @@ from enum import StrEnum
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from fastapi import Depends, Header, HTTPException, Query, Request
+from fastapi import Depends, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import api_key_header, reader, station_writer
 from api.settings import Settings
 from geo.errors import InputError
+from geo.orgs.keys import Principal
 
 if TYPE_CHECKING:
     from api.nearest_index import NearestIndex
@@ -80,27 +81,23 @@ async def get_session_scope(request: Request) -> SessionScope:
 
 async def require_api_key(
     request: Request,
-    x_api_key: Annotated[str | None, Header(alias="X-API-Key", description="key for writes")] = None,
+    session: Annotated[Session, Depends(get_session)],
+    x_api_key: Annotated[str | None, Security(api_key_header)] = None,
 ) -> str:
-    """Check ``X-API-Key`` for writes: 401 when missing, 403 when not one of ``YIZHAN_API_KEYS``.
+    """Authenticate a write (401 without or with a wrong key, 429 after repeated wrong keys) and
+    authorise it for the station of the path and the point of the body (403 naming the
+    organisation; :mod:`geo.orgs.authz`). Returns the key's name, recorded as the audit ``actor``."""
+    principal = await station_writer(request, session, x_api_key)
+    return principal.key_name
 
-    Returns the key's short fingerprint, recorded as the audit ``actor``.
-    """
-    settings: Settings = request.app.state.settings
-    if not x_api_key:
-        raise HTTPException(
-            status_code=401,
-            detail={"detail": "writes need an API key in the X-API-Key header", "field": "X-API-Key"},
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    ok = False
-    for key in settings.api_keys:
-        ok |= secrets.compare_digest(key.encode(), x_api_key.encode())
-    if not ok:
-        raise HTTPException(
-            status_code=403, detail={"detail": "the API key is not valid", "field": "X-API-Key"}
-        )
-    return f"api-key:{x_api_key[:4]}…"
+
+async def require_key(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    x_api_key: Annotated[str | None, Security(api_key_header)] = None,
+) -> Principal:
+    """Any valid key (viewer, editor or admin), for reads that are not public."""
+    return await reader(request, session, x_api_key)
 
 
 def network_for(networks: dict[str, Any], mode: Mode) -> Any:
@@ -196,5 +193,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionScopeDep = Annotated[SessionScope, Depends(get_session_scope)]
 ActorDep = Annotated[str, Depends(require_api_key)]
+KeyDep = Annotated[Principal, Depends(require_key)]
 NetworkDep = Annotated[Any, Depends(get_network)]
 NearestIndexDep = Annotated["NearestIndex", Depends(get_nearest_index)]

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
     ConflictError,
+    ForbiddenError,
     ImportRejectedError,
     InfeasibleError,
     InputError,
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 #: domain error class -> HTTP status; the first matching row (most specific first) wins
 ERROR_STATUS: tuple[tuple[type[YizhanError], int], ...] = (
+    (ForbiddenError, 403),  # organisations and access (orgs): before ImportRejectedError
     (ImportRejectedError, 422),
     (OutsideChinaError, 422),
     (UnsnappableError, 422),

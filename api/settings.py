@@ -2,7 +2,10 @@
 
 ``YIZHAN_DATABASE_URL``      plain ``postgresql://`` URL (default from :func:`geo.config.database_url`)
 ``YIZHAN_DATA_DIR``          real data directory (default from :func:`geo.config.data_dir`)
-``YIZHAN_API_KEYS``          comma-separated keys accepted in ``X-API-Key`` for writes (none: writes refused)
+``YIZHAN_API_KEYS``          bootstrap admin keys ``name:secret,...`` (national scope; a plain ``secret``
+                             still works, named ``env-1``... with a warning); organisation keys: the store
+``YIZHAN_KEY_CACHE_SECONDS``  how long a verified key row is trusted before it is read again (default 5 s)
+``YIZHAN_AUTH_MAX_FAILURES``, ``YIZHAN_AUTH_WINDOW_SECONDS``  wrong keys per client and window (10 in 60 s)
 ``YIZHAN_NETWORKS``          ``walk=path,ebike=path`` (default: the Shenzhen Nanshan OSM extract, both modes)
 ``YIZHAN_NETWORK_CLIP``      ``minx,miny,maxx,maxy`` clip of the networks (default the Nanshan core)
 ``YIZHAN_DEMAND_POIS``       POI file for the demand of ``/coverage`` (default the Nanshan POIs)
@@ -71,6 +74,10 @@ class Settings(BaseSettings):
     visit_limit_per_station: int = Field(default=120, ge=1)
     feedback_limit_per_client: int = Field(default=5, ge=1)
     ops_rate_window_seconds: float = Field(default=600.0, gt=0)
+    # organisations and access (orgs)
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    auth_max_failures: int = Field(default=10, ge=1, le=10_000)
+    auth_window_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("api_keys", mode="before")
     @classmethod

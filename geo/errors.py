@@ -58,6 +58,15 @@ class ImportRejectedError(YizhanError):
         self.report = report
 
 
+# -- organisations and access (orgs) ---------------------------------------------------------------
+class ForbiddenError(YizhanError):
+    """The caller's key or organisation may not make this change (the message names the organisation)."""
+
+
+class ImportForbiddenError(ForbiddenError, ImportRejectedError):
+    """A station file holds rows the caller may not write; ``report`` lists them (nothing imported)."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's text (drivers' messages run over several), for messages;
     its class name when it has no text."""

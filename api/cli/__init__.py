@@ -25,6 +25,11 @@ coverage.register(app)  # yizhan coverage, yizhan gaps
 site.register(app)  # yizhan site
 serve.register(app)  # yizhan serve
 demo.register(app)  # yizhan demo
+# organisations and access (orgs)
+from api.cli import keys, orgs  # noqa: E402
+
+app.add_typer(orgs.app, name="orgs")
+app.add_typer(keys.app, name="keys")
 
 # station operations: yizhan visits import|report, yizhan audit maps, yizhan stations qr
 from api.cli import ops_commands  # noqa: E402  (adds to the groups above)

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from api.cli._common import domain_errors, fail, print_json
+from api.cli.keys import AS_ORG_HELP, KEY_HELP, authorise_import
 
 app = typer.Typer(help="Station registry: import and export station files, summary.", no_args_is_help=True)
 areas_app = typer.Typer(help="Administrative areas (乡镇/街道, 社区/村 boundaries).", no_args_is_help=True)
@@ -77,6 +78,8 @@ def import_(
     fix_swapped: bool = typer.Option(False, "--fix-swapped", help="Swap lon/lat where they look swapped."),
     actor: str = typer.Option("cli", "--actor", help="Who makes the change (audit trail)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    key: str | None = typer.Option(None, "--key", envvar="YIZHAN_KEY", help=KEY_HELP),
+    as_org: str | None = typer.Option(None, "--as-org", help=AS_ORG_HELP),
 ) -> None:
     """Import (upsert) a station file. Exit 0 when accepted, 2 when rejected."""
     from geo.db import repository as repo
@@ -89,6 +92,7 @@ def import_(
     src = source or report.source or file.stem
     with session_scope() as session:
         try:
+            actor = authorise_import(session, report, source=src, key=key, as_org=as_org, actor=actor)  # orgs
             result = repo.import_stations(session, report, source=src, actor=actor,
                                           skip_invalid=skip_invalid, dry_run=dry_run)
         except ImportRejectedError as exc:

@@ -17,6 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import KEY_RESPONSES
 from api.deps import ActorDep, OutCRS, SessionDep
 from api.errors import error_body
 from api.ratelimit import RateLimiter, admit
@@ -44,8 +45,8 @@ LIMITED: dict[int | str, dict[str, Any]] = {
 }
 KEYED: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    401: {"model": ErrorBody, "description": "no X-API-Key header"},
-    403: {"model": ErrorBody, "description": "wrong API key"},
+    **KEY_RESPONSES,
+    403: {"model": ErrorBody, "description": "a viewer key, or a key of another organisation"},
     409: {"model": ErrorBody, "description": "the report is not in a state that allows this"},
 }
 HTML_PAGE: dict[int | str, dict[str, Any]] = {

@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import KEY_RESPONSES, check_station_import
 from api.deps import ActorDep, OutCRS, SessionDep, SettingsDep
 from api.errors import error_body
 from api.routes._geojson import GEOJSON, features, json_value, page_links, record_feature
@@ -37,8 +38,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     400: {"model": ErrorBody, "description": "the body cannot be parsed"},
-    401: {"model": ErrorBody, "description": "no X-API-Key header"},
-    403: {"model": ErrorBody, "description": "wrong API key"},
+    **KEY_RESPONSES,
+    403: {"model": ErrorBody, "description": "a viewer key, or the organisation may not change this station"},
     409: {"model": ErrorBody, "description": "conflicts with stored data"},
 }
 
@@ -324,6 +325,7 @@ async def import_stations_route(
 
         def work() -> Any:
             report = read_station_file(path, crs=crs.value, source=label)
+            check_station_import(request, session, report, source=label)  # orgs: rows outside → 403
             return repository.import_stations(
                 session, report, source=label, actor=actor, skip_invalid=skip_invalid, dry_run=dry_run
             )

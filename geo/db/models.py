@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Float,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -101,6 +102,10 @@ class StationChange(Base):
     operation: Mapped[str] = mapped_column(Text, nullable=False)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    #: the acting organisation (orgs): column default from the transaction setting ``yizhan.org``
+    org_code: Mapped[str | None] = mapped_column(
+        Text, server_default=text("nullif(current_setting('yizhan.org', true), '')")
+    )
 
     __table_args__ = (
         CheckConstraint(
@@ -170,6 +175,79 @@ class DemandPoint(Base):
         Index("ix_demand_points_layer", "layer"),
     )
 
+
+# -- organisations and access (orgs, migration 0005) ------------------------------------------------
+
+class Org(Base):
+    """A trade-union organisation (小三级 tree) or a host, with an optional area polygon."""
+
+    __tablename__ = "orgs"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    level: Mapped[str] = mapped_column(Text, nullable=False)
+    parent_code: Mapped[str | None] = mapped_column(Text, ForeignKey("orgs.code", name="fk_orgs_parent"))
+    area: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
+    area_source: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "level IN ('national', 'province', 'prefecture', 'county', 'township', 'community', 'host')",
+            name="ck_orgs_level",
+        ),
+        CheckConstraint("length(btrim(name)) > 0", name="ck_orgs_name"),
+        CheckConstraint("parent_code IS DISTINCT FROM code", name="ck_orgs_parent_not_self"),
+        Index("ix_orgs_parent_code", "parent_code"),
+        Index("ix_orgs_area", "area", postgresql_using="gist"),
+    )
+
+
+class ApiKey(Base):
+    """An API key of an organisation: public ``key_id`` and a scrypt hash, never the secret."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    key_id: Mapped[str] = mapped_column(Text, nullable=False)
+    org_code: Mapped[str] = mapped_column(
+        Text, ForeignKey("orgs.code", name="fk_api_keys_org"), nullable=False
+    )
+    role: Mapped[str] = mapped_column(Text, nullable=False)
+    secret_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    created_by: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_api_keys_name"),
+        UniqueConstraint("key_id", name="uq_api_keys_key_id"),
+        CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="ck_api_keys_role"),
+        Index("ix_api_keys_org_code", "org_code"),
+    )
+
+
+class Target(Base):
+    """Stations an organisation plans to have by the end of a year."""
+
+    __tablename__ = "targets"
+
+    org_code: Mapped[str] = mapped_column(
+        Text, ForeignKey("orgs.code", name="fk_targets_org"), primary_key=True
+    )
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    stations_target: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("stations_target >= 0", name="ck_targets_stations"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="ck_targets_year"),
+    )
 
 # station operations (visits, stars, feedback, 上图): their tables on the same metadata (migration 0006)
 from geo.db import ops_models as _ops_models  # noqa: E402,F401

@@ -690,7 +690,7 @@ def station_changes(session: Session, station_id: int) -> list[dict[str, Any]]:
         get_station(session, station_id)  # raises NotFoundError
     return [
         {"change_id": r.id, "station_id": r.station_id, "changed_at": r.changed_at, "actor": r.actor,
-         "operation": r.operation, "before": r.before, "after": r.after}
+         "org_code": r.org_code, "operation": r.operation, "before": r.before, "after": r.after}
         for r in rows
     ]
 
