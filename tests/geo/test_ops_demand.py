@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -84,10 +85,14 @@ def test_station_use_from_the_store(db_session: Session, tmp_path: Path) -> None
 
 
 @pytest.fixture()
-def ops_store(clean_store: Engine) -> Engine:
-    with clean_store.begin() as conn:
-        conn.execute(text("TRUNCATE visits RESTART IDENTITY"))
-    return clean_store
+def ops_store(clean_store: Engine) -> Iterator[Engine]:
+    def wipe() -> None:
+        with clean_store.begin() as conn:
+            conn.execute(text("TRUNCATE visits RESTART IDENTITY"))
+
+    wipe()
+    yield clean_store
+    wipe()
 
 
 def test_coverage_cli_with_visits_demand(ops_store: Engine, data_dir: Path, tmp_path: Path) -> None:
