@@ -27,7 +27,17 @@ import pandas as pd
 import typer
 
 from api.cli._common import domain_errors, fail, print_json, setup_logging
-from api.cli.inputs import DemandInfo, load_areas, load_demand, load_stations, option_errors
+from api.cli.inputs import (
+    AREAS_CODE_FIELD_OPT,
+    AREAS_LEVEL_OPT,
+    AREAS_NAME_FIELD_OPT,
+    AREAS_OPT,
+    DemandInfo,
+    load_areas,
+    load_demand,
+    load_stations,
+    option_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +135,8 @@ def run_coverage(
     demand_group: str | None, demand_weight_field: str | None, areas: Path | None, areas_level: str,
     mode: str, minutes: float, horizon_minutes: float, open_at: str | None, amenity: Sequence[str],
     clip: str | None, snap_meters: float, speed_kph: float | None, all_statuses: bool,
-    resolution: int | None = None, top: int | None = None,
+    resolution: int | None = None, top: int | None = None, areas_code_field: str | None = None,
+    areas_name_field: str | None = None,
 ) -> Run:
     """Validate the options, load every input and compute coverage (shared by both commands)."""
     mode, when, amenities, clip_geom = _check_inputs(
@@ -157,7 +168,8 @@ def run_coverage(
         demand, street_network=street_network, crs=demand_crs, group=demand_group,
         weight_field=demand_weight_field, clip=clip_geom,
     )
-    area_frame = load_areas(areas, level=areas_level) if areas is not None else None
+    area_frame = None if areas is None else load_areas(
+        areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
     with option_errors():
         result = compute_coverage(
             net, station_frame, demand_frame, minutes=minutes, horizon_minutes=horizon_minutes,
@@ -255,13 +267,6 @@ DEMAND_CRS_OPT = typer.Option(
 )
 DEMAND_GROUP_OPT = typer.Option(None, "--demand-group", help="worker group of a points file's points")
 DEMAND_WEIGHT_OPT = typer.Option(None, "--demand-weight-field", help="weight column of a points file")
-AREAS_OPT = typer.Option(
-    None, "--areas",
-    help="boundaries: GeoJSON/GPKG/SHP, or an .osm extract (admin_level 6/8/10 by --areas-level)",
-)
-AREAS_LEVEL_OPT = typer.Option(
-    "township", "--areas-level", help="level of --areas: county, township, community"
-)
 MODE_OPT = typer.Option("walk", "--mode", help="travel mode: walk or ebike")
 MINUTES_OPT = typer.Option(15.0, "--minutes", help="travel-time threshold, minutes")
 HORIZON_OPT = typer.Option(60.0, "--horizon-minutes", help="search limit, minutes (farther = unreachable)")
@@ -290,6 +295,8 @@ def register(app: typer.Typer) -> None:
         demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
         areas: Path | None = AREAS_OPT,
         areas_level: str = AREAS_LEVEL_OPT,
+        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
         mode: str = MODE_OPT,
         minutes: float = MINUTES_OPT,
         horizon_minutes: float = HORIZON_OPT,
@@ -314,7 +321,8 @@ def register(app: typer.Typer) -> None:
         run = run_coverage(
             network=network, stations=stations, stations_crs=stations_crs, demand=demand,
             demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
-            areas=areas, areas_level=areas_level, mode=mode, minutes=minutes,
+            areas=areas, areas_level=areas_level, areas_code_field=areas_code_field,
+            areas_name_field=areas_name_field, mode=mode, minutes=minutes,
             horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
             snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses, resolution=resolution,
         )
@@ -340,6 +348,8 @@ def register(app: typer.Typer) -> None:
         demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
         areas: Path | None = AREAS_OPT,
         areas_level: str = AREAS_LEVEL_OPT,
+        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
         mode: str = MODE_OPT,
         minutes: float = MINUTES_OPT,
         horizon_minutes: float = HORIZON_OPT,
@@ -364,7 +374,8 @@ def register(app: typer.Typer) -> None:
         run = run_coverage(
             network=network, stations=stations, stations_crs=stations_crs, demand=demand,
             demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
-            areas=areas, areas_level=areas_level, mode=mode, minutes=minutes,
+            areas=areas, areas_level=areas_level, areas_code_field=areas_code_field,
+            areas_name_field=areas_name_field, mode=mode, minutes=minutes,
             horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
             snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses,
             resolution=resolution, top=top,

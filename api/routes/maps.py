@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import Mode, SessionDep
-from api.routes.coverage import CoverageDep, covered_area_cached
+from api.routes.coverage import CoverageDep
 from api.schemas import ErrorBody
+from api.services import covered_area_cached
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 
@@ -53,12 +54,11 @@ def coverage_page(
     from maps.coverage import coverage_map
 
     result = run.result
-    areas = repository.areas_frame(session)
     m = coverage_map(
         repository.stations_frame(session),
-        covered=covered_area_cached(request, result),
+        covered=covered_area_cached(request.app.state, run.served),
         gaps=find_gaps(result, stations=result.stations),
-        areas=areas if len(areas) else None,
+        areas=run.served.areas,
         headline=result.summary.as_dict(),
         minutes=run.minutes,
         tiles=tiles,
