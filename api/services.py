@@ -60,8 +60,6 @@ def load_networks(settings: Settings) -> dict[str, Network]:
     geo.errors.YizhanError
         A missing or unreadable file, or a network with no arcs left (naming the file and mode).
     """
-    from geo.network import load_network
-
     networks: dict[str, Network] = {}
     for mode, path in settings.networks.items():
         key = _network_key(path, mode, settings.network_clip)
@@ -69,7 +67,7 @@ def load_networks(settings: Settings) -> dict[str, Network]:
             found = _LOADED.get(key)
         if found is None:
             log.info("loading the %s network from %s", mode, path)
-            found = _load_one(load_network, path, mode, settings.network_clip)
+            found = load_network_file(path, mode, settings.network_clip)
             with _NETWORKS_LOCK:
                 if len(_LOADED) > 8:
                     _LOADED.clear()
@@ -78,11 +76,17 @@ def load_networks(settings: Settings) -> dict[str, Network]:
     return networks
 
 
-def _load_one(load: Callable[..., Network], path: Path, mode: str, clip: Any) -> Network:
+def load_network_file(path: Path, mode: str, clip: Any = None) -> Network:
+    """One network file (.npz, .osm, .graphml) for ``mode``, clipped when ``clip`` is given.
+
+    A file that is no street network, or a network without arcs, raises InputError (``network``)
+    with one line naming the file (never the parser's traceback).
+    """
     from geo.errors import YizhanError
+    from geo.network import load_network
 
     try:
-        net = load(path, mode=mode, clip=clip)
+        net = load_network(path, mode=mode, clip=clip)
     except YizhanError:
         raise
     except Exception as exc:  # a parser's own error on a file that is no street network

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli import coverage, db, demo, maps, network, serve, site, stations
+from api.cli import report as report_cli  # anyarea: yizhan report
 
 app = typer.Typer(
     name="yizhan",
@@ -24,6 +25,7 @@ coverage.register(app)  # yizhan coverage, yizhan gaps
 site.register(app)  # yizhan site
 serve.register(app)  # yizhan serve
 demo.register(app)  # yizhan demo
+report_cli.register(app)  # yizhan report (anyarea)
 
 
 def main() -> None:
