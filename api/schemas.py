@@ -228,6 +228,9 @@ class CoverageResponse(BaseModel):
     summary: dict[str, Any]
     by_area: list[dict[str, Any]]
     by_group: list[dict[str, Any]]
+    amenity_unknown: dict[str, Any] | None = Field(
+        default=None, description="with amenity=: stations with no amenity data (unknown, left out)"
+    )
 
 
 class AreaTable(BaseModel):

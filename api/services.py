@@ -175,8 +175,12 @@ def read_areas_file(
     if not path.is_file():
         raise InputError(f"file not found: {path}", field="areas")
     areas = read_areas(path, level=level, code_field=code_field, name_field=name_field)
+    unclosed = areas.attrs.get("unclosed") or []
     if areas.empty:
-        raise InputError(f"no {level} areas in {path.name}", field="areas")
+        why = f" (boundary does not close: {', '.join(unclosed)})" if unclosed else ""
+        raise InputError(f"no {level} areas in {path.name}{why}", field="areas")
+    if unclosed:
+        log.warning("%s: boundary does not close, left out: %s", path.name, ", ".join(unclosed))
     return areas
 
 
@@ -290,6 +294,8 @@ class ServedCoverage:
     result: Any
     demand_source: str
     areas: Any
+    #: under an amenity filter: stations with no amenity data (unknown, not known to lack it)
+    amenity_unknown: list[str] | None = None
 
 
 def coverage_result(
@@ -312,12 +318,18 @@ def coverage_result(
             cache.results.move_to_end(key)
             return found
     demand = served_demand(app_state, mode)
+    stations = repository.stations_frame(session)
     result = compute_coverage(
-        app_state.networks[mode], repository.stations_frame(session), demand.frame, minutes=minutes,
+        app_state.networks[mode], stations, demand.frame, minutes=minutes,
         horizon_minutes=max(float(minutes), settings.horizon_minutes), areas=areas, open_at=open_at,
         amenities=list(amenities), snap_meters=settings.snap_max_meters,
     )
-    served = ServedCoverage(result=result, demand_source=demand.source, areas=areas)
+    unknown = None
+    if amenities:
+        from geo.report import amenity_unknown
+
+        unknown = amenity_unknown(stations)
+    served = ServedCoverage(result=result, demand_source=demand.source, areas=areas, amenity_unknown=unknown)
     with cache.lock:
         cache.results[key] = served
         while len(cache.results) > MAX_RESULTS:

@@ -211,3 +211,33 @@ def stations_off_network(
             "with `yizhan network build --osm AREA.osm --out walk.npz`", field="stations",
         )
     return off
+
+
+def _no_amenity_data(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    if isinstance(value, str):
+        return not value.strip() or value.strip() in ("[]", "{}")
+    try:
+        return len(value) == 0
+    except TypeError:
+        return False
+
+
+def amenity_unknown(stations: gpd.GeoDataFrame, *, open_only: bool = True) -> list[str]:
+    """Names (else ids) of the stations with no amenity data at all (the column empty or missing).
+
+    Under an amenity filter these are *unknown*, not known to lack the amenity: the commands and
+    the API report them beside the figures (the filter itself still leaves them out).
+    """
+    if len(stations) == 0:
+        return []
+    frame = stations
+    if open_only and "status" in frame.columns:
+        frame = frame[frame["status"].astype(str).str.strip().str.lower() == "open"]
+    if "amenities" not in frame.columns:
+        unknown = np.ones(len(frame), dtype=bool)
+    else:
+        unknown = np.array([_no_amenity_data(v) for v in frame["amenities"]], dtype=bool)
+    label = frame["name"] if "name" in frame.columns else frame.index.to_series()
+    return [str(v) for v in label[unknown]]

@@ -128,6 +128,8 @@ class Run:
     result: Any
     stations: Any
     demand_info: DemandInfo
+    #: with --amenity: the stations with no amenity data (unknown, not known to lack it)
+    amenity_unknown: list[str] | None = None
 
 
 def run_coverage(
@@ -176,7 +178,12 @@ def run_coverage(
             areas=area_frame, open_only=not all_statuses, open_at=when, amenities=amenities,
             snap_meters=snap_meters,
         )
-    return Run(result=result, stations=station_frame, demand_info=info)
+    unknown = None
+    if amenities:
+        from geo.report import amenity_unknown
+
+        unknown = amenity_unknown(station_frame, open_only=not all_statuses)
+    return Run(result=result, stations=station_frame, demand_info=info, amenity_unknown=unknown)
 
 
 def coverage_dict(run: Run) -> dict[str, Any]:
@@ -185,6 +192,8 @@ def coverage_dict(run: Run) -> dict[str, Any]:
     out["by_area"] = records(run.result.by_area)
     out["by_group"] = records(run.result.by_group)
     out["demand"] = run.demand_info.as_dict()
+    if run.amenity_unknown is not None:
+        out["amenity_unknown"] = {"count": len(run.amenity_unknown), "stations": run.amenity_unknown[:100]}
     return out
 
 
@@ -207,6 +216,10 @@ def print_summary(run: Run) -> None:
     )
     for note in run.demand_info.notes:
         typer.echo(f"note: {note}")
+    if run.amenity_unknown:
+        shown = ", ".join(run.amenity_unknown[:10]) + (" …" if len(run.amenity_unknown) > 10 else "")
+        typer.echo(f"note: --amenity: {len(run.amenity_unknown)} station(s) have no amenity data (unknown, "
+                   f"left out of the count): {shown}")
     tables = (("by group", run.result.by_group, "group"), ("by area", run.result.by_area, "area_name"))
     for title, frame, key in tables:
         if frame.empty:

@@ -148,7 +148,12 @@ def load_areas(
     from api.services import read_areas_file
 
     with option_errors("--areas"):
-        return read_areas_file(path, level=level, code_field=code_field, name_field=name_field)
+        areas = read_areas_file(path, level=level, code_field=code_field, name_field=name_field)
+    unclosed = areas.attrs.get("unclosed") or []
+    if unclosed:
+        typer.echo(f"warning: --areas: boundary does not close in {path.name}, left out: "
+                   f"{', '.join(unclosed)}", err=True)
+    return areas
 
 
 def _pois_path(spec: str) -> str | None:

@@ -1,4 +1,5 @@
-"""``yizhan stations`` (import, export, summary, list) and ``yizhan areas`` (import, list)."""
+"""``yizhan stations`` (import, export, summary, list, close, update) and ``yizhan areas`` (import, list,
+export)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import typer
 
 from api.cli._common import domain_errors, fail, print_json
+from api.cli.inputs import AREAS_CODE_FIELD_OPT, AREAS_LEVEL_OPT, AREAS_NAME_FIELD_OPT, AREAS_OPT
 
 app = typer.Typer(help="Station registry: import and export station files, summary.", no_args_is_help=True)
 areas_app = typer.Typer(help="Administrative areas (乡镇/街道, 社区/村 boundaries).", no_args_is_help=True)
@@ -56,6 +58,8 @@ def _print_summary(summary: dict[str, Any], *, rejected: bool) -> None:
                f"(of {summary.get('rows_total', 0)} rows)")
     if summary.get("columns"):
         typer.echo("columns: " + ", ".join(f"{h} → {f}" for h, f in summary["columns"].items()))
+    if summary.get("ignored_columns"):
+        typer.echo("ignored columns (mapped to nothing): " + ", ".join(summary["ignored_columns"]))
     errors = summary.get("errors") or []
     if errors:
         typer.echo(f"{'row':>5}  {'field':<14} message")
@@ -92,13 +96,13 @@ def import_(
             result = repo.import_stations(session, report, source=src, actor=actor,
                                           skip_invalid=skip_invalid, dry_run=dry_run)
         except ImportRejectedError as exc:
-            summary = exc.report.to_dict()
+            summary = {**exc.report.to_dict(), "ignored_columns": list(report.ignored_columns)}
             if json_out:
                 print_json(summary)
             else:
                 _print_summary(summary, rejected=True)
             raise fail(exc.message, 2) from None
-    out = result.to_dict()
+    out = {**result.to_dict(), "ignored_columns": list(report.ignored_columns)}
     if json_out:
         print_json(out)
     else:
@@ -239,3 +243,43 @@ def areas_list(
         return
     for r in rows:
         typer.echo(f"{r['level']:<10} {r['code']:<24} {r['name']}")
+
+
+@areas_app.command("export")
+@domain_errors
+def areas_export(
+    out: Path = typer.Option(..., "--out", "-o", help="GeoJSON (or .gpkg) file to write."),
+    areas: Path | None = AREAS_OPT,
+    areas_level: str = AREAS_LEVEL_OPT,
+    areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+    areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Write areas as GeoJSON/GPKG (EPSG:4326): the store's (of --areas-level), or those of --areas.
+
+    ``--areas region.osm`` turns an OSM extract's admin boundaries into a file you can check and
+    edit, then give to ``--areas`` of coverage, gaps, site, map and report.
+    """
+    from api.cli.inputs import load_areas
+    from geo.report import write_geojson
+
+    if areas is not None:
+        frame = load_areas(areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
+    else:
+        from geo.db import repository as repo
+        from geo.db.engine import session_scope
+
+        with session_scope() as session:
+            frame = repo.areas_frame(session, level=areas_level)
+        if frame.empty:
+            raise fail(f"no {areas_level} areas in the store (yizhan areas import FILE, or give --areas)")
+    if out.suffix.lower() == ".gpkg":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_file(out, driver="GPKG")
+    else:
+        write_geojson(frame, out)
+    names = [str(n) for n in frame["area_name"]]
+    if json_out:
+        print_json({"out": str(out), "count": len(frame), "areas": names})
+    else:
+        typer.echo(f"wrote {len(frame)} {areas_level} area(s) to {out}: {'、'.join(names)}")

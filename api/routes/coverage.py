@@ -114,12 +114,14 @@ CoverageDep = Annotated[CoverageRun, Depends(coverage_run)]
 )
 def coverage(run: CoverageDep) -> Any:
     """Share of demand within ``minutes`` of an open station (the project's travel-time definition)."""
+    unknown = run.served.amenity_unknown
     return {
         "query": run.query,
         "demand_source": run.demand_source,
         "summary": json_value(run.result.summary.as_dict()),
         "by_area": _records(run.result.by_area),
         "by_group": _records(run.result.by_group),
+        "amenity_unknown": None if unknown is None else {"count": len(unknown), "stations": unknown[:100]},
     }
 
 
