@@ -283,3 +283,63 @@ def areas_export(
         print_json({"out": str(out), "count": len(frame), "areas": names})
     else:
         typer.echo(f"wrote {len(frame)} {areas_level} area(s) to {out}: {'、'.join(names)}")
+
+
+def _record_line(rec: dict[str, Any]) -> str:
+    return (f"#{rec['station_id']} {rec['name']} [{rec['status']}] {rec['lon']:.6f},{rec['lat']:.6f} "
+            f"{rec.get('township_name') or ''}")
+
+
+@app.command("close")
+@domain_errors
+def close(
+    station_id: int = typer.Argument(..., help="station id (yizhan stations list)"),
+    reason: str = typer.Option(..., "--reason", help="why it closes (kept in the audit trail)"),
+    actor: str = typer.Option("cli", "--actor", help="Who makes the change (audit trail)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Close a station (status closed; its record and history stay). The reason goes into the audit
+    trail with the actor (``actor: reason``)."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+
+    if not reason.strip():
+        raise fail("--reason must say why the station closes")
+    with session_scope() as session:
+        rec = repo.close_station(session, station_id, actor=f"{actor}: {reason.strip()}")
+    if json_out:
+        print_json(rec)
+    else:
+        typer.echo(f"closed {_record_line(rec)} ({reason.strip()})")
+
+
+@app.command("update")
+@domain_errors
+def update(
+    station_id: int = typer.Argument(..., help="station id (yizhan stations list)"),
+    set_: list[str] = typer.Option(..., "--set", help="field=value (repeatable; Chinese headers too, "
+                                   "e.g. 开放时间=08:00-20:00, 状态=open, 设施=饮水;充电)"),
+    crs: CRS = typer.Option(CRS.wgs84, "--crs", help="CRS of lon/lat given with --set."),
+    actor: str = typer.Option("cli", "--actor", help="Who makes the change (audit trail)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Change some fields of a station (the others stay), validated as an imported row is."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+    from geo.stations import map_headers
+
+    props: dict[str, Any] = {}
+    for item in set_:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise fail(f"--set must look like field=value, got {item!r}")
+        props[key.strip()] = value.strip()
+    _, ignored = map_headers(props)
+    if ignored:
+        raise fail(f"--set: unknown field(s) {', '.join(ignored)} (see data/column_aliases.toml)")
+    with session_scope() as session:
+        rec = repo.update_station(session, station_id, props, actor=actor, partial=True, crs=crs.value)
+    if json_out:
+        print_json(rec)
+    else:
+        typer.echo(f"updated {_record_line(rec)}")

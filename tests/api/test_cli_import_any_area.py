@@ -59,3 +59,29 @@ def test_amenity_filter_reports_unknown_stations(tmp_path: Path) -> None:
     assert "amenity_unknown" not in json.loads(plain.stdout)
     text = runner.invoke(app, args[:-1])
     assert "2 station(s) have no amenity data" in text.stdout and "师大驿站" in text.stdout
+
+
+def test_close_and_update_from_the_cli(tmp_path: Path, clean_store: Engine) -> None:
+    from sqlalchemy import text
+
+    r = runner.invoke(app, ["stations", "import", str(_list(tmp_path / "站点.csv")), "--crs", "wgs84"])
+    assert r.exit_code == 0, r.output
+    stations = json.loads(runner.invoke(app, ["stations", "list", "--json"]).stdout)["stations"]
+    sid = next(s["station_id"] for s in stations if s["name"] == "桃子湖驿站")
+    up = runner.invoke(app, ["stations", "update", str(sid), "--set", "开放时间=Mo-Su 08:00-20:00",
+                             "--set", "设施=饮水;充电;微波炉", "--json"])
+    assert up.exit_code == 0, up.output
+    rec = json.loads(up.stdout)
+    assert rec["opening_hours"] == "Mo-Su 08:00-20:00" and "microwave" in rec["amenities"]
+    assert rec["name"] == "桃子湖驿站" and rec["status"] == "open"  # the rest kept
+    bad = runner.invoke(app, ["stations", "update", str(sid), "--set", "颜色=红"])
+    assert bad.exit_code == 2 and "颜色" in bad.stderr
+    closed = runner.invoke(app, ["stations", "close", str(sid), "--reason", "场地到期", "--json"])
+    assert closed.exit_code == 0, closed.output
+    assert json.loads(closed.stdout)["status"] == "closed"
+    with clean_store.connect() as conn:
+        actor = conn.execute(text("SELECT actor FROM station_changes WHERE station_id = :i AND operation = "
+                                  "'close'"), {"i": sid}).scalar()
+    assert actor == "cli: 场地到期"
+    missing = runner.invoke(app, ["stations", "close", "999999", "--reason", "x"])
+    assert missing.exit_code == 3 and missing.stderr.count("\n") == 1
