@@ -22,11 +22,10 @@ import pandas as pd
 import shapely
 
 from geo.amap import amap_url
-from geo.coverage import OUTSIDE_AREAS
 from geo.crs import convert, resolve_crs
 from geo.errors import InputError
 from geo.network import Network
-from geo.study import StudyResult, study_report_markdown
+from geo.study import StudyResult, nonempty_areas, study_report_markdown
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +147,6 @@ def write_proposals(
     return [geo_path, csv]
 
 
-def _without_empty_outside(by_area: pd.DataFrame) -> pd.DataFrame:
-    """The per-area table without the "(outside areas)" row when nothing lies outside the areas."""
-    empty = (by_area["demand_count"] == 0) & (by_area["stations"] == 0)
-    outside = (by_area["area_code"] == OUTSIDE_AREAS) & empty
-    return by_area[~outside.to_numpy()]
-
-
 def write_study(
     result: StudyResult, out: Path, *, place: str, title: str | None = None,
     notes: Sequence[str] = (), crs: str = "wgs84", lang: str = "zh",
@@ -167,7 +159,7 @@ def write_study(
     """
     check_lang(lang)
     out.mkdir(parents=True, exist_ok=True)
-    by_area = pd.concat([_without_empty_outside(ms.coverage.by_area).assign(mode=m)
+    by_area = pd.concat([nonempty_areas(ms.coverage.by_area).assign(mode=m)
                          for m, ms in result.modes.items()])
     by_group = pd.concat([ms.coverage.by_group.assign(mode=m) for m, ms in result.modes.items()])
     written = write_table(by_area, out, "coverage_by_area", lang=lang)

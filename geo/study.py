@@ -19,7 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.catalog import mode_speeds_kph
-from geo.coverage import CoverageResult, compute_coverage, covered_area
+from geo.coverage import OUTSIDE_AREAS, CoverageResult, compute_coverage, covered_area
 from geo.errors import InputError
 from geo.gaps import find_gaps
 from geo.network import Network
@@ -178,6 +178,13 @@ def run_study(
     )
 
 
+def nonempty_areas(by_area: pd.DataFrame) -> pd.DataFrame:
+    """A per-area table without the "(outside areas)" row when nothing lies outside the areas."""
+    empty = (by_area["demand_count"] == 0) & (by_area["stations"] == 0)
+    empty &= by_area["area_code"] == OUTSIDE_AREAS
+    return by_area[~empty.to_numpy()]
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
@@ -231,7 +238,7 @@ def study_report_markdown(
     walk = result.modes.get(result.siting_mode)
     if walk is not None and len(walk.coverage.by_area):
         lines += [f"## 分区域覆盖（{MODE_LABELS_ZH.get(result.siting_mode, result.siting_mode)}）", ""]
-        ba = walk.coverage.by_area
+        ba = nonempty_areas(walk.coverage.by_area)
         area_rows = pd.DataFrame({
             "区域": ba["area_name"].astype(str),
             "需求": ba["demand_total"].map(lambda v: _num(v, ".0f")),
