@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api.settings import Settings
 from geo.errors import InputError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the commands import this module: keep its own imports light
     import geopandas as gpd
 
+    from api.settings import Settings
     from geo.network import Network
 
 log = logging.getLogger(__name__)

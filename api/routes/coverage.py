@@ -7,18 +7,15 @@ out are WGS-84 unless ``crs=gcj02|bd09``.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import Mode, NetworkDep, OutCRS, SessionDep
+from api.deps import CoverageDep, OutCRS
 from api.routes._geojson import GEOJSON, features, json_value
-from api.schemas import MAX_MINUTES, AreaTable, CoverageResponse, ErrorBody, FeatureCollection, IsoTime, Word
-from api.services import ServedCoverage, coverage_result, covered_area_cached
-from geo.catalog import resolve_amenity
+from api.schemas import AreaTable, CoverageResponse, ErrorBody, FeatureCollection
+from api.services import covered_area_cached
 
 router = APIRouter(tags=["coverage"])
 
@@ -27,27 +24,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "the PostGIS store is unavailable"},
 }
 
-Minutes = Annotated[float, Query(gt=0, le=MAX_MINUTES, description="travel-time threshold (minutes)")]
-OpenAt = Annotated[
-    IsoTime | None, Query(description="count only stations open at this time (naive = China time)")
-]
-Amenity = Annotated[
-    list[Word] | None, Query(description="count only stations with this amenity", max_length=20)
-]
 CRSOut = Annotated[OutCRS, Query(description="coordinates out: wgs84 (default), gcj02 or bd09")]
-
-
-def _local(when: dt.datetime | None) -> dt.datetime | None:
-    """Naive China time (aware times converted), as geo.hours expects."""
-    from zoneinfo import ZoneInfo
-
-    if when is None or when.tzinfo is None:
-        return when
-    return when.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
-
-
-def _amenities(values: list[str] | None) -> list[str]:
-    return [resolve_amenity(a, field="amenity") for a in values or []]
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:
@@ -56,54 +33,6 @@ def _records(frame: Any) -> list[dict[str, Any]]:
     cols = [c for c in frame.columns if c != "geometry"]
     out: list[dict[str, Any]] = json_value(frame[cols].to_dict(orient="records"))
     return out
-
-
-def _query(mode: str, minutes: float, open_at: dt.datetime | None, amenities: list[str]) -> dict[str, Any]:
-    return {
-        "mode": mode,
-        "minutes": minutes,
-        "open_at": open_at.isoformat() if open_at else None,
-        "amenity": amenities,
-    }
-
-
-@dataclass(frozen=True, eq=False)
-class CoverageRun:
-    """One coverage question (mode, minutes, open_at, amenities) and its cached result."""
-
-    served: ServedCoverage
-    query: dict[str, Any]
-    minutes: float
-
-    @property
-    def result(self) -> Any:
-        """The :class:`geo.coverage.CoverageResult`."""
-        return self.served.result
-
-    @property
-    def demand_source(self) -> str:
-        return self.served.demand_source
-
-
-def coverage_run(
-    request: Request,
-    session: SessionDep,
-    network: NetworkDep,
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
-    minutes: Minutes = 15.0,
-    open_at: OpenAt = None,
-    amenity: Amenity = None,
-) -> CoverageRun:
-    """The query parameters every coverage endpoint shares, resolved to a cached result."""
-    codes = _amenities(amenity)
-    when = _local(open_at)
-    served = coverage_result(
-        request.app.state, session, mode.value, minutes=minutes, open_at=when, amenities=codes
-    )
-    return CoverageRun(served=served, query=_query(mode.value, minutes, when, codes), minutes=minutes)
-
-
-CoverageDep = Annotated[CoverageRun, Depends(coverage_run)]
 
 
 @router.get(

@@ -9,8 +9,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import Mode, SessionDep
-from api.routes.coverage import CoverageDep
+from api.deps import CoverageDep, Mode, SessionDep
 from api.schemas import ErrorBody
 from api.services import covered_area_cached
 
