@@ -33,6 +33,7 @@ from api.cli.inputs import (
     AREAS_NAME_FIELD_OPT,
     AREAS_OPT,
     DemandInfo,
+    default_lang,
     load_areas,
     load_demand,
     load_stations,
@@ -324,6 +325,7 @@ def register(app: typer.Typer) -> None:
             help="directory for demand.geojson, covered_area.geojson, gaps.geojson, by_area/by_group.csv",
         ),
         resolution: int = typer.Option(9, "--resolution", help="H3 resolution of gaps.geojson"),
+        lang: str = typer.Option("", "--lang", help="zh or en: CSV headers (default YIZHAN_LANG, else en)"),
         as_json: bool = JSON_OPT,
         verbose: bool = VERBOSE_OPT,
     ) -> None:
@@ -331,6 +333,8 @@ def register(app: typer.Typer) -> None:
         setup_logging(verbose)
         if out is not None and out.exists() and not out.is_dir():
             raise fail(f"--out: {out} exists and is not a directory")
+        if lang and lang not in ("zh", "en"):
+            raise fail(f"--lang must be zh or en, got {lang!r}")
         run = run_coverage(
             network=network, stations=stations, stations_crs=stations_crs, demand=demand,
             demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
@@ -341,7 +345,8 @@ def register(app: typer.Typer) -> None:
         )
         payload = coverage_dict(run)
         if out is not None:
-            payload["outputs"] = [str(p) for p in write_outputs(run, out, resolution=resolution)]
+            written = write_outputs(run, out, resolution=resolution, lang=lang or default_lang("en"))
+            payload["outputs"] = [str(p) for p in written]
         if as_json:
             print_json(payload)
             return
@@ -424,10 +429,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {written}")
 
 
-def write_outputs(run: Run, out: Path, *, resolution: int = 9) -> list[Path]:
-    """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv."""
+def write_outputs(run: Run, out: Path, *, resolution: int = 9, lang: str = "en") -> list[Path]:
+    """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv (headers
+    in ``lang``: ``en`` the column names, ``zh`` Chinese)."""
     from geo.coverage import covered_area
     from geo.gaps import find_gaps
+    from geo.report import headers
 
     out.mkdir(parents=True, exist_ok=True)
     result = run.result
@@ -437,6 +444,6 @@ def write_outputs(run: Run, out: Path, *, resolution: int = 9) -> list[Path]:
                                  out / "gaps.geojson"))
     for name, frame in (("by_area.csv", result.by_area), ("by_group.csv", result.by_group)):
         path = out / name
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        headers(frame, lang).to_csv(path, index=False, encoding="utf-8-sig")
         written.append(path)
     return written

@@ -90,7 +90,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the main job on the real Shenzhen Nanshan sample and write out/demo/."""
         setup_logging(verbose)
-        from api.cli.report import default_lang, write_report
+        from api.cli.inputs import default_lang
+        from api.cli.report import write_report
         from geo.areas import areas_from_osm
         from geo.demand import combine_demand, demand_from_network, demand_from_pois
         from geo.network import load_network

@@ -197,6 +197,14 @@ AREAS_NAME_FIELD_OPT = typer.Option(
 )
 
 
+def default_lang(fallback: str = "zh") -> str:
+    """``YIZHAN_LANG`` (zh or en) for CLI messages and table headers, else ``fallback``."""
+    import os
+
+    value = os.environ.get("YIZHAN_LANG", "").strip().lower()
+    return value if value in ("zh", "en") else fallback
+
+
 def demand_specs(spec: str | Sequence[str] | None) -> list[str]:
     """One ``--demand`` value or several, as a list."""
     if spec is None:

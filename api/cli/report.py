@@ -31,6 +31,7 @@ from api.cli.inputs import (
     AREAS_LEVEL_OPT,
     AREAS_NAME_FIELD_OPT,
     AREAS_OPT,
+    default_lang,
     load_areas,
     load_candidates,
     load_demand,
@@ -45,11 +46,6 @@ NO_NETWORK = (
     "no network yet? cut an OSM extract of the area and build one: "
     "`yizhan network build --osm area.osm --out area-walk.npz` (an .osm.pbf: `osmium extract` first)"
 )
-
-
-def default_lang() -> str:
-    """``YIZHAN_LANG`` (zh or en), else zh."""
-    return os.environ.get("YIZHAN_LANG", "zh").strip().lower() or "zh"
 
 
 def _center(result: Any) -> tuple[float, float] | None:
@@ -157,7 +153,7 @@ def register(app: typer.Typer) -> None:
             None, "--clip", help="clip .osm/.graphml networks to lon0,lat0,lon1,lat1"),
         crs: str = typer.Option("wgs84", "--crs", help="coordinates of proposals.csv: wgs84, gcj02, bd09"),
         lang: str = typer.Option(
-            default_lang(), "--lang", help="zh or en: table headers (default YIZHAN_LANG)"),
+            "", "--lang", help="zh or en: messages and table headers (default YIZHAN_LANG, else zh)"),
         method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
         out: Path = typer.Option(..., "--out", help="output directory"),
         as_json: bool = typer.Option(False, "--json", help="print the headline numbers as JSON"),
@@ -172,7 +168,7 @@ def register(app: typer.Typer) -> None:
         with option_errors("--crs"):
             crs = resolve_crs(crs)
         with option_errors("--lang"):
-            lang = check_lang(lang)
+            lang = check_lang(lang or default_lang())
         if method not in {"exact", "greedy"}:
             raise fail(f"--method must be exact or greedy, got {method!r}")
         networks = _networks(network, clip)
@@ -208,11 +204,30 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(json.loads(json.dumps(head, default=str)))
             return
-        typer.echo(f"{place}: {len(result.stations)} station(s), demand {info.demand_source}")
-        for mode, ms in result.modes.items():
-            s = ms.coverage.summary
-            typer.echo(f"  {mode}: covered {100 * (s.covered_share or 0):.1f} % of {s.demand_total:.1f}, "
-                       f"{len(ms.gaps)} gap hexagon(s)")
-        for note in notes[2:]:
-            typer.echo(f"note: {note}")
-        typer.echo(f"wrote {len(written)} files to {out}")
+        _print_summary(result, place=place, demand_source=info.demand_source, notes=notes[2:],
+                       written=written, out=out, lang=lang)
+
+
+#: the summary lines of ``yizhan report`` in each --lang
+MESSAGES: dict[str, dict[str, str]] = {
+    "zh": {"head": "{place}：现有站点 {n} 个，需求来源 {demand}",
+           "mode": "  {mode}：{minutes:g} 分钟覆盖率 {share:.1f}%（需求 {total:.1f}），覆盖空白 {gaps} 处",
+           "note": "说明：{note}", "done": "已写出 {count} 个文件到 {out}"},
+    "en": {"head": "{place}: {n} station(s), demand {demand}",
+           "mode": "  {mode}: {share:.1f} % of {total:.1f} demand within {minutes:g} min, "
+                   "{gaps} gap hexagon(s)",
+           "note": "note: {note}", "done": "wrote {count} files to {out}"},
+}
+
+
+def _print_summary(result: Any, *, place: str, demand_source: str, notes: Sequence[str],
+                   written: Sequence[Path], out: Path, lang: str) -> None:
+    msg = MESSAGES[lang]
+    typer.echo(msg["head"].format(place=place, n=len(result.stations), demand=demand_source))
+    for mode, ms in result.modes.items():
+        s = ms.coverage.summary
+        typer.echo(msg["mode"].format(mode=mode, minutes=result.minutes, share=100 * (s.covered_share or 0),
+                                      total=s.demand_total, gaps=len(ms.gaps)))
+    for note in notes:
+        typer.echo(msg["note"].format(note=note))
+    typer.echo(msg["done"].format(count=len(written), out=out))

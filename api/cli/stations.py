@@ -187,9 +187,9 @@ def list_(
 @domain_errors
 def areas_import(
     file: Path = typer.Argument(..., help="GeoJSON, GPKG, SHP, or an OSM .osm extract."),
-    level: Level = typer.Option(Level.township, "--level"),
-    code_field: str | None = typer.Option(None, "--code-field"),
-    name_field: str | None = typer.Option(None, "--name-field"),
+    level: Level = typer.Option(Level.township, "--level", "--areas-level"),
+    code_field: str | None = typer.Option(None, "--code-field", "--areas-code-field"),
+    name_field: str | None = typer.Option(None, "--name-field", "--areas-name-field"),
     admin_level: int | None = typer.Option(None, "--admin-level",
                                            help="OSM admin_level (.osm only; default 6/8/10 by level)."),
     clip_bbox: str | None = typer.Option(None, "--clip-bbox",

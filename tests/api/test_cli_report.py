@@ -155,3 +155,22 @@ def test_report_without_a_network_says_what_to_do(city: dict[str, Any], tmp_path
     r = _invoke("report", "--network", f"walk={pbf}", "--stations", city["stations"], "--out", tmp_path / "o")
     assert r.exit_code == 2 and "osmium extract" in r.stderr and "yizhan network build" in r.stderr
     assert r.stderr.strip().count("\n") == 0
+
+
+def test_lang_for_messages_and_headers(city: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["report", "--network", f"walk={city['nets']['walk']}", "--stations", city["stations"],
+            "--demand", city["demand"], "--title", city["title"]]
+    zh = _invoke(*args, "--out", city["tmp"] / "zh")
+    assert zh.exit_code == 0, zh.output
+    assert f"{city['title']}：现有站点 6 个" in zh.stdout and "已写出 8 个文件" in zh.stdout
+    monkeypatch.setenv("YIZHAN_LANG", "en")
+    en = _invoke(*args, "--out", city["tmp"] / "en")
+    assert en.exit_code == 0, en.output
+    assert f"{city['title']}: 6 station(s)" in en.stdout and "wrote 8 files" in en.stdout
+    assert "demand_total" in pd.read_csv(city["tmp"] / "en" / "coverage_by_area.csv").columns
+    cov = _invoke("coverage", "--network", city["nets"]["walk"], "--stations", city["stations"],
+                  "--demand", city["demand"], "--out", city["tmp"] / "cov", "--lang", "zh")
+    assert cov.exit_code == 0, cov.output
+    assert "需求总量" in pd.read_csv(city["tmp"] / "cov" / "by_group.csv").columns
+    bad = _invoke(*args, "--out", city["tmp"] / "x", "--lang", "fr")
+    assert bad.exit_code == 2 and "--lang" in bad.stderr
