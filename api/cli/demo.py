@@ -214,5 +214,7 @@ def _print_summary(console: Console, result: Any, rejected: int, written: list[P
     console.print(
         f"\nopen the maps: xdg-open {written[0]}  (or any browser; assets are inlined)\n"
         "start the API: .venv/bin/yizhan serve   → http://127.0.0.1:8000/docs , /maps/finder\n"
+        "(the demo stores nothing: yizhan stations import FILE puts a list in the registry; "
+        "your own area: yizhan report --help)\n"
         f"done in {elapsed:.1f} s ({dt.datetime.now():%Y-%m-%d %H:%M})"
     )
