@@ -161,6 +161,10 @@ def run_coverage(
     if net.n_nodes == 0:
         raise fail(f"--network: no {mode} streets in {network.name}" + (" inside --clip" if clip else ""))
     station_frame = load_stations(stations, crs=stations_crs)
+    from geo.report import stations_off_network
+
+    with option_errors("--stations"):  # a list none of whose stations the network reaches: say which
+        stations_off_network({mode: net}, station_frame, max_meters=max(snap_meters, 1.0))
     def street_network() -> Any:
         if net.mode == "walk" or network.suffix.lower() == ".npz":
             return net

@@ -174,3 +174,11 @@ def test_lang_for_messages_and_headers(city: dict[str, Any], monkeypatch: pytest
     assert "需求总量" in pd.read_csv(city["tmp"] / "cov" / "by_group.csv").columns
     bad = _invoke(*args, "--out", city["tmp"] / "x", "--lang", "fr")
     assert bad.exit_code == 2 and "--lang" in bad.stderr
+
+
+def test_coverage_of_stations_outside_the_network_names_them(city: dict[str, Any]) -> None:
+    far = city["tmp"] / "far2.csv"
+    pd.DataFrame({"名称": ["远方驿站丙"], "经度": [100.0], "纬度": [30.0], "类型": "union_station"}).to_csv(
+        far, index=False, encoding="utf-8-sig")
+    r = _invoke("coverage", "--network", city["nets"]["walk"], "--stations", far)
+    assert r.exit_code == 2 and "远方驿站丙" in r.stderr and r.stderr.startswith("error: --stations:")
