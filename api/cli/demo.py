@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,17 +93,7 @@ def register(app: typer.Typer) -> None:
         setup_logging(verbose)
         from api.cli.inputs import default_lang
         from api.cli.report import write_report
-        from geo.areas import areas_from_osm
-        from geo.demand import combine_demand, demand_from_network, demand_from_pois
-        from geo.network import load_network
-        from geo.siting import candidates_from_pois
-        from geo.stations import read_station_file, report_from_frame
-        from geo.study import (
-            SHENZHEN_CORE_BBOX,
-            SHENZHEN_OSM,
-            SHENZHEN_POIS,
-            run_study,
-        )
+        from geo.study import SHENZHEN_OSM, SHENZHEN_POIS, run_study
 
         if method not in {"exact", "greedy"}:
             raise InputError(f"--method must be exact or greedy, got {method!r}", field="method")
@@ -126,38 +117,17 @@ def register(app: typer.Typer) -> None:
             def step(label: str) -> None:
                 bar.update(task, description=label)
 
-            step("路网 networks (walk, ebike)")
-            networks = {m: load_network(osm, mode=m, clip=SHENZHEN_CORE_BBOX) for m in ("walk", "ebike")}
-            bar.advance(task)
-
-            step("街道边界 townships")
-            areas = areas_from_osm(osm, admin_level=8, clip_bbox=SHENZHEN_CORE_BBOX)
-            bar.advance(task)
-
-            step("站点 stations (not stored)")
-            pois = gpd.read_file(pois_path)
-            if stations is None:
-                report = report_from_frame(bank_station_rows(pois), crs="wgs84", source=BANK_SOURCE)
-            else:
-                report = read_station_file(stations, crs=stations_crs, source=stations.stem)
-            station_frame = report.frame[report.frame["status"] == "open"].reset_index(drop=True)
-            bar.advance(task)
-
-            step("需求 demand (POIs + street length)")
-            demand = combine_demand(demand_from_pois(pois), demand_from_network(networks["walk"]))
-            inside = demand.geometry.intersects(shapely.box(*SHENZHEN_CORE_BBOX)).to_numpy()
-            demand = demand[inside].reset_index(drop=True)
-            candidates = candidates_from_pois(pois)
-            candidates = candidates[candidates["host_type"] != "bank"].reset_index(drop=True)
-            bar.advance(task)
+            inputs = _sample_inputs(osm, pois_path, stations, stations_crs, step=step,
+                                    advance=lambda: bar.advance(task))
+            report = inputs["report"]
 
             def study_step(label: str) -> None:
                 step(label)
                 bar.advance(task)
 
             result = run_study(
-                networks, station_frame, demand, candidates, minutes=minutes, add=add, areas=areas,
-                method=method, progress=study_step,
+                inputs["networks"], inputs["stations"], inputs["demand"], inputs["candidates"],
+                minutes=minutes, add=add, areas=inputs["areas"], method=method, progress=study_step,
             )
 
             step("输出 writing out/demo")
@@ -176,6 +146,41 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(head, ensure_ascii=False, indent=2, default=str))
             return
         _print_summary(console, result, len(report.errors), written, elapsed, notes)
+
+
+def _sample_inputs(osm: Path, pois_path: Path, stations: Path | None, stations_crs: str, *,
+                   step: Callable[[str], None], advance: Callable[[], None]) -> dict[str, Any]:
+    """Networks, townships, stations (not stored), demand and candidates of the bundled sample."""
+    from geo.areas import areas_from_osm
+    from geo.demand import combine_demand, demand_from_network, demand_from_pois
+    from geo.network import load_network
+    from geo.siting import candidates_from_pois
+    from geo.stations import read_station_file, report_from_frame
+    from geo.study import SHENZHEN_CORE_BBOX
+
+    step("路网 networks (walk, ebike)")
+    networks = {m: load_network(osm, mode=m, clip=SHENZHEN_CORE_BBOX) for m in ("walk", "ebike")}
+    advance()
+    step("街道边界 townships")
+    areas = areas_from_osm(osm, admin_level=8, clip_bbox=SHENZHEN_CORE_BBOX)
+    advance()
+    step("站点 stations (not stored)")
+    pois = gpd.read_file(pois_path)
+    if stations is None:
+        report = report_from_frame(bank_station_rows(pois), crs="wgs84", source=BANK_SOURCE)
+    else:
+        report = read_station_file(stations, crs=stations_crs, source=stations.stem)
+    station_frame = report.frame[report.frame["status"] == "open"].reset_index(drop=True)
+    advance()
+    step("需求 demand (POIs + street length)")
+    demand = combine_demand(demand_from_pois(pois), demand_from_network(networks["walk"]))
+    inside = demand.geometry.intersects(shapely.box(*SHENZHEN_CORE_BBOX)).to_numpy()
+    demand = demand[inside].reset_index(drop=True)
+    candidates = candidates_from_pois(pois)
+    candidates = candidates[candidates["host_type"] != "bank"].reset_index(drop=True)
+    advance()
+    return {"networks": networks, "areas": areas, "report": report, "stations": station_frame,
+            "demand": demand, "candidates": candidates}
 
 
 def _print_summary(console: Console, result: Any, rejected: int, written: list[Path], elapsed: float,
