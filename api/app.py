@@ -30,13 +30,9 @@ Reads are public; writes need an `X-API-Key` header. Errors are `{"detail": ...,
 
 
 def _load_networks(settings: Settings) -> dict[str, Any]:
-    from geo.network import load_network
+    from api.services import load_networks  # one home for the served inputs (anyarea)
 
-    networks: dict[str, Any] = {}
-    for mode, path in settings.networks.items():
-        logger.info("loading the %s network from %s", mode, path)
-        networks[mode] = load_network(path, mode=mode, clip=settings.network_clip)
-    return networks
+    return load_networks(settings)
 
 
 @asynccontextmanager

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import abc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from enum import StrEnum
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -16,12 +18,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import api_key_header, reader, station_writer
+from api.schemas import MAX_MINUTES, IsoTime, Word
 from api.settings import Settings
+from geo.catalog import resolve_amenity
 from geo.errors import InputError
 from geo.orgs.keys import Principal
 
 if TYPE_CHECKING:
     from api.nearest_index import NearestIndex
+    from api.services import ServedCoverage
 
 
 class Mode(StrEnum):
@@ -187,6 +192,84 @@ def query_model(model: type[M]) -> tuple[Callable[[Request], Awaitable[M]], dict
 
     dependency.__name__ = f"{model.__name__.lower()}_from_query"
     return dependency, {"parameters": parameters}
+
+
+# ------------------------------------------------------------------------------------------ coverage
+# the query every coverage endpoint shares (/coverage, /coverage/areas, /gaps, /maps/coverage), resolved
+# to a cached result by api.services: one home, so that no route imports another
+
+Minutes = Annotated[float, Query(gt=0, le=MAX_MINUTES, description="travel-time threshold (minutes)")]
+OpenAt = Annotated[
+    IsoTime | None, Query(description="count only stations open at this time (naive = China time)")
+]
+Amenity = Annotated[
+    list[Word] | None, Query(description="count only stations with this amenity", max_length=20)
+]
+
+
+def local_naive(when: dt.datetime | None) -> dt.datetime | None:
+    """Naive China time (aware times converted), as geo.hours expects."""
+    from zoneinfo import ZoneInfo
+
+    if when is None or when.tzinfo is None:
+        return when
+    return when.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+
+
+def amenity_codes(values: list[str] | None) -> list[str]:
+    return [resolve_amenity(a, field="amenity") for a in values or []]
+
+
+def coverage_query(
+    mode: str, minutes: float, open_at: dt.datetime | None, amenities: list[str]
+) -> dict[str, Any]:
+    return {
+        "mode": mode,
+        "minutes": minutes,
+        "open_at": open_at.isoformat() if open_at else None,
+        "amenity": amenities,
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class CoverageRun:
+    """One coverage question (mode, minutes, open_at, amenities) and its cached result."""
+
+    served: ServedCoverage  # api.services
+    query: dict[str, Any]
+    minutes: float
+
+    @property
+    def result(self) -> Any:
+        """The :class:`geo.coverage.CoverageResult`."""
+        return self.served.result
+
+    @property
+    def demand_source(self) -> str:
+        return self.served.demand_source
+
+
+def coverage_run(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    network: Annotated[Any, Depends(get_network)],
+    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
+    minutes: Minutes = 15.0,
+    open_at: OpenAt = None,
+    amenity: Amenity = None,
+) -> CoverageRun:
+    """The query parameters every coverage endpoint shares, resolved to a cached result."""
+    codes = amenity_codes(amenity)
+    when = local_naive(open_at)
+    from api.services import coverage_result
+
+    served = coverage_result(
+        request.app.state, session, mode.value, minutes=minutes, open_at=when, amenities=codes
+    )
+    return CoverageRun(served=served, query=coverage_query(mode.value, minutes, when, codes), minutes=minutes)
+
+
+CoverageDep = Annotated[CoverageRun, Depends(coverage_run)]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

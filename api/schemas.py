@@ -224,13 +224,18 @@ class NearestResponse(BaseModel):
 
 class CoverageResponse(BaseModel):
     query: dict[str, Any]
+    demand_source: str = Field(description='the demand measured: "file:NAME", "network:street_length"…')
     summary: dict[str, Any]
     by_area: list[dict[str, Any]]
     by_group: list[dict[str, Any]]
+    amenity_unknown: dict[str, Any] | None = Field(
+        default=None, description="with amenity=: stations with no amenity data (unknown, left out)"
+    )
 
 
 class AreaTable(BaseModel):
     query: dict[str, Any]
+    demand_source: str
     areas: list[dict[str, Any]]
 
 
@@ -248,9 +253,14 @@ class SitingRequest(BaseModel):
     target_share: float | None = Field(default=None, gt=0, le=1)
     budget: float | None = Field(default=None, gt=0, le=1e9)
     min_per_area: int | None = Field(default=None, ge=0, le=20)
-    candidates: Literal["pois"] = "pois"
+    candidates: Literal["pois", "network"] = Field(
+        default="pois", description="host POIs of YIZHAN_DEMAND_POIS, or network nodes every 300 m"
+    )
     method: Literal["exact", "greedy"] = "exact"
     time_limit_seconds: float = Field(default=30.0, gt=0, le=120)
+    crs: Literal["wgs84", "gcj02", "bd09"] = Field(
+        default="wgs84", description="coordinates of the proposed sites in the answer"
+    )
 
     @model_validator(mode="after")
     def _one_objective(self) -> SitingRequest:

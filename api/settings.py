@@ -7,8 +7,18 @@
 ``YIZHAN_KEY_CACHE_SECONDS``  how long a verified key row is trusted before it is read again (default 5 s)
 ``YIZHAN_AUTH_MAX_FAILURES``, ``YIZHAN_AUTH_WINDOW_SECONDS``  wrong keys per client and window (10 in 60 s)
 ``YIZHAN_NETWORKS``          ``walk=path,ebike=path`` (default: the Shenzhen Nanshan OSM extract, both modes)
-``YIZHAN_NETWORK_CLIP``      ``minx,miny,maxx,maxy`` clip of the networks (default the Nanshan core)
-``YIZHAN_DEMAND_POIS``       POI file for the demand of ``/coverage`` (default the Nanshan POIs)
+``YIZHAN_NETWORKS``          ``walk=path,ebike=path`` (default: the bundled Nanshan sample, both modes)
+``YIZHAN_NETWORK_CLIP``      ``minx,miny,maxx,maxy`` clip of the networks (default: no clip; the bundled
+                             sample alone is clipped to its dense Nanshan core)
+``YIZHAN_DEMAND``            demand of the coverage endpoints, comma-separated like ``yizhan coverage
+                             --demand``: a points file, ``pois:FILE`` or ``network`` (street length of the
+                             served network). Default: ``network``, or for the bundled sample its POIs +
+                             street length
+``YIZHAN_DEMAND_CRS``        CRS of a demand points file (wgs84, gcj02, bd09; default wgs84)
+``YIZHAN_DEMAND_POIS``       POI file: candidates of ``/siting`` (and demand when ``YIZHAN_DEMAND`` is unset)
+``YIZHAN_AREAS``             boundary file (GeoJSON/GPKG/SHP/.osm) of the per-area tables (default: the
+                             store's ``areas`` table); ``YIZHAN_AREAS_LEVEL``, ``YIZHAN_AREAS_CODE_FIELD``,
+                             ``YIZHAN_AREAS_NAME_FIELD`` as the ``--areas-*`` options
 ``YIZHAN_MAX_UPLOAD_BYTES``  largest accepted station-file upload (default 5 MB)
 ``YIZHAN_SNAP_MAX_METERS``   snap limit of ``/nearest`` (default 300 m)
 ``YIZHAN_HORIZON_MINUTES``   search horizon of the precomputed nearest structures (default 60 min)
@@ -55,9 +65,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=config.data_dir)
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     networks: Annotated[dict[str, Path], NoDecode] = Field(default_factory=dict)
-    network_clip: Annotated[tuple[float, float, float, float] | None, NoDecode] = NANSHAN_CORE
+    network_clip: Annotated[tuple[float, float, float, float] | None, NoDecode] = None
+    demand: Annotated[tuple[str, ...], NoDecode] = ()
+    demand_crs: str = "wgs84"
     demand_pois: Path | None = None
+    areas: Path | None = None
+    areas_level: str = "township"
+    areas_code_field: str | None = None
+    areas_name_field: str | None = None
     load_networks: bool = True
+    #: set when no networks were given and the bundled Nanshan sample is served
+    sample: bool = False
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     snap_max_meters: float = Field(default=300.0, gt=0, le=5000)
     horizon_minutes: float = Field(default=60.0, gt=0, le=240)
@@ -79,7 +97,7 @@ class Settings(BaseSettings):
     auth_max_failures: int = Field(default=10, ge=1, le=10_000)
     auth_window_seconds: float = Field(default=60.0, gt=0, le=3600)
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "demand", mode="before")
     @classmethod
     def _parse_keys(cls, value: Any) -> Any:
         return tuple(_split_csv(value) or ())
@@ -117,11 +135,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
+        """No networks given: the bundled sample, with its core clip and POIs unless others are set.
+        Networks given: served as they are (no clip unless asked, no sample demand)."""
         if not self.networks:
             osm = self.data_dir / NANSHAN_OSM
             object.__setattr__(self, "networks", {"walk": osm, "ebike": osm})
-        if self.demand_pois is None:
-            object.__setattr__(self, "demand_pois", self.data_dir / NANSHAN_POIS)
+            object.__setattr__(self, "sample", True)
+            if "network_clip" not in self.model_fields_set:
+                object.__setattr__(self, "network_clip", NANSHAN_CORE)
+            if self.demand_pois is None:
+                object.__setattr__(self, "demand_pois", self.data_dir / NANSHAN_POIS)
         return self
 
     @property

@@ -255,6 +255,22 @@ def _complete_polygon(rel: _Relation, nodes: dict[int, tuple[float, float]],
     return as_multipolygon(geom)
 
 
+def _open_ring_names(relations: Sequence[_Relation], nodes: dict[int, tuple[float, float]],
+                     ways: dict[int, list[int]]) -> dict[int, str]:
+    """Relations whose member ways are all present but whose outer ways do not join into closed
+    rings (a broken boundary), by id -> name. Such a boundary is reported, never closed by guess."""
+    out: dict[int, str] = {}
+    for rel in relations:
+        lines = [_way_line(wid, nodes, ways) for wid, role in rel.ways if role != "inner"]
+        if not lines or any(line is None for line in lines):
+            continue
+        merged = shapely.line_merge(unary_union(lines))
+        parts = getattr(merged, "geoms", [merged])
+        if not all(part.is_ring for part in parts):
+            out[rel.rid] = rel.tags.get("name:zh") or rel.tags.get("name") or f"relation {rel.rid}"
+    return out
+
+
 def _faces(partial: list[_Relation], nodes: dict[int, tuple[float, float]], ways: dict[int, list[int]],
            clip: Polygon) -> dict[int, MultiPolygon]:
     """Assemble polygons of incomplete relations from their present boundary ways and the clip box.
@@ -384,6 +400,10 @@ def areas_from_osm(
             raise InputError(f"clip_bbox {clip_bbox!r} is not minlon,minlat,maxlon,maxlat", field="clip_bbox")
         clip = box(minx, miny, maxx, maxy)
     nodes, ways, relations = _parse_osm(path, admin_level)
+    unclosed = _open_ring_names(relations, nodes, ways)
+    if unclosed:
+        logger.warning("%s: boundary does not close, left out: %s", path.name, ", ".join(unclosed.values()))
+    relations = [rel for rel in relations if rel.rid not in unclosed]
     complete: dict[int, MultiPolygon] = {}
     partial: list[_Relation] = []
     for rel in relations:
@@ -430,8 +450,14 @@ def areas_from_osm(
         })
     if not rows:
         logger.warning("%s: no admin_level=%d boundary polygons", path.name, admin_level)
-        return _empty()
+        empty = _empty()
+        empty.attrs["unclosed"] = list(unclosed.values())
+        return empty
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+    #: names of boundaries left out because their rings do not close (reported by the commands)
+    frame.attrs["unclosed"] = list(unclosed.values())
     logger.info("%s: %d areas at admin_level %d (%d complete)", path.name, len(frame), admin_level,
                 int(frame["complete"].sum()))
-    return frame.sort_values("area_code", kind="stable").reset_index(drop=True)
+    out = frame.sort_values("area_code", kind="stable").reset_index(drop=True)
+    out.attrs["unclosed"] = list(unclosed.values())
+    return out

@@ -109,10 +109,12 @@ def worker_group_codes() -> tuple[str, ...]:
 STATION_STATUSES: tuple[str, ...] = ("planned", "open", "suspended", "closed")
 STATUS_ALIASES: dict[str, str] = {
     "planned": "planned", "规划": "planned", "筹建": "planned", "在建": "planned", "建设中": "planned",
+    "规划中": "planned", "待建": "planned", "筹建中": "planned",
     "open": "open", "开放": "open", "运营": "open", "正常": "open", "已建成": "open", "营业": "open",
-    "closed": "closed", "关闭": "closed", "停用": "closed", "暂停": "closed", "撤销": "closed",
-    # station operations: an accepted "closed" report suspends a station until a person checks it
-    "suspended": "suspended", "暂停服务": "suspended", "待核实": "suspended",
+    "closed": "closed", "关闭": "closed", "撤销": "closed", "已关闭": "closed", "已撤销": "closed",
+    # suspended: paused for now (and what an accepted "closed" worker report sets until a person checks)
+    "suspended": "suspended", "暂停": "suspended", "停用": "suspended", "暂停服务": "suspended",
+    "待核实": "suspended",
 }
 
 

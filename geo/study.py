@@ -19,7 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.catalog import mode_speeds_kph
-from geo.coverage import CoverageResult, compute_coverage, covered_area
+from geo.coverage import OUTSIDE_AREAS, CoverageResult, compute_coverage, covered_area
 from geo.errors import InputError
 from geo.gaps import find_gaps
 from geo.network import Network
@@ -52,8 +52,8 @@ class StudyResult:
     Attributes
     ----------
     modes : mapping of mode -> ModeStudy
-    siting : SitingResult
-        New sites for ``siting_mode`` in build order.
+    siting : SitingResult or None
+        New sites for ``siting_mode`` in build order (None when none were asked for).
     siting_mode : str
     minutes : float
         The service threshold T.
@@ -63,7 +63,7 @@ class StudyResult:
     """
 
     modes: Mapping[str, ModeStudy]
-    siting: SitingResult
+    siting: SitingResult | None
     siting_mode: str
     minutes: float
     stations: gpd.GeoDataFrame
@@ -85,6 +85,9 @@ class StudyResult:
                 "median_minutes": s.median_minutes,
                 "gaps": len(ms.gaps),
             }
+        if self.siting is None:
+            out["siting"] = None
+            return out
         out["siting"] = {
             "mode": self.siting_mode,
             "added": len(self.siting.selected),
@@ -122,7 +125,8 @@ def run_study(
     minutes : float
         The service threshold T (default 15, the 十五分钟工会服务圈).
     add : int
-        How many new stations to site (maximal covering, build order by marginal gain).
+        How many new stations to site (maximal covering, build order by marginal gain); 0: no
+        siting (``StudyResult.siting`` is None).
     siting_mode : str
         Which network the siting runs on (must be a key of ``networks``).
     areas : GeoDataFrame, optional
@@ -146,8 +150,8 @@ def run_study(
         raise InputError(msg, field="siting_mode")
     if not (math.isfinite(minutes) and 0 < minutes <= 120):
         raise InputError(f"minutes must be in (0, 120], got {minutes}", field="minutes")
-    if add < 1:
-        raise InputError(f"add must be at least 1, got {add}", field="add")
+    if add < 0:
+        raise InputError(f"add must be at least 0, got {add}", field="add")
     step = progress or (lambda label: None)
 
     modes: dict[str, ModeStudy] = {}
@@ -161,15 +165,24 @@ def run_study(
         modes[mode] = ModeStudy(mode=mode, coverage=result, covered=covered, gaps=gaps)
         log.info("%s: covered share %.3f", mode, result.summary.covered_share)
 
-    step(f"siting {siting_mode}")
-    siting = plan_sites(
-        networks[siting_mode], stations, demand, candidates, minutes=minutes, add=add, areas=areas,
-        method=method, time_limit_seconds=time_limit_seconds,
-    )
+    siting = None
+    if add > 0:
+        step(f"siting {siting_mode}")
+        siting = plan_sites(
+            networks[siting_mode], stations, demand, candidates, minutes=minutes, add=add, areas=areas,
+            method=method, time_limit_seconds=time_limit_seconds,
+        )
     return StudyResult(
         modes=modes, siting=siting, siting_mode=siting_mode, minutes=minutes, stations=stations,
         demand=demand, candidates=candidates, areas=areas,
     )
+
+
+def nonempty_areas(by_area: pd.DataFrame) -> pd.DataFrame:
+    """A per-area table without the "(outside areas)" row when nothing lies outside the areas."""
+    empty = (by_area["demand_count"] == 0) & (by_area["stations"] == 0)
+    empty &= by_area["area_code"] == OUTSIDE_AREAS
+    return by_area[~empty.to_numpy()]
 
 
 def _pct(x: float | None) -> str:
@@ -224,10 +237,10 @@ def study_report_markdown(
 
     walk = result.modes.get(result.siting_mode)
     if walk is not None and len(walk.coverage.by_area):
-        lines += [f"## 分街道覆盖（{MODE_LABELS_ZH.get(result.siting_mode, result.siting_mode)}）", ""]
-        ba = walk.coverage.by_area
+        lines += [f"## 分区域覆盖（{MODE_LABELS_ZH.get(result.siting_mode, result.siting_mode)}）", ""]
+        ba = nonempty_areas(walk.coverage.by_area)
         area_rows = pd.DataFrame({
-            "街道": ba["area_name"].astype(str),
+            "区域": ba["area_name"].astype(str),
             "需求": ba["demand_total"].map(lambda v: _num(v, ".0f")),
             "覆盖率": ba["covered_share"].map(_pct),
             "未覆盖": ba["uncovered"].map(lambda v: _num(v, ".0f")),
@@ -247,6 +260,8 @@ def study_report_markdown(
         lines += [_table(gap_rows), ""]
 
     sr = result.siting
+    if sr is None:
+        return _finish(lines, result, notes)
     lines += [
         f"## 新增 {len(sr.selected)} 个站点的建议（按建设顺序）", "",
         f"求解：{sr.method}（{sr.status}），目标值 {sr.objective:.4g}，上界 {sr.bound:.4g}，"
@@ -263,6 +278,10 @@ def study_report_markdown(
             "经度": sel["lon"].map(lambda v: f"{v:.5f}"),
             "纬度": sel["lat"].map(lambda v: f"{v:.5f}"),
         })), ""]
+    return _finish(lines, result, notes)
+
+
+def _finish(lines: list[str], result: StudyResult, notes: tuple[str, ...]) -> str:
     all_notes = (*result.notes, *notes)
     if all_notes:
         lines += ["## 说明", ""] + [f"- {n}" for n in all_notes] + [""]

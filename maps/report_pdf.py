@@ -22,10 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from geo.amap import amap_url_wgs84
 from geo.catalog import travel_modes, worker_groups
 from geo.coverage import OUTSIDE_AREAS
 from geo.crs import wgs84_to_gcj02
-from geo.study import StudyResult
+from geo.siting import SitingResult
+from geo.study import StudyResult, nonempty_areas
 from maps.static import cjk_font, static_map_png
 
 log = logging.getLogger(__name__)
@@ -53,14 +55,6 @@ class ReportMeta:
     date: dt.date = field(default_factory=dt.date.today)
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = DEFAULT_SOURCES
-
-
-def amap_marker_url(lon_wgs84: float, lat_wgs84: float, name: str) -> str:
-    """Amap's marker link for a WGS-84 point (converted to GCJ-02, the frame Amap expects)."""
-    lon, lat = wgs84_to_gcj02(lon_wgs84, lat_wgs84)
-    from urllib.parse import quote
-
-    return f"https://uri.amap.com/marker?position={lon:.6f},{lat:.6f}&name={quote(name)}&coordinate=gaode"
 
 
 def _e(value: object) -> str:
@@ -109,12 +103,7 @@ def _summary_rows(result: StudyResult) -> list[list[object]]:
 def _area_rows(by_area: pd.DataFrame) -> list[list[object]]:
     return [[area_label(r.area_code, r.area_name), _num(r.demand_total, ".0f"), _pct(r.covered_share),
              _num(r.uncovered, ".0f"), _num(r.p95_minutes), int(r.stations)]
-            for r in reported_areas(by_area).itertuples(index=False)]
-
-
-def reported_areas(by_area: pd.DataFrame) -> pd.DataFrame:
-    """The per-area rows a report shows: every area, and the outside-areas row only when it has demand."""
-    return by_area[(by_area["area_code"] != OUTSIDE_AREAS) | (by_area["demand_count"] > 0)]
+            for r in nonempty_areas(by_area).itertuples(index=False)]
 
 
 def area_label(code: str, name: str) -> str:
@@ -128,11 +117,11 @@ def _group_rows(by_group: pd.DataFrame) -> list[list[object]]:
              _num(r.uncovered, ".0f"), _num(r.median_minutes)] for r in by_group.itertuples(index=False)]
 
 
-def _proposal_rows(selected: pd.DataFrame) -> list[list[object]]:
+def _proposal_rows(selected: pd.DataFrame, mode: str) -> list[list[object]]:
     rows: list[list[object]] = []
     for r in selected.itertuples(index=False):
         glon, glat = wgs84_to_gcj02(float(r.lon), float(r.lat))
-        url = amap_marker_url(float(r.lon), float(r.lat), str(r.name or ""))
+        url = amap_url_wgs84(float(r.lon), float(r.lat), str(r.name or ""), mode)
         link = Raw(f'<a href="{_e(url)}">高德地图</a>')
         rows.append([int(r.order), r.name or "", r.host_type, _num(r.gain, ".1f"), _pct(r.cumulative_share),
                      f"{glon:.6f}", f"{glat:.6f}", link])
@@ -146,7 +135,7 @@ def _image(png: bytes, alt: str) -> str:
 def _maps_section(result: StudyResult) -> str:
     parts = []
     for mode, ms in result.modes.items():
-        proposals = result.siting.selected if mode == result.siting_mode else None
+        proposals = result.siting.selected if result.siting and mode == result.siting_mode else None
         png = static_map_png(ms.coverage.network, stations=result.stations, demand=ms.coverage.demand,
                              gaps=ms.gaps, proposals=proposals, areas=result.areas,
                              title=f"{_mode_label(mode)} {result.minutes:g} 分钟服务圈")
@@ -173,19 +162,26 @@ def report_html(result: StudyResult, meta: ReportMeta) -> str:
                    _area_rows(main.coverage.by_area), cls="areas"),
         "<h2>四、分劳动者群体覆盖</h2>",
         html_table(["群体", "需求", "覆盖率", "未覆盖", "中位时间(分)"], _group_rows(main.coverage.by_group)),
-        f"<h2>五、新增 {len(sr.selected)} 个站点的建议（按建设顺序）</h2>",
-        f"<p>求解：{_e(sr.method)}（{_e(sr.status)}），"
-        f"覆盖率 {_pct(sr.share_before)} → {_pct(sr.share_after)}；"
-        f"证明的上界 {_num(sr.bound, '.4g')}，间隙 {_num(sr.gap, '.3g')}。坐标为 GCJ-02（高德）。</p>",
-        html_table(["顺序", "依托场所", "类型", "新增覆盖", "累计覆盖率", "经度", "纬度", "导航"],
-                   _proposal_rows(sr.selected), cls="proposals"),
     ]
+    if sr is not None:
+        sections += _proposals_section(sr, siting_mode)
     notes = (*result.notes, *meta.notes)
     if notes:
         sections += ["<h2>说明</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"]
     sections += ['<section class="sources"><h2>数据来源与许可</h2><ul>'
                  + "".join(f"<li>{_e(s)}</li>" for s in meta.sources) + "</ul></section>"]
     return _page(meta, font, "\n".join(sections))
+
+
+def _proposals_section(sr: SitingResult, mode: str) -> list[str]:
+    return [
+        f"<h2>五、新增 {len(sr.selected)} 个站点的建议（按建设顺序）</h2>",
+        f"<p>求解：{_e(sr.method)}（{_e(sr.status)}），"
+        f"覆盖率 {_pct(sr.share_before)} → {_pct(sr.share_after)}；"
+        f"证明的上界 {_num(sr.bound, '.4g')}，间隙 {_num(sr.gap, '.3g')}。坐标为 GCJ-02（高德）。</p>",
+        html_table(["顺序", "依托场所", "类型", "新增覆盖", "累计覆盖率", "经度", "纬度", "导航"],
+                   _proposal_rows(sr.selected, mode), cls="proposals"),
+    ]
 
 
 def _page(meta: ReportMeta, font: str, body: str) -> str:

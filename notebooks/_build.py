@@ -25,10 +25,19 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 PARAMS_COMMON = '''\
 from geo.config import data_dir
 
-DATA_DIR = data_dir()  # env YIZHAN_DATA_DIR, default ../shared/data/raw (see SOURCES.md there)
-NETWORK_FILE = "shenzhen_roadnetworkcreator/shenzhen_nanshan_osm.osm"  # Overpass extract, Nanshan, ODbL
-POI_FILE = "shenzhen_roadnetworkcreator/shenzhen_nanshan_osm_pois.geojson"  # its amenity/shop POIs
-CLIP = (113.92, 22.535, 113.97, 22.56)  # dense core (min lon, min lat, max lon, max lat), WGS-84
+# Any city: point these at your own files (relative to DATA_DIR, or absolute). The defaults are the
+# bundled sample (see SOURCES.md in the data directory).
+PLACE = "Shenzhen Nanshan core (bundled sample)"  # name of the study area, used in titles
+DATA_DIR = data_dir()  # env YIZHAN_DATA_DIR, default ../shared/data/raw
+NETWORK_FILE = "shenzhen_roadnetworkcreator/shenzhen_nanshan_osm.osm"  # .osm, .graphml or a yizhan .npz
+POI_FILE = "shenzhen_roadnetworkcreator/shenzhen_nanshan_osm_pois.geojson"  # amenity/shop POIs, or None
+STATIONS_FILE = None  # your station list (CSV/XLSX/GeoJSON); None: POIs of STATIONS_FROM_POIS stand in
+STATIONS_CRS = "wgs84"  # wgs84, gcj02 (Amap) or bd09 (Baidu): coordinates of STATIONS_FILE
+STATIONS_FROM_POIS = "bank"  # amenity whose POIs stand in for today's stations without STATIONS_FILE
+DEMAND_FILE = None  # demand points (CSV lon/lat[/weight/group] or GeoJSON); None: POIs + street length
+AREAS_FILE = None  # boundaries (GeoJSON/GPKG/SHP); None: the network file's OSM admin boundaries, if any
+ADMIN_LEVEL = 8  # OSM admin_level of those boundaries (8 = 乡镇/街道); none found: one whole-area row
+CLIP = (113.92, 22.535, 113.97, 22.56)  # (min lon, min lat, max lon, max lat) WGS-84, or None
 MINUTES = 15  # the 15-minute service circle
 STREET_DEMAND_SPACING_M = 100.0  # street-length demand: one point every 100 m, 1 weight per km
 '''
@@ -51,65 +60,110 @@ pd.set_option("display.float_format", "{:,.3f}".format)
 
 DATA_DIR = Path(DATA_DIR)
 network_path = DATA_DIR / NETWORK_FILE
-poi_path = DATA_DIR / POI_FILE
-for path in (network_path, poi_path):
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: point YIZHAN_DATA_DIR or DATA_DIR at the raw data")
-log.info("data: %s, clip %s, threshold %s min", DATA_DIR, CLIP, MINUTES)
+poi_path = DATA_DIR / POI_FILE if POI_FILE else None
+for path in (network_path, poi_path, *(DATA_DIR / f for f in (STATIONS_FILE, DEMAND_FILE, AREAS_FILE) if f)):
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: point DATA_DIR and the *_FILE parameters at your files")
+if STATIONS_FILE is None and poi_path is None:
+    raise ValueError("give STATIONS_FILE (your station list) or a POI_FILE whose POIs stand in for stations")
+log.info("%s: data %s, clip %s, threshold %s min", PLACE, DATA_DIR, CLIP, MINUTES)
 '''
 
 STATIONS_MD = '''\
-## Today's stations (stand-ins)
+## Today's stations
 
-No public station list exists for this part of Nanshan, so the **bank branches** (`amenity=bank`) of the
-OSM POI file stand in for today's bank-hosted stations — the 劳动者港湾 that banks run for outdoor workers.
-They become a canonical stations frame (kind `outdoor_worker_station`, status `open`) through the same
-validation as an imported station file (`geo.stations.report_from_frame`).
+`STATIONS_FILE` is read like an imported station list (`geo.stations.read_station_file`: Chinese or
+English headers, GCJ-02/BD-09 converted). Without one, the POIs with `amenity = STATIONS_FROM_POIS` stand
+in for today's stations (by default the bank branches, standing in for the bank-hosted 劳动者港湾), through
+the same validation (`geo.stations.report_from_frame`).
 '''
 
 STATIONS = '''\
 from shapely.geometry import box
 
-from geo.stations import report_from_frame
+from geo.stations import read_station_file, report_from_frame
 
-pois = gpd.read_file(poi_path)
-pois = pois[pois.geometry.within(box(*CLIP))].reset_index(drop=True)
-banks = pois[pois["amenity"] == "bank"]
-bank_names = banks["name"].fillna(banks["name:zh"]).fillna("银行网点")
-raw_stations = gpd.GeoDataFrame(
-    {
-        "external_id": ("osm-" + banks["osm_type"] + "-" + banks["osm_id"].astype(str)).to_numpy(),
-        "name": [f"劳动者港湾·{n}" for n in bank_names],
-        "kind": "outdoor_worker_station",
-        "status": "open",
-        "host_org": bank_names.to_numpy(),
-    },
-    geometry=banks.geometry.to_numpy(),
-    crs="EPSG:4326",
-)
-report = report_from_frame(raw_stations, source=f"{POI_FILE} (amenity=bank)")
+pois = None
+if poi_path is not None:
+    pois = gpd.read_file(poi_path)
+    if CLIP is not None:
+        pois = pois[pois.geometry.within(box(*CLIP))].reset_index(drop=True)
+if STATIONS_FILE is not None:
+    report = read_station_file(DATA_DIR / STATIONS_FILE, crs=STATIONS_CRS)
+else:
+    hosts = pois[pois["amenity"] == STATIONS_FROM_POIS]
+    host_names = hosts["name"]
+    if "name:zh" in hosts.columns:
+        host_names = host_names.fillna(hosts["name:zh"])
+    host_names = host_names.fillna(STATIONS_FROM_POIS)
+    raw_stations = gpd.GeoDataFrame(
+        {
+            "external_id": ("osm-" + hosts["osm_type"] + "-" + hosts["osm_id"].astype(str)).to_numpy(),
+            "name": [f"劳动者港湾·{n}" for n in host_names],
+            "kind": "outdoor_worker_station",
+            "status": "open",
+            "host_org": host_names.to_numpy(),
+        },
+        geometry=hosts.geometry.to_numpy(),
+        crs="EPSG:4326",
+    )
+    report = report_from_frame(raw_stations, source=f"{POI_FILE} (amenity={STATIONS_FROM_POIS})")
 if not report.ok:
     raise ValueError(f"station rows rejected: {[e.to_dict() for e in report.errors]}")
 stations = report.frame
-log.info("%d POIs inside the clip; %d bank branches stand in for today's stations", len(pois), len(stations))
+if stations.empty:
+    raise ValueError("no stations: give STATIONS_FILE or a POI_FILE with STATIONS_FROM_POIS POIs")
+log.info("%d stations (%s)", len(stations), STATIONS_FILE or f"amenity={STATIONS_FROM_POIS} POIs")
 display(stations[["station_id", "name", "kind", "status", "host_org", "geometry"]])
 '''
 
 DEMAND_MD = '''\
 ## Demand
 
-Two layers, combined: POIs turned into worker demand by `data/demand_rules.toml` (restaurants → delivery
-riders, shops → couriers, …) and street length along the walk network (the sanitation-beat proxy, one
-weight per km of street).
+`DEMAND_FILE` when given (points with an optional weight and worker group); otherwise two layers,
+combined: the POIs turned into worker demand by `data/demand_rules.toml` (restaurants → delivery riders,
+shops → couriers, …) when there is a POI file, and street length along the walk network (the
+sanitation-beat proxy, one weight per km of street).
+'''
+
+DEMAND = '''\
+from geo.demand import combine_demand, demand_from_network, demand_from_points, demand_from_pois
+
+
+def read_demand(walk_network):
+    if DEMAND_FILE is not None:
+        return demand_from_points(DATA_DIR / DEMAND_FILE)
+    parts = [] if pois is None else [demand_from_pois(pois)]
+    parts.append(demand_from_network(walk_network, meters_per_point=STREET_DEMAND_SPACING_M))
+    return combine_demand(*parts) if len(parts) > 1 else parts[0]
+'''
+
+AREAS = '''\
+from geo.areas import areas_from_osm, read_areas
+from geo.report import whole_area
+
+
+def read_study_areas(demand, stations):
+    # boundaries of AREAS_FILE, else the OSM admin boundaries of the network file, else one whole area
+    if AREAS_FILE is not None:
+        found = read_areas(DATA_DIR / AREAS_FILE, level="township")
+    elif network_path.suffix.lower() == ".osm":
+        found = areas_from_osm(network_path, admin_level=ADMIN_LEVEL, clip_bbox=CLIP)
+    else:
+        found = None
+    if found is None or found.empty:
+        log.info("no boundaries: one whole-area row named %r", PLACE)
+        return whole_area(PLACE, [demand.geometry, stations.geometry])
+    return found
 '''
 
 # ---------------------------------------------------------------------------------------- notebook 01
 NB1_TITLE = '''\
-# 01 · Coverage baseline — 15-minute service circle (深圳南山 科技园)
+# 01 · Coverage baseline — 15-minute service circle (`PLACE`)
 
-How much of the outdoor workers' demand reaches a station within **15 minutes**, on foot and by e-bike,
-over the real OpenStreetMap street network of Shenzhen Nanshan (the dense core 113.92–113.97 E,
-22.535–22.56 N); where the coverage is missing; and the planner's map.
+How much of the outdoor workers' demand reaches a station within **`MINUTES` minutes**, on foot and by
+e-bike, over the street network of `NETWORK_FILE` (clipped to `CLIP`); where the coverage is missing; and
+the planner's map. Every input is a parameter of the first cell: run it on any city.
 
 Travel time is the project definition (`docs/ARCHITECTURE.md`): straight line to the nearest usable
 street node + shortest network path + straight line to the station, at the mode's speed
@@ -128,29 +182,24 @@ MAP_ASSETS = "inline"  # scripts and styles inlined: the map renders without a s
 NB1_NETWORKS = '''\
 from geo.network import load_network
 
-networks = {mode: load_network(network_path, mode=mode, clip=CLIP) for mode in MODES}
+clip = CLIP if network_path.suffix.lower() != ".npz" else None  # a .npz is clipped when built
+networks = {mode: load_network(network_path, mode=mode, clip=clip) for mode in MODES}
 info = pd.DataFrame([{k: v for k, v in net.info().items() if k in (
     "mode", "speed_kph", "nodes", "arcs", "total_arc_km", "components", "largest_component_nodes"
 )} for net in networks.values()])
 display(info)
 '''
 
-NB1_DEMAND = '''\
-from geo.demand import combine_demand, demand_from_network, demand_from_pois
-
-demand = combine_demand(
-    demand_from_pois(pois),
-    demand_from_network(networks["walk"], meters_per_point=STREET_DEMAND_SPACING_M),
-)
+NB1_DEMAND = DEMAND + '''
+walk = networks["walk"] if "walk" in networks else load_network(network_path, mode="walk", clip=clip)
+demand = read_demand(walk)
 display(demand.groupby(["layer", "group"])["weight"].agg(points="count", weight="sum").reset_index())
 '''
 
-NB1_AREAS = '''\
-from geo.areas import areas_from_osm
-
-# 街道 (admin_level 8). The extract is cut by a box, so the polygons are assembled from the boundary ways
-# present plus the clip outline (complete == False) and clipped to it.
-areas = areas_from_osm(network_path, admin_level=8, clip_bbox=CLIP)
+NB1_AREAS = AREAS + '''
+# 乡镇/街道 (admin_level ADMIN_LEVEL). An extract cut by a box holds only part of each boundary: the
+# polygons are assembled from the boundary ways present plus the clip outline (complete == False).
+areas = read_study_areas(demand, stations)
 display(areas.drop(columns="geometry"))
 '''
 
@@ -232,8 +281,9 @@ headline = {
     "python": sys.executable,
     "prefix": sys.prefix,
     "minutes": float(MINUTES),
-    "clip": list(CLIP),
-    "pois": len(pois),
+    "place": PLACE,
+    "clip": list(CLIP) if CLIP else None,
+    "pois": 0 if pois is None else len(pois),
     "stations": len(stations),
     "demand_points": len(demand),
     "demand_by_layer": {k: float(v) for k, v in demand.groupby("layer")["weight"].sum().items()},
@@ -258,17 +308,18 @@ print("YIZHAN_HEADLINE " + json.dumps(headline, ensure_ascii=False))
 
 # ---------------------------------------------------------------------------------------- notebook 02
 NB2_TITLE = '''\
-# 02 · Siting study — where the next stations should go (深圳南山 科技园)
+# 02 · Siting study — where the next stations should go (`PLACE`)
 
 Maximal covering: add *p* stations to today's (fixed) stations so that the most demand reaches a
 station within `MINUTES`. Exact (HiGHS MIP) against the lazy greedy for p = 1…`P_MAX`; the coverage
 curve; the phased build order (phase 1 = the site that adds the most, …); and how the answer moves with
 the threshold (10/15/20 minutes).
 
-Existing stations: the bank branches standing in for today's bank-hosted 劳动者港湾 (see notebook 01).
-Candidates: the other host POIs of the file (`data/host_rules.toml`: toilets, fuel stations, convenience
-stores, post office, government offices), i.e. the host POIs minus the banks already used as stations;
-`STREET_CANDIDATE_SPACING_M` adds street nodes as candidates too (a larger, harder instance).
+Existing stations: `STATIONS_FILE`, or the POIs standing in for them (see notebook 01).
+Candidates: the host POIs of the POI file (`data/host_rules.toml`: toilets, fuel stations, convenience
+stores, post office, government offices) minus those already used as stations;
+`STREET_CANDIDATE_SPACING_M` adds street nodes as candidates too (a larger, harder instance), and they are
+the only candidates when there is no POI file.
 '''
 
 NB2_PARAMS = PARAMS_COMMON + '''\
@@ -278,34 +329,33 @@ PHASE_P = 10  # phased build order for this p (exact)
 SENSITIVITY_MINUTES = (10, 15, 20)
 SENSITIVITY_P = 5
 TIME_LIMIT_SECONDS = 60.0  # HiGHS time limit per solve
-STREET_CANDIDATE_SPACING_M = None  # e.g. 400.0 adds street nodes ~400 m apart as candidates (harder instance)
+STREET_CANDIDATE_SPACING_M = None  # e.g. 400.0 adds street nodes ~400 m apart (without POIs: 300 m)
 '''
 
-NB2_INPUTS = '''\
-from geo.areas import areas_from_osm
-from geo.demand import combine_demand, demand_from_network, demand_from_pois
+NB2_INPUTS = DEMAND + AREAS + '''
 from geo.network import load_network
 from geo.siting import candidates_from_network, candidates_from_pois
 
-network = load_network(network_path, mode=MODE, clip=CLIP)
+clip = CLIP if network_path.suffix.lower() != ".npz" else None  # a .npz is clipped when built
+network = load_network(network_path, mode=MODE, clip=clip)
 # same demand as notebook 01: street length along the walk network, whatever MODE is
-walk = network if MODE == "walk" else load_network(network_path, mode="walk", clip=CLIP)
-demand = combine_demand(
-    demand_from_pois(pois), demand_from_network(walk, meters_per_point=STREET_DEMAND_SPACING_M)
-)
-areas = areas_from_osm(network_path, admin_level=8, clip_bbox=CLIP)
+walk = network if MODE == "walk" else load_network(network_path, mode="walk", clip=clip)
+demand = read_demand(walk)
+areas = read_study_areas(demand, stations)
 
-hosts = candidates_from_pois(pois)
-is_bank = (hosts["host_type"] == "bank").to_numpy()
-if int(is_bank.sum()) != len(stations):
-    raise ValueError(f"{int(is_bank.sum())} bank hosts but {len(stations)} bank stations")
-candidates = hosts[~is_bank].reset_index(drop=True)
-if STREET_CANDIDATE_SPACING_M:
-    street = candidates_from_network(network, spacing_meters=STREET_CANDIDATE_SPACING_M)
-    candidates = gpd.GeoDataFrame(pd.concat([candidates, street], ignore_index=True), crs="EPSG:4326")
-log.info(
-    "%d host POIs, %d banks used as stations, %d candidates", len(hosts), int(is_bank.sum()), len(candidates)
-)
+candidates = None
+if pois is not None:
+    hosts = candidates_from_pois(pois)
+    used = (hosts["host_type"] == STATIONS_FROM_POIS).to_numpy() if STATIONS_FILE is None else None
+    if used is not None and int(used.sum()) != len(stations):
+        raise ValueError(f"{int(used.sum())} {STATIONS_FROM_POIS} hosts but {len(stations)} stations")
+    candidates = hosts if used is None else hosts[~used].reset_index(drop=True)
+spacing = STREET_CANDIDATE_SPACING_M or (None if candidates is not None else 300.0)
+if spacing:
+    street = candidates_from_network(network, spacing_meters=spacing)
+    candidates = street if candidates is None else gpd.GeoDataFrame(
+        pd.concat([candidates, street], ignore_index=True), crs="EPSG:4326")
+log.info("%d stations, %d candidates", len(stations), len(candidates))
 display(candidates.groupby("host_type").size().rename("candidates").reset_index())
 display(demand.groupby(["layer", "group"])["weight"].agg(points="count", weight="sum").reset_index())
 '''
@@ -373,7 +423,7 @@ ax.axhline(first.reachable_share, color="black", lw=0.8, ls="-.", label="all can
 ax.set_xlabel("new stations p")
 ax.set_ylabel(f"demand share within {MINUTES:g} min ({MODE})")
 ax.set_xticks(ps)
-ax.set_title("Coverage curve, Shenzhen Nanshan core")
+ax.set_title(f"Coverage curve, {PLACE}")
 ax.legend(loc="lower right")
 ax.grid(alpha=0.3)
 plt.show()
@@ -424,6 +474,7 @@ NB2_HEADLINE = '''\
 # Headline numbers, one JSON line (read by tests/test_notebooks.py)
 headline = {
     "notebook": "02_siting_study",
+    "place": PLACE,
     "python": sys.executable,
     "prefix": sys.prefix,
     "mode": MODE,

@@ -327,3 +327,105 @@ def test_siting_exact_is_the_brute_force_optimum(
         best = _brute_force_best(cs_t.matrix, cs_t.weights, 5)
         share = (cs_t.covered_before_weight + best) / cs_t.total_weight
         assert r["share_after"] == pytest.approx(share, rel=1e-9)
+
+
+# ------------------------------------------------------------------------------------------ any city
+OTHER_CITIES: dict[str, dict[str, Any]] = {
+    # street-length demand only, no POIs, no boundaries in the extract: one whole-area row
+    "changsha": {"PLACE": "长沙市岳麓区 桃子湖",
+                 "NETWORK_FILE": "changsha_osm_planner/changsha_yuelu_taozihu_map.osm",
+                 "CLIP": (112.94196, 28.18252, 112.94899, 28.18780)},
+    # a drive extract without a clip, the planner's own demand points and two boundary polygons
+    "shanghai": {"PLACE": "上海市静安区 人民广场",
+                 "NETWORK_FILE": "shanghai_le_degn/shanghai_jingan_huangpu_drive.osm",
+                 "CLIP": None, "demand": True, "areas": True},
+}
+SHENZHEN_WORDS = re.compile(r"深圳|南山|Shenzhen|Nanshan|银行|amenity=bank|bank branch", re.IGNORECASE)
+
+
+def _city_inputs(name: str, tmp: Path) -> dict[str, Any]:
+    """Parameters for the city: a station list (5 stations at nodes of its largest piece, GCJ-02 as an
+    Amap export gives them) and, for some, demand points and boundaries, written to ``tmp``."""
+    import pandas as pd
+    import shapely
+
+    from geo.crs import wgs84_to_gcj02
+
+    spec = OTHER_CITIES[name]
+    net = load_network(data_dir() / spec["NETWORK_FILE"], mode="walk", clip=spec["CLIP"])
+    big = np.flatnonzero(net.component == 0)
+    rng = np.random.default_rng(7)
+    pick = rng.choice(big, size=5, replace=False)
+    glon, glat = wgs84_to_gcj02(net.lon[pick], net.lat[pick])
+    stations = tmp / f"{name}_stations.csv"
+    pd.DataFrame({"名称": [f"驿站{i}" for i in range(5)], "经度": glon, "纬度": glat, "类型": "工会驿站",
+                  "状态": "开放"}).to_csv(stations, index=False, encoding="utf-8-sig")
+    params: dict[str, Any] = {"PLACE": spec["PLACE"], "NETWORK_FILE": spec["NETWORK_FILE"], "POI_FILE": None,
+                              "STATIONS_FILE": str(stations), "STATIONS_CRS": "gcj02", "CLIP": spec["CLIP"]}
+    if spec.get("demand"):
+        near = rng.choice(big, size=150)
+        demand = tmp / f"{name}_demand.csv"
+        pd.DataFrame({"lon": net.lon[near], "lat": net.lat[near], "weight": rng.integers(1, 5, 150),
+                      "group": "delivery_rider"}).to_csv(demand, index=False)
+        params["DEMAND_FILE"] = str(demand)
+    if spec.get("areas"):
+        x0, y0, x1, y1 = (float(v) for v in shapely.MultiPoint(np.column_stack([net.lon, net.lat])).bounds)
+        mid = (x0 + x1) / 2
+        areas = tmp / f"{name}_areas.geojson"
+        halves = [box(x0 - 0.01, y0 - 0.01, mid, y1 + 0.01), box(mid, y0 - 0.01, x1 + 0.01, y1 + 0.01)]
+        gpd.GeoDataFrame({"code": ["S1", "S2"], "name": ["西区", "东区"]}, geometry=halves,
+                         crs=4326).to_file(areas, driver="GeoJSON")
+        params["AREAS_FILE"] = str(areas)
+    return params
+
+
+def _assignments(params: dict[str, Any]) -> str:
+    return "\n".join(f"{k} = {v!r}" for k, v in params.items())
+
+
+def _outputs_text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "injected-parameters" in cell.metadata.get("tags", []):
+            continue
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("city", sorted(OTHER_CITIES))
+def test_coverage_baseline_on_another_city(city: str, tmp_path: Path) -> None:
+    params = _city_inputs(city, tmp_path)
+    nb, head = _execute("01_coverage_baseline.ipynb", _assignments(params))
+    _check_kernel(head)
+    assert head["place"] == params["PLACE"] and head["stations"] == 5 and head["pois"] == 0
+    leaks = SHENZHEN_WORDS.findall(_outputs_text(nb))
+    assert leaks == [], leaks[:5]
+    walk = head["modes"]["walk"]
+    assert walk["stations"] == 5 and 0 < walk["covered_share"] <= 1
+    layers = set(head["demand_by_layer"])
+    assert layers == ({"points_file"} if "DEMAND_FILE" in params else {"street_length"})
+    areas = head["areas"]
+    names = {a["area_name"] for a in areas if a["area_code"] != "(outside areas)"}
+    assert names == ({"西区", "东区"} if "AREAS_FILE" in params else {params["PLACE"]})
+    assert sum(a["demand_total"] for a in areas) == pytest.approx(walk["demand_total"], rel=1e-9)
+    assert sum(a["stations"] for a in areas) == 5
+
+
+@pytest.mark.parametrize("city", sorted(OTHER_CITIES))
+def test_siting_study_on_another_city(city: str, tmp_path: Path) -> None:
+    params = _city_inputs(city, tmp_path)
+    small = {"P_MAX": 3, "PHASE_P": 3, "SENSITIVITY_P": 2}
+    nb, head = _execute("02_siting_study.ipynb", _assignments({**params, **small}))
+    _check_kernel(head)
+    assert head["place"] == params["PLACE"] and head["stations"] == 5
+    assert SHENZHEN_WORDS.findall(_outputs_text(nb)) == []
+    assert head["candidates"] >= 3  # street nodes 300 m apart: no POI file
+    exact = sorted((r for r in head["runs"] if r["method"] == "exact"), key=lambda r: r["p"])
+    greedy = sorted((r for r in head["runs"] if r["method"] == "greedy"), key=lambda r: r["p"])
+    assert [r["p"] for r in exact] == [1, 2, 3]
+    for e, g in zip(exact, greedy, strict=True):
+        assert e["status"] == "optimal" and e["objective"] >= g["objective"] - TOL
+        assert e["share"] >= head["share_before"] - TOL
+    assert len(head["phases"]) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli import coverage, db, demo, maps, network, serve, site, stations
+from api.cli import report as report_cli  # anyarea: yizhan report
 from api.cli._common import missing_extra
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(keys.app, name="keys")
 from api.cli import ops_commands  # noqa: E402  (adds to the groups above)
 
 ops_commands.register(app)
+report_cli.register(app)  # yizhan report (anyarea)
 
 
 def main() -> None:

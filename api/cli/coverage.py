@@ -27,7 +27,18 @@ import pandas as pd
 import typer
 
 from api.cli._common import domain_errors, fail, print_json, setup_logging
-from api.cli.inputs import DemandInfo, load_areas, load_demand, load_stations, option_errors
+from api.cli.inputs import (
+    AREAS_CODE_FIELD_OPT,
+    AREAS_LEVEL_OPT,
+    AREAS_NAME_FIELD_OPT,
+    AREAS_OPT,
+    DemandInfo,
+    default_lang,
+    load_areas,
+    load_demand,
+    load_stations,
+    option_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +129,8 @@ class Run:
     result: Any
     stations: Any
     demand_info: DemandInfo
+    #: with --amenity: the stations with no amenity data (unknown, not known to lack it)
+    amenity_unknown: list[str] | None = None
 
 
 def run_coverage(
@@ -125,7 +138,8 @@ def run_coverage(
     demand_group: str | None, demand_weight_field: str | None, areas: Path | None, areas_level: str,
     mode: str, minutes: float, horizon_minutes: float, open_at: str | None, amenity: Sequence[str],
     clip: str | None, snap_meters: float, speed_kph: float | None, all_statuses: bool,
-    resolution: int | None = None, top: int | None = None,
+    resolution: int | None = None, top: int | None = None, areas_code_field: str | None = None,
+    areas_name_field: str | None = None,
 ) -> Run:
     """Validate the options, load every input and compute coverage (shared by both commands)."""
     mode, when, amenities, clip_geom = _check_inputs(
@@ -147,6 +161,10 @@ def run_coverage(
     if net.n_nodes == 0:
         raise fail(f"--network: no {mode} streets in {network.name}" + (" inside --clip" if clip else ""))
     station_frame = load_stations(stations, crs=stations_crs)
+    from geo.report import stations_off_network
+
+    with option_errors("--stations"):  # a list none of whose stations the network reaches: say which
+        stations_off_network({mode: net}, station_frame, max_meters=max(snap_meters, 1.0))
     def street_network() -> Any:
         if net.mode == "walk" or network.suffix.lower() == ".npz":
             return net
@@ -157,14 +175,20 @@ def run_coverage(
         demand, street_network=street_network, crs=demand_crs, group=demand_group,
         weight_field=demand_weight_field, clip=clip_geom,
     )
-    area_frame = load_areas(areas, level=areas_level) if areas is not None else None
+    area_frame = None if areas is None else load_areas(
+        areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
     with option_errors():
         result = compute_coverage(
             net, station_frame, demand_frame, minutes=minutes, horizon_minutes=horizon_minutes,
             areas=area_frame, open_only=not all_statuses, open_at=when, amenities=amenities,
             snap_meters=snap_meters,
         )
-    return Run(result=result, stations=station_frame, demand_info=info)
+    unknown = None
+    if amenities:
+        from geo.report import amenity_unknown
+
+        unknown = amenity_unknown(station_frame, open_only=not all_statuses)
+    return Run(result=result, stations=station_frame, demand_info=info, amenity_unknown=unknown)
 
 
 def coverage_dict(run: Run) -> dict[str, Any]:
@@ -173,6 +197,8 @@ def coverage_dict(run: Run) -> dict[str, Any]:
     out["by_area"] = records(run.result.by_area)
     out["by_group"] = records(run.result.by_group)
     out["demand"] = run.demand_info.as_dict()
+    if run.amenity_unknown is not None:
+        out["amenity_unknown"] = {"count": len(run.amenity_unknown), "stations": run.amenity_unknown[:100]}
     return out
 
 
@@ -195,6 +221,10 @@ def print_summary(run: Run) -> None:
     )
     for note in run.demand_info.notes:
         typer.echo(f"note: {note}")
+    if run.amenity_unknown:
+        shown = ", ".join(run.amenity_unknown[:10]) + (" …" if len(run.amenity_unknown) > 10 else "")
+        typer.echo(f"note: --amenity: {len(run.amenity_unknown)} station(s) have no amenity data (unknown, "
+                   f"left out of the count): {shown}")
     tables = (("by group", run.result.by_group, "group"), ("by area", run.result.by_area, "area_name"))
     for title, frame, key in tables:
         if frame.empty:
@@ -256,13 +286,6 @@ DEMAND_CRS_OPT = typer.Option(
 )
 DEMAND_GROUP_OPT = typer.Option(None, "--demand-group", help="worker group of a points file's points")
 DEMAND_WEIGHT_OPT = typer.Option(None, "--demand-weight-field", help="weight column of a points file")
-AREAS_OPT = typer.Option(
-    None, "--areas",
-    help="boundaries: GeoJSON/GPKG/SHP, or an .osm extract (admin_level 6/8/10 by --areas-level)",
-)
-AREAS_LEVEL_OPT = typer.Option(
-    "township", "--areas-level", help="level of --areas: county, township, community"
-)
 MODE_OPT = typer.Option("walk", "--mode", help="travel mode: walk or ebike")
 MINUTES_OPT = typer.Option(15.0, "--minutes", help="travel-time threshold, minutes")
 HORIZON_OPT = typer.Option(60.0, "--horizon-minutes", help="search limit, minutes (farther = unreachable)")
@@ -291,6 +314,8 @@ def register(app: typer.Typer) -> None:
         demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
         areas: Path | None = AREAS_OPT,
         areas_level: str = AREAS_LEVEL_OPT,
+        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
         mode: str = MODE_OPT,
         minutes: float = MINUTES_OPT,
         horizon_minutes: float = HORIZON_OPT,
@@ -305,6 +330,7 @@ def register(app: typer.Typer) -> None:
             help="directory for demand.geojson, covered_area.geojson, gaps.geojson, by_area/by_group.csv",
         ),
         resolution: int = typer.Option(9, "--resolution", help="H3 resolution of gaps.geojson"),
+        lang: str = typer.Option("", "--lang", help="zh or en: CSV headers (default YIZHAN_LANG, else en)"),
         as_json: bool = JSON_OPT,
         verbose: bool = VERBOSE_OPT,
     ) -> None:
@@ -312,16 +338,20 @@ def register(app: typer.Typer) -> None:
         setup_logging(verbose)
         if out is not None and out.exists() and not out.is_dir():
             raise fail(f"--out: {out} exists and is not a directory")
+        if lang and lang not in ("zh", "en"):
+            raise fail(f"--lang must be zh or en, got {lang!r}")
         run = run_coverage(
             network=network, stations=stations, stations_crs=stations_crs, demand=demand,
             demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
-            areas=areas, areas_level=areas_level, mode=mode, minutes=minutes,
+            areas=areas, areas_level=areas_level, areas_code_field=areas_code_field,
+            areas_name_field=areas_name_field, mode=mode, minutes=minutes,
             horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
             snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses, resolution=resolution,
         )
         payload = coverage_dict(run)
         if out is not None:
-            payload["outputs"] = [str(p) for p in write_outputs(run, out, resolution=resolution)]
+            written = write_outputs(run, out, resolution=resolution, lang=lang or default_lang("en"))
+            payload["outputs"] = [str(p) for p in written]
         if as_json:
             print_json(payload)
             return
@@ -341,6 +371,8 @@ def register(app: typer.Typer) -> None:
         demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
         areas: Path | None = AREAS_OPT,
         areas_level: str = AREAS_LEVEL_OPT,
+        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
         mode: str = MODE_OPT,
         minutes: float = MINUTES_OPT,
         horizon_minutes: float = HORIZON_OPT,
@@ -365,7 +397,8 @@ def register(app: typer.Typer) -> None:
         run = run_coverage(
             network=network, stations=stations, stations_crs=stations_crs, demand=demand,
             demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
-            areas=areas, areas_level=areas_level, mode=mode, minutes=minutes,
+            areas=areas, areas_level=areas_level, areas_code_field=areas_code_field,
+            areas_name_field=areas_name_field, mode=mode, minutes=minutes,
             horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
             snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses,
             resolution=resolution, top=top,
@@ -401,10 +434,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {written}")
 
 
-def write_outputs(run: Run, out: Path, *, resolution: int = 9) -> list[Path]:
-    """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv."""
+def write_outputs(run: Run, out: Path, *, resolution: int = 9, lang: str = "en") -> list[Path]:
+    """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv (headers
+    in ``lang``: ``en`` the column names, ``zh`` Chinese)."""
     from geo.coverage import covered_area
     from geo.gaps import find_gaps
+    from geo.report import headers
 
     out.mkdir(parents=True, exist_ok=True)
     result = run.result
@@ -414,6 +449,6 @@ def write_outputs(run: Run, out: Path, *, resolution: int = 9) -> list[Path]:
                                  out / "gaps.geojson"))
     for name, frame in (("by_area.csv", result.by_area), ("by_group.csv", result.by_group)):
         path = out / name
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        headers(frame, lang).to_csv(path, index=False, encoding="utf-8-sig")
         written.append(path)
     return written

@@ -1,12 +1,14 @@
 """``yizhan demo``: the main job end to end on the real Shenzhen Nanshan sample.
 
 1. loads the Nanshan OSM extract into walk and e-bike networks (cached after the first run);
-2. registers existing stations in PostGIS — the bank branches in the extract stand in for today's
-   bank-hosted stations (劳动者港湾); ``--stations FILE`` uses a planner's own file instead;
+2. takes the existing stations — the bank branches in the extract stand in for today's bank-hosted
+   stations (劳动者港湾); ``--stations FILE`` uses a planner's own file instead. Nothing is written to
+   the registry (``yizhan stations import`` does that); a planner's own area is ``yizhan report``;
 3. builds demand from the POIs (delivery riders around food and shops) plus street length;
 4. computes 15-minute coverage for walking and e-bikes, the gaps, and a plan for 5 new stations;
-5. writes ``out/demo/``: planner map, finder map, per-area/group tables (CSV, XLSX), gaps and proposals
-   (GeoJSON), a Chinese Markdown report; prints a summary.
+5. writes ``out/demo/`` through :func:`api.cli.report.write_report` (the files of ``yizhan report``):
+   planner map, finder map, per-area/group tables (CSV, XLSX), gaps and proposals (GeoJSON), a Chinese
+   Markdown report; prints a summary.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,7 @@ BANK_NOTE = (
     "现有站点：示例数据中的银行网点（OSM）代表今天由银行承建的“劳动者港湾”/户外劳动者服务站点；"
     "用 --stations 文件可换成真实站点清单。"
 )
+PLACE = "深圳市南山区 粤海/南头/沙河街道（OSM 样例核心区）"
 DEMAND_NOTE = (
     "需求：POI（餐饮、商超 → 外卖骑手/快递员）按 data/demand_rules.toml 计权，加上沿街道长度的需求点"
     "（环卫工作业的代理指标，layer=street_length）。"
@@ -66,27 +70,6 @@ def bank_station_rows(pois: gpd.GeoDataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _import_counts(summary: Any) -> dict[str, int]:
-    return {k: int(getattr(summary, k)) for k in ("imported", "updated", "unchanged", "rejected")}
-
-
-def _write_table(frame: pd.DataFrame, out: Path, stem: str) -> list[Path]:
-    csv, xlsx = out / f"{stem}.csv", out / f"{stem}.xlsx"
-    frame.to_csv(csv, index=False, encoding="utf-8-sig")
-    frame.to_excel(xlsx, index=False)
-    return [csv, xlsx]
-
-
-def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> Path:
-    frame = gdf.copy()
-    for col in frame.columns:
-        if col != frame.geometry.name and frame[col].dtype == object:
-            frame[col] = frame[col].map(lambda v: json.dumps(v, ensure_ascii=False)
-                                        if isinstance(v, list | dict | tuple) else v)
-    frame.to_file(path, driver="GeoJSON")
-    return path
-
-
 def register(app: typer.Typer) -> None:
     """Add ``yizhan demo`` to the main app."""
 
@@ -101,27 +84,16 @@ def register(app: typer.Typer) -> None:
         minutes: float = typer.Option(15.0, min=1, max=120, help="service threshold T in minutes"),
         add: int = typer.Option(5, min=1, max=50, help="new stations to site"),
         method: str = typer.Option("exact", help="exact (HiGHS) or greedy"),
+        lang: str = typer.Option(
+            "", "--lang", help="zh or en: table headers (default YIZHAN_LANG, else zh)"),
         json_out: bool = typer.Option(False, "--json", help="print the headline numbers as JSON"),
         verbose: bool = typer.Option(False, "--verbose", "-v"),
     ) -> None:
         """Run the main job on the real Shenzhen Nanshan sample and write out/demo/."""
         setup_logging(verbose)
-        from geo.areas import areas_from_osm
-        from geo.db import repository as repo
-        from geo.db.engine import session_scope
-        from geo.demand import combine_demand, demand_from_network, demand_from_pois
-        from geo.network import load_network
-        from geo.siting import candidates_from_pois
-        from geo.stations import read_station_file, report_from_frame
-        from geo.study import (
-            SHENZHEN_CORE_BBOX,
-            SHENZHEN_OSM,
-            SHENZHEN_POIS,
-            run_study,
-            study_report_markdown,
-        )
-        from maps.coverage import coverage_map
-        from maps.finder import finder_page
+        from api.cli.inputs import default_lang
+        from api.cli.report import write_report
+        from geo.study import SHENZHEN_OSM, SHENZHEN_POIS, run_study
 
         if method not in {"exact", "greedy"}:
             raise InputError(f"--method must be exact or greedy, got {method!r}", field="method")
@@ -145,100 +117,82 @@ def register(app: typer.Typer) -> None:
             def step(label: str) -> None:
                 bar.update(task, description=label)
 
-            step("路网 networks (walk, ebike)")
-            networks = {m: load_network(osm, mode=m, clip=SHENZHEN_CORE_BBOX) for m in ("walk", "ebike")}
-            bar.advance(task)
-
-            step("街道边界 townships")
-            areas = areas_from_osm(osm, admin_level=8, clip_bbox=SHENZHEN_CORE_BBOX)
-            bar.advance(task)
-
-            step("站点入库 stations → PostGIS")
-            pois = gpd.read_file(pois_path)
-            if stations is None:
-                report = report_from_frame(bank_station_rows(pois), crs="wgs84", source=BANK_SOURCE)
-                source = BANK_SOURCE
-            else:
-                report = read_station_file(stations, crs=stations_crs, source=stations.stem)
-                source = stations.stem
-            with session_scope() as session:
-                repo.upsert_areas(session, areas, level="township", source="osm-admin-level-8")
-                summary = repo.import_stations(session, report, source=source, actor="yizhan demo")
-                station_frame = repo.stations_frame(session, sources=[source], statuses=["open"])
-                registry = repo.registry_summary(session)
-            bar.advance(task)
-
-            step("需求 demand (POIs + street length)")
-            demand = combine_demand(demand_from_pois(pois), demand_from_network(networks["walk"]))
-            inside = demand.geometry.intersects(shapely.box(*SHENZHEN_CORE_BBOX)).to_numpy()
-            demand = demand[inside].reset_index(drop=True)
-            candidates = candidates_from_pois(pois)
-            candidates = candidates[candidates["host_type"] != "bank"].reset_index(drop=True)
-            bar.advance(task)
+            inputs = _sample_inputs(osm, pois_path, stations, stations_crs, step=step,
+                                    advance=lambda: bar.advance(task))
+            report = inputs["report"]
 
             def study_step(label: str) -> None:
                 step(label)
                 bar.advance(task)
 
             result = run_study(
-                networks, station_frame, demand, candidates, minutes=minutes, add=add, areas=areas,
-                method=method, progress=study_step,
+                inputs["networks"], inputs["stations"], inputs["demand"], inputs["candidates"],
+                minutes=minutes, add=add, areas=inputs["areas"], method=method, progress=study_step,
             )
 
             step("输出 writing out/demo")
-            out.mkdir(parents=True, exist_ok=True)
-            written: list[Path] = []
-            walk = result.modes["walk"]
-            headline = walk.coverage.summary.as_dict()
-            cmap = coverage_map(
-                walk.coverage.stations, covered={m: ms.covered for m, ms in result.modes.items()},
-                gaps=walk.gaps, areas=areas, by_area=walk.coverage.by_area,
-                proposals=result.siting.selected, headline=headline, mode="walk", minutes=minutes,
-                assets="inline", title=f"南山区工会驿站{minutes:g}分钟服务圈",
+            written = write_report(
+                result, out, place=PLACE, title=None, notes=notes,
+                map_title=f"南山区工会驿站{minutes:g}分钟服务圈", lang=lang or default_lang(),
             )
-            cmap.save(str(out / "coverage_map.html"))
-            written.append(out / "coverage_map.html")
-            (out / "finder.html").write_text(
-                finder_page(station_frame, api_base=None, assets="inline"), encoding="utf-8")
-            written.append(out / "finder.html")
-            by_area = pd.concat([ms.coverage.by_area.assign(mode=m) for m, ms in result.modes.items()])
-            by_group = pd.concat([ms.coverage.by_group.assign(mode=m) for m, ms in result.modes.items()])
-            written += _write_table(by_area, out, "coverage_by_area")
-            written += _write_table(by_group, out, "coverage_by_group")
-            written.append(_write_geojson(walk.gaps, out / "gaps_walk.geojson"))
-            written.append(_write_geojson(result.modes["ebike"].gaps, out / "gaps_ebike.geojson"))
-            result.siting.to_geojson(out / "proposals.geojson")
-            result.siting.to_csv(out / "proposals.csv")
-            written += [out / "proposals.geojson", out / "proposals.csv"]
-            report_md = study_report_markdown(
-                result, place="深圳市南山区 粤海/南头/沙河街道（OSM 样例核心区）", notes=tuple(notes))
-            (out / "report.md").write_text(report_md, encoding="utf-8")
-            written.append(out / "report.md")
             bar.update(task, completed=9, description="完成 done")
 
         elapsed = time.perf_counter() - started
         head = result.headline()
-        head["import"] = _import_counts(summary)
+        head["rejected_rows"] = len(report.errors)
         head["seconds"] = round(elapsed, 2)
         head["files"] = [str(p) for p in written]
         if json_out:
             typer.echo(json.dumps(head, ensure_ascii=False, indent=2, default=str))
             return
-        _print_summary(console, result, registry, summary, written, elapsed, notes)
+        _print_summary(console, result, len(report.errors), written, elapsed, notes)
 
 
-def _print_summary(console: Console, result: Any, registry: dict[str, Any], summary: Any,
-                   written: list[Path], elapsed: float, notes: list[str]) -> None:
+def _sample_inputs(osm: Path, pois_path: Path, stations: Path | None, stations_crs: str, *,
+                   step: Callable[[str], None], advance: Callable[[], None]) -> dict[str, Any]:
+    """Networks, townships, stations (not stored), demand and candidates of the bundled sample."""
+    from geo.areas import areas_from_osm
+    from geo.demand import combine_demand, demand_from_network, demand_from_pois
+    from geo.network import load_network
+    from geo.siting import candidates_from_pois
+    from geo.stations import read_station_file, report_from_frame
+    from geo.study import SHENZHEN_CORE_BBOX
+
+    step("路网 networks (walk, ebike)")
+    networks = {m: load_network(osm, mode=m, clip=SHENZHEN_CORE_BBOX) for m in ("walk", "ebike")}
+    advance()
+    step("街道边界 townships")
+    areas = areas_from_osm(osm, admin_level=8, clip_bbox=SHENZHEN_CORE_BBOX)
+    advance()
+    step("站点 stations (not stored)")
+    pois = gpd.read_file(pois_path)
+    if stations is None:
+        report = report_from_frame(bank_station_rows(pois), crs="wgs84", source=BANK_SOURCE)
+    else:
+        report = read_station_file(stations, crs=stations_crs, source=stations.stem)
+    station_frame = report.frame[report.frame["status"] == "open"].reset_index(drop=True)
+    advance()
+    step("需求 demand (POIs + street length)")
+    demand = combine_demand(demand_from_pois(pois), demand_from_network(networks["walk"]))
+    inside = demand.geometry.intersects(shapely.box(*SHENZHEN_CORE_BBOX)).to_numpy()
+    demand = demand[inside].reset_index(drop=True)
+    candidates = candidates_from_pois(pois)
+    candidates = candidates[candidates["host_type"] != "bank"].reset_index(drop=True)
+    advance()
+    return {"networks": networks, "areas": areas, "report": report, "stations": station_frame,
+            "demand": demand, "candidates": candidates}
+
+
+def _print_summary(console: Console, result: Any, rejected: int, written: list[Path], elapsed: float,
+                   notes: list[str]) -> None:
     from rich.table import Table
 
     console.print()
     for note in notes:
         console.print(f"[dim]{note}[/dim]")
-    imp = _import_counts(summary)
     console.print(
-        f"站点入库 PostGIS: imported {imp.get('imported', 0)}, updated {imp.get('updated', 0)}, "
-        f"unchanged {imp.get('unchanged', 0)}, rejected {imp.get('rejected', 0)}; "
-        f"registry total {registry.get('total', '?')}"
+        f"站点 stations: {len(result.stations)} open, {rejected} row(s) rejected; not stored "
+        "(yizhan stations import FILE stores a list in the registry)"
     )
     table = Table(title=f"{result.minutes:g} 分钟服务圈 / {result.minutes:g}-minute service circle")
     for col in ("mode 方式", "stations 站点", "demand 需求", "covered 覆盖率", "median min", "p95 min",
@@ -250,6 +204,7 @@ def _print_summary(console: Console, result: Any, registry: dict[str, Any], summ
                       f"{s.median_minutes:.1f}", f"{s.p95_minutes:.1f}", str(len(ms.gaps)))
     console.print(table)
     sr = result.siting
+    assert sr is not None  # the demo always sites
     plan = Table(title=f"新增站点建议 / proposed sites ({sr.method}, {sr.status}, gap {sr.gap:.2g})")
     for col in ("order", "host", "type", "gain", "cumulative share"):
         plan.add_column(col)
@@ -264,5 +219,7 @@ def _print_summary(console: Console, result: Any, registry: dict[str, Any], summ
     console.print(
         f"\nopen the maps: xdg-open {written[0]}  (or any browser; assets are inlined)\n"
         "start the API: .venv/bin/yizhan serve   → http://127.0.0.1:8000/docs , /maps/finder\n"
+        "(the demo stores nothing: yizhan stations import FILE puts a list in the registry; "
+        "your own area: yizhan report --help)\n"
         f"done in {elapsed:.1f} s ({dt.datetime.now():%Y-%m-%d %H:%M})"
     )

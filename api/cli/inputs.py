@@ -88,9 +88,12 @@ class DemandInfo:
     sources: list[dict[str, Any]] = field(default_factory=list)
     outside_clip: int = 0
     notes: list[str] = field(default_factory=list)
+    #: ``file:NAME``, ``pois:NAME``, ``network:street_length`` joined by ``+`` (as the API says)
+    demand_source: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sources": self.sources, "outside_clip": self.outside_clip, "notes": self.notes}
+        return {"sources": self.sources, "outside_clip": self.outside_clip, "notes": self.notes,
+                "demand_source": self.demand_source}
 
 
 def load_demand(
@@ -100,39 +103,32 @@ def load_demand(
     """Read every ``--demand`` (``network``, ``pois:FILE`` or a points file) and combine them.
 
     ``street_network()`` gives the network whose street length is the ``network`` demand (the walk
-    network of the same source, so that walk and e-bike runs measure the same demand)."""
-    from geo.demand import combine_demand, demand_from_network, demand_from_points, demand_from_pois
+    network of the same source, so that walk and e-bike runs measure the same demand). Each spec is
+    read by :func:`api.services.read_demand_part`, as the server reads its demand."""
+    from api.services import read_demand_part
+    from geo.demand import combine_demand
 
     info = DemandInfo()
     frames = []
     by_use = [s for s in specs if s.strip().lower() == "visits"]  # station operations: --demand visits
     specs = [s for s in specs if s.strip().lower() != "visits"]
+    labels = []
     for spec in specs or ["network"]:
         with option_errors("--demand"):
-            low = spec.strip().lower()
-            if low == "network":
-                streets = street_network()
-                frame = demand_from_network(streets)
-                info.notes.append((STREET_LENGTH_NOTE if not specs else (
-                    "demand includes street length along the network "
-                    "(sanitation-beat proxy, layer street_length)"
-                )) + f" of the {streets.mode} network")
-            elif low.startswith("pois:"):
-                path = Path(spec.strip()[5:]).expanduser()
-                if not path.is_file():
-                    raise fail(f"--demand: POI file not found: {path}", 2)
-                frame = demand_from_pois(path)
-            else:
-                path = Path(spec).expanduser()
-                if not path.is_file():
-                    raise fail(
-                        f"--demand: file not found: {path} (give a points file, pois:FILE or network)", 2
-                    )
-                frame = demand_from_points(path, crs=crs, group=group, weight_field=weight_field)
+            frame, label = read_demand_part(
+                spec, street_network=street_network, crs=crs, group=group, weight_field=weight_field
+            )
+        if label == "network:street_length":
+            info.notes.append((STREET_LENGTH_NOTE if not specs else (
+                "demand includes street length along the network "
+                "(sanitation-beat proxy, layer street_length)"
+            )) + f" of the {street_network().mode} network")
         layer = str(frame["layer"].iloc[0]) if len(frame) else None
         info.sources.append({"spec": spec, "layer": layer, "points": len(frame),
-                             "weight": float(frame["weight"].sum())})
+                             "weight": float(frame["weight"].sum()), "source": label})
         frames.append(frame)
+        labels.append(label)
+    info.demand_source = "+".join(labels)
     with option_errors("--demand"):
         demand = combine_demand(*frames) if len(frames) > 1 else frames[0]
     if clip is not None and len(demand):
@@ -153,17 +149,19 @@ def load_demand(
     return demand, info
 
 
-def load_areas(path: Path, *, level: str) -> Any:
+def load_areas(
+    path: Path, *, level: str, code_field: str | None = None, name_field: str | None = None
+) -> Any:
     """Areas from a boundary file (GeoJSON/GPKG/SHP) or the admin boundaries of an ``.osm`` extract
-    (``admin_level`` 6/8/10 for county/township/community)."""
-    from geo.areas import read_areas
+    (``admin_level`` 6/8/10 for county/township/community), as ``--areas`` and its options say."""
+    from api.services import read_areas_file
 
     with option_errors("--areas"):
-        if not path.is_file():
-            raise fail(f"--areas: file not found: {path}", 2)
-        areas = read_areas(path, level=level)
-    if areas.empty:
-        raise fail(f"--areas: no {level} areas in {path.name}")
+        areas = read_areas_file(path, level=level, code_field=code_field, name_field=name_field)
+    unclosed = areas.attrs.get("unclosed") or []
+    if unclosed:
+        typer.echo(f"warning: --areas: boundary does not close in {path.name}, left out: "
+                   f"{', '.join(unclosed)}", err=True)
     return areas
 
 
@@ -191,6 +189,29 @@ def load_candidates(spec: str, *, demand_spec: str, network: Any) -> Any:
     return candidates_from_file(spec)
 
 
+
+
+AREAS_OPT = typer.Option(
+    None, "--areas",
+    help="boundaries: GeoJSON/GPKG/SHP, or an .osm extract (admin_level 6/8/10 by --areas-level)",
+)
+AREAS_LEVEL_OPT = typer.Option(
+    "township", "--areas-level", help="level of --areas: county, township, community"
+)
+AREAS_CODE_FIELD_OPT = typer.Option(
+    None, "--areas-code-field", help="code column of --areas (default: code, adcode, 行政区划代码…)"
+)
+AREAS_NAME_FIELD_OPT = typer.Option(
+    None, "--areas-name-field", help="name column of --areas (default: name, 名称…)"
+)
+
+
+def default_lang(fallback: str = "zh") -> str:
+    """``YIZHAN_LANG`` (zh or en) for CLI messages and table headers, else ``fallback``."""
+    import os
+
+    value = os.environ.get("YIZHAN_LANG", "").strip().lower()
+    return value if value in ("zh", "en") else fallback
 
 
 def demand_specs(spec: str | Sequence[str] | None) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any
 import typer
 
 from api.cli._common import domain_errors, fail, setup_logging
+from api.cli.inputs import AREAS_CODE_FIELD_OPT, AREAS_LEVEL_OPT, AREAS_NAME_FIELD_OPT, AREAS_OPT
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,10 @@ def coverage(
         ["walk"], "--mode", help="travel mode(s): walk, ebike; repeat for one covered-area layer per mode"
     ),
     minutes: float = typer.Option(15.0, "--minutes", help="travel-time threshold"),
-    areas: Path | None = typer.Option(None, "--areas", help="township boundaries (coloured by coverage)"),
+    areas: Path | None = AREAS_OPT,
+    areas_level: str = AREAS_LEVEL_OPT,
+    areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+    areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
     resolution: int = typer.Option(9, "--resolution", help="H3 resolution of the gap hexagons"),
     add: int | None = typer.Option(None, "--add", help="also propose this many new sites (numbered)"),
     candidates: str = typer.Option(
@@ -73,7 +77,8 @@ def coverage(
     station_frame = load_stations(stations, crs=None)
     if station_frame.empty:
         raise fail("--stations none: the coverage map needs stations")
-    area_frame = load_areas(areas, level="township") if areas is not None else None
+    area_frame = None if areas is None else load_areas(
+        areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
     results: dict[str, Any] = {}
     nets: dict[str, Any] = {}
     covered: dict[str, Any] = {}

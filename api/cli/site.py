@@ -15,7 +15,16 @@ from typing import Any
 import typer
 
 from api.cli._common import domain_errors, fail, print_json, setup_logging
-from api.cli.inputs import load_areas, load_candidates, load_demand, load_stations
+from api.cli.inputs import (  # anyarea: the same --areas options as every command
+    AREAS_CODE_FIELD_OPT,
+    AREAS_LEVEL_OPT,
+    AREAS_NAME_FIELD_OPT,
+    AREAS_OPT,
+    load_areas,
+    load_candidates,
+    load_demand,
+    load_stations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +56,10 @@ def register(app: typer.Typer) -> None:
         candidates: str = typer.Option(
             "pois", "--candidates", help="candidates: a file, pois[:FILE] (host POIs) or network[:METERS]"
         ),
-        areas: Path | None = typer.Option(
-            None, "--areas", help="township boundaries (per-area table/minimum)"
-        ),
+        areas: Path | None = AREAS_OPT,
+        areas_level: str = AREAS_LEVEL_OPT,
+        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
         mode: str = typer.Option("walk", "--mode", help="travel mode: walk or ebike"),
         minutes: float = typer.Option(15.0, "--minutes", help="travel-time threshold"),
         add: int | None = typer.Option(None, "--add", help="add this many stations (maximal covering)"),
@@ -89,7 +99,8 @@ def register(app: typer.Typer) -> None:
             [demand], street_network=lambda: net, crs="wgs84", group=None, weight_field=None, clip=None
         )
         cand_frame = load_candidates(candidates, demand_spec=demand, network=net)
-        area_frame = load_areas(areas, level="township") if areas is not None else None
+        area_frame = None if areas is None else load_areas(
+            areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
         result = plan_sites(
             net,
             station_frame,

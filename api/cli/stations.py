@@ -1,4 +1,5 @@
-"""``yizhan stations`` (import, export, summary, list) and ``yizhan areas`` (import, list)."""
+"""``yizhan stations`` (import, export, summary, list, close, update) and ``yizhan areas`` (import, list,
+export)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import typer
 
 from api.cli._common import domain_errors, fail, print_json
+from api.cli.inputs import AREAS_CODE_FIELD_OPT, AREAS_LEVEL_OPT, AREAS_NAME_FIELD_OPT, AREAS_OPT
 from api.cli.keys import AS_ORG_HELP, KEY_HELP, authorise_import
 
 app = typer.Typer(help="Station registry: import and export station files, summary.", no_args_is_help=True)
@@ -57,6 +59,8 @@ def _print_summary(summary: dict[str, Any], *, rejected: bool) -> None:
                f"(of {summary.get('rows_total', 0)} rows)")
     if summary.get("columns"):
         typer.echo("columns: " + ", ".join(f"{h} → {f}" for h, f in summary["columns"].items()))
+    if summary.get("ignored_columns"):
+        typer.echo("ignored columns (mapped to nothing): " + ", ".join(summary["ignored_columns"]))
     errors = summary.get("errors") or []
     if errors:
         typer.echo(f"{'row':>5}  {'field':<14} message")
@@ -96,13 +100,13 @@ def import_(
             result = repo.import_stations(session, report, source=src, actor=actor,
                                           skip_invalid=skip_invalid, dry_run=dry_run)
         except ImportRejectedError as exc:
-            summary = exc.report.to_dict()
+            summary = {**exc.report.to_dict(), "ignored_columns": list(report.ignored_columns)}
             if json_out:
                 print_json(summary)
             else:
                 _print_summary(summary, rejected=True)
             raise fail(exc.message, 2) from None
-    out = result.to_dict()
+    out = {**result.to_dict(), "ignored_columns": list(report.ignored_columns)}
     if json_out:
         print_json(out)
     else:
@@ -189,9 +193,9 @@ def list_(
 @domain_errors
 def areas_import(
     file: Path = typer.Argument(..., help="GeoJSON, GPKG, SHP, or an OSM .osm extract."),
-    level: Level = typer.Option(Level.township, "--level"),
-    code_field: str | None = typer.Option(None, "--code-field"),
-    name_field: str | None = typer.Option(None, "--name-field"),
+    level: Level = typer.Option(Level.township, "--level", "--areas-level"),
+    code_field: str | None = typer.Option(None, "--code-field", "--areas-code-field"),
+    name_field: str | None = typer.Option(None, "--name-field", "--areas-name-field"),
     admin_level: int | None = typer.Option(None, "--admin-level",
                                            help="OSM admin_level (.osm only; default 6/8/10 by level)."),
     clip_bbox: str | None = typer.Option(None, "--clip-bbox",
@@ -245,3 +249,103 @@ def areas_list(
         return
     for r in rows:
         typer.echo(f"{r['level']:<10} {r['code']:<24} {r['name']}")
+
+
+@areas_app.command("export")
+@domain_errors
+def areas_export(
+    out: Path = typer.Option(..., "--out", "-o", help="GeoJSON (or .gpkg) file to write."),
+    areas: Path | None = AREAS_OPT,
+    areas_level: str = AREAS_LEVEL_OPT,
+    areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+    areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Write areas as GeoJSON/GPKG (EPSG:4326): the store's (of --areas-level), or those of --areas.
+
+    ``--areas region.osm`` turns an OSM extract's admin boundaries into a file you can check and
+    edit, then give to ``--areas`` of coverage, gaps, site, map and report.
+    """
+    from api.cli.inputs import load_areas
+    from geo.report import write_geojson
+
+    if areas is not None:
+        frame = load_areas(areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
+    else:
+        from geo.db import repository as repo
+        from geo.db.engine import session_scope
+
+        with session_scope() as session:
+            frame = repo.areas_frame(session, level=areas_level)
+        if frame.empty:
+            raise fail(f"no {areas_level} areas in the store (yizhan areas import FILE, or give --areas)")
+    if out.suffix.lower() == ".gpkg":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_file(out, driver="GPKG")
+    else:
+        write_geojson(frame, out)
+    names = [str(n) for n in frame["area_name"]]
+    if json_out:
+        print_json({"out": str(out), "count": len(frame), "areas": names})
+    else:
+        typer.echo(f"wrote {len(frame)} {areas_level} area(s) to {out}: {'、'.join(names)}")
+
+
+def _record_line(rec: dict[str, Any]) -> str:
+    return (f"#{rec['station_id']} {rec['name']} [{rec['status']}] {rec['lon']:.6f},{rec['lat']:.6f} "
+            f"{rec.get('township_name') or ''}")
+
+
+@app.command("close")
+@domain_errors
+def close(
+    station_id: int = typer.Argument(..., help="station id (yizhan stations list)"),
+    reason: str = typer.Option(..., "--reason", help="why it closes (kept in the audit trail)"),
+    actor: str = typer.Option("cli", "--actor", help="Who makes the change (audit trail)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Close a station (status closed; its record and history stay). The reason goes into the audit
+    trail with the actor (``actor: reason``)."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+
+    if not reason.strip():
+        raise fail("--reason must say why the station closes")
+    with session_scope() as session:
+        rec = repo.close_station(session, station_id, actor=f"{actor}: {reason.strip()}")
+    if json_out:
+        print_json(rec)
+    else:
+        typer.echo(f"closed {_record_line(rec)} ({reason.strip()})")
+
+
+@app.command("update")
+@domain_errors
+def update(
+    station_id: int = typer.Argument(..., help="station id (yizhan stations list)"),
+    set_: list[str] = typer.Option(..., "--set", help="field=value (repeatable; Chinese headers too, "
+                                   "e.g. 开放时间=08:00-20:00, 状态=open, 设施=饮水;充电)"),
+    crs: CRS = typer.Option(CRS.wgs84, "--crs", help="CRS of lon/lat given with --set."),
+    actor: str = typer.Option("cli", "--actor", help="Who makes the change (audit trail)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Change some fields of a station (the others stay), validated as an imported row is."""
+    from geo.db import repository as repo
+    from geo.db.engine import session_scope
+    from geo.stations import map_headers
+
+    props: dict[str, Any] = {}
+    for item in set_:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise fail(f"--set must look like field=value, got {item!r}")
+        props[key.strip()] = value.strip()
+    _, ignored = map_headers(props)
+    if ignored:
+        raise fail(f"--set: unknown field(s) {', '.join(ignored)} (see data/column_aliases.toml)")
+    with session_scope() as session:
+        rec = repo.update_station(session, station_id, props, actor=actor, partial=True, crs=crs.value)
+    if json_out:
+        print_json(rec)
+    else:
+        typer.echo(f"updated {_record_line(rec)}")

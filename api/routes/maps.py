@@ -9,9 +9,9 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import Mode, SessionDep
-from api.routes.coverage import CoverageDep, covered_area_cached
+from api.deps import CoverageDep, Mode, SessionDep
 from api.schemas import ErrorBody
+from api.services import covered_area_cached
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 
@@ -66,15 +66,14 @@ def coverage_page(
     from maps.coverage import coverage_map
 
     result = run.result
-    areas = repository.areas_frame(session)
     from geo.ops.standards import with_stars
     from geo.ops.usage import with_use
 
     m = coverage_map(
         with_use(session, with_stars(session, repository.stations_frame(session))),
-        covered=covered_area_cached(request, result),
+        covered=covered_area_cached(request.app.state, run.served),
         gaps=find_gaps(result, stations=result.stations),
-        areas=areas if len(areas) else None,
+        areas=run.served.areas,
         headline=result.summary.as_dict(),
         minutes=run.minutes,
         tiles=tiles,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from functools import partial
 from typing import Annotated, Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,6 +19,7 @@ from api.nearest_index import NearestIndex, StationSnapshot
 from api.routes.stations import to_wgs84_point
 from api.schemas import ErrorBody, IsoTime, NearestResponse, Word
 from api.settings import Settings
+from geo.amap import amap_url
 from geo.catalog import resolve_amenity
 from geo.crs import convert
 from geo.errors import InputError
@@ -27,16 +27,6 @@ from geo.errors import InputError
 router = APIRouter(tags=["nearest"])
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-AMAP_MODES = {"walk": "walk", "ebike": "ride"}
-
-
-def amap_url(lon_gcj: float, lat_gcj: float, name: str, mode: str) -> str:
-    """Amap (高德) navigation link to a GCJ-02 point (opens the app on a phone)."""
-    to = f"{lon_gcj:.6f},{lat_gcj:.6f},{quote(name, safe='')}"
-    return (
-        f"https://uri.amap.com/navigation?to={to}&mode={AMAP_MODES.get(mode, 'walk')}"
-        "&coordinate=gaode&callnative=1"
-    )
 
 
 def _checked_snapshot(index: NearestIndex, sessions: SessionScope) -> StationSnapshot:
@@ -61,7 +51,9 @@ class NearestParams(BaseModel):
 
     lon: float = Field(ge=-180, le=180, description="longitude in `crs`")
     lat: float = Field(ge=-90, le=90, description="latitude in `crs`")
-    crs: OutCRS = Field(OutCRS.gcj02, description="coordinate system of lon/lat (phones with Amap: gcj02)")
+    crs: OutCRS = Field(
+        OutCRS.wgs84, description="coordinate system of lon/lat in and of the answer (Amap phones: gcj02)"
+    )
     mode: Mode = Field(Mode.walk, description="travel mode")
     k: int = Field(3, ge=1, le=20, description="number of stations")
     amenity: list[Word] = Field(

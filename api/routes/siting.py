@@ -8,31 +8,11 @@ from fastapi import APIRouter, Request
 
 from api.deps import SessionDep, SettingsDep
 from api.routes._geojson import json_value
-from api.routes.coverage import _cache, _demand
 from api.schemas import ErrorBody, SitingRequest
+from api.services import served_areas, served_candidates, served_demand
 from geo.errors import InputError
 
 router = APIRouter(tags=["siting"])
-
-
-def _candidates(request: Request, settings: Any, source: str) -> Any:
-    from geo.siting.candidates import candidates_from_pois
-
-    cache = _cache(request)
-    key = f"candidates:{source}"
-    with cache.lock:
-        found = cache.demand.get(key)
-    if found is not None:
-        return found
-    path = settings.demand_pois
-    if path is None or not path.exists():
-        raise InputError(
-            f"no POI file configured for candidates (YIZHAN_DEMAND_POIS: {path})", field="candidates"
-        )
-    cands = candidates_from_pois(path)
-    with cache.lock:
-        cache.demand[key] = cands
-    return cands
 
 
 @router.post(
@@ -53,30 +33,47 @@ def siting(request: Request, session: SessionDep, settings: SettingsDep, scenari
     from geo.db import repository
     from geo.siting import plan_sites
 
+    state = request.app.state
     networks: dict[str, Any] = request.app.state.networks
     network = networks.get(scenario.mode)
     if network is None:
         raise InputError(f"no network is loaded for mode {scenario.mode!r}", field="mode")
-    demand = _demand(_cache(request), settings, scenario.mode, network)
-    candidates = _candidates(request, settings, scenario.candidates)
-    areas = repository.areas_frame(session)
-    if scenario.min_per_area and len(areas) == 0:
+    demand = served_demand(state, scenario.mode)
+    candidates = served_candidates(state, scenario.candidates, scenario.mode)
+    areas = served_areas(state, session)
+    if scenario.min_per_area and areas is None:
         raise InputError(
             "min_per_area needs areas; the store has none (yizhan areas import)", field="min_per_area"
         )
     result = plan_sites(
         network,
         repository.stations_frame(session),
-        demand,
+        demand.frame,
         candidates,
         minutes=scenario.minutes,
         add=scenario.add,
         target_share=scenario.target_share,
         budget=scenario.budget,
         min_per_area=scenario.min_per_area or 0,
-        areas=areas if len(areas) else None,
+        areas=areas,
         method=scenario.method,
         time_limit_seconds=min(scenario.time_limit_seconds, settings.siting_time_limit_seconds),
         snap_meters=settings.snap_max_meters,
     )
-    return json_value(result.as_dict())
+    body = result.as_dict()
+    body["selected"] = _in_crs(body["selected"], scenario.crs, scenario.mode)
+    return json_value({**body, "crs": scenario.crs, "demand_source": demand.source})
+
+
+def _in_crs(rows: list[dict[str, Any]], crs: str, mode: str) -> list[dict[str, Any]]:
+    """Proposed sites with lon/lat in ``crs`` and an Amap navigation link each."""
+    from geo.amap import amap_url
+    from geo.crs import convert
+
+    out = []
+    for row in rows:
+        glon, glat = convert(row["lon"], row["lat"], src="wgs84", dst="gcj02")
+        lon, lat = (row["lon"], row["lat"]) if crs == "wgs84" else convert(
+            row["lon"], row["lat"], src="wgs84", dst=crs)
+        out.append({**row, "lon": lon, "lat": lat, "amap_url": amap_url(glon, glat, row["name"], mode)})
+    return out

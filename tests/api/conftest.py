@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.routes.coverage import clear_results
+from api.services import clear_results
 from api.settings import Settings
 from tests.api._support import API_KEY, WRITE, sessions_of, station_feature
 

@@ -45,20 +45,24 @@ def test_demo_writes_every_output(demo_run: dict) -> None:
     assert "unpkg.com" not in html and "cdn.jsdelivr.net" not in html  # assets inlined, no foreign CDN
 
 
+def _stored(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM stations")).scalar()
+        towns = conn.execute(text("SELECT count(*) FROM areas")).scalar()
+    return int(n or 0), int(towns or 0)
+
+
 def test_demo_numbers_agree_across_outputs(demo_run: dict, engine: Engine) -> None:
     head, out = demo_run["head"], demo_run["out"]
-    # the 14 bank branches in the extract are the existing stations, stored in PostGIS
+    # the 14 bank branches in the extract are the existing stations; the demo stores nothing
     assert head["stations"] == 14
-    with engine.connect() as conn:
-        n = conn.execute(text("SELECT count(*) FROM stations WHERE source = 'osm-bank-branches'")).scalar()
-        towns = conn.execute(text("SELECT count(*) FROM areas WHERE level = 'township'")).scalar()
-    assert n == 14 and towns >= 3
+    assert _stored(engine) == (0, 0)
     walk, ebike = head["walk"], head["ebike"]
     assert 0 < walk["covered_share"] < 1 and ebike["covered_share"] >= walk["covered_share"]  # faster mode
-    by_area = pd.read_csv(out / "coverage_by_area.csv")
-    w = by_area[by_area["mode"] == "walk"]
-    assert w["demand_total"].sum() == pytest.approx(walk["demand_total"], rel=1e-9)
-    assert w["demand_covered"].sum() == pytest.approx(walk["demand_covered"], rel=1e-9)
+    by_area = pd.read_csv(out / "coverage_by_area.csv")  # Chinese headers (a report's default)
+    w = by_area[by_area["出行方式"] == "walk"]
+    assert w["需求总量"].sum() == pytest.approx(walk["demand_total"], rel=1e-9)
+    assert w["已覆盖需求"].sum() == pytest.approx(walk["demand_covered"], rel=1e-9)
     gaps = gpd.read_file(out / "gaps_walk.geojson")
     assert len(gaps) == walk["gaps"]
     assert gaps["uncovered_weight"].sum() == pytest.approx(walk["uncovered"], rel=1e-6)
@@ -74,14 +78,18 @@ def test_demo_numbers_agree_across_outputs(demo_run: dict, engine: Engine) -> No
 
 def test_demo_second_run_changes_nothing_in_the_registry(demo_run: dict, data_dir: Path, tmp_path: Path,
                                                          engine: Engine) -> None:
-    res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--json", "--data-dir", str(data_dir)])
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--json", "--data-dir", str(data_dir),
+                              "--lang", "en"])
     assert res.exit_code == 0, res.output
     head = json.loads(res.stdout[res.stdout.index("{"):])
-    assert head["import"] == {"imported": 0, "updated": 0, "unchanged": 14, "rejected": 0}
+    assert head["rejected_rows"] == 0 and _stored(engine) == (0, 0)
     assert head["walk"] == demo_run["head"]["walk"]
+    by_area = pd.read_csv(tmp_path / "coverage_by_area.csv")  # --lang en: the column names
+    assert by_area[by_area["mode"] == "walk"]["demand_total"].sum() == pytest.approx(
+        head["walk"]["demand_total"], rel=1e-9)
 
 
-def test_demo_with_own_station_file_in_gcj02(data_dir: Path, tmp_path: Path, database_url: str) -> None:
+def test_demo_with_own_station_file_in_gcj02(data_dir: Path, tmp_path: Path, engine: Engine) -> None:
     # a planner's own list as an Amap export gives it: GBK CSV, Chinese headers, GCJ-02 coordinates
     pois = gpd.read_file(data_dir / "shenzhen_roadnetworkcreator/shenzhen_nanshan_osm_pois.geojson")
     posts = pois[pois["amenity"].isin(["post_office", "community_centre", "townhall"])].head(6)
@@ -95,6 +103,7 @@ def test_demo_with_own_station_file_in_gcj02(data_dir: Path, tmp_path: Path, dat
     assert res.exit_code == 0, res.output
     head = json.loads(res.stdout[res.stdout.index("{"):])
     assert head["stations"] == len(posts)
+    assert _stored(engine) == (0, 0)  # the planner's list is not added to the registry
 
 
 def test_demo_missing_data_is_a_one_line_error(tmp_path: Path) -> None:

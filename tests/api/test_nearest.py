@@ -122,8 +122,11 @@ def test_equals_coverage_engine_and_networkx(
 def test_gcj02_query_matches_wgs84(client: TestClient, stations: list[dict[str, Any]]) -> None:
     wgs = _nearest(client, lon=QUERY[0], lat=QUERY[1], crs="wgs84", k=3)
     glon, glat = wgs84_to_gcj02(*QUERY)
-    gcj = _nearest(client, lon=glon, lat=glat, k=3)  # crs defaults to gcj02 (phones with Amap)
+    gcj = _nearest(client, lon=glon, lat=glat, crs="gcj02", k=3)
     assert gcj["query"]["crs"] == "gcj02"
+    default = _nearest(client, lon=QUERY[0], lat=QUERY[1], k=3)  # WGS-84 by default, as everywhere
+    assert default["query"]["crs"] == "wgs84"
+    assert default["results"] == wgs["results"]
     assert gcj["query"]["lon_wgs84"] == pytest.approx(QUERY[0], abs=1e-6)
     assert [r["station"]["id"] for r in gcj["results"]] == [r["station"]["id"] for r in wgs["results"]]
     for a, b in zip(gcj["results"], wgs["results"], strict=True):
@@ -234,7 +237,7 @@ def test_query_parameters_documented_like_fastapi_query_models(client: TestClien
     assert [n for n, p in params.items() if p["required"]] == ["lon", "lat"]
     assert params["lon"]["schema"]["minimum"] == -180 and params["lat"]["schema"]["maximum"] == 90
     assert params["crs"]["schema"]["enum"] == ["wgs84", "gcj02", "bd09"]
-    assert params["crs"]["schema"]["default"] == "gcj02"
+    assert params["crs"]["schema"]["default"] == "wgs84"  # WGS-84 by default, as every endpoint
     assert params["mode"]["schema"]["enum"] == ["walk", "ebike"]
     assert params["k"]["schema"] == {**params["k"]["schema"], "minimum": 1, "maximum": 20, "default": 3}
     assert params["amenity"]["schema"]["type"] == "array" and params["amenity"]["schema"]["maxItems"] == 20

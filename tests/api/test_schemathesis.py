@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.routes.coverage import clear_results
+from api.services import clear_results
 from api.settings import Settings
 from geo.db import repository
 from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK, WRITE, sessions_of

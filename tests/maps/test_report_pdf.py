@@ -14,13 +14,14 @@ import pytest
 from pypdf import PdfReader
 from shapely.geometry import box
 
+from geo.amap import amap_url_wgs84
 from geo.config import data_dir
 from geo.crs import wgs84_to_gcj02
 from geo.demand import demand_from_network
 from geo.network import Network, load_network
 from geo.siting import candidates_from_network
-from geo.study import StudyResult, run_study
-from maps.report_pdf import ReportMeta, amap_marker_url, area_label, reported_areas, write_report_pdf
+from geo.study import StudyResult, nonempty_areas, run_study
+from maps.report_pdf import ReportMeta, area_label, write_report_pdf
 
 CITIES = {
     "shanghai": ("shanghai_le_degn/shanghai_jingan_huangpu_drive.osm", None, "上海市黄浦区（测试）"),
@@ -74,7 +75,7 @@ def test_the_pdf_reads_back_with_every_area_and_proposal(study: tuple[StudyResul
     reader = PdfReader(out)
     flat = _text(reader)
     assert "".join(meta.title.split()) in flat
-    by_area = reported_areas(result.modes["walk"].coverage.by_area)
+    by_area = nonempty_areas(result.modes["walk"].coverage.by_area)
     assert set(by_area["area_name"]) >= {"西片街道", "东片街道"}
     for code, name in zip(by_area["area_code"], by_area["area_name"], strict=True):
         assert area_label(code, name) in flat
@@ -93,7 +94,7 @@ def test_the_pdf_reads_back_with_every_area_and_proposal(study: tuple[StudyResul
     links = [a.get_object()["/A"].get("/URI") for page in reader.pages for a in page.get("/Annots", []) or []
              if "/A" in a.get_object()]
     first = selected.iloc[0]
-    assert amap_marker_url(float(first["lon"]), float(first["lat"]), str(first["name"] or "")) in links
+    assert amap_url_wgs84(float(first["lon"]), float(first["lat"]), str(first["name"] or "")) in links
 
 
 def test_the_pages_render(study: tuple[StudyResult, str], tmp_path: Path) -> None:

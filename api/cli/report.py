@@ -1,0 +1,239 @@
+"""``yizhan report``: a planner's report on their own area, from their own network, stations and demand.
+
+Example::
+
+    yizhan report --network walk=xuanwu-walk.npz --network ebike=xuanwu-ebike.npz \\
+        --stations stations.csv --demand workers.csv --areas townships.geojson \\
+        --title 南京市玄武区 --add 5 --out out/xuanwu
+
+writes ``report.md`` (Chinese, headed with ``--title`` or the areas' name), ``coverage_map.html``,
+``finder.html``, ``coverage_by_area.csv/.xlsx`` (one whole-area row without ``--areas``),
+``coverage_by_group.csv/.xlsx``, ``gaps_<mode>.geojson`` and, with ``--add``, ``proposals.geojson/.csv``.
+Nothing is written to the registry; nothing of the bundled sample is read.
+
+:func:`write_report` (maps + :func:`geo.report.write_study`) is shared with ``yizhan demo``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from api.cli._common import domain_errors, fail, print_json, setup_logging
+from api.cli.inputs import (
+    AREAS_CODE_FIELD_OPT,
+    AREAS_LEVEL_OPT,
+    AREAS_NAME_FIELD_OPT,
+    AREAS_OPT,
+    default_lang,
+    load_areas,
+    load_candidates,
+    load_demand,
+    load_stations,
+    option_errors,
+)
+
+log = logging.getLogger(__name__)
+
+NO_NETWORK = (
+    "--network: give the street network of your area as MODE=FILE (e.g. walk=area-walk.npz); "
+    "no network yet? cut an OSM extract of the area and build one: "
+    "`yizhan network build --osm area.osm --out area-walk.npz` (an .osm.pbf: `osmium extract` first)"
+)
+
+
+def _center(result: Any) -> tuple[float, float] | None:
+    frame = result.demand if len(result.demand) else result.stations
+    if len(frame) == 0:
+        return None
+    b = frame.total_bounds
+    return (float((b[0] + b[2]) / 2), float((b[1] + b[3]) / 2))
+
+
+def write_report(
+    result: Any, out: Path, *, place: str, title: str | None, notes: Sequence[str],
+    map_title: str, crs: str = "wgs84", lang: str = "zh",
+) -> list[Path]:
+    """The two maps (assets inlined) and every file of :func:`geo.report.write_study`."""
+    from geo.report import write_study
+    from maps.coverage import coverage_map
+    from maps.finder import finder_page
+
+    out.mkdir(parents=True, exist_ok=True)
+    first = next(iter(result.modes))
+    main = result.modes.get(result.siting_mode) or result.modes[first]
+    center = _center(result)
+    cmap = coverage_map(
+        main.coverage.stations, covered={m: ms.covered for m, ms in result.modes.items()},
+        gaps=main.gaps, areas=result.areas, by_area=main.coverage.by_area,
+        proposals=None if result.siting is None else result.siting.selected,
+        headline=main.coverage.summary.as_dict(), mode=main.mode, minutes=result.minutes,
+        assets="inline", title=map_title, center=center,
+    )
+    written = [_save(out / "coverage_map.html", cmap.get_root().render())]
+    open_stations = result.stations
+    if "status" in open_stations.columns:
+        open_stations = open_stations[open_stations["status"] == "open"]
+    finder = finder_page(open_stations, api_base=None, assets="inline", center=center,
+                         lang="en" if lang == "en" else "zh")
+    written.append(_save(out / "finder.html", finder))
+    written += write_study(result, out, place=place, title=title, notes=notes, crs=crs, lang=lang)
+    return written
+
+
+def _save(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _networks(specs: Sequence[str], clip: str | None) -> dict[str, Any]:
+    from api.services import load_network_file
+
+    if not specs:
+        raise fail(NO_NETWORK)
+    clip_geom = None
+    if clip is not None:
+        from geo.network import parse_clip
+
+        with option_errors("--clip"):
+            clip_geom = parse_clip(clip)
+    networks: dict[str, Any] = {}
+    for spec in specs:
+        mode, sep, path = spec.partition("=")
+        if not sep or not mode.strip() or not path.strip():
+            raise fail(f"--network must look like MODE=FILE (e.g. walk=area-walk.npz), got {spec!r}")
+        with option_errors("--network"):
+            file = Path(path.strip()).expanduser()
+            networks[mode.strip()] = load_network_file(file, mode.strip(), clip_geom)
+    return networks
+
+
+def _notes(stations: str, demand_source: str, off: list[str], areas: Path | None) -> list[str]:
+    notes = [f"现有站点：{Path(stations).name if stations != 'db' else '站点库（PostGIS）'}。",
+             f"需求来源：{demand_source}（file: 需求点文件；network:street_length: 沿街道长度的需求点，"
+             "环卫作业的代理指标；pois: 按 data/demand_rules.toml 计权的兴趣点）。"]
+    if areas is None:
+        notes.append("未给出区域边界：分区域表只有一行（全域，路网与需求点的外包范围）。")
+    if off:
+        shown = "、".join(off[:10]) + ("…" if len(off) > 10 else "")
+        notes.append(f"{len(off)} 个站点离路网超过 300 米，不计入覆盖：{shown}。")
+    return notes
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``yizhan report`` to the main app."""
+
+    @app.command("report")
+    @domain_errors
+    def report(
+        network: list[str] = typer.Option([], "--network", help="MODE=FILE street network (repeatable)"),
+        stations: str = typer.Option(..., "--stations", help="station file (CSV/XLSX/GeoJSON) or 'db'"),
+        stations_crs: str | None = typer.Option(None, "--stations-crs", help="wgs84, gcj02 or bd09"),
+        demand: list[str] = typer.Option(
+            [], "--demand", help="points file, pois:FILE or network (repeatable; default network)"),
+        demand_crs: str = typer.Option("wgs84", "--demand-crs", help="CRS of a demand points file"),
+        areas: Path | None = AREAS_OPT,
+        areas_level: str = AREAS_LEVEL_OPT,
+        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
+        title: str | None = typer.Option(None, "--title", help="the area's name, e.g. 南京市玄武区"),
+        add: int = typer.Option(0, "--add", min=0, max=50, help="new stations to propose (0: none)"),
+        candidates: str = typer.Option(
+            "network:300", "--candidates", help="sites for --add: a file, pois:FILE or network[:METERS]"),
+        minutes: float = typer.Option(15.0, "--minutes", min=1, max=120, help="service threshold, minutes"),
+        clip: str | None = typer.Option(
+            None, "--clip", help="clip .osm/.graphml networks to lon0,lat0,lon1,lat1"),
+        crs: str = typer.Option("wgs84", "--crs", help="coordinates of proposals.csv: wgs84, gcj02, bd09"),
+        lang: str = typer.Option(
+            "", "--lang", help="zh or en: messages and table headers (default YIZHAN_LANG, else zh)"),
+        method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
+        out: Path = typer.Option(..., "--out", help="output directory"),
+        pdf: bool = typer.Option(False, "--pdf", help="also write report.pdf (A4, Chinese, static maps)"),
+        as_json: bool = typer.Option(False, "--json", help="print the headline numbers as JSON"),
+        verbose: bool = typer.Option(False, "--verbose", "-v"),
+    ) -> None:
+        """Coverage, gaps and (with --add) proposals for your own area, as a report directory."""
+        from geo.crs import resolve_crs
+        from geo.report import area_title, check_lang, stations_off_network, whole_area
+        from geo.study import run_study
+
+        setup_logging(verbose)
+        with option_errors("--crs"):
+            crs = resolve_crs(crs)
+        with option_errors("--lang"):
+            lang = check_lang(lang or default_lang())
+        if method not in {"exact", "greedy"}:
+            raise fail(f"--method must be exact or greedy, got {method!r}")
+        networks = _networks(network, clip)
+        first = next(iter(networks))
+        station_frame = load_stations(stations, crs=stations_crs)
+        with option_errors("--stations"):
+            off = stations_off_network(networks, station_frame)
+        streets = networks.get("walk", networks[first])
+        demand_frame, info = load_demand(demand, street_network=lambda: streets, crs=demand_crs, group=None,
+                                         weight_field=None, clip=None)
+        area_frame = None if areas is None else load_areas(
+            areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
+        place = title or area_title(area_frame, Path(network[0].partition("=")[2]).stem)
+        if area_frame is None:
+            area_frame = whole_area(place, [demand_frame.geometry, station_frame.geometry])
+        cands = None
+        if add:
+            with option_errors("--candidates"):
+                cands = load_candidates(candidates, demand_spec=(demand or ["network"])[0],
+                                        network=networks.get("walk", networks[first]))
+        with option_errors():
+            result = run_study(
+                networks, station_frame, demand_frame, cands if cands is not None else station_frame.iloc[:0],
+                minutes=minutes, add=add, siting_mode="walk" if "walk" in networks else first,
+                areas=area_frame, method=method,
+            )
+        notes = _notes(stations, info.demand_source, off, areas)
+        written = write_report(result, out, place=place, title=None, notes=notes,
+                               map_title=f"{place}工会驿站{minutes:g}分钟服务圈", crs=crs, lang=lang)
+        if pdf:
+            from maps.report_pdf import ReportMeta, write_report_pdf
+
+            meta = ReportMeta(title=f"{place}十五分钟工会服务圈评估报告", place=place, notes=tuple(notes))
+            written.append(write_report_pdf(result, out / "report.pdf", meta=meta))
+        head = result.headline()
+        head.update(place=place, demand_source=info.demand_source, stations_off_network=off,
+                    files=[str(p) for p in written])
+        if as_json:
+            print_json(json.loads(json.dumps(head, default=str)))
+            return
+        _print_summary(result, place=place, demand_source=info.demand_source, notes=notes[2:],
+                       written=written, out=out, lang=lang)
+
+
+#: the summary lines of ``yizhan report`` in each --lang
+MESSAGES: dict[str, dict[str, str]] = {
+    "zh": {"head": "{place}：现有站点 {n} 个，需求来源 {demand}",
+           "mode": "  {mode}：{minutes:g} 分钟覆盖率 {share:.1f}%（需求 {total:.1f}），覆盖空白 {gaps} 处",
+           "note": "说明：{note}", "done": "已写出 {count} 个文件到 {out}"},
+    "en": {"head": "{place}: {n} station(s), demand {demand}",
+           "mode": "  {mode}: {share:.1f} % of {total:.1f} demand within {minutes:g} min, "
+                   "{gaps} gap hexagon(s)",
+           "note": "note: {note}", "done": "wrote {count} files to {out}"},
+}
+
+
+def _print_summary(result: Any, *, place: str, demand_source: str, notes: Sequence[str],
+                   written: Sequence[Path], out: Path, lang: str) -> None:
+    msg = MESSAGES[lang]
+    typer.echo(msg["head"].format(place=place, n=len(result.stations), demand=demand_source))
+    for mode, ms in result.modes.items():
+        s = ms.coverage.summary
+        typer.echo(msg["mode"].format(mode=mode, minutes=result.minutes, share=100 * (s.covered_share or 0),
+                                      total=s.demand_total, gaps=len(ms.gaps)))
+    for note in notes:
+        typer.echo(msg["note"].format(note=note))
+    typer.echo(msg["done"].format(count=len(written), out=out))

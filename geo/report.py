@@ -1,0 +1,235 @@
+"""The files of a study report for any area: tables (CSV + XLSX), gaps and proposals (GeoJSON, CSV)
+and the Chinese Markdown report, from a :class:`geo.study.StudyResult`.
+
+``yizhan report`` (a planner's own area) and ``yizhan demo`` (the bundled sample) both write through
+here; the maps are added by the command (``geo`` draws no maps). Every file is written to a
+temporary name and renamed, so a failed run leaves no half-written file. All geometries EPSG:4326;
+proposals can be exported in GCJ-02 or BD-09 (``crs``) with an Amap navigation link per site.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.amap import amap_url
+from geo.crs import convert, resolve_crs
+from geo.errors import InputError
+from geo.network import Network
+from geo.study import StudyResult, nonempty_areas, study_report_markdown
+
+log = logging.getLogger(__name__)
+
+WHOLE_AREA_CODE = "all"
+#: CSV/XLSX headers in Chinese (``lang="zh"``); columns not listed keep their name
+HEADERS_ZH: dict[str, str] = {
+    "area_code": "区域代码", "area_name": "区域名称", "mode": "出行方式", "group": "劳动者群体",
+    "group_label": "群体名称", "demand_count": "需求点数", "demand_total": "需求总量",
+    "demand_covered": "已覆盖需求", "covered_share": "覆盖率", "uncovered": "未覆盖需求",
+    "unreachable": "不可达需求", "unsnappable": "无法接入路网", "mean_minutes": "平均时间(分钟)",
+    "median_minutes": "中位时间(分钟)", "p95_minutes": "95%时间(分钟)", "stations": "站点数",
+    "order": "建设顺序", "candidate_id": "候选编号", "name": "依托场所", "host_type": "场所类型",
+    "cost": "成本", "lon": "经度", "lat": "纬度", "gain": "新增覆盖", "gain_share": "新增覆盖占比",
+    "cumulative_weight": "累计覆盖需求", "cumulative_share": "累计覆盖率",
+    "crs": "坐标系", "amap_url": "高德导航",
+}  # fmt: skip
+LANGS = ("zh", "en")
+
+
+def check_lang(lang: str) -> str:
+    """``zh`` or ``en`` (InputError naming ``lang`` otherwise)."""
+    if lang not in LANGS:
+        raise InputError(f"lang must be zh or en, got {lang!r}", field="lang")
+    return lang
+
+
+def headers(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """``frame`` with its column names in ``lang`` (``zh``: :data:`HEADERS_ZH`; ``en``: as they are)."""
+    return frame.rename(columns=HEADERS_ZH) if check_lang(lang) == "zh" else frame
+
+
+def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling of ``path`` (same suffix), then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_table(frame: pd.DataFrame, out: Path, stem: str, *, lang: str = "zh") -> list[Path]:
+    """``out/stem.csv`` (UTF-8 with BOM, opens in Excel) and ``out/stem.xlsx``, headers in ``lang``."""
+    table = headers(pd.DataFrame(frame), lang)
+    csv = _atomic(out / f"{stem}.csv", lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
+    xlsx = _atomic(out / f"{stem}.xlsx", lambda p: table.to_excel(p, index=False))
+    return [csv, xlsx]
+
+
+def write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> Path:
+    """A GeoDataFrame as GeoJSON (EPSG:4326); list/dict cells become JSON text."""
+    frame = gdf.copy()
+    for col in frame.columns:
+        if col != frame.geometry.name and frame[col].dtype == object:
+            frame[col] = frame[col].map(lambda v: json.dumps(v, ensure_ascii=False)
+                                        if isinstance(v, list | dict | tuple) else v)
+    return _atomic(path, lambda p: frame.to_file(p, driver="GeoJSON"))
+
+
+def whole_area(
+    name: str, geometries: Iterable[gpd.GeoSeries], *, buffer_meters: float = 200.0
+) -> gpd.GeoDataFrame:
+    """One area (code ``all``) around every given geometry: the convex hull, buffered, EPSG:4326.
+
+    Used when no boundaries are given, so that the per-area table has one row for the whole area.
+    """
+    parts = [g.to_crs(4326) if g.crs is not None else g for g in geometries if len(g)]
+    if not parts:
+        raise InputError("no geometry to draw the whole area around", field="areas")
+    hull = shapely.union_all([shapely.convex_hull(shapely.union_all(p.values)) for p in parts])
+    shape = gpd.GeoSeries([shapely.convex_hull(hull)], crs=4326)
+    utm = shape.estimate_utm_crs()
+    polygon = shape.to_crs(utm).buffer(buffer_meters).to_crs(4326).iloc[0]
+    return gpd.GeoDataFrame(
+        {"area_code": [WHOLE_AREA_CODE], "area_name": [name], "level": ["county"], "parent_code": [None]},
+        geometry=[shapely.MultiPolygon([polygon])], crs=4326,
+    )
+
+
+def area_title(areas: gpd.GeoDataFrame | None, fallback: str) -> str:
+    """The heading of a report: the areas' name (one area: its name; several: the first ones)."""
+    if areas is None or len(areas) == 0:
+        return fallback
+    names = [str(n) for n in areas["area_name"].dropna().astype(str) if str(n).strip()]
+    names = [n for n in dict.fromkeys(names)]
+    if not names:
+        return fallback
+    return "、".join(names) if len(names) <= 3 else f"{'、'.join(names[:3])}等{len(names)}个区域"
+
+
+def proposals_table(selected: gpd.GeoDataFrame, *, crs: str = "wgs84", mode: str = "walk") -> pd.DataFrame:
+    """Proposed sites without geometry, ``lon``/``lat`` in ``crs``, a ``crs`` column and an Amap link."""
+    code = resolve_crs(crs)
+    table = pd.DataFrame(selected.drop(columns=selected.geometry.name)).copy()
+    if table.empty:
+        return table.assign(crs=pd.Series(dtype=str), amap_url=pd.Series(dtype=str))
+    lon, lat = table["lon"].to_numpy(float), table["lat"].to_numpy(float)
+    glon, glat = convert(lon, lat, src="wgs84", dst="gcj02")
+    if code != "wgs84":
+        table["lon"], table["lat"] = convert(lon, lat, src="wgs84", dst=code)
+    table["crs"] = code
+    names = table["name"].astype(str)
+    table["amap_url"] = [amap_url(x, y, n, mode) for x, y, n in zip(glon, glat, names, strict=True)]
+    return table
+
+
+def write_proposals(
+    result: StudyResult, out: Path, *, crs: str = "wgs84", lang: str = "zh"
+) -> list[Path]:
+    """``proposals.geojson`` (EPSG:4326, as GeoJSON requires) and ``proposals.csv`` in ``crs``."""
+    assert result.siting is not None
+    sel = result.siting.selected
+    table = headers(proposals_table(sel, crs=crs, mode=result.siting_mode), lang)
+    geo_path = write_geojson(sel, out / "proposals.geojson")
+    csv = _atomic(out / "proposals.csv", lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
+    return [geo_path, csv]
+
+
+def write_study(
+    result: StudyResult, out: Path, *, place: str, title: str | None = None,
+    notes: Sequence[str] = (), crs: str = "wgs84", lang: str = "zh",
+) -> list[Path]:
+    """Every file of the report except the maps; returns the paths written.
+
+    ``coverage_by_area``/``coverage_by_group`` (CSV + XLSX, one row per area or group and mode),
+    ``gaps_<mode>.geojson``, ``proposals.geojson``/``.csv`` when the study sited stations, and
+    ``report.md`` (Chinese) headed with ``title`` (default: the report title on ``place``).
+    """
+    check_lang(lang)
+    out.mkdir(parents=True, exist_ok=True)
+    by_area = pd.concat([nonempty_areas(ms.coverage.by_area).assign(mode=m)
+                         for m, ms in result.modes.items()])
+    by_group = pd.concat([ms.coverage.by_group.assign(mode=m) for m, ms in result.modes.items()])
+    written = write_table(by_area, out, "coverage_by_area", lang=lang)
+    written += write_table(by_group, out, "coverage_by_group", lang=lang)
+    for mode, ms in result.modes.items():
+        written.append(write_geojson(ms.gaps, out / f"gaps_{mode}.geojson"))
+    if result.siting is not None:
+        written += write_proposals(result, out, crs=crs, lang=lang)
+    heading = title or f"{place}十五分钟工会服务圈评估报告"
+    text = study_report_markdown(result, title=heading, place=place, notes=tuple(notes))
+    written.append(_atomic(out / "report.md", lambda p: p.write_text(text, encoding="utf-8")))
+    log.info("report: %d files in %s", len(written), out)
+    return written
+
+
+def stations_off_network(
+    networks: Mapping[str, Network], stations: gpd.GeoDataFrame, *, max_meters: float = 300.0
+) -> list[str]:
+    """Names (else ids) of the stations farther than ``max_meters`` from every network.
+
+    Raises
+    ------
+    InputError
+        ``field="stations"`` when no station is near any network (the stations' area has no
+        network here), naming the first stations.
+    """
+    if len(stations) == 0:
+        return []
+    lon, lat = stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy()
+    near = np.zeros(len(stations), dtype=bool)
+    for net in networks.values():
+        near |= net.snap(lon, lat, max_meters=max_meters).snapped
+    label = stations["name"] if "name" in stations.columns else stations.index.to_series()
+    off = [str(v) for v in label[~near]]
+    if off and not near.any():
+        shown = "、".join(off[:10]) + ("…" if len(off) > 10 else "")
+        modes = ", ".join(networks)
+        raise InputError(
+            f"no station is within {max_meters:g} m of the {modes} network, so the network does not "
+            f"cover the stations' area ({len(off)} outside: {shown}); build a network of that area "
+            "with `yizhan network build --osm AREA.osm --out walk.npz`", field="stations",
+        )
+    return off
+
+
+def _no_amenity_data(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    if isinstance(value, str):
+        return not value.strip() or value.strip() in ("[]", "{}")
+    try:
+        return len(value) == 0
+    except TypeError:
+        return False
+
+
+def amenity_unknown(stations: gpd.GeoDataFrame, *, open_only: bool = True) -> list[str]:
+    """Names (else ids) of the stations with no amenity data at all (the column empty or missing).
+
+    Under an amenity filter these are *unknown*, not known to lack the amenity: the commands and
+    the API report them beside the figures (the filter itself still leaves them out).
+    """
+    if len(stations) == 0:
+        return []
+    frame = stations
+    if open_only and "status" in frame.columns:
+        frame = frame[frame["status"].astype(str).str.strip().str.lower() == "open"]
+    if "amenities" not in frame.columns:
+        unknown = np.ones(len(frame), dtype=bool)
+    else:
+        unknown = np.array([_no_amenity_data(v) for v in frame["amenities"]], dtype=bool)
+    label = frame["name"] if "name" in frame.columns else frame.index.to_series()
+    return [str(v) for v in label[unknown]]
