@@ -48,3 +48,8 @@ def main() -> None:
             raise
         typer.echo(f"error: this command needs the {extra!r} extra: pip install 'yizhan[{extra}]'", err=True)
         raise SystemExit(1) from None
+
+# scenarios: stored plans evaluated and compared
+from api.cli import scenario  # noqa: E402
+
+app.add_typer(scenario.app, name="scenario")

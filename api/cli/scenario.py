@@ -1,0 +1,265 @@
+"""``yizhan scenario``: stored plans (a base plus ordered actions) evaluated and compared.
+
+    yizhan scenario create 扩面 --base db
+    yizhan scenario add 扩面 --lon 121.47 --lat 31.23 --crs gcj02 --cost 80000 --phase 1 --year 2027
+    yizhan scenario close 扩面 12
+    yizhan scenario eval 扩面 --network walk.npz --demand workers.csv --areas streets.geojson --out out/扩面
+    yizhan scenario compare base 扩面 --network walk.npz --demand workers.csv --out out/compare
+
+``base`` in ``compare`` is the other scenario's base without actions. Scenarios live in PostGIS
+(:mod:`geo.scenario.store`); the core is :mod:`geo.scenario`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from api.cli._common import domain_errors, fail, print_json, setup_logging
+from api.cli.inputs import (
+    AREAS_CODE_FIELD_OPT,
+    AREAS_LEVEL_OPT,
+    AREAS_NAME_FIELD_OPT,
+    AREAS_OPT,
+    load_areas,
+    load_demand,
+    load_stations,
+    option_errors,
+)
+
+app = typer.Typer(help="scenarios: stored plans (add, close, relocate, hours) evaluated and compared",
+                  no_args_is_help=True)
+
+BASE = "base"
+PHASE_OPT = typer.Option(1, "--phase", help="phase of the action (1, 2, ...)")
+YEAR_OPT = typer.Option(None, "--year", help="year of the action")
+COST_OPT = typer.Option(0.0, "--cost", help="cost of the action, yuan")
+
+
+def _store() -> Any:
+    from geo.scenario import store
+
+    return store
+
+
+def _append(scenario: str, kind: str, **fields: Any) -> None:
+    from geo.db.engine import session_scope
+    from geo.scenario.plan import make_action
+
+    action = make_action(kind, **fields)
+    with session_scope() as session:
+        stored = _store().add_action(session, scenario, action)
+    typer.echo(f"{scenario}: action {stored.seq} ({kind}) added")
+
+
+@app.command("create")
+@domain_errors
+def create(name: str, base: str = typer.Option("db", "--base", help="db (the registry) or a station file"),
+           description: str = typer.Option("", "--description")) -> None:
+    """Store a new, empty scenario."""
+    from geo.db.engine import session_scope
+
+    if base != "db" and not Path(base).is_file():
+        raise fail(f"--base: station file not found: {base}", 3)
+    with session_scope() as session:
+        _store().create_scenario(session, name, base=base, description=description)
+    typer.echo(f"scenario {name} created (base {base})")
+
+
+@app.command("add")
+@domain_errors
+def add(name: str, lon: float = typer.Option(..., "--lon"), lat: float = typer.Option(..., "--lat"),
+        crs: str = typer.Option("wgs84", "--crs", help="CRS of --lon/--lat: wgs84, gcj02, bd09"),
+        station_name: str | None = typer.Option(None, "--name"),
+        kind: str | None = typer.Option(None, "--kind", help="station kind (code or Chinese label)"),
+        amenity: list[str] = typer.Option([], "--amenity", help="amenity (repeatable)"),
+        hours: str | None = typer.Option(None, "--hours", help="opening hours, OSM syntax"),
+        cost: float = COST_OPT, phase: int = PHASE_OPT, year: int | None = YEAR_OPT) -> None:
+    """Add a new station at a point."""
+    _append(name, "add", lon=lon, lat=lat, crs=crs, name=station_name, station_kind=kind,
+            amenities=amenity, opening_hours=hours, cost=cost, phase=phase, year=year)
+
+
+@app.command("close")
+@domain_errors
+def close(name: str, station_id: str, cost: float = COST_OPT, phase: int = PHASE_OPT,
+          year: int | None = YEAR_OPT) -> None:
+    """Close an existing station."""
+    _append(name, "close", station_id=station_id, cost=cost, phase=phase, year=year)
+
+
+@app.command("relocate")
+@domain_errors
+def relocate(name: str, station_id: str, lon: float = typer.Option(..., "--lon"),
+             lat: float = typer.Option(..., "--lat"), crs: str = typer.Option("wgs84", "--crs"),
+             cost: float = COST_OPT, phase: int = PHASE_OPT, year: int | None = YEAR_OPT) -> None:
+    """Move an existing station to a point."""
+    _append(name, "relocate", station_id=station_id, lon=lon, lat=lat, crs=crs, cost=cost, phase=phase,
+            year=year)
+
+
+@app.command("hours")
+@domain_errors
+def hours(name: str, station_id: str, opening_hours: str = typer.Option(..., "--hours"),
+          cost: float = COST_OPT, phase: int = PHASE_OPT, year: int | None = YEAR_OPT) -> None:
+    """Change an existing station's opening hours (e.g. extend to 22:00)."""
+    _append(name, "hours", station_id=station_id, opening_hours=opening_hours, cost=cost, phase=phase,
+            year=year)
+
+
+@app.command("list")
+@domain_errors
+def list_(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every scenario with its action count and cost."""
+    from geo.db.engine import session_scope
+
+    with session_scope() as session:
+        rows = _store().list_scenarios(session)
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['name']}\t{r['actions']} action(s)\t{float(r['cost']):,.0f} yuan\tbase {r['base']}")
+
+
+@app.command("show")
+@domain_errors
+def show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """A scenario's actions in order, with cost per phase."""
+    from geo.db.engine import session_scope
+    from geo.scenario.plan import actions_frame
+
+    with session_scope() as session:
+        scn = _store().get_scenario(session, name)
+    table = actions_frame(scn.actions)
+    if as_json:
+        print_json({"name": scn.name, "base": scn.base, "total_cost": scn.total_cost,
+                    "actions": table.to_dict("records"), "phases": scn.cost_by_phase().to_dict("records")})
+        return
+    typer.echo(f"{scn.name} (base {scn.base}): {len(scn.actions)} action(s), {scn.total_cost:,.0f} yuan")
+    for a in scn.actions:
+        where = f" at {a.lon:.6f},{a.lat:.6f}" if a.lon is not None else ""
+        typer.echo(f"  {a.seq}. {a.kind} {a.station_id or ''}{where} phase {a.phase} cost {a.cost:,.0f}")
+
+
+@app.command("delete")
+@domain_errors
+def delete(name: str) -> None:
+    """Delete a scenario and its actions."""
+    from geo.db.engine import session_scope
+
+    with session_scope() as session:
+        _store().delete_scenario(session, name)
+    typer.echo(f"scenario {name} deleted")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    network: Any
+    demand: Any
+    areas: Any
+
+
+def _inputs(network: Path, mode: str, demand: list[str], demand_crs: str, areas: Path | None,
+            areas_level: str, areas_code_field: str | None, areas_name_field: str | None) -> Inputs:
+    from api.services import load_network_file
+
+    if not network.is_file():
+        raise fail(f"--network: file not found: {network}", 3)
+    with option_errors("--network"):
+        net = load_network_file(network, mode)
+    frame, _info = load_demand(demand, street_network=lambda: net, crs=demand_crs, group=None,
+                               weight_field=None, clip=None)
+    area_frame = None if areas is None else load_areas(areas, level=areas_level, code_field=areas_code_field,
+                                                       name_field=areas_name_field)
+    return Inputs(net, frame, area_frame)
+
+
+def _evaluate(name: str, inputs: Inputs, minutes: float, *, base_of: str | None = None) -> tuple[Any, float]:
+    """Coverage of scenario ``name`` (or of ``base_of``'s base when ``name`` is ``base``) and its cost."""
+    from geo.coverage import compute_coverage
+    from geo.db.engine import session_scope
+    from geo.scenario.plan import Scenario, apply_actions
+
+    with session_scope() as session:
+        scn = _store().get_scenario(session, base_of if name == BASE and base_of else name)
+    if name == BASE:
+        scn = Scenario(name=BASE, base=scn.base)
+    stations = apply_actions(load_stations(scn.base, crs=None), scn)
+    with option_errors():
+        result = compute_coverage(inputs.network, stations, inputs.demand, minutes=minutes,
+                                  areas=inputs.areas)
+    return result, scn.total_cost
+
+
+@app.command("eval")
+@domain_errors
+def evaluate(
+    name: str, network: Path = typer.Option(..., "--network"), mode: str = typer.Option("walk", "--mode"),
+    demand: list[str] = typer.Option([], "--demand"), demand_crs: str = typer.Option("wgs84", "--demand-crs"),
+    areas: Path | None = AREAS_OPT, areas_level: str = AREAS_LEVEL_OPT,
+    areas_code_field: str | None = AREAS_CODE_FIELD_OPT, areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
+    minutes: float = typer.Option(15.0, "--minutes"), out: Path | None = typer.Option(None, "--out"),
+    as_json: bool = typer.Option(False, "--json"), verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Coverage of a scenario: summary, per area and group; DIR/demand.geojson per point."""
+    from geo.checks import check_minutes
+    from geo.report import write_geojson, write_table
+
+    setup_logging(verbose)
+    minutes = check_minutes(minutes, field="--minutes")
+    inputs = _inputs(network, mode, demand, demand_crs, areas, areas_level, areas_code_field,
+                     areas_name_field)
+    result, cost = _evaluate(name, inputs, minutes)
+    summary = {**result.summary.as_dict(), "scenario": name, "cost": cost}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_geojson(result.demand, out / "demand.geojson")
+        write_table(result.by_area, out, "coverage_by_area")
+        write_table(result.by_group, out, "coverage_by_group")
+    if as_json:
+        print_json({**summary, "by_area": result.by_area.to_dict("records"),
+                    "by_group": result.by_group.to_dict("records")})
+        return
+    share = 100 * (summary["covered_share"] or 0)
+    typer.echo(f"{name}: covered {share:.1f}% of {summary['demand_total']:.1f} "
+               f"within {minutes:g} min ({summary['stations']} open station(s)), cost {cost:,.0f} yuan")
+
+
+@app.command("compare")
+@domain_errors
+def compare(
+    first: str, second: str, network: Path = typer.Option(..., "--network"),
+    mode: str = typer.Option("walk", "--mode"), demand: list[str] = typer.Option([], "--demand"),
+    demand_crs: str = typer.Option("wgs84", "--demand-crs"), areas: Path | None = AREAS_OPT,
+    areas_level: str = AREAS_LEVEL_OPT, areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+    areas_name_field: str | None = AREAS_NAME_FIELD_OPT, minutes: float = typer.Option(15.0, "--minutes"),
+    out: Path | None = typer.Option(None, "--out"), as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Two plans side by side (``base`` = the other plan's base): per area and per worker group."""
+    from geo.checks import check_minutes
+    from geo.report import write_geojson, write_table
+    from geo.scenario.compare import compare_results
+
+    minutes = check_minutes(minutes, field="--minutes")
+    inputs = _inputs(network, mode, demand, demand_crs, areas, areas_level, areas_code_field,
+                     areas_name_field)
+    a, cost_a = _evaluate(first, inputs, minutes, base_of=second)
+    b, cost_b = _evaluate(second, inputs, minutes, base_of=first)
+    cmp = compare_results(a, b, cost_a=cost_a, cost_b=cost_b)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_table(cmp.by_area, out, "compare_by_area")
+        write_table(cmp.by_group, out, "compare_by_group")
+        write_geojson(cmp.changed, out / "changed.geojson")
+    if as_json:
+        print_json({"a": first, "b": second, **cmp.summary, "by_area": cmp.by_area.to_dict("records"),
+                    "by_group": cmp.by_group.to_dict("records")})
+        return
+    s = cmp.summary
+    typer.echo(f"{first} → {second}: covered {100 * float(s['covered_share_a'] or 0):.1f}% → "
+               f"{100 * float(s['covered_share_b'] or 0):.1f}%; workers gained {s['gained']:.1f}, lost "
+               f"{s['lost']:.1f}; cost {s['cost_a']:,.0f} → {s['cost_b']:,.0f} yuan")
