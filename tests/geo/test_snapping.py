@@ -245,3 +245,51 @@ def test_same_edge_meters_direction() -> None:
         assert np.isfinite(along[0]) and np.isinf(along[1])
     else:
         assert np.isinf(along[0]) and np.isfinite(along[1])
+
+
+@pytest.mark.parametrize("fixture", ["xian_ebike", "shanghai_ebike", "changsha_walk"])
+def test_coverage_equals_split_networkx_on_real_networks(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    """Xi'an (Amap links, 9,392 one-way): e-bike direction on edges; Shanghai e-bike; Changsha walk."""
+    net: Network = request.getfixturevalue(fixture)
+    rng = np.random.default_rng(9)
+    main = np.flatnonzero(net.component == 0)
+    c_lon, c_lat = float(np.median(net.lon[main])), float(np.median(net.lat[main]))
+    near = main[np.argsort(np.hypot(net.lon[main] - c_lon, net.lat[main] - c_lat))[:400]]
+    pick = rng.choice(near, size=6, replace=False)
+    stations = _stations_at(net.lon[pick] + 1.5e-4, net.lat[pick] - 1e-4)
+    x0, x1 = np.quantile(net.lon[near], [0.0, 1.0])
+    y0, y1 = np.quantile(net.lat[near], [0.0, 1.0])
+    demand = _demand_at(rng.uniform(x0, x1, 250), rng.uniform(y0, y1, 250))
+    res = compute_coverage(net, stations, demand, minutes=5.0, horizon_minutes=8.0)
+    sx, sy = stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy()
+    dx, dy = demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()
+    groups = [("s", sx, sy, net.snap(sx, sy)), ("d", dx, dy, net.snap(dx, dy))]
+    g = split_graph(net.to_networkx(), net, groups, node_key=int)
+    dist = to_nearest_station(g, len(stations), 8.0 * net.meters_per_minute)
+    want = np.array([dist.get(("d", i), np.nan) for i in range(len(demand))]) / net.meters_per_minute
+    got = res.demand["minutes"].to_numpy(dtype=float)
+    assert np.isfinite(got).sum() > 30
+    if fixture == "xian_ebike":  # most points sit on one-way edges: one end only
+        one_way = np.isinf(groups[1][3].exits()[1]) & groups[1][3].snapped[:, None]
+        assert one_way.any(axis=1).sum() > 100
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, equal_nan=True)
+    nodes = np.array([dist.get(i, np.nan) for i in range(net.n_nodes)]) / net.meters_per_minute
+    np.testing.assert_allclose(res.node_minutes, nodes, rtol=0, atol=1e-6, equal_nan=True)
+
+
+def _stations_at(lon: np.ndarray, lat: np.ndarray) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"station_id": [f"s{i}" for i in range(len(lon))], "status": "open"},
+        geometry=gpd.points_from_xy(lon, lat),
+        crs="EPSG:4326",
+    )
+
+
+def _demand_at(lon: np.ndarray, lat: np.ndarray) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"demand_id": [f"d{i}" for i in range(len(lon))], "group": "courier", "weight": 1.0},
+        geometry=gpd.points_from_xy(lon, lat),
+        crs="EPSG:4326",
+    )
