@@ -66,13 +66,14 @@ def dense_cover(
     net: Network, sites: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, minutes: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The dense route: full Dijkstra per site (no limit) → demand × site minutes → boolean coverage."""
-    ds = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())
-    ss = net.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
-    dist = dijkstra(net.reverse_csr(), directed=True, indices=np.where(ss.node >= 0, ss.node, 0))
+    # edge snapping, one end node per point as geo.siting.coverage_sets takes it
+    d_node, d_m = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()).nearer_end()
+    s_node, s_m = net.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()).nearer_end(entry=True)
+    dist = dijkstra(net.reverse_csr(), directed=True, indices=np.where(s_node >= 0, s_node, 0))
     per_min = net.speed_kph * 1000.0 / 60.0
-    t = (dist[:, np.where(ds.node >= 0, ds.node, 0)].T + ds.meters[:, None] + ss.meters[None, :]) / per_min
-    t[ds.node < 0, :] = np.inf
-    t[:, ss.node < 0] = np.inf
+    t = (dist[:, np.where(d_node >= 0, d_node, 0)].T + d_m[:, None] + s_m[None, :]) / per_min
+    t[d_node < 0, :] = np.inf
+    t[:, s_node < 0] = np.inf
     return t, t <= minutes
 
 

@@ -1,16 +1,19 @@
 """The 15-minute service circle: coverage of demand by stations in one Dijkstra pass.
 
-Travel time (``docs/ARCHITECTURE.md``, ``docs/TRAVEL_TIME.md``)::
+Travel time (``docs/TRAVEL_TIME.md``)::
 
-    time(P → S) = [ straight(P, node(P)) + path(node(P) → node(S)) + straight(node(S), S) ] / speed
+    time(P → S) = [ straight(P, p) + along(p → x) + path(x → y) + along(y → s) + straight(s, S) ] / speed
 
-Straight lines are great-circle metres, paths follow the arcs of the network's mode. Every node's
-time to its nearest station is found by ONE multi-source search on the reversed graph (the same
-graph for walking), :class:`geo._graph.OffsetSearch` (compiled, :mod:`geo._dijkstra`): each
-station enters as a source at its network node with its own straight-line offset as the starting
-distance, which gives exactly ``min_S [ path(v → node(S)) + straight(node(S), S) ]`` for every
-node ``v`` and names the winning station (the lowest index on exact ties). It is the
-``scipy.sparse.csgraph.dijkstra(min_only=True)`` pass with one virtual node per station, which the
+``p`` and ``s`` are the points' projections on their nearest usable edges (:mod:`geo.snapping`),
+``x``/``y`` end nodes of those edges reachable in the mode's direction, ``along`` the partial edge
+lengths; a point and a station on the same edge also meet directly along it. Straight lines are
+great-circle metres, paths follow the arcs of the network's mode. Every node's time to its nearest
+station is found by ONE multi-source search on the reversed graph (the same graph for walking),
+:class:`geo._graph.OffsetSearch` (compiled, :mod:`geo._dijkstra`): each station enters as a source
+at the end nodes of its edge with its partial edge + straight line as the starting distance, which
+gives exactly ``min_S [ path(v → y_S) + along(y_S → s) + straight(s, S) ]`` for every node ``v``
+and names the winning station (the lowest index on exact ties). It is the
+``scipy.sparse.csgraph.dijkstra(min_only=True)`` pass with one virtual node per source, which the
 tests use as the reference. The search stops at ``horizon_minutes``: farther nodes and points get
 NaN minutes. On networks of 20,000 nodes or more it runs on the junction graph (chains of degree-2
 nodes contracted to one arc each, built once per network by :func:`geo._contract.contracted_search`);
@@ -132,9 +135,11 @@ class CoverageResult:
     demand : GeoDataFrame
         New frame (EPSG:4326): input columns + ``nearest_station`` (station_id or None),
         ``minutes`` (NaN when unreachable/unsnappable), ``covered``, ``snapped``, ``snap_meters``
+        (straight line from the point to its nearest usable edge)
         and ``area_code``/``area_name`` when areas were given.
     stations : GeoDataFrame
-        The selected stations + ``node`` (-1 unsnappable), ``snap_meters``, ``snapped`` and
+        The selected stations + ``node`` (the nearer end node of the station's edge, -1
+        unsnappable), ``snap_meters`` (straight line to the edge), ``snapped`` and
         ``minutes_to_nearest_neighbour`` (to the nearest other station; NaN beyond the horizon).
     by_area, by_group : DataFrame
         Columns :data:`AGG_COLUMNS` per area (``area_code``, ``area_name``; the row
@@ -337,7 +342,7 @@ def _neighbour_meters(
     Symmetric networks: exact from the single pass (the shortest route to the nearest other station
     leaves the station's own cell across exactly one boundary arc, Mehlhorn's lemma; each station is
     a virtual node joined to its edge's ends and directly to the stations on its own edge).
-    Directed networks: one limited search per station chunk.
+    Directed networks: one limited search per station.
     """
     out = np.full(len(st), np.inf)
     if int(np.sum(st.snapped)) < 2:
@@ -345,7 +350,7 @@ def _neighbour_meters(
     if network.symmetric:
         _boundary_minimum(network, node_m, node_station, st, out)
     else:
-        _chunked_neighbours(network, st, limit, out)
+        _searched_neighbours(network, st, limit, out)
     i, j = same_edge_pairs(st, st)
     if i.size:
         np.minimum.at(out, i, np.where(i != j, same_edge_meters(st, i, st, j), np.inf))
@@ -376,27 +381,20 @@ def _boundary_minimum(
     np.minimum.at(out, ot[cross], cand)
 
 
-def _chunked_neighbours(network: Network, st: Snap, limit: float, out: NDArray[np.float64]) -> None:
-    """Directed networks: from each chunk of stations' entry nodes, one limited search on the
-    reversed graph; every other station then leaves by its own exits."""
-    from scipy.sparse.csgraph import dijkstra
-
-    g = network.reverse_csr()
+def _searched_neighbours(network: Network, st: Snap, limit: float, out: NDArray[np.float64]) -> None:
+    """Directed networks: per station one limited compiled search on the reversed graph from the
+    ends of its edge; every other station then leaves by its own exits."""
     entry, entry_m = st.entries()
     exit_node, exit_m = st.exits()
-    ok = np.flatnonzero(st.snapped)
+    leaves = exit_node >= 0
     safe_exit = np.maximum(exit_node, 0)
-    for start in range(0, ok.size, 32):
-        ids = ok[start : start + 32]
-        rows = np.maximum(entry[ids], 0).ravel()
-        dist = np.atleast_2d(dijkstra(g, directed=True, indices=rows, limit=limit))
-        dist = dist + np.where(entry[ids] >= 0, entry_m[ids], np.inf).reshape(-1, 1)
-        to_station = dist.reshape(ids.size, 2, -1).min(axis=1)  # (chunk, n): node -> station j
-        # time S_i -> S_j: leave S_i by one of its exits, then the path to S_j
-        via = to_station[:, safe_exit] + exit_m[None, :, :]
-        via = np.where(exit_node[None, :, :] >= 0, via, np.inf).min(axis=2)  # (chunk, m)
-        via[np.arange(ids.size), ids] = np.inf
-        np.minimum(out, via.min(axis=0), out=out)
+    search = network.offset_search
+    for j in np.flatnonzero(st.snapped).tolist():
+        ok = entry[j] >= 0
+        d, _ = search.run(entry[j][ok], entry_m[j][ok], limit_m=limit)
+        via = np.where(leaves, d[safe_exit] + exit_m, np.inf).min(axis=1)  # S_i -> S_j for every i
+        via[j] = np.inf
+        np.minimum(out, via, out=out)
 
 
 def _aggregate(

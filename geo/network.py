@@ -3,7 +3,8 @@
 A :class:`Network` holds the directed arcs a traveller of one mode may use, node coordinates in
 WGS-84 (EPSG:4326), arc lengths in metres (great-circle between consecutive OSM nodes, the
 unsimplified osmnx graph, so routes and service areas follow the real street shape), weakly
-connected component labels, and a lazily built KD-tree for snapping.
+connected component labels, and a lazily built spatial index over the edges for snapping
+(:mod:`geo.snapping`).
 
 Sources
 -------

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
+from scipy.spatial import cKDTree
 
 from geo import _graph
 from geo.errors import InputError
@@ -40,6 +41,9 @@ __all__ = [
 #: pieces with fewer nodes (or under ISLAND_SHARE of all nodes) are tiny islands
 ISLAND_NODES = 50
 ISLAND_SHARE = 0.01
+#: spacing of the sample points along edges (metres) and samples examined per point
+SAMPLE_M = 10.0
+SAMPLE_K = 8
 #: an island gives way to a larger piece no farther than max(ISLAND_SLACK_M, ISLAND_RATIO × nearest)
 ISLAND_SLACK_M = 25.0
 ISLAND_RATIO = 1.5
@@ -109,19 +113,24 @@ class Snap:
         bad = ~np.isfinite(meters) | (nodes < 0)
         return np.where(bad, -1, nodes), np.where(bad, np.inf, meters)
 
+    def nearer_end(self, *, entry: bool = False) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """One end node per point and the metres to it (straight line + partial edge): the nearer
+        of :meth:`exits` (or of :meth:`entries` with ``entry=True``); -1 / inf when unsnappable.
+        For callers that take one node per point; the exact time takes both ends."""
+        nodes, meters = self.entries() if entry else self.exits()
+        pick = np.argmin(meters, axis=1) if len(self) else np.zeros(0, dtype=np.int64)
+        rows = np.arange(len(self))
+        return nodes[rows, pick], meters[rows, pick]
+
     @property
     def node(self) -> NDArray[np.int64]:
-        """The nearer reachable end node of each point's edge (-1: unsnappable), for callers that
-        need one node per point; :meth:`exits` and :meth:`entries` give the exact pair."""
-        nodes, meters = self.exits()
-        pick = np.argmin(meters, axis=1) if len(self) else np.zeros(0, dtype=np.int64)
-        return nodes[np.arange(len(self)), pick]
+        """The nearer reachable end node of each point's edge (-1: unsnappable)."""
+        return self.nearer_end()[0]
 
     @property
     def node_meters(self) -> NDArray[np.float64]:
         """Metres from each point to :attr:`node` (straight line + partial edge)."""
-        _, meters = self.exits()
-        return meters.min(axis=1) if len(self) else np.zeros(0)
+        return self.nearer_end()[1]
 
     def take(self, index: ArrayLike) -> Snap:
         """The snaps of the points at ``index`` (positions or a boolean mask)."""
@@ -203,34 +212,83 @@ class EdgeIndex:
         return xy[self.tail], xy[self.head]
 
     @cached_property
-    def _trees(self) -> tuple[shapely.STRtree, shapely.STRtree, NDArray[np.int64]]:
-        a, b = self._xy
-        segments = shapely.linestrings(np.stack([a, b], axis=1))
-        big_idx = np.flatnonzero(self.big)
-        return shapely.STRtree(segments), shapely.STRtree(segments[big_idx]), big_idx
+    def _samples(self) -> tuple[_SampleTree, _SampleTree]:
+        """Sample-point trees over all edges and over the edges of larger pieces."""
+        every = np.arange(self.size, dtype=np.int64)
+        return _SampleTree(self, every), _SampleTree(self, every[self.big])
 
     def nearest(self, xy: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Nearest edge of every local-xy point after the piece rule, and the fraction along it."""
-        tree_all, tree_big, big_idx = self._trees
-        pts = shapely.points(xy)
-        (_, e_all), d_all = tree_all.query_nearest(pts, return_distance=True, all_matches=False)
-        chosen = np.asarray(e_all, dtype=np.int64)
-        if 0 < big_idx.size < self.size:
-            island = ~self.big[chosen]
-            if island.any():
-                (_, e_big), d_big = tree_big.query_nearest(
-                    pts[island], return_distance=True, all_matches=False
-                )
+        every, larger = self._samples
+        chosen, d_all = every.nearest(xy)
+        if 0 < larger.edges.size < self.size:
+            island = np.flatnonzero(~self.big[chosen])
+            if island.size:
+                e_big, d_big = larger.nearest(xy[island])
                 near = d_big <= np.maximum(ISLAND_SLACK_M, ISLAND_RATIO * d_all[island])
-                chosen[np.flatnonzero(island)[near]] = big_idx[np.asarray(e_big, dtype=np.int64)[near]]
+                chosen[island[near]] = e_big[near]
         return chosen, self._fraction(chosen, xy)
+
+    def distance(self, edge: NDArray[np.int64], xy: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Local-metre distance from each point to the given edge's segment (broadcasts)."""
+        a, b = self._xy
+        t = self._fraction(edge, xy)
+        proj = a[edge] + t[..., None] * (b[edge] - a[edge])
+        return np.asarray(np.hypot(*np.moveaxis(xy - proj, -1, 0)))
 
     def _fraction(self, edge: NDArray[np.int64], xy: NDArray[np.float64]) -> NDArray[np.float64]:
         a, b = self._xy
         ab = b[edge] - a[edge]
-        den = np.einsum("ij,ij->i", ab, ab)
-        num = np.einsum("ij,ij->i", xy - a[edge], ab)
+        den = np.sum(ab * ab, axis=-1)
+        num = np.sum((xy - a[edge]) * ab, axis=-1)
         return np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 1.0)
+
+
+class _SampleTree:
+    """Exact nearest edge among ``edges`` by a KD-tree over points sampled along them every
+    ≤ SAMPLE_M metres: the K nearest samples name candidate edges, measured exactly; any edge
+    without a sample among them lies at least ``r_K - SAMPLE_M / 2`` away (r_K: the K-th sample's
+    distance), so the best candidate is exact when no farther than that. Points where it is not
+    (rare: long straight-line gaps) ask an STRtree over the segments."""
+
+    def __init__(self, index: EdgeIndex, edges: NDArray[np.int64]) -> None:
+        a, b = (xy[edges] for xy in index._xy)
+        seg = np.hypot(*(b - a).T) if edges.size else np.zeros(0)
+        steps = np.maximum(1, np.ceil(seg / SAMPLE_M)).astype(np.int64)
+        owner = np.repeat(np.arange(edges.size), steps + 1)
+        within = np.arange(owner.size) - np.repeat(np.cumsum(steps + 1) - (steps + 1), steps + 1)
+        frac = within / steps[owner]
+        self.index = index
+        self.edges = edges
+        self.sample_edge = edges[owner]
+        self.tree = cKDTree(a[owner] + frac[:, None] * (b[owner] - a[owner])) if edges.size else None
+
+    def nearest(self, xy: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Nearest edge of each point and the local-metre distance to it."""
+        if self.tree is None or xy.shape[0] == 0:
+            return np.zeros(xy.shape[0], dtype=np.int64), np.full(xy.shape[0], np.inf)
+        k = int(min(SAMPLE_K, self.sample_edge.size))
+        r, i = self.tree.query(xy, k=k)
+        r, i = r.reshape(xy.shape[0], k), i.reshape(xy.shape[0], k)
+        cand = self.sample_edge[i]
+        d = self.index.distance(cand, np.broadcast_to(xy[:, None, :], (*cand.shape, 2)))
+        col = np.argmin(d, axis=1)
+        rows = np.arange(xy.shape[0])
+        edge, dist = cand[rows, col], d[rows, col]
+        unsure = np.flatnonzero(~(dist <= r[:, -1] - SAMPLE_M / 2))
+        if k == self.sample_edge.size:  # every sample examined: exact already
+            unsure = unsure[:0]
+        if unsure.size:
+            (_, j), exact = self._strtree.query_nearest(
+                shapely.points(xy[unsure]), return_distance=True, all_matches=False
+            )
+            edge[unsure], dist[unsure] = self.edges[np.asarray(j, dtype=np.int64)], exact
+        return edge, dist
+
+    @cached_property
+    def _strtree(self) -> shapely.STRtree:
+        a, b = (xy[self.edges] for xy in self.index._xy)
+        return shapely.STRtree(shapely.linestrings(np.stack([a, b], axis=1)))
 
 
 def snap_points(network: Network, lon: ArrayLike, lat: ArrayLike, *, max_meters: float = 300.0) -> Snap:

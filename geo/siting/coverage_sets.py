@@ -262,15 +262,18 @@ class CoverageSets:
 
 
 def _snap(
-    network: Any, frame: gpd.GeoDataFrame, max_meters: float
+    network: Any, frame: gpd.GeoDataFrame, max_meters: float, *, entry: bool = False
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Edge snapping (geo.snapping): the nearer end node of the point's edge in the travel direction
+    (``entry=True`` for sites: the end from which the site is reached) and the metres to it."""
     if len(frame) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     pts = frame.geometry
     res = network.snap(pts.x.to_numpy(), pts.y.to_numpy(), max_meters=max_meters)
-    node = np.atleast_1d(np.asarray(res.node)).astype(np.int64)
-    meters = np.atleast_1d(np.asarray(res.meters, dtype=np.float64))
-    bad = (node < 0) | ~np.isfinite(meters) | (meters > max_meters)
+    node, meters = res.nearer_end(entry=entry)
+    node = np.atleast_1d(np.asarray(node)).astype(np.int64)
+    meters = np.atleast_1d(np.asarray(meters, dtype=np.float64))
+    bad = (node < 0) | ~np.isfinite(meters)
     node = np.where(bad, -1, node)
     meters = np.where(bad, np.inf, meters)
     return node, meters
@@ -323,12 +326,12 @@ def build_coverage_sets(
     meters = minutes / 60.0 * speed * 1000.0
     graph = network.reverse_csr()
     d_node, d_off = _snap(network, demand, snap_meters)
-    c_node, c_off = _snap(network, candidates, snap_meters)
+    c_node, c_off = _snap(network, candidates, snap_meters, entry=True)
     w = demand["weight"].to_numpy(dtype=np.float64)
     covered_before = np.zeros(len(demand), dtype=bool)
     s_bad = np.zeros(0, dtype=bool)
     if stations is not None and len(stations):
-        s_node, s_off = _snap(network, stations, snap_meters)
+        s_node, s_off = _snap(network, stations, snap_meters, entry=True)
         s_bad = s_node < 0
         reach_s = reach_matrix(
             graph,

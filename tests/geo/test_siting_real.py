@@ -68,17 +68,18 @@ def instance(net: Network) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoD
 def _reference_minutes(net: Network, sites: gpd.GeoDataFrame, demand: gpd.GeoDataFrame) -> np.ndarray:
     """Demand × sites travel minutes by networkx Dijkstra (inf when unreachable or unsnappable)."""
     g = net.to_networkx().reverse(copy=True)
-    ds = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())
-    ss = net.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
+    # edge snapping, one end node per point (the nearer one, in the travel direction), as the sets take it
+    d_node, d_m = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()).nearer_end()
+    s_node, s_m = net.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()).nearer_end(entry=True)
     per_min = net.speed_kph * 1000.0 / 60.0
     out = np.full((len(demand), len(sites)), np.inf)
     for j in range(len(sites)):
-        if ss.node[j] < 0:
+        if s_node[j] < 0:
             continue
-        dist = nx.single_source_dijkstra_path_length(g, int(ss.node[j]), weight="length")
+        dist = nx.single_source_dijkstra_path_length(g, int(s_node[j]), weight="length")
         for i in range(len(demand)):
-            if ds.node[i] >= 0 and int(ds.node[i]) in dist:
-                out[i, j] = (ds.meters[i] + dist[int(ds.node[i])] + ss.meters[j]) / per_min
+            if d_node[i] >= 0 and int(d_node[i]) in dist:
+                out[i, j] = (d_m[i] + dist[int(d_node[i])] + s_m[j]) / per_min
     return out
 
 
