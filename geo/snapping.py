@@ -249,7 +249,7 @@ class _SampleTree:
     ≤ SAMPLE_M metres: the K nearest samples name candidate edges, measured exactly; any edge
     without a sample among them lies at least ``r_K - SAMPLE_M / 2`` away (r_K: the K-th sample's
     distance), so the best candidate is exact when no farther than that. Points where it is not
-    (far from every street) try 64 samples, and the rare rest ask an STRtree over the segments."""
+    (rare: long straight-line gaps) ask an STRtree over the segments."""
 
     def __init__(self, index: EdgeIndex, edges: NDArray[np.int64]) -> None:
         a, b = (xy[edges] for xy in index._xy)
@@ -265,38 +265,25 @@ class _SampleTree:
 
     def nearest(self, xy: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Nearest edge of each point and the local-metre distance to it."""
-        n = xy.shape[0]
-        if self.tree is None or n == 0:
-            return np.zeros(n, dtype=np.int64), np.full(n, np.inf)
-        edge = np.zeros(n, dtype=np.int64)
-        dist = np.full(n, np.inf)
-        todo = np.arange(n)
-        for k in (SAMPLE_K, 8 * SAMPLE_K):  # the few far points unsure with 8 samples get 64
-            k = int(min(k, self.sample_edge.size))
-            e, d, sure = self._candidates(xy[todo], k)
-            edge[todo], dist[todo] = e, d
-            todo = todo[~sure]
-            if todo.size == 0:
-                return edge, dist
-        (_, j), exact = self._strtree.query_nearest(
-            shapely.points(xy[todo]), return_distance=True, all_matches=False
-        )
-        edge[todo], dist[todo] = self.edges[np.asarray(j, dtype=np.int64)], exact
-        return edge, dist
-
-    def _candidates(
-        self, xy: NDArray[np.float64], k: int
-    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
-        """Best edge among the ``k`` nearest samples' edges, its distance, and whether it is proven."""
-        r, i = self.tree.query(xy, k=k)  # type: ignore[union-attr]
+        if self.tree is None or xy.shape[0] == 0:
+            return np.zeros(xy.shape[0], dtype=np.int64), np.full(xy.shape[0], np.inf)
+        k = int(min(SAMPLE_K, self.sample_edge.size))
+        r, i = self.tree.query(xy, k=k)
         r, i = r.reshape(xy.shape[0], k), i.reshape(xy.shape[0], k)
         cand = self.sample_edge[i]
         d = self.index.distance(cand, np.broadcast_to(xy[:, None, :], (*cand.shape, 2)))
         col = np.argmin(d, axis=1)
         rows = np.arange(xy.shape[0])
-        best = d[rows, col]
-        sure = (best <= r[:, -1] - SAMPLE_M / 2) | (k == self.sample_edge.size)
-        return cand[rows, col], best, sure
+        edge, dist = cand[rows, col], d[rows, col]
+        unsure = np.flatnonzero(~(dist <= r[:, -1] - SAMPLE_M / 2))
+        if k == self.sample_edge.size:  # every sample examined: exact already
+            unsure = unsure[:0]
+        if unsure.size:
+            (_, j), exact = self._strtree.query_nearest(
+                shapely.points(xy[unsure]), return_distance=True, all_matches=False
+            )
+            edge[unsure], dist[unsure] = self.edges[np.asarray(j, dtype=np.int64)], exact
+        return edge, dist
 
     @cached_property
     def _strtree(self) -> shapely.STRtree:
