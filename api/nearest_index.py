@@ -2,8 +2,10 @@
 
 For each (mode, set of matching stations) the table is :func:`geo.network.nearest_k` over those
 stations: for every network node the ``max_k`` nearest stations by travel time (worker at the node →
-station, the coverage engine's definition). A request then costs one snap, one row lookup and the
-short paths to the stations it returns.
+station, the coverage engine's definition). A request then costs one edge snap
+(:meth:`geo.network.Network.snap`, the same snapping as coverage), the rows of the (up to two) end
+nodes by which the point leaves its edge, a check of the stations on its own edge, and the short
+paths to the stations it returns.
 
 The stations of the registry are held in memory with the registry version they were read at;
 every request compares :func:`geo.db.repository.registry_version` and, when a station changed,
@@ -28,6 +30,7 @@ from numpy.typing import NDArray
 
 from geo._graph import predecessor_path
 from geo.errors import InputError, NotFoundError, UnsnappableError
+from geo.snapping import Snap, same_edge_meters, same_edge_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +55,7 @@ class NearestTable:
     positions: NDArray[np.int64]  # snapshot positions of the matching stations
     station_index: NDArray[np.int64]  # (n_nodes, k) positions into ``positions`` (-1: none)
     minutes: NDArray[np.float64]  # (n_nodes, k) node → station minutes (NaN: none)
-    station_node: NDArray[np.int64]  # snapped node of every matching station (-1: unsnappable)
-    station_offset_m: NDArray[np.float64]  # straight line node(S) → S
+    station_snap: Snap  # where every matching station joins the network (its edge position)
 
 
 @dataclass(frozen=True)
@@ -234,13 +236,10 @@ class NearestIndex:
             k = max(1, min(self.max_k, int(positions.size)))
             if positions.size:
                 idx, minutes = nearest_k(net, lon, lat, k=k, horizon_minutes=self.horizon_minutes)
-                st = net.snap(lon, lat)
-                st_node, st_off = np.asarray(st.node), np.asarray(st.meters)
             else:
                 idx = np.full((net.n_nodes, 1), -1, dtype=np.int64)
                 minutes = np.full((net.n_nodes, 1), np.nan)
-                st_node, st_off = np.empty(0, dtype=np.int64), np.empty(0)
-            built = NearestTable(positions, idx, minutes, st_node, st_off)
+            built = NearestTable(positions, idx, minutes, net.snap(lon, lat))
             self.builds += 1
             with self._lock:
                 if self._snapshot is not None and self._snapshot.version == snap.version:
@@ -278,8 +277,8 @@ class NearestIndex:
             raise InputError(f"k must be between 1 and {self.max_k}, got {k}", field="k")
         net = self.networks[mode]
         point = net.snap(lon, lat, max_meters=snap_max_meters)
-        node, offset_m = int(point.node[0]), float(point.meters[0])
-        if node < 0:
+        offset_m = float(point.meters[0])
+        if not point.snapped[0]:
             where = f"{offset_m:.0f} m" if np.isfinite(offset_m) else "too far"
             raise UnsnappableError(
                 f"the point ({lon:.6f}, {lat:.6f}) is {where} from the {mode} network, "
@@ -289,49 +288,83 @@ class NearestIndex:
         snap = source if isinstance(source, StationSnapshot) else self.snapshot(source)
         positions = self.matching(snap, amenities=amenities, at=at)
         table = self.table(mode, snap, positions)
-        mpm = float(net.meters_per_minute)
-        chosen: list[tuple[int, float]] = []
-        for j in range(min(k, table.station_index.shape[1])):
+        chosen = _candidates(table, point, float(net.meters_per_minute), k)
+        if not chosen:
+            return snap, [], offset_m
+        hits = _routes(net, point, table, snap, chosen, (lon, lat))
+        return snap, hits, offset_m
+
+
+def _candidates(table: NearestTable, point: Snap, mpm: float, k: int) -> list[tuple[int, float]]:
+    """The ``k`` nearest stations of a snapped point, ``(local station, metres)`` by metres: the
+    table rows of the (up to two) end nodes the point leaves its edge by, each plus the way there,
+    and any station on the point's own edge reached directly. The union holds the true k nearest: a
+    station missing from an end's row is beaten there by k others."""
+    best: dict[int, float] = {}
+    nodes, exit_m = point.exits()
+    for node, meters in zip(nodes[0].tolist(), exit_m[0].tolist(), strict=True):
+        if node < 0:
+            continue
+        for j in range(table.station_index.shape[1]):
             local = int(table.station_index[node, j])
             if local < 0:
                 break
-            chosen.append((local, float(table.minutes[node, j])))
-        if not chosen:
-            return snap, [], offset_m
-        # one limited search from the point's node gives the paths to all chosen stations
-        longest = max(m * mpm - float(table.station_offset_m[loc]) for loc, m in chosen)
-        pred = np.empty(net.n_nodes, dtype=np.int64)
-        found = net.forward_search.run_within(
-            np.array([node], dtype=np.int64),
-            np.zeros(1),
-            limit_m=longest * (1 + 1e-9) + 1.0,
-            max_settled=None,
-            pred=pred,
-        )
-        assert found is not None  # no budget
-        dist = found[0]
-        hits: list[Hit] = []
-        for local, node_minutes in chosen:
-            st_node = int(table.station_node[local])
-            st_off = float(table.station_offset_m[local])
-            path = predecessor_path(pred, node, st_node)
+            total = float(table.minutes[node, j]) * mpm + meters
+            best[local] = min(best.get(local, np.inf), total)
+    at_point, on_edge = same_edge_pairs(point, table.station_snap)
+    direct_m = same_edge_meters(point, at_point, table.station_snap, on_edge)
+    for local, direct in zip(on_edge.tolist(), direct_m.tolist(), strict=True):
+        if np.isfinite(direct):
+            best[local] = min(best.get(local, np.inf), direct)
+    return sorted(best.items(), key=lambda item: (item[1], item[0]))[:k]
+
+
+def _routes(
+    net: Any,
+    point: Snap,
+    table: NearestTable,
+    snap: StationSnapshot,
+    chosen: list[tuple[int, float]],
+    lonlat: tuple[float, float],
+) -> list[Hit]:
+    """One limited search from the ends of the point's edge gives the paths to all chosen stations;
+    a station on the point's own edge reached directly is joined along the edge."""
+    mpm = float(net.meters_per_minute)
+    start, start_m = point.exits()
+    ok = start[0] >= 0
+    pred = np.empty(net.n_nodes, dtype=np.int64)
+    found = net.forward_search.run_within(
+        start[0][ok], start_m[0][ok], limit_m=max(m for _, m in chosen) * (1 + 1e-9) + 1.0,
+        max_settled=None, pred=pred,
+    )  # fmt: skip
+    assert found is not None  # no budget
+    dist = found[0]
+    plon, plat = point.lonlat(net)
+    hits: list[Hit] = []
+    for local, meters in chosen:
+        st = table.station_snap.take([local])
+        slon, slat = st.lonlat(net)
+        pos = int(table.positions[local])
+        ends, end_m = st.entries()
+        via = np.where(ends[0] >= 0, dist[np.maximum(ends[0], 0)] + end_m[0], np.inf)
+        inner: list[tuple[float, float]] = []  # empty: the direct way along the shared edge
+        if float(via.min()) <= meters * (1 + 1e-9) + 1e-6:
+            path = _path_from(pred, start[0][ok], int(ends[0][int(np.argmin(via))]))
             if path is None:
-                raise NotFoundError(f"no path from node {node} to node {st_node}", field="lon")
-            pos = int(table.positions[local])
-            line = np.empty((len(path) + 2, 2))
-            line[0] = lon, lat
-            line[1:-1, 0] = net.lon[path]
-            line[1:-1, 1] = net.lat[path]
-            line[-1] = snap.lon[pos], snap.lat[pos]
-            hits.append(
-                Hit(
-                    position=pos,
-                    minutes=node_minutes + offset_m / mpm,
-                    meters=offset_m + float(dist[st_node]) + st_off,
-                    route=line,
-                )
-            )
-        return snap, hits, offset_m
+                raise NotFoundError(f"no path to station {pos}", field="lon")
+            inner = list(zip(net.lon[path].tolist(), net.lat[path].tolist(), strict=True))
+        line = [lonlat, (float(plon[0]), float(plat[0])), *inner, (float(slon[0]), float(slat[0]))]
+        line.append((float(snap.lon[pos]), float(snap.lat[pos])))
+        hits.append(Hit(position=pos, minutes=meters / mpm, meters=meters, route=np.asarray(line)))
+    return hits
+
+
+def _path_from(pred: NDArray[np.int64], starts: NDArray[np.int64], dst: int) -> list[int] | None:
+    for src in starts.tolist():
+        path = predecessor_path(pred, int(src), dst)
+        if path is not None:
+            return path
+    return None
 
 
 def _missing(value: Any) -> bool:

@@ -312,14 +312,16 @@ def lookup_vs_reference(url: str, settings: Settings, lon: np.ndarray, lat: np.n
         t_ours = (time.perf_counter() - t0) / m
     eng.dispose()
     sx, sy = stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy()
-    st = net.snap(sx, sy)
-    ok = st.node >= 0
+    st_node, st_m = net.snap(sx, sy).entries()  # edge snapping: a station is reached from its edge's ends
     t0 = time.perf_counter()
     agree = 0
     for i in range(m):
-        p = net.snap(lon[i], lat[i])
-        d = dijkstra(net.csr(), directed=True, indices=int(p.node[0]))
-        total = np.where(ok, d[np.maximum(st.node, 0)] + st.meters + p.meters[0], np.inf)
+        p_node, p_m = net.snap(lon[i], lat[i]).exits()
+        d = np.full(net.n_nodes, np.inf)
+        for node, meters in zip(p_node[0].tolist(), p_m[0].tolist(), strict=True):
+            if node >= 0:
+                d = np.minimum(d, dijkstra(net.csr(), directed=True, indices=node) + meters)
+        total = np.where(st_node >= 0, d[np.maximum(st_node, 0)] + st_m, np.inf).min(axis=1)
         best = np.argsort(total, kind="stable")[:k]
         ref_minutes = total[best] / net.meters_per_minute
         ours_minutes = np.array([h.minutes for h in ours[i]])

@@ -57,6 +57,7 @@ from geo.siting import (
     mclp_exact,
     mclp_greedy,
 )
+from geo.snapping import same_edge_meters, same_edge_pairs
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 log = logging.getLogger("bench.siting")
@@ -66,13 +67,20 @@ def dense_cover(
     net: Network, sites: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, minutes: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The dense route: full Dijkstra per site (no limit) → demand × site minutes → boolean coverage."""
+    # edge snapping: a site is reached from either end of its edge, a point leaves by either end of
+    # its own, or they meet along a shared edge
     ds = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())
     ss = net.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
-    dist = dijkstra(net.reverse_csr(), directed=True, indices=np.where(ss.node >= 0, ss.node, 0))
+    s_node, s_m = ss.entries()
+    d_node, d_m = ds.exits()
+    dist = dijkstra(net.reverse_csr(), directed=True, indices=np.maximum(s_node, 0).ravel())
+    to_site = (dist + s_m.reshape(-1, 1)).reshape(len(ss), 2, net.n_nodes).min(axis=1)  # node -> site
+    via = [to_site[:, np.maximum(d_node[:, k], 0)].T + d_m[:, k, None] for k in range(2)]
+    meters = np.minimum(*[np.where(d_node[:, k, None] >= 0, via[k], np.inf) for k in range(2)])
+    i, j = same_edge_pairs(ds, ss)
+    np.minimum.at(meters, (i, j), same_edge_meters(ds, i, ss, j))
     per_min = net.speed_kph * 1000.0 / 60.0
-    t = (dist[:, np.where(ds.node >= 0, ds.node, 0)].T + ds.meters[:, None] + ss.meters[None, :]) / per_min
-    t[ds.node < 0, :] = np.inf
-    t[:, ss.node < 0] = np.inf
+    t = meters / per_min
     return t, t <= minutes
 
 

@@ -1,16 +1,19 @@
 """The 15-minute service circle: coverage of demand by stations in one Dijkstra pass.
 
-Travel time (``docs/ARCHITECTURE.md``, ``docs/TRAVEL_TIME.md``)::
+Travel time (``docs/TRAVEL_TIME.md``)::
 
-    time(P → S) = [ straight(P, node(P)) + path(node(P) → node(S)) + straight(node(S), S) ] / speed
+    time(P → S) = [ straight(P, p) + along(p → x) + path(x → y) + along(y → s) + straight(s, S) ] / speed
 
-Straight lines are great-circle metres, paths follow the arcs of the network's mode. Every node's
-time to its nearest station is found by ONE multi-source search on the reversed graph (the same
-graph for walking), :class:`geo._graph.OffsetSearch` (compiled, :mod:`geo._dijkstra`): each
-station enters as a source at its network node with its own straight-line offset as the starting
-distance, which gives exactly ``min_S [ path(v → node(S)) + straight(node(S), S) ]`` for every
-node ``v`` and names the winning station (the lowest index on exact ties). It is the
-``scipy.sparse.csgraph.dijkstra(min_only=True)`` pass with one virtual node per station, which the
+``p`` and ``s`` are the points' projections on their nearest usable edges (:mod:`geo.snapping`),
+``x``/``y`` end nodes of those edges reachable in the mode's direction, ``along`` the partial edge
+lengths; a point and a station on the same edge also meet directly along it. Straight lines are
+great-circle metres, paths follow the arcs of the network's mode. Every node's time to its nearest
+station is found by ONE multi-source search on the reversed graph (the same graph for walking),
+:class:`geo._graph.OffsetSearch` (compiled, :mod:`geo._dijkstra`): each station enters as a source
+at the end nodes of its edge with its partial edge + straight line as the starting distance, which
+gives exactly ``min_S [ path(v → y_S) + along(y_S → s) + straight(s, S) ]`` for every node ``v``
+and names the winning station (the lowest index on exact ties). It is the
+``scipy.sparse.csgraph.dijkstra(min_only=True)`` pass with one virtual node per source, which the
 tests use as the reference. The search stops at ``horizon_minutes``: farther nodes and points get
 NaN minutes. On networks of 20,000 nodes or more it runs on the junction graph (chains of degree-2
 nodes contracted to one arc each, built once per network by :func:`geo._contract.contracted_search`);
@@ -41,6 +44,7 @@ from geo.areas import area_index
 from geo.catalog import resolve_amenity
 from geo.errors import InputError
 from geo.network import Network
+from geo.snapping import Snap, point_meters, same_edge_meters, same_edge_pairs, sources_of
 
 # scipy.sparse.csgraph is imported inside the functions that use it (~80 ms of every CLI start)
 
@@ -131,9 +135,11 @@ class CoverageResult:
     demand : GeoDataFrame
         New frame (EPSG:4326): input columns + ``nearest_station`` (station_id or None),
         ``minutes`` (NaN when unreachable/unsnappable), ``covered``, ``snapped``, ``snap_meters``
+        (straight line from the point to its nearest usable edge)
         and ``area_code``/``area_name`` when areas were given.
     stations : GeoDataFrame
-        The selected stations + ``node`` (-1 unsnappable), ``snap_meters``, ``snapped`` and
+        The selected stations + ``node`` (the nearer end node of the station's edge, -1
+        unsnappable), ``snap_meters`` (straight line to the edge), ``snapped`` and
         ``minutes_to_nearest_neighbour`` (to the nearest other station; NaN beyond the horizon).
     by_area, by_group : DataFrame
         Columns :data:`AGG_COLUMNS` per area (``area_code``, ``area_name``; the row
@@ -301,69 +307,94 @@ def node_pass(
     *,
     horizon_minutes: float = 60.0,
     snap_meters: float = 300.0,
-) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+) -> tuple[NDArray[np.float64], NDArray[np.int64], Snap]:
     """The single multi-source pass.
+
+    Every station joins the network on its nearest usable edge (:meth:`Network.snap`) and enters
+    the search at the end nodes from which it is reached along that edge, each with its partial
+    edge length + straight line as the starting offset.
 
     Returns
     -------
-    (node_meters, node_station, station_node, station_offset_m)
-        Metres from every node to its nearest station including that station's straight-line
-        offset (inf beyond the horizon), the station position (-1 none), and each station's snapped
-        node (-1 unsnappable) and offset in metres.
+    (node_meters, node_station, station_snap)
+        Metres from every node to its nearest station including that station's partial edge and
+        straight line (inf beyond the horizon), the station position (-1 none), and the stations'
+        :class:`geo.snapping.Snap`.
     """
     snap = network.snap(station_lon, station_lat, max_meters=snap_meters)
-    ok = np.flatnonzero(snap.node >= 0)
+    src_node, src_off, src_station = sources_of(snap)
     limit = horizon_minutes * network.meters_per_minute
-    d, owner = coverage_search(network).run(snap.node[ok], snap.meters[ok], limit_m=limit)
+    d, owner = coverage_search(network).run(src_node, src_off, limit_m=limit)
     node_station = np.full(network.n_nodes, -1, dtype=np.int64)
-    node_station[owner >= 0] = ok[owner[owner >= 0]]
-    return d, node_station, snap.node, snap.meters
+    node_station[owner >= 0] = src_station[owner[owner >= 0]]
+    return d, node_station, snap
 
 
 def _neighbour_meters(
     network: Network,
     node_m: NDArray[np.float64],
     node_station: NDArray[np.int64],
-    st_node: NDArray[np.int64],
-    st_off: NDArray[np.float64],
+    st: Snap,
     limit: float,
 ) -> NDArray[np.float64]:
     """Metres from every station to its nearest *other* station (inf beyond ``limit``).
 
     Symmetric networks: exact from the single pass (the shortest route to the nearest other station
-    leaves the station's own cell across exactly one boundary arc, Mehlhorn's lemma; station
-    offsets enter as virtual arcs). Directed networks: one limited search per station chunk.
+    leaves the station's own cell across exactly one boundary arc, Mehlhorn's lemma; each station is
+    a virtual node joined to its edge's ends and directly to the stations on its own edge).
+    Directed networks: one limited search per station.
     """
-    from scipy.sparse.csgraph import dijkstra
-
-    m = st_node.size
-    out = np.full(m, np.inf)
-    ok = np.flatnonzero(st_node >= 0)
-    if ok.size < 2:
+    out = np.full(len(st), np.inf)
+    if int(np.sum(st.snapped)) < 2:
         return out
     if network.symmetric:
-        n = network.n_nodes
-        # extended node arrays: network nodes, then one virtual node per station (distance 0, owner itself)
-        d_ext = np.concatenate([node_m, np.zeros(m)])
-        o_ext = np.concatenate([node_station, np.arange(m)])
-        tails = np.concatenate([network.tails.astype(np.int64), ok + n, st_node[ok]])
-        heads = np.concatenate([network.indices.astype(np.int64), st_node[ok], ok + n])
-        w = np.concatenate([network.length_m, st_off[ok], st_off[ok]])
-        ot, oh = o_ext[tails], o_ext[heads]
-        cross = (ot >= 0) & (oh >= 0) & (ot != oh)
-        cand = d_ext[tails[cross]] + w[cross] + d_ext[heads[cross]]
-        np.minimum.at(out, ot[cross], cand)
+        _boundary_minimum(network, node_m, node_station, st, out)
     else:
-        g = network.reverse_csr()
-        for start in range(0, ok.size, 64):
-            ids = ok[start : start + 64]
-            dist = np.atleast_2d(dijkstra(g, directed=True, indices=st_node[ids], limit=limit))
-            # dist[j, v] = path(v -> node(S_j)); time S_i -> S_j = off_i + dist[j, node_i] + off_j
-            sub = dist[:, st_node[ok]] + st_off[ids][:, None] + st_off[ok][None, :]
-            sub[ids[:, None] == ok[None, :]] = np.inf
-            np.minimum.at(out, ok, sub.min(axis=0))
+        _searched_neighbours(network, st, limit, out)
+    i, j = same_edge_pairs(st, st)
+    if i.size:
+        np.minimum.at(out, i, np.where(i != j, same_edge_meters(st, i, st, j), np.inf))
     out[out > limit] = np.inf
     return out
+
+
+def _boundary_minimum(
+    network: Network,
+    node_m: NDArray[np.float64],
+    node_station: NDArray[np.int64],
+    st: Snap,
+    out: NDArray[np.float64],
+) -> None:
+    """Mehlhorn's boundary-arc minimum ``d(u) + w(u, v) + d(v)`` over arcs whose ends belong to
+    different stations, on the network extended by one virtual node per station."""
+    n, m = network.n_nodes, len(st)
+    src_node, src_off, src_station = sources_of(st)
+    d_ext = np.concatenate([node_m, np.zeros(m)])
+    o_ext = np.concatenate([node_station, np.arange(m)])
+    virtual = src_station + n
+    tails = np.concatenate([network.tails.astype(np.int64), virtual, src_node])
+    heads = np.concatenate([network.indices.astype(np.int64), src_node, virtual])
+    w = np.concatenate([network.length_m, src_off, src_off])
+    ot, oh = o_ext[tails], o_ext[heads]
+    cross = (ot >= 0) & (oh >= 0) & (ot != oh)
+    cand = d_ext[tails[cross]] + w[cross] + d_ext[heads[cross]]
+    np.minimum.at(out, ot[cross], cand)
+
+
+def _searched_neighbours(network: Network, st: Snap, limit: float, out: NDArray[np.float64]) -> None:
+    """Directed networks: per station one limited compiled search on the reversed graph from the
+    ends of its edge; every other station then leaves by its own exits."""
+    entry, entry_m = st.entries()
+    exit_node, exit_m = st.exits()
+    leaves = exit_node >= 0
+    safe_exit = np.maximum(exit_node, 0)
+    search = network.offset_search
+    for j in np.flatnonzero(st.snapped).tolist():
+        ok = entry[j] >= 0
+        d, _ = search.run(entry[j][ok], entry_m[j][ok], limit_m=limit)
+        via = np.where(leaves, d[safe_exit] + exit_m, np.inf).min(axis=1)  # S_i -> S_j for every i
+        via[j] = np.inf
+        np.minimum(out, via, out=out)
 
 
 def _aggregate(
@@ -440,6 +471,47 @@ def compute_coverage(
     -------
     CoverageResult
     """
+    _check_coverage_args(network, minutes, horizon_minutes, snap_meters)
+    dem = _to_wgs84(demand, field="demand")
+    weight = _weights(dem)
+    dx, dy = _point_xy(dem, field="demand")
+    areas = _checked_areas(areas)
+    sel = select_stations(stations, open_only=open_only, open_at=open_at, amenities=amenities)
+    sx, sy = _point_xy(sel, field="stations")
+    limit = horizon_minutes * network.meters_per_minute
+
+    node_m, node_station, st_snap = node_pass(
+        network, sx, sy, horizon_minutes=horizon_minutes, snap_meters=snap_meters
+    )
+    times = _demand_times(network, dx, dy, node_m, node_station, st_snap, minutes, limit, snap_meters)
+    out = _demand_frame(dem, _station_ids(sel), times)
+    st = _stations_frame(sel, network, node_m, node_station, st_snap, limit)
+    by_area = _by_area(areas, out, dx, dy, sx, sy, weight, times)
+    by_group = _by_group(dem, weight, times)
+    summary = _summary(network, minutes, weight, times, st_snap)
+    _warn_unsnappable(summary, snap_meters, network.mode)
+    node_minutes = np.where(np.isfinite(node_m), node_m / network.meters_per_minute, np.nan)
+    return CoverageResult(
+        summary=summary, demand=out, stations=st, by_area=by_area, by_group=by_group,
+        node_minutes=node_minutes, node_station=node_station, horizon_minutes=float(horizon_minutes),
+        network=network,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Times:
+    """Per demand point: minutes (NaN unreachable/unsnappable), nearest station position (-1),
+    and the masks the tables need."""
+
+    minutes: NDArray[np.float64]
+    station: NDArray[np.int64]
+    reach: NDArray[np.bool_]
+    covered: NDArray[np.bool_]
+    snapped: NDArray[np.bool_]
+    snap_meters: NDArray[np.float64]
+
+
+def _check_coverage_args(network: Any, minutes: float, horizon_minutes: float, snap_meters: float) -> None:
     if not isinstance(network, Network):
         raise InputError(
             f"network must be a geo.network.Network, got {type(network).__name__}", field="network"
@@ -453,119 +525,153 @@ def compute_coverage(
         )
     if not (np.isfinite(snap_meters) and snap_meters >= 0):
         raise InputError(f"snap_meters must be ≥ 0, got {snap_meters!r}", field="snap_meters")
-    dem = _to_wgs84(demand, field="demand")
-    weight = _weights(dem)
-    dx, dy = _point_xy(dem, field="demand")
-    if areas is not None:
-        areas = _to_wgs84(areas, field="areas")
-        missing = sorted({"area_code", "area_name"} - set(areas.columns))
-        if missing:
-            raise InputError(f"areas frame lacks column(s) {', '.join(missing)}", field="areas")
-    sel = select_stations(stations, open_only=open_only, open_at=open_at, amenities=amenities)
-    sx, sy = _point_xy(sel, field="stations")
-    mpm = network.meters_per_minute
-    limit = horizon_minutes * mpm
 
-    node_m, node_station, st_node, st_off = node_pass(
-        network, sx, sy, horizon_minutes=horizon_minutes, snap_meters=snap_meters
-    )
-    node_minutes = np.where(np.isfinite(node_m), node_m / mpm, np.nan)
 
-    # demand points
+def _checked_areas(areas: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    if areas is None:
+        return None
+    areas = _to_wgs84(areas, field="areas")
+    missing = sorted({"area_code", "area_name"} - set(areas.columns))
+    if missing:
+        raise InputError(f"areas frame lacks column(s) {', '.join(missing)}", field="areas")
+    return areas
+
+
+def _demand_times(
+    network: Network,
+    dx: NDArray[np.float64],
+    dy: NDArray[np.float64],
+    node_m: NDArray[np.float64],
+    node_station: NDArray[np.int64],
+    st_snap: Snap,
+    minutes: float,
+    limit: float,
+    snap_meters: float,
+) -> _Times:
+    """Each demand point joins its nearest usable edge and leaves it at either reachable end (or
+    meets a station on the same edge): a lookup in the node labels, no further search."""
     snap = network.snap(dx, dy, max_meters=snap_meters)
-    snapped = snap.node >= 0
-    total_m = np.full(dx.size, np.inf)
-    total_m[snapped] = snap.meters[snapped] + node_m[snap.node[snapped]]
+    total_m, station = point_meters(snap, node_m, node_station, st_snap)
     reach = total_m <= limit
-    pt_minutes = np.where(reach, total_m / mpm, np.nan)
-    pt_station = np.full(dx.size, -1, dtype=np.int64)
-    pt_station[reach] = node_station[snap.node[reach]]
-    covered = reach & (total_m <= minutes * mpm)
-    ids = _station_ids(sel)
+    mpm = network.meters_per_minute
+    return _Times(
+        minutes=np.where(reach, total_m / mpm, np.nan),
+        station=np.where(reach, station, -1),
+        reach=reach,
+        covered=reach & (total_m <= minutes * mpm),
+        snapped=snap.snapped,
+        snap_meters=snap.meters,
+    )
 
+
+def _demand_frame(dem: gpd.GeoDataFrame, ids: list[Any], times: _Times) -> gpd.GeoDataFrame:
     out = dem.copy()
     out["nearest_station"] = pd.Series(
-        [ids[i] if i >= 0 else None for i in pt_station], index=out.index, dtype=object
+        [ids[i] if i >= 0 else None for i in times.station], index=out.index, dtype=object
     )
-    out["minutes"] = pt_minutes
-    out["covered"] = covered
-    out["snapped"] = snapped
-    out["snap_meters"] = snap.meters
+    out["minutes"] = times.minutes
+    out["covered"] = times.covered
+    out["snapped"] = times.snapped
+    out["snap_meters"] = times.snap_meters
+    return out
 
+
+def _stations_frame(
+    sel: gpd.GeoDataFrame,
+    network: Network,
+    node_m: NDArray[np.float64],
+    node_station: NDArray[np.int64],
+    st_snap: Snap,
+    limit: float,
+) -> gpd.GeoDataFrame:
     st = sel.copy()
-    st["node"] = st_node
-    st["snap_meters"] = st_off
-    st["snapped"] = st_node >= 0
-    nn = _neighbour_meters(network, node_m, node_station, st_node, st_off, limit)
-    st["minutes_to_nearest_neighbour"] = np.where(np.isfinite(nn), nn / mpm, np.nan)
+    st["node"] = st_snap.node
+    st["snap_meters"] = st_snap.meters
+    st["snapped"] = st_snap.snapped
+    nn = _neighbour_meters(network, node_m, node_station, st_snap, limit)
+    st["minutes_to_nearest_neighbour"] = np.where(np.isfinite(nn), nn / network.meters_per_minute, np.nan)
+    return st
 
-    # per area and per group
-    station_area: NDArray[Any] | None = None
-    if areas is not None:
-        codes = areas["area_code"].astype(str).to_numpy()
-        names = areas["area_name"].to_numpy()
-        pa = area_index(dx, dy, areas)
-        sa = area_index(sx, sy, areas)
-        pt_code = np.where(pa >= 0, codes[np.maximum(pa, 0)], OUTSIDE_AREAS).astype(object)
-        station_area = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
-        out["area_code"] = np.where(pa >= 0, codes[np.maximum(pa, 0)], None)
-        out["area_name"] = np.where(pa >= 0, names[np.maximum(pa, 0)], None)
-        order = [*dict.fromkeys(codes.tolist()), OUTSIDE_AREAS]
-        by_area = _aggregate(pt_code, order, weight, pt_minutes, covered, snapped, station_area)
-        name_of = dict(zip(codes.tolist(), names.tolist(), strict=True))
-        by_area.insert(0, "area_name", [name_of.get(c, OUTSIDE_AREAS) for c in order])
-        by_area.insert(0, "area_code", order)
-    else:
-        by_area = pd.DataFrame(columns=["area_code", "area_name", *AGG_COLUMNS])
+
+def _by_area(
+    areas: gpd.GeoDataFrame | None,
+    out: gpd.GeoDataFrame,
+    dx: NDArray[np.float64],
+    dy: NDArray[np.float64],
+    sx: NDArray[np.float64],
+    sy: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    times: _Times,
+) -> pd.DataFrame:
+    """The per-area table; also writes ``area_code``/``area_name`` into ``out`` (the new frame)."""
+    if areas is None:
+        return pd.DataFrame(columns=["area_code", "area_name", *AGG_COLUMNS])
+    codes = areas["area_code"].astype(str).to_numpy()
+    names = areas["area_name"].to_numpy()
+    pa = area_index(dx, dy, areas)
+    sa = area_index(sx, sy, areas)
+    pt_code = np.where(pa >= 0, codes[np.maximum(pa, 0)], OUTSIDE_AREAS).astype(object)
+    station_area = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
+    out["area_code"] = np.where(pa >= 0, codes[np.maximum(pa, 0)], None)
+    out["area_name"] = np.where(pa >= 0, names[np.maximum(pa, 0)], None)
+    order = [*dict.fromkeys(codes.tolist()), OUTSIDE_AREAS]
+    by_area = _aggregate(pt_code, order, weight, times.minutes, times.covered, times.snapped, station_area)
+    name_of = dict(zip(codes.tolist(), names.tolist(), strict=True))
+    by_area.insert(0, "area_name", [name_of.get(c, OUTSIDE_AREAS) for c in order])
+    by_area.insert(0, "area_code", order)
+    return by_area
+
+
+def _by_group(dem: gpd.GeoDataFrame, weight: NDArray[np.float64], times: _Times) -> pd.DataFrame:
     groups = (
         dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
         if "group" in dem.columns
         else np.full(len(dem), "(none)", dtype=object)
     )
     gorder = sorted(set(groups.tolist()))
-    by_group = _aggregate(groups, gorder, weight, pt_minutes, covered, snapped, None)
+    by_group = _aggregate(groups, gorder, weight, times.minutes, times.covered, times.snapped, None)
     by_group.insert(0, "group", gorder)
-    by_group = by_group.drop(columns=["stations"])
+    return by_group.drop(columns=["stations"])
 
+
+def _summary(
+    network: Network, minutes: float, weight: NDArray[np.float64], times: _Times, st_snap: Snap
+) -> CoverageSummary:
+    reach, snapped = times.reach, times.snapped
     rw = weight[reach]
     total = float(weight.sum())
-    cov = float(weight[covered].sum())
-    summary = CoverageSummary(
+    cov = float(weight[times.covered].sum())
+    mins = times.minutes[reach]
+    return CoverageSummary(
         mode=network.mode,
         minutes=float(minutes),
-        stations=int(np.sum(st_node >= 0)),
+        stations=int(np.sum(st_snap.snapped)),
         demand_total=total,
         demand_covered=cov,
         covered_share=cov / total if total > 0 else float("nan"),
-        mean_minutes=float(np.sum(rw * pt_minutes[reach]) / rw.sum()) if rw.sum() > 0 else float("nan"),
-        median_minutes=weighted_quantile(pt_minutes[reach], rw, 0.5),
-        p95_minutes=weighted_quantile(pt_minutes[reach], rw, 0.95),
+        mean_minutes=float(np.sum(rw * mins) / rw.sum()) if rw.sum() > 0 else float("nan"),
+        median_minutes=weighted_quantile(mins, rw, 0.5),
+        p95_minutes=weighted_quantile(mins, rw, 0.95),
         unreachable=float(weight[snapped & ~reach].sum()),
         unreachable_count=int(np.sum(snapped & ~reach)),
         unsnappable=float(weight[~snapped].sum()),
         unsnappable_count=int(np.sum(~snapped)),
-        demand_count=len(dem),
-        stations_unsnappable=int(np.sum(st_node < 0)),
+        demand_count=int(weight.size),
+        stations_unsnappable=int(np.sum(~st_snap.snapped)),
     )
+
+
+def _warn_unsnappable(summary: CoverageSummary, snap_meters: float, mode: str) -> None:
     if summary.unsnappable_count:
         log.warning(
             "%d demand point(s) lie farther than %.0f m from the %s network (unsnappable)",
-            summary.unsnappable_count,
-            snap_meters,
-            network.mode,
-        )
+            summary.unsnappable_count, snap_meters, mode,
+        )  # fmt: skip
     if summary.stations_unsnappable:
         log.warning(
             "%d station(s) lie farther than %.0f m from the %s network and serve nobody",
-            summary.stations_unsnappable,
-            snap_meters,
-            network.mode,
-        )
-    return CoverageResult(
-        summary=summary, demand=out, stations=st, by_area=by_area, by_group=by_group,
-        node_minutes=node_minutes, node_station=node_station, horizon_minutes=float(horizon_minutes),
-        network=network,
-    )  # fmt: skip
+            summary.stations_unsnappable, snap_meters, mode,
+        )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ areas
@@ -615,8 +721,6 @@ def service_areas(
         ``station_id``, ``minutes``, ``snapped``, ``street_km`` (reached street length, each
         direction counted), ``area_km2`` and the (Multi)Polygon geometry (empty when unsnappable).
     """
-    from scipy.sparse.csgraph import dijkstra
-
     if not (np.isfinite(minutes) and minutes > 0):
         raise InputError(f"minutes must be a positive number, got {minutes!r}", field="minutes")
     if not (np.isfinite(buffer_meters) and buffer_meters > 0):
@@ -625,29 +729,17 @@ def service_areas(
     sx, sy = _point_xy(st, field="stations")
     snap = network.snap(sx, sy, max_meters=snap_meters)
     budget = minutes * network.meters_per_minute
-    g = network.reverse_csr()
-    utm = (
-        gpd.GeoSeries(gpd.points_from_xy(network.lon, network.lat), crs=WGS84).estimate_utm_crs()
-        if network.n_nodes
-        else WGS84
-    )
+    utm = _utm_of(network)
     rows = []
     geoms = []
     for i, sid in enumerate(_station_ids(st)):
-        node = int(snap.node[i])
-        if node < 0 or snap.meters[i] > budget:
-            rows.append(
-                {"station_id": sid, "minutes": float(minutes), "snapped": node >= 0, "street_km": 0.0}
-            )
-            geoms.append(shapely.Polygon())
-            continue
-        d = dijkstra(g, directed=True, indices=node, limit=budget - snap.meters[i]) + snap.meters[i]
-        lines = list(_reached_lines(network, d, budget))
-        lines.append(shapely.LineString([(sx[i], sy[i]), (network.lon[node], network.lat[node])]))
-        geom = _buffer_union(lines, buffer_meters, utm)
-        length = float(gpd.GeoSeries(lines, crs=WGS84).to_crs(utm).length.sum()) / 1000.0
-        rows.append({"station_id": sid, "minutes": float(minutes), "snapped": True, "street_km": length})
-        geoms.append(geom)
+        row = {"station_id": sid, "minutes": float(minutes), "snapped": bool(snap.snapped[i])}
+        row["street_km"] = 0.0
+        lines = _station_lines(network, snap.take([i]), sx[i : i + 1], sy[i : i + 1], budget)
+        geoms.append(_buffer_union(lines, buffer_meters, utm) if lines else shapely.Polygon())
+        if lines:
+            row["street_km"] = float(gpd.GeoSeries(lines, crs=WGS84).to_crs(utm).length.sum()) / 1000.0
+        rows.append(row)
     frame = (
         gpd.GeoDataFrame(rows, geometry=geoms, crs=WGS84)
         if rows
@@ -657,6 +749,47 @@ def service_areas(
     )
     frame["area_km2"] = frame.geometry.to_crs(utm).area / 1e6 if len(frame) else []
     return frame
+
+
+def _utm_of(network: Network) -> Any:
+    if network.n_nodes == 0:
+        return WGS84
+    return gpd.GeoSeries(gpd.points_from_xy(network.lon, network.lat), crs=WGS84).estimate_utm_crs()
+
+
+def _station_lines(
+    network: Network, snap: Snap, sx: NDArray[np.float64], sy: NDArray[np.float64], budget_m: float
+) -> list[Any]:
+    """The street pieces from which one station is reachable within ``budget_m``: a search from
+    the ends of its edge, the reached parts of every arc, and its own edge and straight line."""
+    if not snap.snapped.all() or not snap.meters[0] <= budget_m:
+        return []
+    src_node, src_off, _ = sources_of(snap)
+    d, _ = network.offset_search.run(src_node, src_off, limit_m=budget_m)
+    return [*_reached_lines(network, d, budget_m), *_own_edge_lines(network, snap, sx, sy, budget_m)]
+
+
+def _own_edge_lines(
+    network: Network, snap: Snap, sx: NDArray[np.float64], sy: NDArray[np.float64], budget_m: float
+) -> list[Any]:
+    """Per snapped station within the budget: the straight line to its projection and the parts of
+    its own edge from which the projection is reached directly (upstream along tail → head, and
+    along head → tail where the edge is two-way)."""
+    px, py = snap.lonlat(network)
+    lines: list[Any] = []
+    for k in np.flatnonzero(snap.snapped & (snap.meters <= budget_m)).tolist():
+        u, v, t = int(snap.tail[k]), int(snap.head[k]), float(snap.fraction[k])
+        rest = budget_m - float(snap.meters[k])
+        lines.append(shapely.LineString([(sx[k], sy[k]), (px[k], py[k])]))
+        forward, backward = float(snap.length_m[k]), float(snap.reverse_length_m[k])
+        ends = [max(0.0, t - rest / forward) if forward > 0 else 0.0]
+        if np.isfinite(backward):
+            ends.append(min(1.0, t + rest / backward) if backward > 0 else 1.0)
+        for f in ends:
+            q = (network.lon[u] + f * (network.lon[v] - network.lon[u]),
+                 network.lat[u] + f * (network.lat[v] - network.lat[u]))  # fmt: skip
+            lines.append(shapely.LineString([(px[k], py[k]), q]))
+    return lines
 
 
 def covered_area(
@@ -694,8 +827,7 @@ def covered_area(
         )
         st = result_or_network.stations[result_or_network.stations["snapped"].to_numpy(dtype=bool)]
         sx, sy = _point_xy(st, field="stations")
-        snode = st["node"].to_numpy(dtype=np.int64)
-        soff = st["snap_meters"].to_numpy(dtype=np.float64)
+        snap = network.snap(sx, sy, max_meters=np.inf)
     elif isinstance(result_or_network, Network):
         network = result_or_network
         if stations is None:
@@ -703,20 +835,17 @@ def covered_area(
         t = float(minutes if minutes is not None else 15.0)
         st = _to_wgs84(stations, field="stations")
         sx, sy = _point_xy(st, field="stations")
-        node_m, _, snode, soff = node_pass(network, sx, sy, horizon_minutes=t, snap_meters=snap_meters)
-        keep = snode >= 0
-        sx, sy, snode, soff = sx[keep], sy[keep], snode[keep], soff[keep]
+        node_m, _, snap = node_pass(network, sx, sy, horizon_minutes=t, snap_meters=snap_meters)
+        keep = snap.snapped
+        sx, sy, snap = sx[keep], sy[keep], snap.take(keep)
     else:
         raise InputError("covered_area needs a CoverageResult or a Network", field="result")
     if not (np.isfinite(t) and t > 0):
         raise InputError(f"minutes must be positive, got {t!r}", field="minutes")
     budget = t * network.meters_per_minute
-    lines = list(_reached_lines(network, node_m, budget))
-    for x, y, nd, off in zip(sx, sy, snode, soff, strict=True):
-        if off <= budget:
-            lines.append(shapely.LineString([(x, y), (network.lon[nd], network.lat[nd])]))
-    utm = gpd.GeoSeries(gpd.points_from_xy(network.lon, network.lat), crs=WGS84).estimate_utm_crs()
+    lines = [*_reached_lines(network, node_m, budget), *_own_edge_lines(network, snap, sx, sy, budget)]
+    utm = _utm_of(network)
     geom = _buffer_union(lines, buffer_meters, utm)
-    frame = gpd.GeoDataFrame({"minutes": [t], "stations": [len(snode)]}, geometry=[geom], crs=WGS84)
+    frame = gpd.GeoDataFrame({"minutes": [t], "stations": [len(snap)]}, geometry=[geom], crs=WGS84)
     frame["area_km2"] = frame.geometry.to_crs(utm).area / 1e6
     return frame

@@ -4,6 +4,10 @@ Input is a coverage result (:class:`geo.coverage.CoverageResult`, its ``demand``
 frame with the coverage columns ``covered`` (bool), ``minutes`` (float, NaN = unreachable),
 ``nearest_station`` and optionally ``snapped`` (bool). Output hexagons are WGS-84 (EPSG:4326) polygons.
 
+Which points are uncovered comes from the coverage engine, so gaps follow its edge snapping
+(:mod:`geo.snapping`: a point joins its nearest usable street, and a tiny footway island never
+captures a point about as close to the main network).
+
 Unsnappable demand (``snapped == False``: too far from any usable street) is not a hexagon gap: it is
 reported separately in ``gaps.attrs`` (``unsnappable_count``, ``unsnappable_weight``) because no station
 on the network can serve it, whatever is built.
@@ -90,6 +94,44 @@ def find_gaps(
     InputError
         On a bad resolution or minutes, or a frame without the coverage columns.
     """
+    _check_gap_args(resolution, minutes)
+    demand = _demand_of(result_or_demand_frame)
+    if stations is None and isinstance(getattr(result_or_demand_frame, "stations", None), gpd.GeoDataFrame):
+        stations = result_or_demand_frame.stations
+    if demand.crs is not None and demand.crs.to_epsg() != 4326:
+        demand = demand.to_crs(WGS84)
+    mins, covered, snapped, weight = _coverage_columns(demand, minutes)
+    uncovered = ~covered & snapped
+    attrs: dict[str, Any] = {
+        "resolution": int(resolution),
+        "minutes": None if minutes is None else float(minutes),
+        "uncovered_count": int(uncovered.sum()),
+        "uncovered_weight": float(weight[uncovered].sum()),
+        "unsnappable_count": int((~snapped).sum()),
+        "unsnappable_weight": float(weight[~snapped].sum()),
+    }
+    rows = _uncovered_rows(demand, uncovered, weight, mins, resolution)
+    groups = sorted(set(rows["group"]))
+    group_cols = [f"weight_{g}" for g in groups]
+    if rows.empty:
+        out = gpd.GeoDataFrame({c: [] for c in (*GAP_COLUMNS, *group_cols)}, geometry=[], crs=WGS84)
+        out.attrs.update(attrs)
+        logger.info("no uncovered demand: no gaps")
+        return out
+    agg = _per_cell(rows, groups)
+    agg = _with_nearest(agg, rows)
+    agg["nearest_station_name"] = _station_names(stations, agg["nearest_station"])
+    out = _ranked_hexagons(agg, group_cols)
+    out.attrs.update(attrs)
+    logger.info(
+        "gaps: %d hexagons (H3 res %d) hold %.1f uncovered weight in %d points; "
+        "%d unsnappable points set aside",
+        len(out), resolution, attrs["uncovered_weight"], attrs["uncovered_count"], attrs["unsnappable_count"],
+    )
+    return out
+
+
+def _check_gap_args(resolution: Any, minutes: Any) -> None:
     if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer) \
             or not 0 <= resolution <= 15:
         raise InputError(f"resolution must be an integer 0–15, got {resolution!r}", field="resolution")
@@ -97,12 +139,12 @@ def find_gaps(
         isinstance(minutes, int | float) and math.isfinite(minutes) and minutes > 0
     ):
         raise InputError(f"minutes must be a number > 0, got {minutes!r}", field="minutes")
-    demand = _demand_of(result_or_demand_frame)
-    if stations is None and isinstance(getattr(result_or_demand_frame, "stations", None), gpd.GeoDataFrame):
-        stations = result_or_demand_frame.stations
-    if demand.crs is not None and demand.crs.to_epsg() != 4326:
-        demand = demand.to_crs(WGS84)
 
+
+def _coverage_columns(
+    demand: pd.DataFrame, minutes: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Minutes, covered, snapped and weight per demand point (covered recomputed with ``minutes``)."""
     mins = pd.to_numeric(demand["minutes"], errors="coerce").to_numpy(dtype=float)
     if minutes is not None:
         covered = np.isfinite(mins) & (mins <= float(minutes))
@@ -115,17 +157,13 @@ def find_gaps(
         else np.ones(len(demand), dtype=bool)
     )
     weight = pd.to_numeric(demand["weight"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
-    uncovered = ~covered & snapped
-    unsnappable = ~snapped
-    attrs: dict[str, Any] = {
-        "resolution": int(resolution),
-        "minutes": None if minutes is None else float(minutes),
-        "uncovered_count": int(uncovered.sum()),
-        "uncovered_weight": float(weight[uncovered].sum()),
-        "unsnappable_count": int(unsnappable.sum()),
-        "unsnappable_weight": float(weight[unsnappable].sum()),
-    }
+    return mins, covered, snapped, weight
 
+
+def _uncovered_rows(
+    demand: pd.DataFrame, uncovered: np.ndarray, weight: np.ndarray, mins: np.ndarray, resolution: int
+) -> pd.DataFrame:
+    """One row per uncovered point: its H3 cell, weight, group, minutes and nearest station."""
     sub = demand.loc[uncovered]
     xy = shapely.get_coordinates(sub.geometry.values)
     if len(xy) != len(sub):
@@ -135,7 +173,7 @@ def find_gaps(
         sub["nearest_station"].to_numpy(dtype=object) if "nearest_station" in sub.columns
         else np.full(len(sub), None, dtype=object)
     )
-    rows = pd.DataFrame(
+    return pd.DataFrame(
         {
             "h3": cells,
             "weight": weight[uncovered],
@@ -144,15 +182,10 @@ def find_gaps(
             "nearest_station": nearest,
         }
     )
-    groups = sorted(set(rows["group"]))
-    group_cols = [f"weight_{g}" for g in groups]
 
-    if rows.empty:
-        out = gpd.GeoDataFrame({c: [] for c in (*GAP_COLUMNS, *group_cols)}, geometry=[], crs=WGS84)
-        out.attrs.update(attrs)
-        logger.info("no uncovered demand: no gaps")
-        return out
 
+def _per_cell(rows: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+    """Weight, counts and per-group weights per cell, with the main group and its description."""
     agg = rows.groupby("h3", sort=False).agg(
         uncovered_weight=("weight", "sum"),
         demand_count=("weight", "size"),
@@ -160,19 +193,24 @@ def find_gaps(
     )
     by_group = rows.pivot_table(index="h3", columns="group", values="weight", aggfunc="sum", fill_value=0.0)
     by_group = by_group.reindex(columns=groups, fill_value=0.0)
-    by_group.columns = group_cols
+    by_group.columns = [f"weight_{g}" for g in groups]
     agg = agg.join(by_group)
-    # main group and "group:weight" text, biggest first (ties by code)
-    def _describe(row: pd.Series) -> tuple[str, str]:
+
+    def _describe(row: pd.Series) -> tuple[str, str]:  # biggest first (ties by code)
         pairs = sorted(((float(row[f"weight_{g}"]), g) for g in groups if row[f"weight_{g}"] > 0),
                        key=lambda p: (-p[0], p[1]))
         if not pairs:  # all weights zero: report by count instead
             return groups[0], ""
         return pairs[0][1], "; ".join(f"{g}:{w:g}" for w, g in pairs)
+
     described = agg.apply(_describe, axis=1, result_type="expand")
     agg["main_group"] = described[0]
     agg["groups"] = described[1]
+    return agg
 
+
+def _with_nearest(agg: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's uncovered point closest in time to a station: that station and time."""
     reach = rows[np.isfinite(rows["minutes"].to_numpy(dtype=float))]
     if not reach.empty:
         best = reach.sort_values("minutes", kind="stable").drop_duplicates("h3")
@@ -186,6 +224,10 @@ def find_gaps(
         [None if pd.isna(s) else s for s in agg["nearest_station"]],
         index=agg.index, dtype=object,
     )
+    return agg
+
+
+def _station_names(stations: gpd.GeoDataFrame | None, ids: pd.Series) -> pd.Series:
     names: dict[Any, Any] = {}
     if stations is not None and {"station_id", "name"}.issubset(stations.columns):
         names = {
@@ -193,11 +235,13 @@ def find_gaps(
             for sid, nm in zip(stations["station_id"].tolist(), stations["name"].tolist(), strict=True)
         }
         names.update({str(k): v for k, v in list(names.items())})
-    agg["nearest_station_name"] = pd.Series(
-        [names.get(s, names.get(str(s))) if s is not None else None for s in agg["nearest_station"].tolist()],
-        index=agg.index, dtype=object,
+    return pd.Series(
+        [names.get(s, names.get(str(s))) if s is not None else None for s in ids.tolist()],
+        index=ids.index, dtype=object,
     )
 
+
+def _ranked_hexagons(agg: pd.DataFrame, group_cols: list[str]) -> gpd.GeoDataFrame:
     agg = agg.reset_index().sort_values(
         ["uncovered_weight", "demand_count", "h3"], ascending=[False, False, True], kind="stable"
     )
@@ -206,14 +250,7 @@ def find_gaps(
         shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in agg["h3"]
     ]
     table = agg[[*GAP_COLUMNS, *group_cols]].reset_index(drop=True)
-    out = gpd.GeoDataFrame(table, geometry=polygons, crs=WGS84)
-    out.attrs.update(attrs)
-    logger.info(
-        "gaps: %d hexagons (H3 res %d) hold %.1f uncovered weight in %d points; "
-        "%d unsnappable points set aside",
-        len(out), resolution, attrs["uncovered_weight"], attrs["uncovered_count"], attrs["unsnappable_count"],
-    )
-    return out
+    return gpd.GeoDataFrame(table, geometry=polygons, crs=WGS84)
 
 
 def top_gaps(gaps: gpd.GeoDataFrame, n: int = 10) -> gpd.GeoDataFrame:

@@ -3,7 +3,8 @@
 A :class:`Network` holds the directed arcs a traveller of one mode may use, node coordinates in
 WGS-84 (EPSG:4326), arc lengths in metres (great-circle between consecutive OSM nodes, the
 unsimplified osmnx graph, so routes and service areas follow the real street shape), weakly
-connected component labels, and a lazily built KD-tree for snapping.
+connected component labels, and a lazily built spatial index over the edges for snapping
+(:mod:`geo.snapping`).
 
 Sources
 -------
@@ -55,13 +56,13 @@ import numpy as np
 import scipy.sparse as sp
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from geo import _graph
 from geo.catalog import mode_speeds_kph, resolve_mode
 from geo.config import cache_dir as default_cache_dir
 from geo.errors import InputError, NotFoundError
+from geo.snapping import EdgeIndex, Snap, snap_points
 
 # scipy.sparse.csgraph is imported inside the functions that use it (~80 ms of every CLI start)
 
@@ -131,28 +132,6 @@ def arc_allowed(attrs: dict[str, Any], mode: str, *, require_highway: bool = Tru
     if "steps" in highway:
         return False
     return not (highway <= _PED_ONLY and not bicycle & _YES)
-
-
-@dataclass(frozen=True)
-class Snap:
-    """Result of snapping points to a network.
-
-    Attributes
-    ----------
-    node : ndarray of int64
-        Node index per point, ``-1`` where the point is farther than the snap limit.
-    meters : ndarray of float64
-        Great-circle distance from the point to the chosen node (to the nearest node when
-        unsnappable; NaN for invalid coordinates).
-    """
-
-    node: NDArray[np.int64]
-    meters: NDArray[np.float64]
-
-    @property
-    def snapped(self) -> NDArray[np.bool_]:
-        """Boolean mask of the points that snapped."""
-        return np.asarray(self.node >= 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,69 +235,23 @@ class Network:
 
     # ----------------------------------------------------------------- snapping
     @cached_property
-    def _origin(self) -> tuple[float, float]:
-        if self.n_nodes == 0:
-            return 0.0, 0.0
-        return float(np.mean(self.lon)), float(np.mean(self.lat))
-
-    @cached_property
-    def _big(self) -> NDArray[np.bool_]:
-        """Nodes of pieces that are not tiny islands (≥ 50 nodes and ≥ 1 % of all, or the largest)."""
-        sizes = self.component_sizes[self.component]
-        big = (sizes >= 50) & (sizes >= 0.01 * self.n_nodes)
-        return np.asarray(big | (self.component == 0))
-
-    @cached_property
-    def _trees(self) -> tuple[cKDTree, cKDTree, NDArray[np.int64]]:
-        xy = _graph.local_xy(self.lon, self.lat, *self._origin)
-        big_idx = np.flatnonzero(self._big)
-        return cKDTree(xy), cKDTree(xy[big_idx]), big_idx
+    def edge_index(self) -> EdgeIndex:
+        """The network's edges with a spatial index over their segments (built on first use)."""
+        return EdgeIndex(self)
 
     def snap(self, lon: ArrayLike, lat: ArrayLike, *, max_meters: float = 300.0) -> Snap:
-        """Snap WGS-84 points to network nodes.
+        """Snap WGS-84 points to the nearest usable edge (:func:`geo.snapping.snap_points`).
 
-        The nearest node is taken, except that a node of a tiny island (a weakly connected piece
-        with fewer than 50 nodes or under 1 % of the network) gives way to a node of a larger
-        piece no farther than ``max(25 m, 1.5 × the nearest distance)``. Every piece stays in the
-        network; only the choice of node avoids islands.
-
-        Parameters
-        ----------
-        lon, lat : array-like of float
-            WGS-84 (EPSG:4326) coordinates; scalars accepted.
-        max_meters : float
-            Snap limit in metres; farther points get node ``-1``.
+        The point joins the network at its projection on the nearest edge; a tiny island's edge
+        gives way to a larger piece's edge no farther than ``max(25 m, 1.5 × the nearest
+        distance)``. Points farther than ``max_meters`` get edge ``-1``.
 
         Returns
         -------
         Snap
+            Edge, fraction along it, straight metres to it, piece, end nodes and arc lengths.
         """
-        if not (np.isfinite(max_meters) and max_meters >= 0):
-            raise InputError(
-                f"max_meters must be a non-negative number, got {max_meters!r}", field="max_meters"
-            )
-        x = np.atleast_1d(np.asarray(lon, dtype=np.float64))
-        y = np.atleast_1d(np.asarray(lat, dtype=np.float64))
-        if x.shape != y.shape:
-            raise InputError(f"lon and lat differ in shape: {x.shape} vs {y.shape}", field="lon")
-        n = x.size
-        node = np.full(n, -1, dtype=np.int64)
-        meters = np.full(n, np.nan)
-        ok = np.isfinite(x) & np.isfinite(y)
-        if self.n_nodes == 0 or not ok.any():
-            return Snap(node=node, meters=meters)
-        tree_all, tree_big, big_idx = self._trees
-        xy = _graph.local_xy(x[ok], y[ok], *self._origin)
-        d_all, i_all = tree_all.query(xy, k=1)
-        chosen = np.asarray(i_all, dtype=np.int64)
-        if big_idx.size and big_idx.size < self.n_nodes:
-            d_big, j_big = tree_big.query(xy, k=1)
-            prefer = (~self._big[chosen]) & (d_big <= np.maximum(25.0, 1.5 * d_all))
-            chosen = np.where(prefer, big_idx[np.asarray(j_big, dtype=np.int64)], chosen)
-        dist = _graph.haversine_m(x[ok], y[ok], self.lon[chosen], self.lat[chosen])
-        meters[ok] = dist
-        node[ok] = np.where(dist <= max_meters, chosen, -1)
-        return Snap(node=node, meters=meters)
+        return snap_points(self, lon, lat, max_meters=max_meters)
 
     # ----------------------------------------------------------------- routing
     def route(
@@ -908,7 +841,8 @@ def nearest_k(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """The ``k`` nearest stations of every node by travel time (worker at the node → station).
 
-    Time = (shortest path node → node(S) + straight line node(S) → S) / speed. Stations are
+    Time = (shortest path node → an end of S's edge + the partial edge to S's projection + the
+    straight line to S) / speed, the coverage engine's definition. Stations are
     searched in chunks of ``chunk`` limited Dijkstra runs on the reversed graph, keeping a running
     top-k, so memory stays O(n_nodes · (k + chunk)).
 
@@ -941,17 +875,19 @@ def nearest_k(
     if not (isinstance(chunk, int | np.integer) and chunk >= 1):
         raise InputError(f"chunk must be a positive integer, got {chunk!r}", field="chunk")
     snap = network.snap(station_lon, station_lat, max_meters=max_meters)
+    entry, entry_m = snap.entries()  # a station is reached from either end of its edge
     n = network.n_nodes
     best_d = np.full((n, k), np.inf)
     best_i = np.full((n, k), -1, dtype=np.int64)
     limit = horizon_minutes * network.meters_per_minute
-    stations = np.flatnonzero(snap.node >= 0)
+    stations = np.flatnonzero(snap.snapped)
     g = network.reverse_csr()
     rows = np.arange(n)[:, None]
     for start in range(0, stations.size, chunk):
         ids = stations[start : start + chunk]
-        d = dijkstra(g, directed=True, indices=snap.node[ids], limit=limit)
-        d = np.atleast_2d(d) + snap.meters[ids][:, None]
+        d = dijkstra(g, directed=True, indices=np.maximum(entry[ids], 0).ravel(), limit=limit)
+        d = np.atleast_2d(d) + np.where(entry[ids] >= 0, entry_m[ids], np.inf).reshape(-1, 1)
+        d = d.reshape(ids.size, 2, n).min(axis=1)
         d[d > limit] = np.inf
         cand_d = np.concatenate([best_d, d.T], axis=1)
         cand_i = np.concatenate([best_i, np.broadcast_to(ids, (n, ids.size))], axis=1)

@@ -1,14 +1,14 @@
 """Sparse coverage sets: which demand points each candidate site reaches within ``minutes``.
 
-The travel time follows the project definition (docs/ARCHITECTURE.md)::
-
-    time(P -> S) = [offset(P, node(P)) + path(node(P) -> node(S)) + offset(node(S), S)] / speed
-
-so the search runs *from the station* on the reversed graph (for a directed network), with the metre
-budget ``minutes * speed - offset(S)`` as the Dijkstra ``limit``; a demand point ``P`` at a reached node
-is covered when ``dist + offset(P) <= budget``. Searches run in chunks of candidates and each chunk's
-dense Dijkstra rows are turned into sparse (candidate, demand) pairs at once, so memory grows with the
-covered pairs, never with candidates × nodes at once. All coordinates are WGS-84 (EPSG:4326).
+The travel time follows the project definition (docs/TRAVEL_TIME.md): points join their nearest
+usable edge (:mod:`geo.snapping`), a demand point leaves by either end of its edge and a site is
+reached from either end of its own, each with its partial edge + straight line as offset (or they
+meet directly along a shared edge), so the search runs *from the station* on the reversed graph
+(for a directed network), with the metre budget ``minutes * speed - offset(S)`` as the Dijkstra
+``limit``; a demand point ``P`` at a reached node is covered when ``dist + offset(P) <= budget``.
+Searches run in chunks of candidates and each chunk's dense Dijkstra rows are turned into sparse
+(candidate, demand) pairs at once, so memory grows with the covered pairs, never with candidates ×
+nodes at once. All coordinates are WGS-84 (EPSG:4326).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
 from geo.errors import InputError
+from geo.snapping import Snap, same_edge_meters, same_edge_pairs
 
 log = logging.getLogger(__name__)
 
@@ -261,19 +262,32 @@ class CoverageSets:
         return out
 
 
-def _snap(
-    network: Any, frame: gpd.GeoDataFrame, max_meters: float
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    if len(frame) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
+def _snap(network: Any, frame: gpd.GeoDataFrame, max_meters: float) -> Snap:
+    """Edge snapping (:mod:`geo.snapping`), the same as coverage and /nearest."""
     pts = frame.geometry
-    res = network.snap(pts.x.to_numpy(), pts.y.to_numpy(), max_meters=max_meters)
-    node = np.atleast_1d(np.asarray(res.node)).astype(np.int64)
-    meters = np.atleast_1d(np.asarray(res.meters, dtype=np.float64))
-    bad = (node < 0) | ~np.isfinite(meters) | (meters > max_meters)
-    node = np.where(bad, -1, node)
-    meters = np.where(bad, np.inf, meters)
-    return node, meters
+    snap: Snap = network.snap(pts.x.to_numpy(), pts.y.to_numpy(), max_meters=max_meters)
+    return snap
+
+
+def _edge_reach(
+    graph: sp.csr_matrix, sites: Snap, demand: Snap, meters: float, chunk_size: int | None
+) -> sp.csr_matrix:
+    """Sites × demand within ``meters`` on edge-snapped points: a site is reached from either end
+    of its edge, a demand point leaves by either end of its own (:func:`reach_matrix` on both pairs
+    of ends, then OR), or they meet directly along a shared edge."""
+    c, n = len(sites), len(demand)
+    s_node, s_m = sites.entries()
+    d_node, d_m = demand.exits()
+    both = reach_matrix(
+        graph, s_node.T.ravel(), meters - s_m.T.ravel(), d_node.T.ravel(), d_m.T.ravel(),
+        chunk_size=chunk_size,
+    ).astype(np.int8)  # fmt: skip
+    rows = both[:c] + both[c:]
+    out = rows[:, :n] + rows[:, n:]
+    i, j = same_edge_pairs(demand, sites)
+    near = same_edge_meters(demand, i, sites, j) <= meters + 1e-9
+    out = out + sp.csr_matrix((np.ones(int(near.sum()), dtype=np.int8), (j[near], i[near])), shape=(c, n))
+    return sp.csr_matrix(out > 0)
 
 
 def build_coverage_sets(
@@ -322,31 +336,17 @@ def build_coverage_sets(
         raise InputError(f"speed_kph must be > 0, got {speed}", field="speed_kph")
     meters = minutes / 60.0 * speed * 1000.0
     graph = network.reverse_csr()
-    d_node, d_off = _snap(network, demand, snap_meters)
-    c_node, c_off = _snap(network, candidates, snap_meters)
+    d_snap = _snap(network, demand, snap_meters)
+    c_snap = _snap(network, candidates, snap_meters)
     w = demand["weight"].to_numpy(dtype=np.float64)
     covered_before = np.zeros(len(demand), dtype=bool)
     s_bad = np.zeros(0, dtype=bool)
     if stations is not None and len(stations):
-        s_node, s_off = _snap(network, stations, snap_meters)
-        s_bad = s_node < 0
-        reach_s = reach_matrix(
-            graph,
-            s_node,
-            meters - np.where(s_bad, 0.0, s_off),
-            d_node,
-            np.where(d_node < 0, np.inf, d_off),
-            chunk_size=chunk_size,
-        )
+        s_snap = _snap(network, stations, snap_meters)
+        s_bad = ~s_snap.snapped
+        reach_s = _edge_reach(graph, s_snap, d_snap, meters, chunk_size)
         covered_before[np.unique(reach_s.indices)] = True
-    reach_c = reach_matrix(
-        graph,
-        c_node,
-        meters - np.where(c_node < 0, 0.0, c_off),
-        d_node,
-        np.where(d_node < 0, np.inf, d_off),
-        chunk_size=chunk_size,
-    )
+    reach_c = _edge_reach(graph, c_snap, d_snap, meters, chunk_size)
     matrix, weights, column_of = merge_columns(reach_c, w, ~covered_before)
     coverable = column_of >= 0
     seconds = time.perf_counter() - t0
@@ -365,8 +365,8 @@ def build_coverage_sets(
         demand_weight=w,
         covered_before=covered_before,
         coverable=coverable,
-        candidate_unsnappable=c_node < 0,
-        demand_unsnappable=d_node < 0,
+        candidate_unsnappable=~c_snap.snapped,
+        demand_unsnappable=~d_snap.snapped,
         station_unsnappable=s_bad,
         minutes=float(minutes),
         speed_kph=speed,

@@ -20,6 +20,7 @@ from geo.crs import wgs84_to_gcj02
 from geo.db import repository
 from geo.network import Network
 from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK
+from tests.geo._split import split_graph
 
 AddStation = Callable[..., dict[str, Any]]
 QUERY = (113.9445, 22.5405)  # WGS-84, between Shenzhen University and the Tech Park
@@ -109,14 +110,16 @@ def test_equals_coverage_engine_and_networkx(
         assert body["results"][0]["minutes"] == pytest.approx(float(row["minutes"]), abs=1e-3)
         assert body["results"][0]["station"]["id"] == row["nearest_station"]
 
-        g = net.to_networkx()
-        src = net.snap(*QUERY)
-        lengths = nx.single_source_dijkstra_path_length(g, int(src.node[0]), weight="length")
-        for r in body["results"]:
-            slon, slat = r["station"]["geometry"]["coordinates"]
-            st = net.snap(slon, slat)
-            meters = float(src.meters[0]) + lengths[int(st.node[0])] + float(st.meters[0])
-            assert r["minutes"] == pytest.approx(meters / net.meters_per_minute, abs=1e-3)
+        # networkx on the graph where the query point and every returned station split their edges
+        coords = [r["station"]["geometry"]["coordinates"] for r in body["results"]]
+        sx, sy = [c[0] for c in coords], [c[1] for c in coords]
+        qx, qy = [QUERY[0]], [QUERY[1]]
+        groups = [("s", sx, sy, net.snap(sx, sy)), ("q", qx, qy, net.snap(qx, qy))]
+        g = split_graph(net.to_networkx(), net, groups, node_key=int)
+        lengths = nx.single_source_dijkstra_path_length(g, ("q", 0), weight="length")
+        for j, r in enumerate(body["results"]):
+            assert r["minutes"] == pytest.approx(lengths[("s", j)] / net.meters_per_minute, abs=1e-3)
+            assert r["meters"] == pytest.approx(lengths[("s", j)], abs=0.05)
 
 
 def test_gcj02_query_matches_wgs84(client: TestClient, stations: list[dict[str, Any]]) -> None:
@@ -281,3 +284,52 @@ def test_mode_without_a_loaded_network(
     body = r.json()
     assert body["field"] == "mode"
     assert "no network is loaded for mode 'ebike' (loaded: walk)" in body["detail"], body["detail"]
+
+
+# a point on a 363 m Tech Park street whose nearest *node* (32.5 m) belongs to a 45-node footway
+# island, the street's own nodes being 58 m and more away: node snapping put it on the island and
+# /nearest answered "no station" with four stations 600-650 m away along the streets
+ISLAND_CASE = (113.95450936, 22.54347740)
+AROUND = [(113.953765, 22.543139), (113.95953, 22.542596), (113.959836, 22.544657), (113.953323, 22.544711)]
+
+
+def test_point_beside_a_footway_island_finds_the_stations(
+    client: TestClient, add_station: AddStation, api_app: Any
+) -> None:
+    net = _network(api_app, "walk")
+    # the old rule really chose the island here (nearest node on a small piece, no main node within
+    # max(25 m, 1.5 x) of it) ...
+    from geo._graph import haversine_m
+
+    d = haversine_m(ISLAND_CASE[0], ISLAND_CASE[1], net.lon, net.lat)
+    nearest = int(d.argmin())
+    assert net.component[nearest] != 0 and net.component_sizes[net.component[nearest]] < 50
+    assert d[net.component == 0].min() > max(25.0, 1.5 * d[nearest])
+    # ... while the point lies on a street of the main network
+    snap = net.snap(*ISLAND_CASE)
+    assert snap.piece[0] == 0 and snap.meters[0] < 1.0
+    for i, (lon, lat) in enumerate(AROUND):
+        add_station(f"科技园驿站{i}", lon + 1e-5, lat, opening_hours="24/7")
+    body = _nearest(client, lon=ISLAND_CASE[0], lat=ISLAND_CASE[1], crs="wgs84", k=4)
+    assert len(body["results"]) == 4
+    assert all(300 < r["meters"] < 700 for r in body["results"])
+    assert body["query"]["snap_meters"] < 1.0
+
+
+def test_station_on_the_same_street_is_reached_along_it(
+    client: TestClient, add_station: AddStation, api_app: Any
+) -> None:
+    net = _network(api_app, "walk")
+    snap = net.snap(*ISLAND_CASE)
+    u, v = int(snap.tail[0]), int(snap.head[0])
+    t = float(snap.fraction[0]) + 0.3  # 30 % of the 363 m street farther on, 1 m to the side
+    lon = net.lon[u] + t * (net.lon[v] - net.lon[u])
+    lat = net.lat[u] + t * (net.lat[v] - net.lat[u]) + 1e-5
+    add_station("同街驿站", float(lon), float(lat), opening_hours="24/7")
+    body = _nearest(client, lon=ISLAND_CASE[0], lat=ISLAND_CASE[1], crs="wgs84", k=1)
+    (hit,) = body["results"]
+    st = net.snap(lon, lat)
+    want = float(snap.meters[0]) + 0.3 * float(snap.length_m[0]) + float(st.meters[0])
+    assert st.edge[0] == snap.edge[0]
+    assert hit["meters"] == pytest.approx(want, abs=0.05)
+    assert len(hit["route"]["coordinates"]) == 4  # point, its projection, the station's, the station

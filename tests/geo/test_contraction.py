@@ -14,6 +14,7 @@ from geo import _contract, _graph
 from geo._contract import ContractedSearch, contracted_search
 from geo.coverage import node_pass
 from geo.network import Network
+from geo.snapping import sources_of
 
 Arrays = tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]
 
@@ -151,16 +152,18 @@ def test_real_networks(request: pytest.FixtureRequest, fixture: str, monkeypatch
     assert _contract.coverage_search(net) is cs
     pick = rng.choice(net.n_nodes, size=20, replace=False)
     lon, lat = net.lon[pick] + 2e-4, net.lat[pick] - 1e-4
-    d, st, st_node, st_off = node_pass(net, lon, lat, horizon_minutes=20.0)
-    ok = np.flatnonzero(st_node >= 0)
-    want, owner = net.offset_search.run(st_node[ok], st_off[ok], limit_m=20.0 * net.meters_per_minute)
+    d, st, snap = node_pass(net, lon, lat, horizon_minutes=20.0)
+    src_node, src_off, src_station = sources_of(snap)  # each station enters at its edge's ends
+    want, owner = net.offset_search.run(src_node, src_off, limit_m=20.0 * net.meters_per_minute)
     fin = np.isfinite(want)
     assert np.array_equal(np.isfinite(d), fin)
     np.testing.assert_allclose(d[fin], want[fin], rtol=0, atol=1e-9)
     assert np.array_equal(st >= 0, fin)
-    per = np.atleast_2d(dijkstra(net.reverse_csr(), directed=True, indices=st_node))
+    per = np.atleast_2d(dijkstra(net.reverse_csr(), directed=True, indices=src_node)) + src_off[:, None]
     v = np.flatnonzero(fin)
-    np.testing.assert_allclose(st_off[st[v]] + per[st[v], v], d[v], rtol=0, atol=1e-9)
+    by_station = np.full((len(snap), net.n_nodes), np.inf)
+    np.minimum.at(by_station, src_station, per)
+    np.testing.assert_allclose(by_station[st[v], v], d[v], rtol=0, atol=1e-9)
     assert np.all(owner[v] >= 0)
 
 

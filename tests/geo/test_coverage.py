@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import geopandas as gpd
 import networkx as nx
@@ -26,42 +27,21 @@ from geo.coverage import (
 )
 from geo.errors import InputError
 from geo.network import Network
+from tests.geo._split import split_graph, to_nearest_station
 
 SHENZHEN_CORE = (113.92, 22.535, 113.97, 22.56)
 CHANGSHA_BOUNDS = (112.94196, 28.18252, 112.94899, 28.18780)
-SUPER = "super-source"
 
 
-def _gc(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Independent haversine (metres, osmnx's Earth radius)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_009.0 * math.asin(math.sqrt(min(1.0, h)))
-
-
-def _reference_node_meters(
-    ref: nx.DiGraph, net: Network, stations: gpd.GeoDataFrame, limit: float
-) -> tuple[dict[int, float], np.ndarray, np.ndarray]:
-    """Worker-at-node → nearest station metres by networkx on the reversed graph from a super source.
-
-    Station nodes come from ``net.snap`` (tested on its own); their offsets are recomputed here.
-    """
-    snap = net.snap(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
-    rev = ref.reverse(copy=True)
-    offsets = np.full(len(stations), np.nan)
-    for i, (node, pt) in enumerate(zip(snap.node, stations.geometry, strict=True)):
-        if node < 0:
-            continue
-        osm = int(net.node_id[node])
-        off = _gc(pt.x, pt.y, ref.nodes[osm]["x"], ref.nodes[osm]["y"])
-        offsets[i] = off
-        if rev.has_edge(SUPER, osm):
-            off = min(off, rev[SUPER][osm]["length"])
-        rev.add_edge(SUPER, osm, length=off)
-    dist = nx.single_source_dijkstra_path_length(rev, SUPER, cutoff=limit, weight="length")
-    dist.pop(SUPER, None)
-    return dist, snap.node, offsets
+def _reference(
+    ref: nx.DiGraph, net: Network, stations: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, limit: float
+) -> dict[Any, float]:
+    """Worker → nearest station metres by networkx on the graph with every snapped station and
+    demand point really splitting its edge: OSM ids for nodes, ``("d", i)`` for demand points."""
+    sx, sy = stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy()
+    dx, dy = demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()
+    g = split_graph(ref, net, [("s", sx, sy, net.snap(sx, sy)), ("d", dx, dy, net.snap(dx, dy))])
+    return to_nearest_station(g, len(stations), limit)
 
 
 def _station_frame(points: gpd.GeoSeries, prefix: str) -> gpd.GeoDataFrame:
@@ -161,7 +141,7 @@ def test_minutes_equal_networkx_reference(
     res = compute_coverage(net, stations, demand, minutes=minutes, horizon_minutes=horizon)
     mpm = net.meters_per_minute
     ref = reference_graph(raw_graphs[place], mode=mode, bbox=bbox)
-    dist, _, _ = _reference_node_meters(ref, net, stations, horizon * mpm)
+    dist = _reference(ref, net, stations, demand, horizon * mpm)
 
     # every node
     expected = np.array([dist.get(int(i), np.nan) for i in net.node_id]) / mpm
@@ -170,16 +150,8 @@ def test_minutes_equal_networkx_reference(
     np.testing.assert_allclose(res.node_minutes, expected, rtol=0, atol=1e-6, equal_nan=True)
     assert np.array_equal(res.node_station >= 0, np.isfinite(expected))
 
-    # every demand point: independent snap distance + node distance, NaN past the horizon
-    snap = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())
-    want = np.full(len(demand), np.nan)
-    for i, (node, pt) in enumerate(zip(snap.node, demand.geometry, strict=True)):
-        if node < 0:
-            continue
-        osm = int(net.node_id[node])
-        if osm in dist:
-            total = _gc(pt.x, pt.y, ref.nodes[osm]["x"], ref.nodes[osm]["y"]) + dist[osm]
-            want[i] = total / mpm if total <= horizon * mpm else np.nan
+    # every demand point: its own node of the split graph, NaN past the horizon or unsnappable
+    want = np.array([dist.get(("d", i), np.nan) for i in range(len(demand))]) / mpm
     got = res.demand["minutes"].to_numpy(dtype=float)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, equal_nan=True)
     assert np.array_equal(res.demand["covered"].to_numpy(), np.nan_to_num(want, nan=np.inf) <= minutes)
@@ -210,32 +182,26 @@ def test_nearest_station_attribution_and_neighbours(
     net: Network = request.getfixturevalue(fixture)
     res = compute_coverage(net, shenzhen_banks, shenzhen_demand, minutes=10.0, horizon_minutes=40.0)
     mpm = net.meters_per_minute
-    g = net.to_networkx().reverse(copy=True)
     st = res.stations
-    per: dict[str, dict[int, float]] = {}
-    for sid, node, off in zip(st["station_id"], st["node"], st["snap_meters"], strict=True):
-        lengths = nx.single_source_dijkstra_path_length(g, int(node), weight="length")
-        per[sid] = {v: d + off for v, d in lengths.items()}
+    sx, sy = st.geometry.x.to_numpy(), st.geometry.y.to_numpy()
+    dx, dy = shenzhen_demand.geometry.x.to_numpy(), shenzhen_demand.geometry.y.to_numpy()
+    groups = [("s", sx, sy, net.snap(sx, sy)), ("d", dx, dy, net.snap(dx, dy))]
+    g = split_graph(net.to_networkx(), net, groups, node_key=int).reverse(copy=True)
+    per: dict[str, dict[Any, float]] = {
+        sid: nx.single_source_dijkstra_path_length(g, ("s", j), weight="length")
+        for j, sid in enumerate(st["station_id"])
+    }
     # the named station is at the reported time (and no other station is nearer)
-    snap = net.snap(shenzhen_demand.geometry.x.to_numpy(), shenzhen_demand.geometry.y.to_numpy())
     for i, row in enumerate(res.demand.itertuples()):
         if row.nearest_station is None:
             continue
-        node = int(snap.node[i])
-        t = (snap.meters[i] + per[row.nearest_station][node]) / mpm
-        assert abs(t - row.minutes) < 1e-6
-        best = min(p.get(node, np.inf) for p in per.values())
-        assert abs((snap.meters[i] + best) / mpm - row.minutes) < 1e-6
-    # nearest other station, brute force over all pairs (station i → station j = off_i + path + off_j)
-    nodes = st["node"].to_numpy()
-    offs = st["snap_meters"].to_numpy()
+        assert abs(per[row.nearest_station][("d", i)] / mpm - row.minutes) < 1e-6
+        best = min(p.get(("d", i), np.inf) for p in per.values())
+        assert abs(best / mpm - row.minutes) < 1e-6
+    # nearest other station, brute force over all pairs in the split graph
     for i, sid in enumerate(st["station_id"]):
-        cands = [
-            offs[i] + per[other][int(nodes[i])]
-            for j, other in enumerate(st["station_id"])
-            if j != i and int(nodes[i]) in per[other]
-        ]
-        best = min(cands) / mpm if cands else np.nan
+        cands = [per[other].get(("s", i), np.inf) for j, other in enumerate(st["station_id"]) if j != i]
+        best = min(cands) / mpm
         got = float(st["minutes_to_nearest_neighbour"].iloc[i])
         if not np.isfinite(best) or best > 40.0:
             assert np.isnan(got), sid
@@ -408,13 +374,15 @@ def test_service_areas_follow_streets(
     st = shenzhen_banks.iloc[:4]
     areas = service_areas(net, st, minutes=10.0, buffer_meters=25.0)
     assert list(areas["station_id"]) == list(st["station_id"]) and areas.crs.to_epsg() == 4326
-    g = net.to_networkx().reverse(copy=True)
-    snap = net.snap(st.geometry.x.to_numpy(), st.geometry.y.to_numpy())
+    sx, sy = st.geometry.x.to_numpy(), st.geometry.y.to_numpy()
+    snap = net.snap(sx, sy)
+    g = split_graph(net.to_networkx(), net, [("s", sx, sy, snap)], node_key=int).reverse(copy=True)
     budget = 10.0 * net.meters_per_minute
+    px, py = snap.lonlat(net)
     for i, poly in enumerate(areas.geometry):
-        reach = nx.single_source_dijkstra_path_length(
-            g, int(snap.node[i]), cutoff=budget - snap.meters[i], weight="length"
-        )
+        reach = nx.single_source_dijkstra_path_length(g, ("s", i), cutoff=budget, weight="length")
+        assert shapely.contains_xy(poly, px[i], py[i])  # the station's own edge piece is in
+        reach = {k: d for k, d in reach.items() if isinstance(k, int)}
         idx = np.fromiter(reach.keys(), dtype=np.int64)
         inside = shapely.contains_xy(poly, net.lon[idx], net.lat[idx])
         assert inside.all()

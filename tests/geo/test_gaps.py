@@ -196,3 +196,27 @@ def test_no_gaps_and_bad_input() -> None:
         find_gaps(frame.drop(columns=["minutes"]))
     with pytest.raises(InputError):
         find_gaps(pd.DataFrame({"x": [1]}))
+
+
+def test_point_beside_a_footway_island_is_no_gap(shenzhen_walk: Network) -> None:
+    """Gaps read the coverage engine's edge snapping: a Tech Park point on a main street whose
+    nearest node is on a 45-node footway island is served by the stations 600-650 m away (node
+    snapping made it unreachable, hence a gap), while a far-off point stays unsnappable, not a gap."""
+    point = (113.95450936, 22.54347740)
+    around = [(113.953765, 22.543139), (113.95953, 22.542596), (113.959836, 22.544657)]
+    stations = gpd.GeoDataFrame(
+        {"station_id": ["a", "b", "c"], "name": ["甲", "乙", "丙"], "status": "open"},
+        geometry=[Point(x + 1e-5, y) for x, y in around], crs="EPSG:4326",
+    )
+    demand = gpd.GeoDataFrame(
+        {"demand_id": ["p", "far"], "group": "courier", "weight": [3.0, 1.0]},
+        geometry=[Point(*point), Point(113.99, 22.60)], crs="EPSG:4326",
+    )
+    res = compute_coverage(shenzhen_walk, stations, demand, minutes=10, horizon_minutes=30)
+    row = res.demand.iloc[0]
+    assert row["snapped"] and row["covered"] and 600 / 75 < row["minutes"] < 650 / 75
+    gaps = find_gaps(res)
+    assert len(gaps) == 0 and gaps.attrs["unsnappable_count"] == 1
+    # with a shorter threshold the same point is an ordinary gap, its nearest station named
+    short = find_gaps(res, minutes=5)
+    assert len(short) == 1 and short["nearest_station_name"].iloc[0] in {"甲", "乙", "丙"}

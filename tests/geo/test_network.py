@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import shapely
 
-from geo import _graph
 from geo.errors import InputError, NotFoundError
 from geo.network import Network, arc_allowed, load_network, nearest_k, read_network_npz, save_network
+from tests.geo._split import split_graph
 
 SHENZHEN_CORE = (113.92, 22.535, 113.97, 22.56)
 CHANGSHA_BOUNDS = (112.94196, 28.18252, 112.94899, 28.18780)
@@ -138,56 +138,6 @@ def test_drive_only_inputs_still_give_walk_and_ebike(shanghai_walk: Network, xia
 
 
 # ------------------------------------------------------------------------------------------ snapping
-def test_snap_nearest_matches_brute_force(shenzhen_walk: Network) -> None:
-    rng = np.random.default_rng(7)
-    lon = rng.uniform(113.925, 113.965, 400)
-    lat = rng.uniform(22.537, 22.558, 400)
-    snap = shenzhen_walk.snap(lon, lat, max_meters=300.0)
-    d = _graph.haversine_m(lon[:, None], lat[:, None], shenzhen_walk.lon[None, :], shenzhen_walk.lat[None, :])
-    nearest = d.min(axis=1)
-    ok = snap.node >= 0
-    assert ok[nearest < 295].all() and not ok[nearest > 305].any()
-    chosen = d[np.arange(lon.size), np.maximum(snap.node, 0)]
-    np.testing.assert_allclose(snap.meters[ok], chosen[ok], rtol=0, atol=1e-6)
-    big = shenzhen_walk.component_sizes[shenzhen_walk.component] >= 0.01 * shenzhen_walk.n_nodes
-    for i in np.flatnonzero(ok):
-        if chosen[i] > nearest[i] + 0.01:  # moved off an island: only to a big piece within the rule
-            assert big[snap.node[i]]
-            assert chosen[i] <= max(25.0, 1.5 * nearest[i]) + 0.01
-        else:
-            assert abs(chosen[i] - nearest[i]) < 0.5
-
-
-def test_snap_avoids_islands_but_keeps_them(shenzhen_walk: Network) -> None:
-    net = shenzhen_walk
-    small = net.component_sizes[net.component] < 50
-    assert small.sum() > 0
-    big_idx = np.flatnonzero(~small)
-    found = 0
-    for i in np.flatnonzero(small):
-        d = _graph.haversine_m(net.lon[i], net.lat[i], net.lon[big_idx], net.lat[big_idx])
-        j = big_idx[int(np.argmin(d))]
-        if 8.0 < d.min() < 20.0:
-            # a point 1/4 of the way from the island node towards the big-piece node: nearer the island
-            x = net.lon[i] + 0.25 * (net.lon[j] - net.lon[i])
-            y = net.lat[i] + 0.25 * (net.lat[j] - net.lat[i])
-            snap = net.snap(x, y)
-            assert snap.node[0] != i and not small[snap.node[0]]
-            found += 1
-            # the island is kept: a point far from any big piece still snaps onto it
-            assert net.component[i] > 0
-    assert found >= 1
-    # an island far from the big pieces is still used when it is clearly nearest
-    far = [
-        i
-        for i in np.flatnonzero(small)
-        if _graph.haversine_m(net.lon[i], net.lat[i], net.lon[big_idx], net.lat[big_idx]).min() > 60
-    ]
-    assert far
-    snap = net.snap(net.lon[far], net.lat[far])
-    assert np.array_equal(snap.node, np.asarray(far))
-
-
 def test_snap_reports_unsnappable(shenzhen_walk: Network) -> None:
     snap = shenzhen_walk.snap([113.95, 113.90, np.nan], [22.55, 22.50, 22.5], max_meters=300.0)
     assert snap.node[0] >= 0 and snap.node[1] == -1 and snap.node[2] == -1
@@ -275,16 +225,14 @@ def test_nearest_k_matches_per_station_networkx(
     sx, sy = banks.geometry.x.to_numpy(), banks.geometry.y.to_numpy()
     idx, minutes = nearest_k(net, sx, sy, k=3, horizon_minutes=20.0, chunk=4)
     snap = net.snap(sx, sy)
-    g = net.to_networkx().reverse(copy=True)
+    # networkx on the graph where each station really splits the edge it snapped to
+    g = split_graph(net.to_networkx(), net, [("s", sx, sy, snap)], node_key=int).reverse(copy=True)
     limit = 20.0 * net.meters_per_minute
     per_station = np.full((len(banks), net.n_nodes), np.inf)
-    for j in range(len(banks)):
-        if snap.node[j] < 0:
-            continue
-        for v, d in nx.single_source_dijkstra_path_length(g, int(snap.node[j]), weight="length").items():
-            total = d + snap.meters[j]
-            if total <= limit:
-                per_station[j, v] = total
+    for j in np.flatnonzero(snap.snapped):
+        for v, d in nx.single_source_dijkstra_path_length(g, ("s", j), cutoff=limit, weight="length").items():
+            if isinstance(v, int):
+                per_station[j, v] = d
     ref = np.sort(per_station, axis=0)[:3].T / net.meters_per_minute
     np.testing.assert_allclose(
         np.where(np.isfinite(ref), ref, np.nan), minutes, rtol=0, atol=1e-6, equal_nan=True

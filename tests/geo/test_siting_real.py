@@ -23,6 +23,7 @@ from geo.config import data_dir
 from geo.demand import combine_demand, demand_from_network, demand_from_pois
 from geo.network import Network, load_network
 from geo.siting import build_coverage_sets, candidates_from_network, candidates_from_pois, plan_sites
+from tests.geo._split import split_graph
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +67,19 @@ def instance(net: Network) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoD
 
 
 def _reference_minutes(net: Network, sites: gpd.GeoDataFrame, demand: gpd.GeoDataFrame) -> np.ndarray:
-    """Demand × sites travel minutes by networkx Dijkstra (inf when unreachable or unsnappable)."""
-    g = net.to_networkx().reverse(copy=True)
-    ds = net.snap(demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy())
-    ss = net.snap(sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy())
+    """Demand × sites travel minutes by networkx Dijkstra on the graph where every site and demand
+    point really splits the edge it snapped to (inf when unreachable or unsnappable)."""
+    sx, sy = sites.geometry.x.to_numpy(), sites.geometry.y.to_numpy()
+    dx, dy = demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()
+    groups = [("s", sx, sy, net.snap(sx, sy)), ("d", dx, dy, net.snap(dx, dy))]
+    g = split_graph(net.to_networkx(), net, groups, node_key=int).reverse(copy=True)
     per_min = net.speed_kph * 1000.0 / 60.0
     out = np.full((len(demand), len(sites)), np.inf)
-    for j in range(len(sites)):
-        if ss.node[j] < 0:
-            continue
-        dist = nx.single_source_dijkstra_path_length(g, int(ss.node[j]), weight="length")
+    for j in np.flatnonzero(groups[0][3].snapped):
+        dist = nx.single_source_dijkstra_path_length(g, ("s", j), weight="length")
         for i in range(len(demand)):
-            if ds.node[i] >= 0 and int(ds.node[i]) in dist:
-                out[i, j] = (ds.meters[i] + dist[int(ds.node[i])] + ss.meters[j]) / per_min
+            if ("d", i) in dist:
+                out[i, j] = dist[("d", i)] / per_min
     return out
 
 
