@@ -24,6 +24,10 @@ coverage.register(app)  # yizhan coverage, yizhan gaps
 site.register(app)  # yizhan site
 serve.register(app)  # yizhan serve
 demo.register(app)  # yizhan demo
+# region (nation-scale coverage on Dask): yizhan region coverage, yizhan map region
+from api.cli import region  # noqa: E402
+
+region.register(app, maps.app)
 
 
 def main() -> None:
