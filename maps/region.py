@@ -93,8 +93,14 @@ def add_counties(
         tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases),
         popup=popup,
     ).add_to(m)
-    cmap.caption = "覆盖率 (0–1)"
-    cmap.add_to(m)
+    gradient = ", ".join(SHARE_COLORS)
+    HtmlBox(
+        f'<div><b>覆盖率</b></div><div style="width:160px;height:10px;background:linear-gradient(to right, '
+        f'{gradient})"></div><div style="display:flex;justify-content:space-between;width:160px">'
+        "<span>0%</span><span>50%</span><span>100%</span></div>",
+        position="topright",
+        css_class="yz-legend",
+    ).add_to(m)
     return m
 
 
