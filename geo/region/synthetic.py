@@ -66,19 +66,27 @@ def _stitch_arcs(
 
 
 def tile_region(
-    base: Network, rows: int, cols: int, *, stitches: int = 4, seed: int = 0
+    base: Network,
+    rows: int,
+    cols: int,
+    *,
+    tiles_per_area: tuple[int, int] = (1, 1),
+    stitches: int = 4,
+    seed: int = 0,
 ) -> tuple[Network, gpd.GeoDataFrame]:
-    """A merged network of ``rows × cols`` shifted copies of ``base`` and one county per copy.
+    """A merged network of ``rows × cols`` shifted copies of ``base`` and one county per block of
+    ``tiles_per_area`` = (tile rows, tile columns) copies.
 
     Returns
     -------
     (network, areas)
         The merged network (node ids ``0..n-1``, WGS-84) and a GeoDataFrame (EPSG:4326) with
-        ``area_code`` (6-digit string), ``area_name``, ``tile`` and the county rectangle; every
-        node of copy ``t`` lies inside county ``t``'s rectangle and in no other.
+        ``area_code`` (6-digit string), ``area_name`` and the county rectangle; every node of a copy
+        lies inside its county's rectangle and in no other.
     """
-    if rows < 1 or cols < 1:
-        raise ValueError("rows and cols must be ≥ 1")
+    ar, ac = tiles_per_area
+    if rows < 1 or cols < 1 or ar < 1 or ac < 1 or rows % ar or cols % ac:
+        raise ValueError("rows and cols must be ≥ 1 and multiples of tiles_per_area")
     n = base.n_nodes
     gap = 1e-4
     w = float(base.lon.max() - base.lon.min()) + gap
@@ -109,15 +117,15 @@ def tile_region(
     )
     x0 = float(base.lon.min()) - gap / 2
     y0 = float(base.lat.min()) - gap / 2
+    area_rows, area_cols = rows // ar, cols // ac
     boxes = [
-        shapely.box(
-            x0 + (t % cols) * w, y0 + (t // cols) * h, x0 + (t % cols + 1) * w, y0 + (t // cols + 1) * h
-        )
-        for t in range(k)
+        shapely.box(x0 + c * ac * w, y0 + r * ar * h, x0 + (c + 1) * ac * w, y0 + (r + 1) * ar * h)
+        for r in range(area_rows)
+        for c in range(area_cols)
     ]
-    codes = [area_code_for(t) for t in range(k)]
+    codes = [area_code_for(a) for a in range(len(boxes))]
     areas = gpd.GeoDataFrame(
-        {"area_code": codes, "area_name": [f"县{c}" for c in codes], "tile": np.arange(k)},
+        {"area_code": codes, "area_name": [f"县{c}" for c in codes]},
         geometry=boxes,
         crs="EPSG:4326",
     )
@@ -184,24 +192,25 @@ def synthetic_inputs(
     network: Network,
     areas: gpd.GeoDataFrame,
     *,
-    station_tiles: list[int],
-    stations_per_tile: int,
+    station_areas: list[int],
+    stations_per_area: int,
     points: int,
     outside_points: int = 0,
     seed: int = 0,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Stations in the tiles ``station_tiles`` only (so many points' nearest station lies in another
-    county) and ``points`` demand points scattered ~20 m around random nodes, plus ``outside_points``
+    """Stations in the areas (row positions) ``station_areas`` only (so many points' nearest station
+    lies in another county) and ``points`` demand points scattered ~20 m around random nodes, plus
+    ``outside_points``
     points beyond every area. Returns ``(stations, demand)``, canonical-enough frames (EPSG:4326):
     stations ``station_id``, ``status`` ("open"); demand ``id``, ``weight``.
     """
     rng = np.random.default_rng(seed)
-    per_tile = network.n_nodes // len(areas)
+    main = network.component == 0
     sx_parts, sy_parts = [], []
-    for i, t in enumerate(station_tiles):
-        nodes = np.arange(t * per_tile, (t + 1) * per_tile)
-        nodes = nodes[network.component[nodes] == 0]
-        x, y = station_points(network, stations_per_tile, seed=seed + 100 + i, nodes=nodes)
+    for i, a in enumerate(station_areas):
+        inside = shapely.contains_xy(areas.geometry.iloc[a], network.lon, network.lat)
+        nodes = np.flatnonzero(inside & main)
+        x, y = station_points(network, stations_per_area, seed=seed + 100 + i, nodes=nodes)
         sx_parts.append(x)
         sy_parts.append(y)
     sx, sy = np.concatenate(sx_parts), np.concatenate(sy_parts)

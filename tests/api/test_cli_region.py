@@ -42,7 +42,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         merged, areas, tmp / "nets", halo_meters=required_halo_meters(merged.speed_kph, HORIZON, 300.0)
     )
     stations, demand = synthetic_inputs(
-        merged, areas, station_tiles=[0, 8], stations_per_tile=2, points=400, outside_points=2, seed=4
+        merged, areas, station_areas=[0, 8], stations_per_area=2, points=400, outside_points=2, seed=4
     )
     pd.DataFrame(
         {

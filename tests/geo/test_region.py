@@ -66,7 +66,7 @@ def region(shanghai_walk: Network, tmp_path_factory: pytest.TempPathFactory) -> 
     halo = required_halo_meters(merged.speed_kph, HORIZON, 300.0)
     nets = write_region_networks(merged, areas, tmp_path_factory.mktemp("nets"), halo_meters=halo)
     stations, demand = synthetic_inputs(
-        merged, areas, station_tiles=[0, 4], stations_per_tile=6, points=2500, outside_points=4, seed=7
+        merged, areas, station_areas=[0, 4], stations_per_area=6, points=2500, outside_points=4, seed=7
     )
     return {
         "merged": merged,
@@ -184,7 +184,7 @@ def test_region_equals_networkx_on_a_small_region(
         merged, areas, tmp_path / "nets", halo_meters=required_halo_meters(merged.speed_kph, horizon, 300.0)
     )
     stations, demand = synthetic_inputs(
-        merged, areas, station_tiles=[3], stations_per_tile=2, points=300, seed=2
+        merged, areas, station_areas=[3], stations_per_area=2, points=300, seed=2
     )
     got = region_coverage(nets, stations, demand, minutes=5.0, horizon_minutes=horizon, scheduler=dask_client)
     # reference: networkx from a super source joined to every station's node by its straight-line offset
