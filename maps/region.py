@@ -28,7 +28,7 @@ from maps.base import (
     require_geodataframe,
     to_tiles_crs,
 )
-from maps.coverage import SHARE_COLORS, add_layer_control, add_title
+from maps.coverage import SHARE_COLORS, add_title
 
 __all__ = ["add_counties", "add_rollup_table", "region_map"]
 
@@ -127,7 +127,7 @@ def add_rollup_table(
     more = f"<div>… {len(ordered) - limit} more</div>" if len(ordered) > limit else ""
     content = (
         f"<details open><summary><b>按{LEVEL_ZH[level]}汇总</b> ({len(ordered)})</summary>"
-        f'<table class="yz-rollup" data-level="{level}" style="font-size:12px">'
+        f'<table class="yz-rollup" data-level="{level}" style="font-size:12px;border-spacing:8px 1px">'
         "<tr><th>代码</th><th>覆盖率</th><th>需求</th><th>县区数</th><th>P95 分钟</th></tr>"
         f"{body}</table>{more}</details>"
     )
@@ -162,6 +162,5 @@ def region_map(
     rollups = summary.get("rollups", {})
     add_rollup_table(rollups.get("province", []), m, level="province", position="bottomleft")
     add_rollup_table(rollups.get("prefecture", []), m, level="prefecture", position="bottomright")
-    add_layer_control(m)
     m.fit_bounds([[y0, x0], [y1, x1]])
     return m

@@ -182,7 +182,11 @@ def dask_client(scheduler: Any = "local") -> Iterator[Any]:
         return
     spec = str(scheduler).strip()
     if "://" in spec:
-        with Client(spec, timeout="30s") as client:
+        try:
+            client = Client(spec, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {spec}: {exc}", field="scheduler") from None
+        with client:
             yield client
         return
     name, _, count = spec.partition(":")
@@ -437,8 +441,10 @@ def _run_tasks(
     if not todo:
         return out
     with dask_client(scheduler) as client:
-        if progress and client.dashboard_link and _has_bokeh():
-            log.warning("Dask dashboard: %s", client.dashboard_link)
+        if progress:
+            link = client.dashboard_link if _has_bokeh() else "none (install bokeh for Dask's dashboard)"
+            log.warning("Dask scheduler %s, %d area task(s); dashboard: %s", client.scheduler.address,
+                        len(todo), link)  # fmt: skip
         futures = [
             client.submit(
                 run_area,
