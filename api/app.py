@@ -100,4 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(siting.router)
     app.include_router(ogc.router)
     maps.install(app)
+    # region (nation-scale coverage): /maps/region
+    from api.routes import region as region_routes
+
+    app.include_router(region_routes.router)
     return app

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=30, ge=0, le=200)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # region (nation-scale coverage): YIZHAN_REGION_RESULT, a `yizhan region coverage` folder for /maps/region
+    region_result: Path | None = None
 
     @field_validator("api_keys", mode="before")
     @classmethod

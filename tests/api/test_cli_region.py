@@ -201,3 +201,18 @@ def test_map_region_draws_the_counties(local_out: Path, tmp_path: Path) -> None:
         assert code in text
     res = runner.invoke(app, ["map", "region", "--result", str(tmp_path), "--out", str(html)])
     assert res.exit_code == 3 and "not a region result folder" in res.stderr
+
+
+def test_maps_region_page_when_the_server_has_a_result(local_out: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    client = TestClient(create_app(Settings(region_result=local_out, load_networks=False)))  # no lifespan
+    res = client.get("/maps/region", params={"tiles": "none"})
+    assert res.status_code == 200 and "全国一张图" in res.text and "/static/" in res.text
+    without = TestClient(create_app(Settings(load_networks=False)))
+    res = without.get("/maps/region")
+    assert res.status_code == 404 and "YIZHAN_REGION_RESULT" in res.text
+    assert client.get("/maps/region", params={"tiles": "bing"}).status_code == 422
