@@ -136,6 +136,98 @@ def coverage(
     typer.echo(f"wrote {out}/points.parquet, areas.csv, areas.parquet, summary.json")
 
 
+@app.command("site")
+@domain_errors
+def site(
+    networks: Path = typer.Option(
+        ..., "--networks", help="networks folder (manifest.json + <code>/<mode>.npz)"
+    ),
+    stations: str = typer.Option(..., "--stations", help="a station file or 'db' (the registry)"),
+    demand: Path = typer.Option(..., "--demand", help="demand points file, or a folder of them"),
+    out: Path = typer.Option(..., "--out", help="proposals file (.geojson or .csv)"),
+    candidates: str = typer.Option(
+        "network:300", "--candidates", help="a candidates file, or network[:METERS] (street nodes per county)"
+    ),
+    add_per_area: int | None = typer.Option(None, "--add-per-area", help="new sites per county"),
+    budget_per_area: float | None = typer.Option(None, "--budget-per-area", help="cost budget per county"),
+    mode: str = typer.Option("walk", "--mode", help="travel mode: walk or ebike"),
+    minutes: float = typer.Option(15.0, "--minutes", help="coverage threshold, minutes"),
+    method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
+    scheduler: str = typer.Option("local", "--scheduler", help="local, local:N or tcp://HOST:PORT"),
+    snap_meters: float = typer.Option(300.0, "--snap-meters", help="snap limit, metres"),
+    all_statuses: bool = typer.Option(False, "--all-statuses", help="count planned stations too"),
+    as_json: bool = typer.Option(False, "--json", help="print the per-county table and totals as JSON"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
+) -> None:
+    """Propose new stations county by county (exact siting per county, one Dask task each)."""
+    setup_logging(verbose)
+    from api.cli.coverage import records, write_geojson
+    from geo.catalog import resolve_mode
+    from geo.region import read_manifest
+    from geo.region.siting import region_sites
+
+    with option_errors("--mode"):
+        mode = resolve_mode(mode)
+    if (add_per_area is None) == (budget_per_area is None):
+        raise fail("give exactly one of --add-per-area or --budget-per-area")
+    if out.suffix.lower() not in (".geojson", ".csv"):
+        raise fail(f"--out must end in .geojson or .csv, got {out.name}")
+    with option_errors("--networks"):
+        read_manifest(networks)
+    spacing, cand_frame = 300.0, None
+    if candidates.lower().startswith("network"):
+        _, _, meters = candidates.partition(":")
+        try:
+            spacing = float(meters) if meters else 300.0
+        except ValueError:
+            raise fail(f"--candidates: network:METERS needs a number, got {candidates!r}") from None
+    else:
+        from geo.siting import candidates_from_file
+
+        with option_errors("--candidates"):
+            cand_frame = candidates_from_file(candidates)
+    station_frame = load_stations(stations, crs=None)
+    demand_frame, _info = load_demand(
+        _demand_specs(demand),
+        street_network=_no_street_demand,
+        crs="wgs84",
+        group=None,
+        weight_field=None,
+        clip=None,
+    )
+    with option_errors():
+        res = region_sites(
+            networks,
+            station_frame,
+            demand_frame,
+            candidates=cand_frame,
+            spacing_meters=spacing,
+            mode=mode,
+            minutes=minutes,
+            add_per_area=add_per_area,
+            budget_per_area=budget_per_area,
+            method=method,
+            snap_meters=snap_meters,
+            open_only=not all_statuses,
+            scheduler=scheduler,
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if out.suffix.lower() == ".csv":
+        res.proposals.drop(columns="geometry").to_csv(tmp, index=False, encoding="utf-8")
+    else:
+        write_geojson(res.proposals, tmp)
+    tmp.replace(out)
+    if as_json:
+        print_json({**res.summary, "per_area": records(res.per_area)})
+        return
+    s = res.summary
+    typer.echo(
+        f"{s['sites']} site(s) in {s['areas']} county(ies): covered {_pct(s['share_before'])} -> "
+        f"{_pct(s['share_after'])}; wrote {out}"
+    )
+
+
 def map_region(
     result: Path = typer.Option(..., "--result", help="a 'yizhan region coverage' result folder"),
     out: Path = typer.Option(..., "--out", help="HTML file to write"),

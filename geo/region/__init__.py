@@ -10,11 +10,13 @@ from geo.region.clip import buffer_meters, clip_to_area
 from geo.region.coverage import RegionResult, dask_client, region_coverage, run_area
 from geo.region.manifest import Manifest, read_manifest, required_halo_meters
 from geo.region.output import read_points, read_region_result, write_region_result
+from geo.region.siting import RegionSiting, region_sites
 from geo.region.synthetic import station_points, synthetic_inputs, tile_region, write_region_networks
 
 __all__ = [
     "Manifest",
     "RegionResult",
+    "RegionSiting",
     "buffer_meters",
     "clip_to_area",
     "dask_client",
@@ -22,6 +24,7 @@ __all__ = [
     "read_points",
     "read_region_result",
     "region_coverage",
+    "region_sites",
     "required_halo_meters",
     "run_area",
     "station_points",

@@ -216,3 +216,21 @@ def test_maps_region_page_when_the_server_has_a_result(local_out: Path, tmp_path
     res = without.get("/maps/region")
     assert res.status_code == 404 and "YIZHAN_REGION_RESULT" in res.text
     assert client.get("/maps/region", params={"tiles": "bing"}).status_code == 422
+
+
+def test_region_site_writes_one_proposals_file(files: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "proposals.geojson"
+    args = ["region", "site", "--networks", str(files["nets"]), "--stations", str(files["stations"]),
+            "--demand", str(files["demand"]), "--minutes", "5", "--add-per-area", "1",
+            "--candidates", "network:150", "--scheduler", "local:1", "--out", str(out), "--json"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    codes = [f["properties"]["area_code"] for f in doc["features"]]
+    assert summary["sites"] == len(codes) == 9 and len(set(codes)) == 9
+    assert summary["share_after"] >= summary["share_before"]
+    assert len(summary["per_area"]) == 9
+    i = args.index("--add-per-area")
+    res = runner.invoke(app, args[:i] + args[i + 2 :])
+    assert res.exit_code == 2 and "exactly one of --add-per-area or --budget-per-area" in res.stderr
