@@ -363,3 +363,24 @@ def test_a_killed_worker_does_not_change_the_result(region: dict[str, Any], regi
         thread.join()
     assert killed, "no worker was busy to kill"
     _same_points(got.points, region_result.points)
+
+
+def test_polygons_from_an_areas_frame_when_the_files_record_none(
+    region: dict[str, Any], region_result: Any, dask_client: Any, tmp_path: Path
+) -> None:
+    import shutil
+    from dataclasses import replace
+
+    nets = tmp_path / "nets"
+    shutil.copytree(region["nets"], nets)
+    for code in region["areas"]["area_code"]:
+        net = read_network_npz(nets / code / "walk.npz")
+        options = {k: v for k, v in net.options.items() if k != "area_polygon_wkt"}
+        save_network(replace(net, options=options), nets / code / "walk.npz")
+    args = (nets, region["stations"], region["demand"])
+    with pytest.raises(InputError, match="no polygon for 9 area"):
+        region_coverage(*args, minutes=MINUTES, horizon_minutes=HORIZON, scheduler="tcp://127.0.0.1:9")
+    got = region_coverage(
+        *args, minutes=MINUTES, horizon_minutes=HORIZON, areas=region["areas"], scheduler=dask_client
+    )
+    _same_points(got.points, region_result.points)
