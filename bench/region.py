@@ -8,7 +8,9 @@ cut into per-county networks with the halo rule (``geo.region.clip_to_area``, ha
 * ``one pass``   : read the merged network's .npz and run ``geo.coverage.compute_coverage`` on it
                    (what one machine does without partitioning: load, junction graph, snap, pass);
 * ``region ×1``  : ``geo.region.region_coverage`` on a LocalCluster of 1 worker process;
-* ``region ×2``  : the same on 2 worker processes (parallel efficiency = t1 / (2 · t2)).
+* ``region ×2``  : the same on 2 worker processes (parallel efficiency = t1 / (2 · t2));
+* the same two with neighbouring counties grouped into tasks of up to ``--task-arcs`` arcs (the union
+  of their networks: less halo counted twice, fewer tasks).
 
 Cluster start-up is timed apart. Results: the two region runs must be bit-identical, and equal to the
 one pass to 1e-9 minutes (the merged pass may sum a path's lengths in another order). The halo makes
@@ -45,17 +47,29 @@ from geo.region import (
 )
 
 
-def _run_region(nets: Path, stations, demand, *, workers: int, minutes: float, horizon: float):  # type: ignore[no-untyped-def]
+def _run_region(
+    nets: Path, stations, demand, *, workers: int, minutes: float, horizon: float, task_arcs: int = 0
+):  # type: ignore[no-untyped-def]
     from distributed import Client, LocalCluster
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      host="127.0.0.1") as cluster, Client(cluster) as client:  # fmt: skip
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         start = time.perf_counter() - t0
         gc.collect()
         t1 = time.perf_counter()
         res = region_coverage(
-            nets, stations, demand, minutes=minutes, horizon_minutes=horizon, scheduler=client
+            nets,
+            stations,
+            demand,
+            minutes=minutes,
+            horizon_minutes=horizon,
+            scheduler=client,
+            task_arcs=task_arcs,
         )
         wall = time.perf_counter() - t1
     return res, wall, start
@@ -95,6 +109,7 @@ def main() -> None:
     ap.add_argument("--horizon", type=float, default=15.0, help="search limit, minutes (the halo follows)")
     ap.add_argument("--stations-per-county", type=int, default=20)
     ap.add_argument("--points", type=int, default=200_000)
+    ap.add_argument("--task-arcs", type=int, default=1_000_000, help="also run grouped tasks (0: skip)")
     ap.add_argument("--quick", action="store_true", help="4 × 4 counties, 20,000 points")
     args = ap.parse_args()
     if args.quick:
@@ -126,26 +141,58 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         flush=True,
     )
     stations, demand = synthetic_inputs(
-        merged, areas, station_areas=list(range(0, len(areas), 2)),
-        stations_per_area=args.stations_per_county, points=args.points, seed=1,
-    )  # fmt: skip
+        merged,
+        areas,
+        station_areas=list(range(0, len(areas), 2)),
+        stations_per_area=args.stations_per_county,
+        points=args.points,
+        seed=1,
+    )
     print(f"{len(stations):,} stations in every other county, {len(demand):,} demand points", flush=True)
     gc.collect()
     t1 = time.perf_counter()
     one = compute_coverage(
-        read_network_npz(tmp / "merged.npz"), stations, demand, minutes=args.minutes,
+        read_network_npz(tmp / "merged.npz"),
+        stations,
+        demand,
+        minutes=args.minutes,
         horizon_minutes=args.horizon,
-    )  # fmt: skip
+    )
     t_one = time.perf_counter() - t1
     ref = one.demand["minutes"].to_numpy(dtype=float)
     ref_station = [None if s is None else str(s) for s in one.demand["nearest_station"]]
     del one
     print(f"one pass: {t_one:.1f} s", flush=True)
-    r1, t1w, s1 = _run_region(nets, stations, demand, workers=1, minutes=args.minutes, horizon=args.horizon)
-    print(f"region ×1: {t1w:.1f} s (+ {s1:.1f} s cluster start)", flush=True)
-    r2, t2w, s2 = _run_region(nets, stations, demand, workers=2, minutes=args.minutes, horizon=args.horizon)
-    print(f"region ×2: {t2w:.1f} s (+ {s2:.1f} s cluster start)", flush=True)
+    rows = [["one pass (merged)", "-", t_one, 1.0, float("nan"), float("nan")]]
+    per_arc = float("nan")
+    eff = float("nan")
+    for task_arcs in [0] + ([args.task_arcs] if args.task_arcs > 0 else []):
+        label = "per county" if task_arcs == 0 else f"grouped ≤{task_arcs:,} arcs"
+        r1, t1w, s1 = _run_region(
+            nets, stations, demand, workers=1, minutes=args.minutes, horizon=args.horizon, task_arcs=task_arcs
+        )
+        print(f"region {label} ×1: {t1w:.1f} s (+ {s1:.1f} s cluster start)", flush=True)
+        r2, t2w, s2 = _run_region(
+            nets, stations, demand, workers=2, minutes=args.minutes, horizon=args.horizon, task_arcs=task_arcs
+        )
+        print(f"region {label} ×2: {t2w:.1f} s (+ {s2:.1f} s cluster start)", flush=True)
+        tasks = r1.summary["run"]["tasks_computed"]
+        rows.append([f"region {label}, 1 worker", tasks, t1w, t1w / t_one, t1w / tasks, float("nan")])
+        rows.append([f"region {label}, 2 workers", tasks, t2w, t2w / t_one, float("nan"), t1w / (2 * t2w)])
+        _check(label, r1, r2, ref, ref_station, merged, stations, demand, nets)
+        if task_arcs == 0:
+            per_arc, eff = t1w / county_arcs, min(1.0, t1w / (2 * t2w))
+    print()
+    print_table(["run", "tasks", "wall s", "ratio to one pass", "per task s", "parallel efficiency"], rows)
+    print(
+        f"per county-network arc (halo included): {per_arc * 1e6:.2f} µs on 1 worker; China at 1e8 arcs "
+        "with a 1.2× halo overhead on 16 workers at this efficiency: "
+        f"{per_arc * 1e8 * 1.2 / (16 * eff) / 60:.1f} min"
+    )
 
+
+def _check(label, r1, r2, ref, ref_station, merged, stations, demand, nets) -> None:  # type: ignore[no-untyped-def]
+    """1 and 2 workers bit-identical; against the one pass equal to 1e-9 except snapping near-ties."""
     a1 = r1.points["minutes"].to_numpy(dtype=float)
     a2 = r2.points["minutes"].to_numpy(dtype=float)
     identical = np.array_equal(a1, a2, equal_nan=True) and r1.points["station_id"].equals(
@@ -157,28 +204,13 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     diff = float(np.max(np.abs(a1[fin & same] - ref[fin & same]))) if (fin & same).any() else 0.0
     bad = np.flatnonzero(~same)
     ties = _snap_ties(bad, r1, ref_station, merged, stations, demand, nets)
-    print()
-    print_table(
-        ["run", "wall s", "ratio to one pass", "per county s", "parallel efficiency"],
-        [
-            ["one pass (merged)", t_one, 1.0, float("nan"), float("nan")],
-            ["region, 1 worker", t1w, t1w / t_one, t1w / len(areas), float("nan")],
-            ["region, 2 workers", t2w, t2w / t_one, float("nan"), t1w / (2 * t2w)],
-        ],
-    )
     print(
-        f"\nresults: 1 vs 2 workers {'bit-identical' if identical else 'DIFFERENT'}; vs the one pass: "
+        f"  {label}: 1 vs 2 workers {'bit-identical' if identical else 'DIFFERENT'}; vs the one pass: "
         f"{len(a1) - bad.size:,} of {len(a1):,} points equal (max |Δ| {diff:.1e} min, "
         f"{'bit-identical' if np.array_equal(a1, ref, equal_nan=True) else 'float rounding'}), "
         f"{bad.size} differ, {ties} of them at a snapping near-tie (the point or its station snapped to "
-        "another node at the same distance ± 0.5 m)"
-    )
-    per_arc = t1w / county_arcs
-    eff = min(1.0, t1w / (2 * t2w))
-    print(
-        f"per county-network arc (halo included): {per_arc * 1e6:.2f} µs on 1 worker; China at 1e8 arcs "
-        "with a 1.2× halo overhead on 16 workers at this efficiency: "
-        f"{per_arc * 1e8 * 1.2 / (16 * eff) / 60:.1f} min"
+        "another node at the same distance ± 0.5 m)",
+        flush=True,
     )
     if not identical:
         raise SystemExit("1 and 2 workers gave different results")

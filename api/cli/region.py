@@ -73,6 +73,9 @@ def coverage(
         None, "--areas", help="county boundaries (else from the network files)"
     ),
     snap_meters: float = typer.Option(300.0, "--snap-meters", help="snap limit, metres"),
+    task_arcs: int = typer.Option(
+        0, "--task-arcs", help="neighbouring counties as one task, up to ~this many arcs (0: one per county)"
+    ),
     all_statuses: bool = typer.Option(False, "--all-statuses", help="count planned stations too"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
@@ -114,6 +117,7 @@ def coverage(
             scheduler=scheduler,
             previous=out if (out / "summary.json").is_file() else None,
             progress=not as_json,
+            task_arcs=task_arcs,
         )
         write_region_result(result, out)
     s = result.summary

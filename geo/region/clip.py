@@ -23,7 +23,7 @@ from geo.errors import InputError
 from geo.network import Network
 from geo.network import clip_network as clip_to_geometry
 
-__all__ = ["buffer_meters", "clip_to_area", "subnetwork_in_bounds"]
+__all__ = ["buffer_meters", "clip_to_area", "subnetwork_in_bounds", "union_networks"]
 
 _QUAD_SEGS = 16
 
@@ -113,3 +113,35 @@ def clip_to_area(network: Network, polygon: BaseGeometry, *, halo_meters: float,
         halo_m=float(halo_meters),
     )
     return replace(clipped, options=options)
+
+
+def union_networks(networks: list[Network]) -> Network:
+    """One network holding every node and arc of ``networks`` (pieces of one larger network: nodes
+    matched by ``node_id``, duplicate arcs kept once). Used to run neighbouring areas as one task:
+    the union lies between each area network and the whole network, so within every area's halo its
+    shortest paths are those of the whole network."""
+    if not networks:
+        raise InputError("union_networks needs at least one network", field="networks")
+    if len(networks) == 1:
+        return networks[0]
+    ids = np.concatenate([n.node_id for n in networks])
+    uniq, first = np.unique(ids, return_index=True)
+    lon = np.concatenate([n.lon for n in networks])[first]
+    lat = np.concatenate([n.lat for n in networks])[first]
+    tails = np.concatenate([np.searchsorted(uniq, n.node_id[n.tails]) for n in networks])
+    heads = np.concatenate([np.searchsorted(uniq, n.node_id[n.indices]) for n in networks])
+    lengths = np.concatenate([n.length_m for n in networks])
+    indptr, indices, length_m = _graph.build_csr(uniq.size, tails, heads, lengths)
+    comp, sizes = _graph.weak_components(indptr, indices, length_m)
+    return replace(
+        networks[0],
+        node_id=uniq,
+        lon=lon,
+        lat=lat,
+        indptr=indptr,
+        indices=indices,
+        length_m=length_m,
+        component=comp,
+        component_sizes=sizes,
+        options={"union_of": len(networks)},
+    )

@@ -50,6 +50,7 @@ from geo.areas import area_index
 from geo.coverage import compute_coverage, select_stations, weighted_quantile
 from geo.errors import InputError
 from geo.network import read_network_npz
+from geo.region.clip import union_networks
 from geo.region.manifest import (
     AreaEntry,
     check_halo,
@@ -113,7 +114,7 @@ class RegionResult:
 
 # ------------------------------------------------------------------------------------------ the task
 def run_area(
-    path: str,
+    path: str | list[str],
     stations: pd.DataFrame,
     demand: pd.DataFrame,
     *,
@@ -125,8 +126,8 @@ def run_area(
 
     Parameters
     ----------
-    path : str
-        The area's ``.npz`` network.
+    path : str or list of str
+        The area's ``.npz`` network, or those of neighbouring areas run as one task (their union).
     stations : DataFrame
         ``station_id``, ``lon``, ``lat`` (WGS-84) of the stations of the area and its halo, in the
         region's station order (exact ties go to the lower position, as in one pass).
@@ -139,7 +140,8 @@ def run_area(
         ``pos``, ``minutes`` (NaN beyond the horizon / unsnappable), ``station_id`` (str or None),
         ``snapped``.
     """
-    net = read_network_npz(path)
+    paths = [path] if isinstance(path, str) else list(path)
+    net = union_networks([read_network_npz(p) for p in paths])
     st = gpd.GeoDataFrame(
         {"station_id": stations["station_id"].to_numpy()},
         geometry=gpd.points_from_xy(stations["lon"], stations["lat"]),
@@ -328,6 +330,7 @@ def region_coverage(
     scheduler: Any = "local",
     previous: str | Path | None = None,
     progress: bool = False,
+    task_arcs: int = 0,
 ) -> RegionResult:
     """Coverage of every demand point of a region by its nearest station, one Dask task per area.
 
@@ -357,6 +360,10 @@ def region_coverage(
         A previous result folder: areas whose inputs hash the same are taken from it.
     progress : bool
         Show Dask's progress bar on the terminal.
+    task_arcs : int
+        0 (default): one task per area. Otherwise neighbouring areas (in Z-order of their bbox
+        centres) are run as one task on the union of their networks, up to about this many arcs per
+        task: fewer tasks and less halo counted twice; a rerun then recomputes a changed area's group.
 
     Returns
     -------
@@ -396,6 +403,8 @@ def region_coverage(
     station_area = area_index(sx, sy, poly_frame)
     dm_all = pd.DataFrame({"pos": np.arange(len(dx), dtype=np.int64), "lon": dx, "lat": dy, "weight": weight})
     params = {"minutes": minutes, "horizon_minutes": plan.horizon_minutes, "snap_meters": snap_meters}
+    if task_arcs < 0:
+        raise InputError(f"task_arcs must be ≥ 0, got {task_arcs}", field="task_arcs")
     parts = _run_tasks(
         plan,
         st_all,
@@ -406,9 +415,41 @@ def region_coverage(
         scheduler=scheduler,
         previous=Path(previous) if previous else None,
         progress=progress,
+        task_arcs=task_arcs,
     )
     ids = _ids(demand, ("id", "demand_id"))
     return _merge(plan, parts, ids, weight, point_area, st_all, station_area, mode=mode, params=params)
+
+
+def _z_order(entries: tuple[AreaEntry, ...], idx: list[int]) -> list[int]:
+    """``idx`` sorted along a Z-order curve of the areas' bbox centres (neighbours stay close)."""
+    cx = np.asarray([(entries[i].bbox[0] + entries[i].bbox[2]) / 2 for i in idx])
+    cy = np.asarray([(entries[i].bbox[1] + entries[i].bbox[3]) / 2 for i in idx])
+
+    def cells(v: NDArray[np.float64]) -> NDArray[np.int64]:
+        span = float(v.max() - v.min()) or 1.0
+        return np.minimum(((v - v.min()) / span * 65535).astype(np.int64), 65535)
+
+    gx, gy = cells(cx), cells(cy)
+    code = np.zeros(len(idx), dtype=np.int64)
+    for bit in range(16):
+        code |= ((gx >> bit) & 1) << (2 * bit) | ((gy >> bit) & 1) << (2 * bit + 1)
+    return [idx[k] for k in np.argsort(code, kind="stable")]
+
+
+def _groups(entries: tuple[AreaEntry, ...], with_demand: list[int], task_arcs: int) -> list[list[int]]:
+    """One group per area (``task_arcs`` 0), else neighbours together up to about ``task_arcs`` arcs."""
+    if task_arcs <= 0 or len(with_demand) < 2:
+        return [[i] for i in with_demand]
+    groups: list[list[int]] = [[]]
+    arcs = 0
+    for i in _z_order(entries, with_demand):
+        if groups[-1] and arcs + entries[i].arcs > task_arcs:
+            groups.append([])
+            arcs = 0
+        groups[-1].append(i)
+        arcs += entries[i].arcs
+    return groups
 
 
 def _run_tasks(
@@ -422,49 +463,53 @@ def _run_tasks(
     scheduler: Any,
     previous: Path | None,
     progress: bool,
+    task_arcs: int = 0,
 ) -> dict[str, tuple[str, pd.DataFrame, bool]]:
-    """Reuse or compute every area with demand; returns code → (key, part, reused)."""
-    todo: list[tuple[AreaEntry, str, pd.DataFrame, pd.DataFrame]] = []
+    """Reuse or compute every group of areas with demand; returns the group's first code → (key,
+    part, reused)."""
+    with_demand = [i for i in range(len(plan.entries)) if bool(np.any(point_area == i))]
+    todo: list[tuple[str, list[str], str, pd.DataFrame, pd.DataFrame]] = []
     out: dict[str, tuple[str, pd.DataFrame, bool]] = {}
-    for i, e in enumerate(plan.entries):
-        dm = dm_all[point_area == i].reset_index(drop=True)
-        if dm.empty:
-            continue
-        st = st_all[station_masks[i]].reset_index(drop=True)
-        key = _content_key(file_sha256(e.path), st, dm, params)
-        old = _previous_part(previous, e.code, key)
+    for group in _groups(plan.entries, with_demand, task_arcs):
+        label = plan.entries[group[0]].code
+        dm = dm_all[np.isin(point_area, group)].reset_index(drop=True)
+        st = st_all[np.logical_or.reduce([station_masks[i] for i in group])].reset_index(drop=True)
+        hashes = "".join(file_sha256(plan.entries[i].path) for i in group)
+        key = _content_key(hashes, st, dm, params)
+        old = _previous_part(previous, label, key)
         if old is not None:
-            out[e.code] = (key, old, True)
+            out[label] = (key, old, True)
         else:
-            todo.append((e, key, st, dm))
-    log.info("%d area(s) to compute, %d reused from the previous result", len(todo), len(out))
+            todo.append((label, [str(plan.entries[i].path) for i in group], key, st, dm))
+    log.info("%d task(s) to compute, %d reused from the previous result", len(todo), len(out))
     if not todo:
         return out
     with dask_client(scheduler) as client:
         if progress:
             link = client.dashboard_link if _has_bokeh() else "none (install bokeh for Dask's dashboard)"
-            log.warning("Dask scheduler %s, %d area task(s); dashboard: %s", client.scheduler.address,
-                        len(todo), link)  # fmt: skip
+            log.warning(
+                "Dask scheduler %s, %d task(s); dashboard: %s", client.scheduler.address, len(todo), link
+            )
         futures = [
             client.submit(
                 run_area,
-                str(e.path),
+                paths[0] if len(paths) == 1 else paths,
                 st,
                 dm,
-                key=f"region-area-{e.code}-{key[:16]}",
+                key=f"region-area-{label}-{key[:16]}",
                 pure=False,
                 retries=2,
                 **params,
             )
-            for e, key, st, dm in todo
+            for label, paths, key, st, dm in todo
         ]
         if progress:
             from distributed import progress as dask_progress
 
             dask_progress(futures)
         results = client.gather(futures)
-    for (e, key, _st, _dm), part in zip(todo, results, strict=True):
-        out[e.code] = (key, part, False)
+    for (label, _paths, key, _st, _dm), part in zip(todo, results, strict=True):
+        out[label] = (key, part, False)
     return out
 
 

@@ -384,3 +384,30 @@ def test_polygons_from_an_areas_frame_when_the_files_record_none(
         *args, minutes=MINUTES, horizon_minutes=HORIZON, areas=region["areas"], scheduler=dask_client
     )
     _same_points(got.points, region_result.points)
+
+
+def test_neighbouring_counties_as_one_task_give_the_same_minutes(
+    region: dict[str, Any], region_result: Any, dask_client: Any
+) -> None:
+    arcs = max(e.arcs for e in read_manifest(region["nets"]).areas)
+    got = region_coverage(
+        region["nets"],
+        region["stations"],
+        region["demand"],
+        minutes=MINUTES,
+        horizon_minutes=HORIZON,
+        scheduler=dask_client,
+        task_arcs=3 * arcs,
+    )
+    assert 2 <= got.summary["run"]["tasks_computed"] < 9
+    a = got.points["minutes"].to_numpy(dtype=float)
+    b = region_result.points["minutes"].to_numpy(dtype=float)
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    assert np.max(np.abs(a[np.isfinite(a)] - b[np.isfinite(b)])) <= 1e-9
+    assert got.points["station_id"].tolist() == region_result.points["station_id"].tolist()
+    assert got.summary["rollups"] == region_result.summary["rollups"] or all(
+        r1["covered"] == pytest.approx(r2["covered"])
+        for r1, r2 in zip(
+            got.summary["rollups"]["county"], region_result.summary["rollups"]["county"], strict=True
+        )
+    )
