@@ -77,6 +77,8 @@ AREA_COLUMNS: tuple[str, ...] = (
     "p95_minutes",
 )
 ROLLUP_LEVELS: tuple[str, ...] = ("province", "prefecture", "county")
+#: bump when a task's output changes meaning (part of every content hash: old parts are not reused)
+PARTS_VERSION = 1
 
 __all__ = [
     "AREA_COLUMNS",
@@ -293,7 +295,7 @@ def _station_masks(
 def _content_key(
     entry_hash: str, stations: pd.DataFrame, demand: pd.DataFrame, params: dict[str, Any]
 ) -> str:
-    h = hashlib.sha256(entry_hash.encode())
+    h = hashlib.sha256(f"region-parts-v{PARTS_VERSION}:{entry_hash}".encode())
     for frame in (stations, demand):
         buf = io.BytesIO()
         frame.to_csv(buf, index=False, float_format="%.17g")
