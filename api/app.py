@@ -107,4 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     parse_env_keys(settings.api_keys)
     app.include_router(audit.router)
     app.include_router(orgs.router)
+    # region (nation-scale coverage): /maps/region
+    from api.routes import region as region_routes
+
+    app.include_router(region_routes.router)
     return app

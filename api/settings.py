@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     auth_max_failures: int = Field(default=10, ge=1, le=10_000)
     auth_window_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # region (nation-scale coverage): YIZHAN_REGION_RESULT, a `yizhan region coverage` folder for /maps/region
+    region_result: Path | None = None
 
     @field_validator("api_keys", "demand", mode="before")
     @classmethod

@@ -37,6 +37,10 @@ from api.cli import ops_commands  # noqa: E402  (adds to the groups above)
 
 ops_commands.register(app)
 report_cli.register(app)  # yizhan report (anyarea)
+# region (nation-scale coverage on Dask): yizhan region coverage, yizhan map region
+from api.cli import region  # noqa: E402
+
+region.register(app, maps.app)
 
 
 def main() -> None:
