@@ -7,15 +7,16 @@ connected component labels, and a lazily built KD-tree for snapping.
 
 Sources
 -------
-* OSM XML (``.osm``, ``.xml``, ``.osm.bz2``, ``.osm.gz``) read with ``osmnx.graph_from_xml``
-  (``simplify=False``, ``retain_all=True``); ways without a ``highway`` tag (buildings, land use)
-  are dropped.
+* OSM PBF and XML (``.osm.pbf``, ``.osm``, ``.xml``, ``.osm.bz2``, ``.osm.gz``) streamed with
+  pyosmium (:mod:`geo.osm`): the same arcs as ``osmnx.graph_from_xml`` (``simplify=False``,
+  ``retain_all=True``) fed to :func:`network_from_graph` (tested arc for arc), at bounded memory;
+  ways without a ``highway`` tag (buildings, land use) are dropped.
 * osmnx GraphML (``.graphml``) read with ``osmnx.load_graphml``. Edges without a ``highway``
   attribute (e.g. the Amap-derived Xi'an sample) are taken as ordinary streets.
 * a compact ``.npz`` written by :func:`save_network` / ``yizhan network build``.
 * online: :func:`network_from_place` (osmnx ``graph_from_place``; never used in tests).
 
-Mode rules (the same text is in ``docs/TRAVEL_TIME.md``)
+Mode rules (the same text is in ``docs/TRAVEL_TIME.md``; code in :mod:`geo.osm.rules`)
 -------------------------------------------------------
 ``walk`` (default 4.5 km/h): every street and path a pedestrian may use, in both directions
 (one-way tags do not bind pedestrians). Excluded: ``highway`` = motorway, motorway_link,
@@ -62,6 +63,8 @@ from geo import _graph
 from geo.catalog import mode_speeds_kph, resolve_mode
 from geo.config import cache_dir as default_cache_dir
 from geo.errors import InputError, NotFoundError
+from geo.osm.reader import file_sha256, osm_format
+from geo.osm.rules import EXTRA_WAY_TAGS, arc_allowed, cycles_both_ways, respects_oneway
 
 # scipy.sparse.csgraph is imported inside the functions that use it (~80 ms of every CLI start)
 
@@ -75,62 +78,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 Clip: TypeAlias = BaseGeometry | tuple[float, float, float, float]
-
-_CLOSED = frozenset(
-    {
-        "construction",
-        "proposed",
-        "planned",
-        "abandoned",
-        "disused",
-        "razed",
-        "raceway",
-        "bus_guideway",
-        "busway",
-        "escape",
-        "emergency_bay",
-        "no",
-        "motorway",
-        "motorway_link",
-    }
-)
-_PED_ONLY = frozenset({"footway", "pedestrian", "steps", "corridor", "bridleway", "elevator", "platform"})
-_YES = frozenset({"yes", "designated", "permissive", "official"})
-_NO = frozenset({"no", "private", "use_sidepath"})
-_EXTRA_WAY_TAGS = ("foot", "bicycle", "motorroad", "oneway:bicycle", "access", "service")
-
-
-def _tag_values(value: Any) -> set[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return set()
-    if isinstance(value, list | tuple | set):
-        return {str(v).strip().lower() for v in value}
-    return {s.strip().lower() for s in str(value).split(";")}
-
-
-def arc_allowed(attrs: dict[str, Any], mode: str, *, require_highway: bool = True) -> bool:
-    """Whether a traveller of ``mode`` may use an OSM way with tags ``attrs`` (see module doc)."""
-    highway = _tag_values(attrs.get("highway"))
-    if not highway:
-        return not require_highway
-    if highway <= _CLOSED:
-        return False
-    if "yes" in _tag_values(attrs.get("motorroad")):
-        return False
-    access = _tag_values(attrs.get("access"))
-    if mode == "walk":
-        foot = _tag_values(attrs.get("foot"))
-        if foot & _NO:
-            return False
-        return not (access & {"no", "private"} and not foot & _YES)
-    bicycle = _tag_values(attrs.get("bicycle"))
-    if bicycle & _NO:
-        return False
-    if access & {"no", "private"} and not bicycle & _YES:
-        return False
-    if "steps" in highway:
-        return False
-    return not (highway <= _PED_ONLY and not bicycle & _YES)
 
 
 @dataclass(frozen=True)
@@ -448,15 +395,7 @@ def _check_speed(speed_kph: float | None) -> None:
         raise InputError(f"speed_kph must be a positive number, got {speed_kph!r}", field="speed_kph")
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _clip_geometry(clip: Clip | None) -> BaseGeometry | None:
+def clip_geometry(clip: Clip | None) -> BaseGeometry | None:
     if clip is None:
         return None
     if isinstance(clip, BaseGeometry):
@@ -488,7 +427,7 @@ def parse_clip(text: str) -> BaseGeometry:
         except ValueError:
             box = None
         if box is not None:
-            geom = _clip_geometry(box)
+            geom = clip_geometry(box)
             assert geom is not None
             return geom
     path = Path(text)
@@ -500,12 +439,12 @@ def parse_clip(text: str) -> BaseGeometry:
     if frame.crs is not None:
         frame = frame.to_crs("EPSG:4326")
     geom = shapely.union_all(frame.geometry.values)
-    out = _clip_geometry(geom)
+    out = clip_geometry(geom)
     assert out is not None
     return out
 
 
-def _options_key(mode: str, oneway: bool, clip: BaseGeometry | None) -> dict[str, Any]:
+def network_options(mode: str, oneway: bool, clip: BaseGeometry | None) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
         "mode": mode,
@@ -521,7 +460,7 @@ def _osmnx_settings_tags() -> tuple[list[str], list[str]]:
     import osmnx as ox
 
     old = list(ox.settings.useful_tags_way)
-    new = old + [t for t in _EXTRA_WAY_TAGS if t not in old]
+    new = old + [t for t in EXTRA_WAY_TAGS if t not in old]
     return old, new
 
 
@@ -584,10 +523,8 @@ def network_from_graph(
     mode = resolve_mode(mode)
     _check_speed(speed_kph)
     speed = float(speed_kph) if speed_kph is not None else mode_speeds_kph()[mode]
-    respect_oneway = (mode != "walk") if oneway is None else bool(oneway)
-    if mode == "walk":
-        respect_oneway = False if oneway is None else bool(oneway)
-    geom = _clip_geometry(clip)
+    respect_oneway = respects_oneway(mode, oneway)
+    geom = clip_geometry(clip)
     tails: list[int] = []
     heads: list[int] = []
     lengths: list[float] = []
@@ -598,8 +535,7 @@ def network_from_graph(
         tails.append(u)
         heads.append(v)
         lengths.append(length)
-        two_way = not respect_oneway or "no" in _tag_values(data.get("oneway:bicycle"))
-        if two_way:
+        if cycles_both_ways(data, respect_oneway=respect_oneway):
             tails.append(v)
             heads.append(u)
             lengths.append(length)
@@ -612,11 +548,13 @@ def network_from_graph(
     bad = ~np.isfinite(ln)
     if bad.any():
         ln[bad] = _graph.haversine_m(xs[t[bad]], ys[t[bad]], xs[h[bad]], ys[h[bad]])
-    options = _options_key(mode, respect_oneway, geom)
-    return _assemble(mode, speed, ids, xs, ys, t, h, ln, geom, source, source_hash, options)
+    options = network_options(mode, respect_oneway, geom)
+    return assemble_network(
+        mode, speed, ids, xs, ys, t, h, ln, clip=geom, source=source, source_hash=source_hash, options=options
+    )
 
 
-def _assemble(
+def assemble_network(
     mode: str,
     speed: float,
     ids: NDArray[np.int64],
@@ -625,11 +563,33 @@ def _assemble(
     t: NDArray[np.int64],
     h: NDArray[np.int64],
     ln: NDArray[np.float64],
-    clip: BaseGeometry | None,
-    source: str,
-    source_hash: str,
-    options: dict[str, Any],
+    *,
+    clip: BaseGeometry | None = None,
+    source: str = "",
+    source_hash: str = "",
+    options: dict[str, Any] | None = None,
 ) -> Network:
+    """The one final assembly of every network, whatever reader produced the arcs.
+
+    Parameters
+    ----------
+    mode, speed : str, float
+        Travel mode and speed (km/h).
+    ids, xs, ys : ndarray
+        Sorted candidate node ids and their WGS-84 (EPSG:4326) coordinates.
+    t, h, ln : ndarray
+        Directed arcs as positions into ``ids`` and their lengths in metres; duplicates allowed
+        (the shortest of parallel arcs is kept, self-loops dropped).
+    clip : Polygon or MultiPolygon, optional
+        Keep only arcs whose two end nodes lie inside or on the boundary (WGS-84).
+    source, source_hash, options
+        Provenance stored with the network.
+
+    Returns
+    -------
+    Network
+        Over the nodes some kept arc uses, in the order of ``ids``.
+    """
     if clip is not None:
         inside = shapely.contains_xy(clip, xs, ys) | shapely.intersects_xy(clip, xs, ys)
         keep = inside[t] & inside[h]
@@ -655,7 +615,7 @@ def _assemble(
         component_sizes=sizes,
         source=source,
         source_hash=source_hash,
-        options=options,
+        options=dict(options or {}),
     )
     if net.n_nodes == 0:
         raise InputError(
@@ -666,15 +626,15 @@ def _assemble(
 
 def clip_network(network: Network, clip: Clip) -> Network:
     """A new network keeping the arcs whose two end nodes lie inside ``clip`` (WGS-84)."""
-    geom = _clip_geometry(clip)
+    geom = clip_geometry(clip)
     assert geom is not None
     options = dict(network.options)
     options["clip_bounds"] = list(geom.bounds)
     options["clip_wkb_sha256"] = hashlib.sha256(shapely.to_wkb(geom, output_dimension=2)).hexdigest()
-    return _assemble(
+    return assemble_network(
         network.mode, network.speed_kph, network.node_id, network.lon, network.lat,
-        network.tails.astype(np.int64), network.indices.astype(np.int64), network.length_m, geom,
-        network.source, network.source_hash, options,
+        network.tails.astype(np.int64), network.indices.astype(np.int64), network.length_m, clip=geom,
+        source=network.source, source_hash=network.source_hash, options=options,
     )  # fmt: skip
 
 
@@ -769,9 +729,9 @@ def cache_path(
     """Where :func:`load_network` caches the network built from ``source`` with these options."""
     path = Path(source)
     mode = resolve_mode(mode)
-    respect = (mode != "walk") if oneway is None else bool(oneway)
+    respect = respects_oneway(mode, oneway)
     key = json.dumps(
-        {"sha256": _file_sha256(path), **_options_key(mode, respect, _clip_geometry(clip))}, sort_keys=True
+        {"sha256": file_sha256(path), **network_options(mode, respect, clip_geometry(clip))}, sort_keys=True
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     stem = path.name.split(".")[0]
@@ -841,17 +801,22 @@ def load_network(
         except InputError as exc:
             log.warning("ignoring unreadable network cache %s: %s", cpath, exc)
     t0 = time.perf_counter()
-    graph, require_highway = _read_osmnx_graph(path)
-    net = network_from_graph(
-        graph,
-        mode=mode,
-        speed_kph=speed,
-        clip=clip,
-        oneway=oneway,
-        require_highway=require_highway,
-        source=str(path),
-        source_hash=_file_sha256(path),
-    )
+    if osm_format(path) is not None:  # OSM PBF/XML: streamed with pyosmium
+        from geo.osm.build import network_from_osm
+
+        net = network_from_osm(path, mode=mode, speed_kph=speed, clip=clip, oneway=oneway)
+    else:
+        graph, require_highway = _read_osmnx_graph(path)
+        net = network_from_graph(
+            graph,
+            mode=mode,
+            speed_kph=speed,
+            clip=clip,
+            oneway=oneway,
+            require_highway=require_highway,
+            source=str(path),
+            source_hash=file_sha256(path),
+        )
     log.info(
         "built %s network from %s in %.2fs: %d nodes, %d arcs",
         mode,
