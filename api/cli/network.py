@@ -73,6 +73,40 @@ def build(
     print_json(info)
 
 
+@app.command("build-areas")
+@domain_errors
+def build_areas(
+    osm: Path = typer.Option(..., "--osm", help="OSM file (.osm.pbf, .osm, .osm.bz2, .osm.gz)"),
+    areas: Path = typer.Option(..., "--areas", help="area polygons (GeoJSON/GPKG/SHP) with a code field"),
+    out: Path = typer.Option(..., "--out", help="output folder: <code>/<mode>.npz and manifest.json"),
+    code_field: str = typer.Option("adcode", "--code-field", help="field of --areas holding the codes"),
+    modes: str = typer.Option("walk,ebike", "--modes", help="comma-separated modes"),
+    halo_minutes: float = typer.Option(60.0, "--halo-minutes", help="travel-time halo around each area"),
+    two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Build a network per area and mode from one OSM file (one pass for all areas)."""
+    from geo.osm.regions import build_areas as run
+
+    setup_logging(verbose)
+    t0 = time.perf_counter()
+    result = run(
+        osm, areas, out=out, code_field=code_field, modes=[m.strip() for m in modes.split(",") if m.strip()],
+        halo_minutes=halo_minutes, oneway=False if two_way else None, progress=progress,
+    )  # fmt: skip
+    print_json(
+        {
+            "out": str(result.out),
+            "manifest": str(result.out / "manifest.json"),
+            "networks": len(result.entries),
+            "built": result.built,
+            "reused": result.reused,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+    )
+
+
 @app.command("info")
 @domain_errors
 def info(

@@ -1,0 +1,334 @@
+"""Every area of an areas file in one run: ``yizhan network build-areas``.
+
+One streaming pass over the OSM file serves all areas and modes (:func:`geo.osm.reader.read_streets`).
+Per mode, each area's polygon is buffered by the mode's halo (speed × minutes, metres, local
+projection); the street nodes are assigned to the buffered polygons with one ``STRtree`` query
+(in chunks); an area's network keeps the arcs whose two end nodes fall in its buffer, exactly as
+:func:`geo.osm.build.network_from_osm` with ``area=`` does for one area. Networks are assembled
+one area at a time, so beyond the file's street arrays memory grows with the largest area.
+
+Output (written to a temporary folder beside ``out``, then renamed over it)::
+
+    out/<code>/<mode>.npz      # yizhan network files (geo.network.save_network)
+    out/manifest.json          # {"areas": [{"code", "name", "mode", "nodes", "arcs", "halo_m",
+                               #   "bbox", "file", "source", "source_sha256"}, ...]}
+
+``code`` is text, ``arcs`` counts directed arcs, ``bbox`` is ``[lon0, lat0, lon1, lat1]`` of the
+network's nodes (the area and its halo, WGS-84), ``file`` is relative to ``out``. A re-run keeps
+the networks whose inputs (file hash, polygon, mode, speed, one-way rule, halo, format) have not
+changed without reading the OSM file again when nothing has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from geo.catalog import mode_speeds_kph, resolve_mode
+from geo.errors import InputError, NotFoundError
+from geo.network import FORMAT_VERSION, Network, network_options, save_network
+from geo.osm.build import Arcs, check_area_in_bounds, mode_arcs, network_from_arcs
+from geo.osm.halo import Area, area_metadata, buffer_meters, halo_meters, read_area_polygons
+from geo.osm.reader import Streets, file_sha256, osm_format, read_streets
+from geo.osm.rules import respects_oneway
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+#: nodes per STRtree query (bounds the point objects alive at once)
+QUERY_CHUNK = 1_000_000
+
+
+@dataclass(frozen=True)
+class AreaNetwork:
+    """One manifest entry: the network of one area and mode."""
+
+    code: str
+    name: str | None
+    mode: str
+    nodes: int
+    arcs: int
+    halo_m: float
+    bbox: list[float]
+    file: str
+    source: str
+    source_sha256: str
+
+
+@dataclass(frozen=True)
+class BuildAreasResult:
+    """What :func:`build_areas` wrote and what it reused."""
+
+    out: Path
+    entries: tuple[AreaNetwork, ...]
+    built: int
+    reused: int
+
+
+@dataclass(frozen=True)
+class _Job:
+    area: Area
+    mode: str
+    speed_kph: float
+    halo_m: float
+    key: str
+
+    @property
+    def file(self) -> str:
+        return f"{self.area.code}/{self.mode}.npz"
+
+
+def build_areas(
+    osm: str | Path,
+    areas: str | Path,
+    *,
+    out: str | Path,
+    code_field: str = "adcode",
+    modes: Sequence[str] = ("walk", "ebike"),
+    halo_minutes: float = 60.0,
+    oneway: bool | None = None,
+    progress: bool = False,
+) -> BuildAreasResult:
+    """Build one network per area and mode from one OSM file (see module doc).
+
+    Parameters
+    ----------
+    osm : str or Path
+        ``.osm.pbf`` (or ``.osm``/``.osm.bz2``/``.osm.gz``), WGS-84.
+    areas : str or Path
+        Polygons (GeoJSON/GPKG/SHP, any CRS → WGS-84) with a code column.
+    out : str or Path
+        Output folder (replaced as a whole on success; a folder that is not a previous output and
+        not empty is refused).
+    code_field : str
+        Column of ``areas`` holding the codes.
+    modes : sequence of {"walk", "ebike"}
+    halo_minutes : float
+        Travel-time halo around each area, at each mode's default speed.
+    oneway : bool, optional
+        Respect one-way streets (default no for walk, yes for ebike).
+    progress : bool
+        Progress bars (the pass over the file, the areas of each mode).
+    """
+    osm, out = Path(osm), Path(out)
+    modes = [resolve_mode(m, field="modes") for m in modes]
+    if not modes:
+        raise InputError("give at least one mode", field="modes")
+    if not (np.isfinite(halo_minutes) and halo_minutes >= 0):
+        raise InputError(f"halo_minutes must be ≥ 0, got {halo_minutes!r}", field="halo_minutes")
+    if not osm.exists():
+        raise NotFoundError(f"OSM file {str(osm)!r} does not exist", field="osm")
+    if osm_format(osm) is None:
+        raise InputError(
+            f"{osm.name} is not an OSM file: use .osm.pbf, .osm, .osm.bz2 or .osm.gz", field="osm"
+        )
+    _check_out(out)
+    polygons = read_area_polygons(areas, code_field=code_field)
+    digest = file_sha256(osm)
+    jobs = [_job(a, m, halo_minutes, oneway, digest) for m in modes for a in polygons]
+    previous = _reusable(out, jobs)
+    todo = [j for j in jobs if (j.area.code, j.mode) not in previous]
+    built: dict[tuple[str | None, str], tuple[AreaNetwork, Network]] = {}
+    if todo:
+        streets = read_streets(osm, source_sha256=digest, progress=progress)
+        for area in polygons:
+            check_area_in_bounds(area, streets)
+        for mode in modes:
+            mode_jobs = [j for j in todo if j.mode == mode]
+            if mode_jobs:
+                built.update(_build_mode(streets, mode_jobs, oneway=oneway, halo_minutes=halo_minutes,
+                                         progress=progress))  # fmt: skip
+    entries = _write(out, jobs, previous, built)
+    log.info("build-areas: %d networks built, %d reused in %s", len(built), len(previous), out)
+    return BuildAreasResult(out=out, entries=entries, built=len(built), reused=len(previous))
+
+
+def _job(area: Area, mode: str, halo_minutes: float, oneway: bool | None, digest: str) -> _Job:
+    speed = mode_speeds_kph()[mode]
+    meters = halo_meters(speed, halo_minutes)
+    wkb = shapely.to_wkb(area.geometry, output_dimension=2, hex=False)
+    key = {
+        "format": FORMAT_VERSION,
+        "source_sha256": digest,
+        "mode": mode,
+        "speed_kph": speed,
+        "oneway": respects_oneway(mode, oneway),
+        "halo_minutes": float(halo_minutes),
+        "polygon_sha256": hashlib.sha256(wkb).hexdigest(),
+        "name": area.name,
+    }
+    digest_key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return _Job(area=area, mode=mode, speed_kph=speed, halo_m=meters, key=digest_key)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists())):
+        raise InputError(
+            f"{out} exists and is not the output of an earlier build-areas run; give a new folder",
+            field="out",
+        )
+
+
+def _reusable(out: Path, jobs: list[_Job]) -> dict[tuple[str | None, str], AreaNetwork]:
+    """Entries of an earlier manifest whose network file was built from the same inputs."""
+    path = out / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        old = {(e["code"], e["mode"]): AreaNetwork(**e) for e in json.loads(path.read_text())["areas"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return {}
+    keep = {}
+    for job in jobs:
+        entry = old.get((job.area.code, job.mode))
+        if entry is not None and _stored_key(out / entry.file) == job.key:
+            keep[(job.area.code, job.mode)] = entry
+    return keep
+
+
+def _stored_key(path: Path) -> str | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["meta"]))["options"].get("build_key")
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _build_mode(
+    streets: Streets, jobs: list[_Job], *, oneway: bool | None, halo_minutes: float, progress: bool
+) -> dict[tuple[str | None, str], tuple[AreaNetwork, Network]]:
+    """Networks of one mode for the given areas: one STRtree assignment, then area by area."""
+    from tqdm import tqdm
+
+    mode = jobs[0].mode
+    arcs = mode_arcs(streets, mode, oneway=oneway)
+    buffers = [buffer_meters(j.area.geometry, j.halo_m) for j in jobs]
+    members = _assign_nodes(streets, buffers)
+    order = np.argsort(arcs.tail, kind="stable")
+    starts = np.searchsorted(arcs.tail[order], np.arange(streets.node_id.size + 1))
+    inside = np.zeros(streets.node_id.size, dtype=bool)
+    done = {}
+    for job, buffered, nodes in tqdm(list(zip(jobs, buffers, members, strict=True)),
+                                     desc=f"{mode} areas", disable=not progress, leave=False):  # fmt: skip
+        inside[nodes] = True
+        keep = _arcs_within(arcs, order, starts, nodes, inside)
+        inside[nodes] = False
+        options = {
+            **network_options(mode, arcs.respect_oneway, buffered),
+            "area": area_metadata(job.area, halo_minutes=halo_minutes, halo_m=job.halo_m),
+            "build_key": job.key,
+        }
+        if keep.size == 0:
+            raise InputError(f"area {job.area.label} has no {mode} street within its halo", field="areas")
+        net = network_from_arcs(streets, arcs, mode=mode, speed_kph=job.speed_kph, keep=keep, options=options)
+        done[(job.area.code, mode)] = (_entry(job, net, streets), net)
+    return done
+
+
+def _assign_nodes(streets: Streets, buffers: list[Any]) -> list[NDArray[np.int64]]:
+    """Node positions inside (or on) each buffered polygon, via one STRtree over the polygons."""
+    tree = shapely.STRtree(buffers)
+    found: list[list[NDArray[np.int64]]] = [[] for _ in buffers]
+    for start in range(0, streets.node_id.size, QUERY_CHUNK):
+        stop = min(start + QUERY_CHUNK, streets.node_id.size)
+        points = shapely.points(streets.lon[start:stop], streets.lat[start:stop])
+        point_idx, poly_idx = tree.query(points, predicate="intersects")
+        order = np.argsort(poly_idx, kind="stable")
+        point_idx, poly_idx = point_idx[order] + start, poly_idx[order]
+        bounds = np.searchsorted(poly_idx, np.arange(len(buffers) + 1))
+        for k in range(len(buffers)):
+            if bounds[k + 1] > bounds[k]:
+                found[k].append(point_idx[bounds[k] : bounds[k + 1]].astype(np.int64))
+    return [np.concatenate(f) if f else np.zeros(0, dtype=np.int64) for f in found]
+
+
+def _arcs_within(
+    arcs: Arcs,
+    order: NDArray[np.intp],
+    starts: NDArray[np.intp],
+    nodes: NDArray[np.int64],
+    inside: NDArray[np.bool_],
+) -> NDArray[np.intp]:
+    """Arc positions whose tail is one of ``nodes`` and whose head is ``inside``."""
+    lo, hi = starts[nodes], starts[nodes + 1]
+    counts = hi - lo
+    if counts.sum() == 0:
+        return np.zeros(0, dtype=np.intp)
+    pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    cand = order[pos]
+    return np.sort(cand[inside[arcs.head[cand]]])
+
+
+def _entry(job: _Job, net: Network, streets: Streets) -> AreaNetwork:
+    assert job.area.code is not None
+    return AreaNetwork(
+        code=job.area.code,
+        name=job.area.name,
+        mode=job.mode,
+        nodes=net.n_nodes,
+        arcs=net.n_arcs,
+        halo_m=round(job.halo_m, 3),
+        bbox=[float(net.lon.min()), float(net.lat.min()), float(net.lon.max()), float(net.lat.max())],
+        file=job.file,
+        source=str(Path(streets.source).resolve()),
+        source_sha256=streets.source_sha256,
+    )
+
+
+def _write(
+    out: Path,
+    jobs: list[_Job],
+    previous: dict[tuple[str | None, str], AreaNetwork],
+    built: dict[tuple[str | None, str], tuple[AreaNetwork, Network]],
+) -> tuple[AreaNetwork, ...]:
+    """Write everything into a temporary folder beside ``out`` and swap it in."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary folder
+    try:
+        entries = []
+        for job in jobs:
+            k = (job.area.code, job.mode)
+            target = tmp / job.file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if k in built:
+                entry, net = built[k]
+                save_network(net, target)
+            else:
+                entry = previous[k]
+                try:
+                    os.link(out / entry.file, target)
+                except OSError:
+                    shutil.copy2(out / entry.file, target)
+            entries.append(entry)
+        body = json.dumps({"areas": [asdict(e) for e in entries]}, ensure_ascii=False, indent=1)
+        (tmp / MANIFEST).write_text(body + "\n", encoding="utf-8")
+        _swap(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return tuple(entries)
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        tmp.rename(out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old.rmdir()
+    out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
