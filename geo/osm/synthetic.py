@@ -89,6 +89,7 @@ def tile_province(
     *,
     cols: int = 2,
     rows: int = 2,
+    county_tiles: tuple[int, int] = (1, 1),
     name: str = "province",
 ) -> SyntheticProvince:
     """Tile an OSM extract into a ``cols × rows`` province written as ``<name>.osm.pbf`` and
@@ -101,12 +102,14 @@ def tile_province(
     out_dir : str or Path
         Where the two files are written (replaced if present).
     cols, rows : int
-        Grid size; ``cols × rows`` counties.
+        Grid size in tiles.
+    county_tiles : (int, int)
+        Tiles per county (columns, rows); counties at the grid's edge may be smaller.
     """
     import osmium
 
-    if cols < 1 or rows < 1:
-        raise InputError(f"cols and rows must be ≥ 1, got {cols}×{rows}", field="cols")
+    if cols < 1 or rows < 1 or min(county_tiles) < 1:
+        raise InputError(f"cols, rows and county_tiles must be ≥ 1, got {cols}×{rows}", field="cols")
     ex = _read_extract(Path(source))
     xy = np.asarray(ex.node_xy, dtype=np.int64)
     streets = _street_nodes(ex)
@@ -116,32 +119,24 @@ def tile_province(
     x0, y0 = int(sx.min()) - 1000, int(sy.min()) - 1000  # 1000 × 1e-7° ≈ 11 m margin
     width, height = int(sx.max()) + 1000 - x0, int(sy.max()) + 1000 - y0
     stride = 10 ** len(str(max(max(ex.node_ids), max(ex.way_ids, default=0))))
-    east, west = streets[np.argmax(sx)], streets[np.argmin(sx)]
-    north, south = streets[np.argmax(sy)], streets[np.argmin(sy)]
+    ends = tuple(streets[i] for i in (np.argmax(sx), np.argmin(sx), np.argmax(sy), np.argmin(sy)))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    tiles = [(c, r) for r in range(rows) for c in range(cols)]
+    links = _links(tiles, ends, ex.node_ids, stride)
+    opl = out / f".{name}.opl"
+    with opl.open("w", encoding="utf-8") as fh:
+        _write_opl(fh, ex, tiles, (width, height), stride, links)
     pbf = out / f"{name}.osm.pbf"
     pbf.unlink(missing_ok=True)
-    tiles = [(c, r) for r in range(rows) for c in range(cols)]
-    with osmium.SimpleWriter(str(pbf)) as writer:
-        for k, (c, r) in enumerate(tiles):
-            dx, dy = c * width, r * height
-            for nid, (x, y), tags in zip(ex.node_ids, ex.node_xy, ex.node_tags, strict=True):
-                loc = osmium.osm.Location((x + dx) / COORDINATE_PRECISION, (y + dy) / COORDINATE_PRECISION)
-                writer.add_node(osmium.osm.mutable.Node(id=nid + k * stride, location=loc, tags=tags))
-        for k in range(len(tiles)):
-            for wid, refs, tags in zip(ex.way_ids, ex.way_refs, ex.way_tags, strict=True):
-                writer.add_way(
-                    osmium.osm.mutable.Way(
-                        id=wid + k * stride, nodes=[n + k * stride for n in refs], tags=tags
-                    )
-                )
-        links = _links(tiles, cols, (east, west, north, south), ex.node_ids, stride)
-        for i, (a, b) in enumerate(links):
-            tags = {"highway": "residential", "name": f"synthetic link {i}"}
-            writer.add_way(osmium.osm.mutable.Way(id=LINK_WAY_BASE + i, nodes=[a, b], tags=tags))
+    writer = osmium.WriteHandler(str(pbf))
+    try:
+        osmium.apply(osmium.io.Reader(str(opl)), writer)  # OPL → PBF inside libosmium
+    finally:
+        writer.close()
+        opl.unlink()
     areas = out / f"{name}-counties.geojson"
-    codes = _write_counties(areas, tiles, (x0, y0, width, height))
+    codes = _write_counties(areas, (cols, rows), county_tiles, (x0, y0, width, height))
     log.info("synthetic province %s: %d tiles, %s bytes", pbf, len(tiles), pbf.stat().st_size)
     return SyntheticProvince(
         pbf=pbf,
@@ -154,8 +149,52 @@ def tile_province(
     )
 
 
+def _opl_text(text: str) -> str:
+    """OPL escaping: space, comma, equals, at, percent and control characters as %hex%."""
+    return "".join(f"%{ord(ch):x}%" if ch in " ,=@%" or ord(ch) < 0x21 else ch for ch in text)
+
+
+def _opl_tags(tags: dict[str, str]) -> str:
+    if not tags:
+        return ""
+    return " T" + ",".join(f"{_opl_text(k)}={_opl_text(v)}" for k, v in tags.items())
+
+
+def _degrees(fixed: int) -> str:
+    sign = "-" if fixed < 0 else ""
+    whole, frac = divmod(abs(fixed), 10_000_000)
+    return f"{sign}{whole}.{frac:07d}"
+
+
+def _write_opl(
+    fh: Any,
+    ex: _Extract,
+    tiles: list[tuple[int, int]],
+    size: tuple[int, int],
+    stride: int,
+    links: list[tuple[int, int]],
+) -> None:
+    """All nodes (tile by tile), then all ways, then the links: the order PBF readers expect."""
+    node_tags = [_opl_tags(t) for t in ex.node_tags]
+    way_tags = [_opl_tags(t) for t in ex.way_tags]
+    for k, (c, r) in enumerate(tiles):
+        dx, dy, off = c * size[0], r * size[1], k * stride
+        fh.writelines(
+            f"n{nid + off} v1 x{_degrees(x + dx)} y{_degrees(y + dy)}{tags}\n"
+            for nid, (x, y), tags in zip(ex.node_ids, ex.node_xy, node_tags, strict=True)
+        )
+    for k in range(len(tiles)):
+        off = k * stride
+        fh.writelines(
+            f"w{wid + off} v1{tags} N" + ",".join(f"n{n + off}" for n in refs) + "\n"
+            for wid, refs, tags in zip(ex.way_ids, ex.way_refs, way_tags, strict=True)
+        )
+    for i, (a, b) in enumerate(links):
+        fh.write(f"w{LINK_WAY_BASE + i} v1 Thighway=residential,name=synthetic%20%link%20%{i} Nn{a},n{b}\n")
+
+
 def _links(
-    tiles: list[tuple[int, int]], cols: int, ends: tuple[Any, ...], node_ids: list[int], stride: int
+    tiles: list[tuple[int, int]], ends: tuple[Any, ...], node_ids: list[int], stride: int
 ) -> list[tuple[int, int]]:
     """Node id pairs joining each tile to its east and north neighbours."""
     east, west, north, south = (node_ids[int(i)] for i in ends)
@@ -170,26 +209,28 @@ def _links(
 
 
 def _write_counties(
-    path: Path, tiles: list[tuple[int, int]], frame: tuple[int, int, int, int]
+    path: Path, grid: tuple[int, int], county_tiles: tuple[int, int], frame: tuple[int, int, int, int]
 ) -> tuple[str, ...]:
+    """One rectangle per block of ``county_tiles`` tiles, adcodes 990001… row by row."""
     x0, y0, width, height = frame
+    (cols, rows), (cc, cr) = grid, county_tiles
     features = []
     codes = []
-    for k, (c, r) in enumerate(tiles):
-        lon0 = (x0 + c * width) / COORDINATE_PRECISION
-        lat0 = (y0 + r * height) / COORDINATE_PRECISION
-        lon1 = (x0 + (c + 1) * width) / COORDINATE_PRECISION
-        lat1 = (y0 + (r + 1) * height) / COORDINATE_PRECISION
-        code = 990000 + k + 1
-        codes.append(str(code))
-        ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {"adcode": code, "name": f"合成县 {k + 1}"},
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-            }
-        )
+    for r0 in range(0, rows, cr):
+        for c0 in range(0, cols, cc):
+            lon0, lat0 = (x0 + c0 * width) / COORDINATE_PRECISION, (y0 + r0 * height) / COORDINATE_PRECISION
+            lon1 = (x0 + min(c0 + cc, cols) * width) / COORDINATE_PRECISION
+            lat1 = (y0 + min(r0 + cr, rows) * height) / COORDINATE_PRECISION
+            code = 990000 + len(codes) + 1
+            codes.append(str(code))
+            ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
+            features.append(
+                {
+                    "type": "Feature",
+                    "properties": {"adcode": code, "name": f"合成县 {len(codes)}"},
+                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                }
+            )
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False))
     tmp.replace(path)

@@ -179,3 +179,13 @@ def test_single_area_build_equals_build_areas(province: SyntheticProvince, tmp_p
     single, batch = read_network_npz(one), read_network_npz(out / "990002" / "ebike.npz")
     assert_same_network(single, batch)
     assert np.isclose(single.options["area"]["halo_m"], batch.options["area"]["halo_m"])
+
+
+def test_county_blocks_cover_the_tiles(tmp_path: Path) -> None:
+    prov = tile_province(changsha_osm(), tmp_path, cols=3, rows=2, county_tiles=(2, 2), name="blocks")
+    counties = gpd.read_file(prov.areas)
+    assert counties["adcode"].tolist() == [990001, 990002]
+    w, h = prov.tile_degrees
+    assert counties.geometry.area.tolist() == pytest.approx([4 * w * h, 2 * w * h])
+    net = network_from_osm(prov.pbf, mode="ebike")
+    assert set((net.node_id // prov.id_stride).tolist()) == set(range(6))
