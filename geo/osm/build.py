@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, eq=False)
 class Arcs:
     """Directed arcs of one mode over a :class:`~geo.osm.reader.Streets` (positions into its
-    nodes), with great-circle lengths in metres; duplicates possible, as the osmnx path has them."""
+    nodes), sorted by (tail, head) without duplicates, with great-circle lengths in metres."""
 
     tail: NDArray[np.int64]
     head: NDArray[np.int64]
@@ -64,9 +64,23 @@ def mode_arcs(streets: Streets, mode: str, *, oneway: bool | None = None) -> Arc
     twin = np.concatenate([np.ones(2 * int((~one).sum()), dtype=bool), (f[one] & CONTRAFLOW) != 0])
     if not respect:
         twin[:] = True
-    u, v = np.concatenate([u, v[twin]]), np.concatenate([v, u[twin]])
+    n = np.int64(max(streets.node_id.size, 1))
+    key = np.concatenate([u * n + v, v[twin] * n + u[twin]])
+    key = _sorted_unique(key)  # parallel arcs join the same two points: same length, keep one
+    u, v = key // n, key % n
     length = _graph.haversine_m(streets.lon[u], streets.lat[u], streets.lon[v], streets.lat[v])
     return Arcs(tail=u, head=v, length_m=length, respect_oneway=respect)
+
+
+def _sorted_unique(values: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Sorted distinct values (sort-based: faster than hashing for these sizes)."""
+    values = np.sort(values)
+    if values.size == 0:
+        return values
+    first = np.empty(values.size, dtype=bool)
+    first[0] = True
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    return values[first]
 
 
 def network_from_arcs(
@@ -82,15 +96,17 @@ def network_from_arcs(
     t, h, ln = arcs.tail, arcs.head, arcs.length_m
     if keep is not None:
         t, h, ln = t[keep], h[keep], ln[keep]
-    nodes = np.unique(np.concatenate([t, h]))  # sorted, so node ids stay sorted
+    nodes = _sorted_unique(np.concatenate([t, h]))  # sorted, so node ids stay sorted
+    local = np.empty(streets.node_id.size, dtype=np.int64)  # only the pages of used nodes are touched
+    local[nodes] = np.arange(nodes.size)
     return assemble_network(
         mode,
         float(speed_kph),
         streets.node_id[nodes],
         streets.lon[nodes],
         streets.lat[nodes],
-        np.searchsorted(nodes, t),
-        np.searchsorted(nodes, h),
+        local[t],
+        local[h],
         ln,
         source=streets.source,
         source_hash=streets.source_sha256,

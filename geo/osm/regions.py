@@ -217,14 +217,13 @@ def _build_mode(
     arcs = mode_arcs(streets, mode, oneway=oneway)
     buffers = [buffer_meters(j.area.geometry, j.halo_m) for j in jobs]
     members = _assign_nodes(streets, buffers)
-    order = np.argsort(arcs.tail, kind="stable")
-    starts = np.searchsorted(arcs.tail[order], np.arange(streets.node_id.size + 1))
+    starts = np.searchsorted(arcs.tail, np.arange(streets.node_id.size + 1))  # arcs sorted by tail
     inside = np.zeros(streets.node_id.size, dtype=bool)
     done = {}
     for job, buffered, nodes in tqdm(list(zip(jobs, buffers, members, strict=True)),
                                      desc=f"{mode} areas", disable=not progress, leave=False):  # fmt: skip
         inside[nodes] = True
-        keep = _arcs_within(arcs, order, starts, nodes, inside)
+        keep = _arcs_within(arcs, starts, nodes, inside)
         inside[nodes] = False
         options = {
             **network_options(mode, arcs.respect_oneway, buffered),
@@ -239,37 +238,38 @@ def _build_mode(
 
 
 def _assign_nodes(streets: Streets, buffers: list[Any]) -> list[NDArray[np.int64]]:
-    """Node positions inside (or on) each buffered polygon, via one STRtree over the polygons."""
+    """Node positions inside (or on) each buffered polygon: an STRtree over the polygons picks
+    candidates by bounding box, then each polygon tests its candidates (prepared, vectorised)."""
     tree = shapely.STRtree(buffers)
     found: list[list[NDArray[np.int64]]] = [[] for _ in buffers]
     for start in range(0, streets.node_id.size, QUERY_CHUNK):
         stop = min(start + QUERY_CHUNK, streets.node_id.size)
         points = shapely.points(streets.lon[start:stop], streets.lat[start:stop])
-        point_idx, poly_idx = tree.query(points, predicate="intersects")
+        point_idx, poly_idx = tree.query(points)
+        del points
         order = np.argsort(poly_idx, kind="stable")
         point_idx, poly_idx = point_idx[order] + start, poly_idx[order]
         bounds = np.searchsorted(poly_idx, np.arange(len(buffers) + 1))
-        for k in range(len(buffers)):
-            if bounds[k + 1] > bounds[k]:
-                found[k].append(point_idx[bounds[k] : bounds[k + 1]].astype(np.int64))
-    return [np.concatenate(f) if f else np.zeros(0, dtype=np.int64) for f in found]
+        for k, poly in enumerate(buffers):
+            cand = point_idx[bounds[k] : bounds[k + 1]]
+            if cand.size:
+                hit = shapely.intersects_xy(poly, streets.lon[cand], streets.lat[cand])
+                found[k].append(cand[hit].astype(np.int64))
+    return [np.sort(np.concatenate(f)) if f else np.zeros(0, dtype=np.int64) for f in found]
 
 
 def _arcs_within(
-    arcs: Arcs,
-    order: NDArray[np.intp],
-    starts: NDArray[np.intp],
-    nodes: NDArray[np.int64],
-    inside: NDArray[np.bool_],
+    arcs: Arcs, starts: NDArray[np.intp], nodes: NDArray[np.int64], inside: NDArray[np.bool_]
 ) -> NDArray[np.intp]:
-    """Arc positions whose tail is one of ``nodes`` and whose head is ``inside``."""
+    """Positions (ascending) of the arcs whose tail is one of ``nodes`` (sorted) and whose head is
+    ``inside``; ``starts`` is the CSR row pointer of the tail-sorted arcs."""
     lo, hi = starts[nodes], starts[nodes + 1]
     counts = hi - lo
-    if counts.sum() == 0:
+    total = int(counts.sum())
+    if total == 0:
         return np.zeros(0, dtype=np.intp)
-    pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-    cand = order[pos]
-    return np.sort(cand[inside[arcs.head[cand]]])
+    pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
+    return pos[inside[arcs.head[pos]]]
 
 
 def _entry(job: _Job, net: Network, streets: Streets) -> AreaNetwork:
