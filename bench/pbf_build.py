@@ -132,7 +132,7 @@ def main() -> None:
         print(
             f"linear extrapolation to a {china:.0f} MB PBF (China) at the measured MB/s and RSS per MB: "
             f"{china / (mb / t_build) / 60:.1f} min, ≤ {rss_build / mb * china / 1024:.1f} GB (RSS includes "
-            "~150 MB of start-up; synthetic tiles are street-dense, real PBFs carry more non-street data per MB)"
+            "~150 MB of start-up; synthetic tiles are street-dense, real PBFs hold more other data per MB)"
         )
 
 

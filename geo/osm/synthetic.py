@@ -214,8 +214,8 @@ def _write_counties(
     """One rectangle per block of ``county_tiles`` tiles, adcodes 990001… row by row."""
     x0, y0, width, height = frame
     (cols, rows), (cc, cr) = grid, county_tiles
-    features = []
-    codes = []
+    features: list[dict[str, Any]] = []
+    codes: list[str] = []
     for r0 in range(0, rows, cr):
         for c0 in range(0, cols, cc):
             lon0, lat0 = (x0 + c0 * width) / COORDINATE_PRECISION, (y0 + r0 * height) / COORDINATE_PRECISION
