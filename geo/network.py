@@ -76,6 +76,8 @@ log = logging.getLogger(__name__)
 
 #: bump when the arc rules or the npz layout change (part of every cache key)
 FORMAT_VERSION = 1
+#: bump when the stored search structures (reverse CSR, contracted junction graph) change layout
+DERIVED_FORMAT = 1
 
 Clip: TypeAlias = BaseGeometry | tuple[float, float, float, float]
 
@@ -639,11 +641,47 @@ def clip_network(network: Network, clip: Clip) -> Network:
 
 
 # --------------------------------------------------------------------------- npz
-def save_network(network: Network, path: str | Path) -> Path:
-    """Write the compact ``.npz`` form of a network (atomic replace). Returns the path."""
+def network_checksum(network: Network) -> str:
+    """sha256 of the arrays that define the graph (CSR and lengths): what stored search structures
+    are checked against."""
+    h = hashlib.sha256()
+    for a in (network.indptr, network.indices, network.length_m):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _derived_arrays(network: Network) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+    """The reverse CSR and (for networks large enough to use it) the contracted junction graph of
+    the coverage search, with what checks them on reading."""
+    from geo import _contract
+
+    arrays: dict[str, NDArray[Any]] = {}
+    meta: dict[str, Any] = {
+        "format": DERIVED_FORMAT,
+        "contract_format": _contract.STATE_FORMAT,
+        "checksum": network_checksum(network),
+        "symmetric": bool(network.symmetric),
+    }
+    if not network.symmetric:
+        rip, rix, rln = network.reverse_arrays
+        arrays.update({"reverse_indptr": rip, "reverse_indices": rix, "reverse_length_m": rln})
+    if network.n_nodes >= _contract.MIN_NODES:
+        state, scalars = _contract.search_state(_contract.contracted_search(network))
+        arrays.update({f"contract__{k}": v for k, v in state.items()})
+        meta["contract_scalars"] = scalars
+    return arrays, meta
+
+
+def save_network(network: Network, path: str | Path, *, derived: bool = False) -> Path:
+    """Write the compact ``.npz`` form of a network (atomic replace). Returns the path.
+
+    With ``derived``, the reverse CSR and the contracted junction graph of the coverage search are
+    stored too (built now if needed), so another process loading the file skips building them;
+    they are checked against :func:`network_checksum` when read.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
+    meta: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "mode": network.mode,
         "speed_kph": network.speed_kph,
@@ -651,22 +689,26 @@ def save_network(network: Network, path: str | Path) -> Path:
         "source_hash": network.source_hash,
         "options": network.options,
     }
+    extra: dict[str, NDArray[Any]] = {}
+    if derived:
+        extra, meta["derived"] = _derived_arrays(network)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
     os.close(fd)
     try:
         with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                node_id=network.node_id,
-                lon=network.lon,
-                lat=network.lat,
-                indptr=network.indptr,
-                indices=network.indices,
-                length_m=network.length_m,
-                component=network.component,
-                component_sizes=network.component_sizes,
-                meta=np.asarray(json.dumps(meta)),
-            )
+            payload: dict[str, Any] = {
+                "node_id": network.node_id,
+                "lon": network.lon,
+                "lat": network.lat,
+                "indptr": network.indptr,
+                "indices": network.indices,
+                "length_m": network.length_m,
+                "component": network.component,
+                "component_sizes": network.component_sizes,
+                "meta": np.asarray(json.dumps(meta)),
+                **extra,
+            }
+            np.savez(fh, **payload)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -674,8 +716,35 @@ def save_network(network: Network, path: str | Path) -> Path:
     return path
 
 
+def _adopt_derived(net: Network, z: Any, meta: dict[str, Any], name: str) -> None:
+    """Attach the stored reverse CSR and contracted search when they match this network."""
+    from geo import _contract
+
+    derived = meta.get("derived")
+    if not derived:
+        return
+    if derived.get("format") != DERIVED_FORMAT or derived.get("contract_format") != _contract.STATE_FORMAT:
+        log.info("%s: stored search structures of another format; they will be rebuilt", name)
+        return
+    if derived.get("checksum") != network_checksum(net):
+        log.warning("%s: stored search structures do not match the network's checksum; ignored", name)
+        return
+    cached = vars(net)  # cached_property slots of the frozen dataclass
+    cached["symmetric"] = bool(derived["symmetric"])
+    if not derived["symmetric"]:
+        cached["reverse_arrays"] = (
+            z["reverse_indptr"].astype(np.int32),
+            z["reverse_indices"].astype(np.int32),
+            z["reverse_length_m"].astype(np.float64),
+        )
+    if "contract_scalars" in derived:
+        state = {k.removeprefix("contract__"): z[k] for k in z.files if k.startswith("contract__")}
+        _contract.adopt_state(net, state, {k: int(v) for k, v in derived["contract_scalars"].items()})
+
+
 def read_network_npz(path: str | Path) -> Network:
-    """Read a compact ``.npz`` network written by :func:`save_network` (no pickles)."""
+    """Read a compact ``.npz`` network written by :func:`save_network` (no pickles); stored search
+    structures are attached when their checksum matches the network's arrays."""
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"network file {str(path)!r} does not exist", field="source")
@@ -695,27 +764,30 @@ def read_network_npz(path: str | Path) -> Network:
                     "component_sizes",
                 )
             }
+            if meta.get("format") != FORMAT_VERSION:
+                raise InputError(
+                    f"{path.name} has network format {meta.get('format')}, expected {FORMAT_VERSION}",
+                    field="source",
+                )
+            net = Network(
+                mode=meta["mode"],
+                speed_kph=float(meta["speed_kph"]),
+                source=meta.get("source", ""),
+                source_hash=meta.get("source_hash", ""),
+                options=meta.get("options", {}),
+                node_id=arrays["node_id"].astype(np.int64),
+                lon=arrays["lon"].astype(np.float64),
+                lat=arrays["lat"].astype(np.float64),
+                indptr=arrays["indptr"].astype(np.int32),
+                indices=arrays["indices"].astype(np.int32),
+                length_m=arrays["length_m"].astype(np.float64),
+                component=arrays["component"].astype(np.int32),
+                component_sizes=arrays["component_sizes"].astype(np.int64),
+            )
+            _adopt_derived(net, z, meta, path.name)
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path.name} is not a yizhan network file: {exc}", field="source") from None
-    if meta.get("format") != FORMAT_VERSION:
-        raise InputError(
-            f"{path.name} has network format {meta.get('format')}, expected {FORMAT_VERSION}", field="source"
-        )
-    return Network(
-        mode=meta["mode"],
-        speed_kph=float(meta["speed_kph"]),
-        source=meta.get("source", ""),
-        source_hash=meta.get("source_hash", ""),
-        options=meta.get("options", {}),
-        node_id=arrays["node_id"].astype(np.int64),
-        lon=arrays["lon"].astype(np.float64),
-        lat=arrays["lat"].astype(np.float64),
-        indptr=arrays["indptr"].astype(np.int32),
-        indices=arrays["indices"].astype(np.int32),
-        length_m=arrays["length_m"].astype(np.float64),
-        component=arrays["component"].astype(np.int32),
-        component_sizes=arrays["component_sizes"].astype(np.int64),
-    )
+    return net
 
 
 def cache_path(
@@ -826,7 +898,7 @@ def load_network(
         net.n_arcs,
     )
     if cpath is not None:
-        save_network(net, cpath)
+        save_network(net, cpath, derived=True)
     return net
 
 

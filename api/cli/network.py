@@ -42,6 +42,9 @@ def build(
     speed_kph: float | None = typer.Option(None, "--speed-kph", help="speed stored with the network"),
     two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
     progress: bool = typer.Option(False, "--progress", help="progress bar per pass over the file"),
+    store_search: bool = typer.Option(
+        True, "--store-search/--no-store-search", help="store the reverse CSR and contracted search graph"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Build a walk or e-bike network from a street file and write it as a compact .npz."""
@@ -67,7 +70,7 @@ def build(
     else:
         net = load_network(osm, mode=mode, speed_kph=speed_kph, clip=geom, oneway=oneway, cache=False)
     built = time.perf_counter() - t0
-    save_network(net, out)
+    save_network(net, out, derived=store_search)
     info = net.info()
     info.update({"out": str(out), "bytes": out.stat().st_size, "build_seconds": round(built, 3)})
     print_json(info)
@@ -84,6 +87,9 @@ def build_areas(
     halo_minutes: float = typer.Option(60.0, "--halo-minutes", help="travel-time halo around each area"),
     two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
+    store_search: bool = typer.Option(
+        False, "--store-search/--no-store-search", help="store each network's contracted search graph"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Build a network per area and mode from one OSM file (one pass for all areas)."""
@@ -94,6 +100,7 @@ def build_areas(
     result = run(
         osm, areas, out=out, code_field=code_field, modes=[m.strip() for m in modes.split(",") if m.strip()],
         halo_minutes=halo_minutes, oneway=False if two_way else None, progress=progress,
+        store_search=store_search,
     )  # fmt: skip
     print_json(
         {

@@ -100,6 +100,7 @@ def build_areas(
     halo_minutes: float = 60.0,
     oneway: bool | None = None,
     progress: bool = False,
+    store_search: bool = False,
 ) -> BuildAreasResult:
     """Build one network per area and mode from one OSM file (see module doc).
 
@@ -121,6 +122,10 @@ def build_areas(
         Respect one-way streets (default no for walk, yes for ebike).
     progress : bool
         Progress bars (the pass over the file, the areas of each mode).
+    store_search : bool
+        Store each network's reverse CSR and contracted search graph
+        (:func:`geo.network.save_network` ``derived``); costs build time, saves it in every later
+        coverage process.
     """
     osm, out = Path(osm), Path(out)
     modes = [resolve_mode(m, field="modes") for m in modes]
@@ -137,7 +142,7 @@ def build_areas(
     _check_out(out)
     polygons = read_area_polygons(areas, code_field=code_field)
     digest = file_sha256(osm)
-    jobs = [_job(a, m, halo_minutes, oneway, digest) for m in modes for a in polygons]
+    jobs = [_job(a, m, halo_minutes, oneway, digest, store_search) for m in modes for a in polygons]
     previous = _reusable(out, jobs)
     todo = [j for j in jobs if (j.area.code, j.mode) not in previous]
     built: dict[tuple[str | None, str], tuple[AreaNetwork, Network]] = {}
@@ -150,12 +155,14 @@ def build_areas(
             if mode_jobs:
                 built.update(_build_mode(streets, mode_jobs, oneway=oneway, halo_minutes=halo_minutes,
                                          progress=progress))  # fmt: skip
-    entries = _write(out, jobs, previous, built)
+    entries = _write(out, jobs, previous, built, store_search=store_search)
     log.info("build-areas: %d networks built, %d reused in %s", len(built), len(previous), out)
     return BuildAreasResult(out=out, entries=entries, built=len(built), reused=len(previous))
 
 
-def _job(area: Area, mode: str, halo_minutes: float, oneway: bool | None, digest: str) -> _Job:
+def _job(
+    area: Area, mode: str, halo_minutes: float, oneway: bool | None, digest: str, store_search: bool
+) -> _Job:
     speed = mode_speeds_kph()[mode]
     meters = halo_meters(speed, halo_minutes)
     wkb = shapely.to_wkb(area.geometry, output_dimension=2, hex=False)
@@ -168,6 +175,7 @@ def _job(area: Area, mode: str, halo_minutes: float, oneway: bool | None, digest
         "halo_minutes": float(halo_minutes),
         "polygon_sha256": hashlib.sha256(wkb).hexdigest(),
         "name": area.name,
+        "store_search": store_search,
     }
     digest_key = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return _Job(area=area, mode=mode, speed_kph=speed, halo_m=meters, key=digest_key)
@@ -293,6 +301,8 @@ def _write(
     jobs: list[_Job],
     previous: dict[tuple[str | None, str], AreaNetwork],
     built: dict[tuple[str | None, str], tuple[AreaNetwork, Network]],
+    *,
+    store_search: bool,
 ) -> tuple[AreaNetwork, ...]:
     """Write everything into a temporary folder beside ``out`` and swap it in."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +316,7 @@ def _write(
             target.parent.mkdir(parents=True, exist_ok=True)
             if k in built:
                 entry, net = built[k]
-                save_network(net, target)
+                save_network(net, target, derived=store_search)
             else:
                 entry = previous[k]
                 try:
