@@ -162,3 +162,25 @@ def test_area_outside_file_is_refused(pbf_dir: Path) -> None:
     far = Area(code="110101", name="东城", geometry=shapely.box(116.4, 39.9, 116.42, 39.92))
     with pytest.raises(InputError, match=r"area 110101 \(东城\) lies outside .*shenzhen.osm.pbf"):
         network_from_osm(pbf_dir / "shenzhen.osm.pbf", mode="walk", area=far, halo_minutes=10)
+
+
+def test_network_build_bad_inputs_one_line_and_no_output(pbf_dir: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.osm.pbf"
+    truncated.write_bytes((pbf_dir / "shenzhen.osm.pbf").read_bytes()[:5000])
+    no_code, _ = _county(tmp_path)
+    gpd.read_file(no_code).drop(columns=["adcode"]).to_file(tmp_path / "nocode.geojson")
+    out = tmp_path / "out.npz"
+    cases = [
+        (["--osm", str(truncated)], "cut.osm.pbf is not a readable OSM file"),
+        (["--osm", str(tmp_path / "missing.osm.pbf")], "does not exist"),
+        (["--osm", str(pbf_dir / "shenzhen.osm.pbf"), "--area", str(tmp_path / "nocode.geojson"),
+          "--area-code", "440305"], "nocode.geojson has no code field 'adcode'"),
+        (["--osm", str(pbf_dir / "shenzhen.osm.pbf"), "--area", str(no_code), "--area-code", "440306"],
+         "area 440306 (外) lies outside the bounds"),
+    ]  # fmt: skip
+    for args, message in cases:
+        res = runner.invoke(app, ["network", "build", *args, "--out", str(out)])
+        assert res.exit_code != 0, res.output
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], res.stderr
+        assert not out.exists() and not list(tmp_path.glob("*.tmp"))
