@@ -602,7 +602,7 @@ def assemble_network(
     new_index = np.cumsum(used) - 1
     ids, xs, ys = ids[used], xs[used], ys[used]
     t, h = new_index[t], new_index[h]
-    indptr, indices, length_m = _graph.build_csr(ids.size, t, h, ln)
+    indptr, indices, length_m = _csr(ids.size, t, h, ln)
     comp, sizes = _graph.weak_components(indptr, indices, length_m)
     net = Network(
         mode=mode,
@@ -624,6 +624,20 @@ def assemble_network(
             f"no {mode} arcs left in {source or 'the graph'} (check the clip and the file)", field="source"
         )
     return net
+
+
+def _csr(
+    n: int, t: NDArray[np.int64], h: NDArray[np.int64], ln: NDArray[np.float64]
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]:
+    """:func:`geo._graph.build_csr`, skipping its sort when the arcs are already sorted by (tail,
+    head) without duplicates or self-loops (as :mod:`geo.osm` hands them over)."""
+    if t.size and n < 2**31:
+        key = np.asarray(t, dtype=np.int64) * n + h
+        if bool(np.all(key[1:] > key[:-1])) and not bool(np.any(t == h)):
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(t, minlength=n), out=indptr[1:])
+            return indptr.astype(np.int32), np.asarray(h, dtype=np.int32), np.asarray(ln, dtype=np.float64)
+    return _graph.build_csr(n, t, h, ln)
 
 
 def clip_network(network: Network, clip: Clip) -> Network:

@@ -30,6 +30,9 @@ from geo.osm.rules import respects_oneway
 
 log = logging.getLogger(__name__)
 
+#: arcs per block of the length computation
+LENGTH_CHUNK = 1 << 20
+
 
 @dataclass(frozen=True, eq=False)
 class Arcs:
@@ -58,18 +61,24 @@ def mode_arcs(streets: Streets, mode: str, *, oneway: bool | None = None) -> Arc
     t, h, f = streets.tail[sel], streets.head[sel], streets.flags[sel]
     one = (f & ONEWAY) != 0
     back = (f & REVERSED) != 0
-    # legal directions as osmnx adds them: both for two-way ways, else along (or against) the nodes
-    u = np.concatenate([t[~one], h[~one], np.where(back[one], h[one], t[one])])
-    v = np.concatenate([h[~one], t[~one], np.where(back[one], t[one], h[one])])
-    twin = np.concatenate([np.ones(2 * int((~one).sum()), dtype=bool), (f[one] & CONTRAFLOW) != 0])
-    if not respect:
-        twin[:] = True
+    # legal directions as osmnx adds them: both for two-way ways, else along (or against) the
+    # nodes; the reverse of a one-way arc too when one-way tags do not bind this traveller
+    twin = ~one | (f & CONTRAFLOW != 0) if respect else np.ones(t.size, dtype=bool)
+    u = np.where(back, h, t)
+    v = np.where(back, t, h)
     n = np.int64(max(streets.node_id.size, 1))
     key = np.concatenate([u * n + v, v[twin] * n + u[twin]])
+    del u, v, twin, t, h, f, one, back
     key = _sorted_unique(key)  # parallel arcs join the same two points: same length, keep one
-    u, v = key // n, key % n
-    length = _graph.haversine_m(streets.lon[u], streets.lat[u], streets.lon[v], streets.lat[v])
-    return Arcs(tail=u, head=v, length_m=length, respect_oneway=respect)
+    tail, head = key // n, key % n
+    del key
+    length = np.empty(tail.size)
+    for lo in range(0, tail.size, LENGTH_CHUNK):  # bounded temporaries
+        a, b = tail[lo : lo + LENGTH_CHUNK], head[lo : lo + LENGTH_CHUNK]
+        length[lo : lo + LENGTH_CHUNK] = _graph.haversine_m(
+            streets.lon[a], streets.lat[a], streets.lon[b], streets.lat[b]
+        )
+    return Arcs(tail=tail, head=head, length_m=length, respect_oneway=respect)
 
 
 def _sorted_unique(values: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -213,8 +213,9 @@ def _scan(path: Path, fmt: str, progress: bool) -> _Scan:
     seen = 0
     for way in processor:
         assert isinstance(way, osmium.osm.Way)  # the entity filter lets only ways through
-        tags = way.tags
-        key = tuple(tags.get(k) for k in RULE_TAGS)
+        get = way.tags.get
+        key = (get("highway"), get("motorroad"), get("access"), get("foot"), get("bicycle"), get("oneway"),
+               get("junction"), get("oneway:bicycle"))  # fmt: skip  # RULE_TAGS, unrolled
         f = memo.get(key)
         if f is None:
             f = memo[key] = way_flags(dict(zip(RULE_TAGS, key, strict=True)))
@@ -223,9 +224,10 @@ def _scan(path: Path, fmt: str, progress: bool) -> _Scan:
             tick(10_000)
         if f:
             for n in way.nodes:
+                loc = n.location
                 refs.append(n.ref)
-                xs.append(n.x)
-                ys.append(n.y)
+                xs.append(loc.x)
+                ys.append(loc.y)
             ends.append(len(refs))
             flags.append(f)
     log.info("%s: %d highway ways, %d usable, %d node references", path.name, seen, len(flags), len(refs))
@@ -249,10 +251,10 @@ def _header_box(header: object) -> tuple[float, ...] | None:
 def _segments(path: Path, digest: str, scan: _Scan) -> Streets:
     """Consecutive distinct node pairs of each way, over the nodes that have a location."""
     refs = scan.refs
-    lengths = np.diff(scan.way_ends, prepend=0)
-    way_of_ref = np.repeat(np.arange(scan.way_ends.size), lengths)
     located = scan.x != UNDEFINED_COORDINATE
-    pair = (way_of_ref[1:] == way_of_ref[:-1]) & (refs[1:] != refs[:-1])
+    pair = refs[1:] != refs[:-1]
+    joins = scan.way_ends[:-1]
+    pair[joins[(joins > 0) & (joins < refs.size)] - 1] = False  # last node of a way, first of the next
     missing = pair & ~(located[1:] & located[:-1])
     if missing.any():
         log.warning(
@@ -261,7 +263,6 @@ def _segments(path: Path, digest: str, scan: _Scan) -> Streets:
             int(missing.sum()),
         )
     pair &= ~missing
-    del way_of_ref
     no_location = np.iinfo(np.int64).min  # sorts first; OSM ids may be negative (editor files)
     ids, first, inverse = np.unique(
         np.where(located, refs, no_location), return_index=True, return_inverse=True

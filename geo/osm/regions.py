@@ -1,11 +1,13 @@
 """Every area of an areas file in one run: ``yizhan network build-areas``.
 
-One streaming pass over the OSM file serves all areas and modes (:func:`geo.osm.reader.read_streets`).
-Per mode, each area's polygon is buffered by the mode's halo (speed × minutes, metres, local
-projection); the street nodes are assigned to the buffered polygons with one ``STRtree`` query
-(in chunks); an area's network keeps the arcs whose two end nodes fall in its buffer, exactly as
+One streaming pass over the OSM file serves all areas and modes
+(:func:`geo.osm.reader.read_streets`). Per mode, each area's polygon is buffered by the mode's
+halo (speed × minutes, metres, local projection); the street nodes are assigned to the buffered
+polygons with one ``STRtree`` over them, queried with the boxes of a ~1 km grid of the nodes; an
+area's network keeps the arcs whose two end nodes fall in its buffer, exactly as
 :func:`geo.osm.build.network_from_osm` with ``area=`` does for one area. Networks are assembled
-one area at a time, so beyond the file's street arrays memory grows with the largest area.
+and written one area at a time, so beyond the file's street arrays memory grows with the largest
+area.
 
 Output (written to a temporary folder beside ``out``, then renamed over it)::
 
@@ -47,8 +49,8 @@ from geo.osm.rules import respects_oneway
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-#: nodes per STRtree query (bounds the point objects alive at once)
-QUERY_CHUNK = 1_000_000
+#: grid cell (degrees) the street nodes are binned into for the STRtree query (~1 km)
+CELL_DEGREES = 0.01
 
 
 @dataclass(frozen=True)
@@ -145,17 +147,26 @@ def build_areas(
     jobs = [_job(a, m, halo_minutes, oneway, digest, store_search) for m in modes for a in polygons]
     previous = _reusable(out, jobs)
     todo = [j for j in jobs if (j.area.code, j.mode) not in previous]
-    built: dict[tuple[str | None, str], tuple[AreaNetwork, Network]] = {}
-    if todo:
-        streets = read_streets(osm, source_sha256=digest, progress=progress)
-        for area in polygons:
-            check_area_in_bounds(area, streets)
-        for mode in modes:
-            mode_jobs = [j for j in todo if j.mode == mode]
-            if mode_jobs:
-                built.update(_build_mode(streets, mode_jobs, oneway=oneway, halo_minutes=halo_minutes,
-                                         progress=progress))  # fmt: skip
-    entries = _write(out, jobs, previous, built, store_search=store_search)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary folder
+    try:
+        built: dict[tuple[str | None, str], AreaNetwork] = {}
+        if todo:
+            streets = read_streets(osm, source_sha256=digest, progress=progress)
+            for area in polygons:
+                check_area_in_bounds(area, streets)
+            for mode in modes:
+                mode_jobs = [j for j in todo if j.mode == mode]
+                if mode_jobs:
+                    built.update(_build_mode(streets, mode_jobs, tmp, oneway=oneway,
+                                             halo_minutes=halo_minutes, store_search=store_search,
+                                             progress=progress))  # fmt: skip
+            del streets
+        entries = _finish(tmp, out, jobs, previous, built)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     log.info("build-areas: %d networks built, %d reused in %s", len(built), len(previous), out)
     return BuildAreasResult(out=out, entries=entries, built=len(built), reused=len(previous))
 
@@ -216,9 +227,17 @@ def _stored_key(path: Path) -> str | None:
 
 
 def _build_mode(
-    streets: Streets, jobs: list[_Job], *, oneway: bool | None, halo_minutes: float, progress: bool
-) -> dict[tuple[str | None, str], tuple[AreaNetwork, Network]]:
-    """Networks of one mode for the given areas: one STRtree assignment, then area by area."""
+    streets: Streets,
+    jobs: list[_Job],
+    tmp: Path,
+    *,
+    oneway: bool | None,
+    halo_minutes: float,
+    store_search: bool,
+    progress: bool,
+) -> dict[tuple[str | None, str], AreaNetwork]:
+    """Networks of one mode for the given areas, each written into ``tmp`` as soon as it is built
+    (one area's network in memory at a time): one STRtree assignment, then area by area."""
     from tqdm import tqdm
 
     mode = jobs[0].mode
@@ -241,29 +260,56 @@ def _build_mode(
         if keep.size == 0:
             raise InputError(f"area {job.area.label} has no {mode} street within its halo", field="areas")
         net = network_from_arcs(streets, arcs, mode=mode, speed_kph=job.speed_kph, keep=keep, options=options)
-        done[(job.area.code, mode)] = (_entry(job, net, streets), net)
+        save_network(net, tmp / job.file, derived=store_search)
+        done[(job.area.code, mode)] = _entry(job, net, streets)
+        del net
     return done
 
 
 def _assign_nodes(streets: Streets, buffers: list[Any]) -> list[NDArray[np.int64]]:
-    """Node positions inside (or on) each buffered polygon: an STRtree over the polygons picks
-    candidates by bounding box, then each polygon tests its candidates (prepared, vectorised)."""
+    """Node positions inside (or on) each buffered polygon.
+
+    The nodes are binned into grid cells of :data:`CELL_DEGREES`; one ``STRtree`` over the buffered
+    polygons is queried with the occupied cells' boxes: a cell within a polygon gives it all its
+    nodes, a cell that only meets it has its nodes tested one by one (prepared, vectorised).
+    """
+    cx = np.floor(streets.lon / CELL_DEGREES).astype(np.int64)
+    cy = np.floor(streets.lat / CELL_DEGREES).astype(np.int64)
+    key = (cx - cx.min()) * (int(cy.max() - cy.min()) + 1) + (cy - cy.min())
+    order = np.argsort(key, kind="stable")
+    _, starts = np.unique(key[order], return_index=True)
+    ends = np.append(starts[1:], key.size)
+    first = order[starts]
+    boxes = shapely.box(cx[first] * CELL_DEGREES, cy[first] * CELL_DEGREES,
+                        (cx[first] + 1) * CELL_DEGREES, (cy[first] + 1) * CELL_DEGREES)  # fmt: skip
     tree = shapely.STRtree(buffers)
-    found: list[list[NDArray[np.int64]]] = [[] for _ in buffers]
-    for start in range(0, streets.node_id.size, QUERY_CHUNK):
-        stop = min(start + QUERY_CHUNK, streets.node_id.size)
-        points = shapely.points(streets.lon[start:stop], streets.lat[start:stop])
-        point_idx, poly_idx = tree.query(points)
-        del points
-        order = np.argsort(poly_idx, kind="stable")
-        point_idx, poly_idx = point_idx[order] + start, poly_idx[order]
-        bounds = np.searchsorted(poly_idx, np.arange(len(buffers) + 1))
-        for k, poly in enumerate(buffers):
-            cand = point_idx[bounds[k] : bounds[k + 1]]
-            if cand.size:
-                hit = shapely.intersects_xy(poly, streets.lon[cand], streets.lat[cand])
-                found[k].append(cand[hit].astype(np.int64))
-    return [np.sort(np.concatenate(f)) if f else np.zeros(0, dtype=np.int64) for f in found]
+    cell_idx, poly_idx = tree.query(boxes)  # bounding boxes meet
+    within = np.zeros(cell_idx.size, dtype=bool)
+    w_cell, w_poly = tree.query(boxes, predicate="within")  # cell inside the polygon: no test
+    pair_key = cell_idx * len(buffers) + poly_idx
+    within[np.isin(pair_key, w_cell * len(buffers) + w_poly)] = True
+    by_poly = np.argsort(poly_idx, kind="stable")
+    bounds = np.searchsorted(poly_idx[by_poly], np.arange(len(buffers) + 1))
+    found = []
+    for k, poly in enumerate(buffers):
+        sel = by_poly[bounds[k] : bounds[k + 1]]
+        whole = _gather(order, starts, ends, cell_idx[sel[within[sel]]])
+        edge = _gather(order, starts, ends, cell_idx[sel[~within[sel]]])
+        hit = edge[shapely.intersects_xy(poly, streets.lon[edge], streets.lat[edge])] if edge.size else edge
+        found.append(np.sort(np.concatenate([whole, hit])).astype(np.int64))
+    return found
+
+
+def _gather(
+    order: NDArray[np.intp], starts: NDArray[np.intp], ends: NDArray[np.intp], cells: NDArray[np.intp]
+) -> NDArray[np.intp]:
+    """Node positions of the given cells (``order[starts[c]:ends[c]]`` for each cell ``c``)."""
+    counts = ends[cells] - starts[cells]
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.intp)
+    pos = np.repeat(starts[cells] - np.cumsum(counts) + counts, counts) + np.arange(total)
+    return order[pos]
 
 
 def _arcs_within(
@@ -296,40 +342,31 @@ def _entry(job: _Job, net: Network, streets: Streets) -> AreaNetwork:
     )
 
 
-def _write(
+def _finish(
+    tmp: Path,
     out: Path,
     jobs: list[_Job],
     previous: dict[tuple[str | None, str], AreaNetwork],
-    built: dict[tuple[str | None, str], tuple[AreaNetwork, Network]],
-    *,
-    store_search: bool,
+    built: dict[tuple[str | None, str], AreaNetwork],
 ) -> tuple[AreaNetwork, ...]:
-    """Write everything into a temporary folder beside ``out`` and swap it in."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary folder
-    try:
-        entries = []
-        for job in jobs:
-            k = (job.area.code, job.mode)
-            target = tmp / job.file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if k in built:
-                entry, net = built[k]
-                save_network(net, target, derived=store_search)
-            else:
-                entry = previous[k]
-                try:
-                    os.link(out / entry.file, target)
-                except OSError:
-                    shutil.copy2(out / entry.file, target)
-            entries.append(entry)
-        body = json.dumps({"areas": [asdict(e) for e in entries]}, ensure_ascii=False, indent=1)
-        (tmp / MANIFEST).write_text(body + "\n", encoding="utf-8")
-        _swap(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    """Link the reused networks into ``tmp``, write the manifest there and swap it in for ``out``."""
+    entries = []
+    for job in jobs:
+        k = (job.area.code, job.mode)
+        if k in built:
+            entries.append(built[k])
+            continue
+        entry = previous[k]
+        target = tmp / job.file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(out / entry.file, target)
+        except OSError:
+            shutil.copy2(out / entry.file, target)
+        entries.append(entry)
+    body = json.dumps({"areas": [asdict(e) for e in entries]}, ensure_ascii=False, indent=1)
+    (tmp / MANIFEST).write_text(body + "\n", encoding="utf-8")
+    _swap(tmp, out)
     return tuple(entries)
 
 

@@ -184,3 +184,21 @@ def test_network_build_bad_inputs_one_line_and_no_output(pbf_dir: Path, tmp_path
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], res.stderr
         assert not out.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_segments_with_missing_nodes_are_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import osmium
+
+    path = tmp_path / "holes.osm.pbf"
+    with osmium.SimpleWriter(str(path)) as w:
+        for i in (1, 2, 4, 5, 6):
+            w.add_node(osmium.osm.mutable.Node(id=i, location=(113.9 + i * 1e-3, 22.5)))
+        w.add_way(osmium.osm.mutable.Way(id=1, nodes=[1, 2, 2, 3, 4, 5], tags={"highway": "footway"}))
+        w.add_way(osmium.osm.mutable.Way(id=2, nodes=[5, 6], tags={"highway": "residential", "oneway": "-1"}))
+    net = network_from_osm(path, mode="ebike", oneway=True)
+    arcs = sorted(zip(net.node_id[net.tails].tolist(), net.node_id[net.indices].tolist(), strict=True))
+    assert arcs == [(6, 5)]  # footway not for e-bikes; oneway=-1 runs against the node order
+    walk = network_from_osm(path, mode="walk")
+    arcs = sorted(zip(walk.node_id[walk.tails].tolist(), walk.node_id[walk.indices].tolist(), strict=True))
+    assert arcs == [(1, 2), (2, 1), (4, 5), (5, 4), (5, 6), (6, 5)]  # 2-3 and 3-4 lack node 3
+    assert "2 highway segments reference nodes missing from the file" in caplog.text
