@@ -111,6 +111,7 @@ def main() -> None:
              "--code-field", "adcode", "--modes", "walk,ebike", "--halo-minutes", str(a.halo_minutes),
              "--out", str(work / "nets"), "--no-progress"], env=env)  # fmt: skip
         summary = json.loads(out)
+        print(f"build-areas stages (s): {summary['stage_seconds']}")
         manifest = json.loads((work / "nets" / "manifest.json").read_text())["areas"]
         rows = [
             ["bare pyosmium scan", t_scan, rss_scan, mb / t_scan, f"{int(n_ways):,} highway ways"],

@@ -110,6 +110,7 @@ def build_areas(
             "built": result.built,
             "reused": result.reused,
             "seconds": round(time.perf_counter() - t0, 3),
+            "stage_seconds": result.seconds,
         }
     )
 

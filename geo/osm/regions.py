@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -77,6 +78,9 @@ class BuildAreasResult:
     entries: tuple[AreaNetwork, ...]
     built: int
     reused: int
+    #: wall seconds per stage: ``read`` (the pass over the file) and one per mode (areas assembled
+    #: and written)
+    seconds: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -152,23 +156,28 @@ def build_areas(
     tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary folder
     try:
         built: dict[tuple[str | None, str], AreaNetwork] = {}
+        seconds: dict[str, float] = {}
         if todo:
+            t0 = time.perf_counter()
             streets = read_streets(osm, source_sha256=digest, progress=progress)
+            seconds["read"] = round(time.perf_counter() - t0, 3)
             for area in polygons:
                 check_area_in_bounds(area, streets)
             for mode in modes:
                 mode_jobs = [j for j in todo if j.mode == mode]
                 if mode_jobs:
+                    t0 = time.perf_counter()
                     built.update(_build_mode(streets, mode_jobs, tmp, oneway=oneway,
                                              halo_minutes=halo_minutes, store_search=store_search,
                                              progress=progress))  # fmt: skip
+                    seconds[mode] = round(time.perf_counter() - t0, 3)
             del streets
         entries = _finish(tmp, out, jobs, previous, built)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("build-areas: %d networks built, %d reused in %s", len(built), len(previous), out)
-    return BuildAreasResult(out=out, entries=entries, built=len(built), reused=len(previous))
+    return BuildAreasResult(out=out, entries=entries, built=len(built), reused=len(previous), seconds=seconds)
 
 
 def _job(
