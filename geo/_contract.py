@@ -34,7 +34,15 @@ from geo import _graph
 if TYPE_CHECKING:
     from geo.network import Network
 
-__all__ = ["MIN_NODES", "ContractedSearch", "contracted_search", "coverage_search"]
+__all__ = [
+    "MIN_NODES",
+    "STATE_FORMAT",
+    "ContractedSearch",
+    "adopt_state",
+    "contracted_search",
+    "coverage_search",
+    "search_state",
+]
 
 #: networks with fewer nodes keep the full-graph search: there a pass takes a fraction of a millisecond
 #: and the per-call chain reconstruction costs more than the smaller search saves (bench/coverage.py)
@@ -413,7 +421,46 @@ class ContractedSearch:
 
 
 _CACHE: weakref.WeakKeyDictionary[Network, ContractedSearch] = weakref.WeakKeyDictionary()
+#: stored forms read with a network file, turned into a search on first use
+_STORED: weakref.WeakKeyDictionary[Network, tuple[dict[str, NDArray], dict[str, int]]] = (
+    weakref.WeakKeyDictionary()
+)
 _LOCK = threading.Lock()
+
+#: bump when the meaning of ContractedSearch's arrays changes (stored with every network file)
+STATE_FORMAT = 1
+
+
+def search_state(search: ContractedSearch) -> tuple[dict[str, NDArray], dict[str, int]]:
+    """The arrays and integers that make up a built search (its two inner searches excepted: they
+    are rebuilt from arrays in microseconds), for storing beside the network."""
+    arrays = {k: v for k, v in vars(search).items() if isinstance(v, np.ndarray)}
+    scalars = {
+        k: int(v)
+        for k, v in vars(search).items()
+        if isinstance(v, int | np.integer) and not isinstance(v, bool)
+    }
+    return arrays, scalars
+
+
+def _from_state(
+    arrays: dict[str, NDArray], scalars: dict[str, int], full: _graph.OffsetSearch
+) -> ContractedSearch:
+    search = ContractedSearch.__new__(ContractedSearch)
+    vars(search).update(arrays)
+    vars(search).update(scalars)
+    search._full = full
+    search._search = _graph.OffsetSearch(
+        search.junction_indptr, search.junction_indices, search.junction_length_m
+    )
+    return search
+
+
+def adopt_state(network: Network, arrays: dict[str, NDArray], scalars: dict[str, int]) -> None:
+    """Use a stored search (from :func:`search_state`, read with ``network``'s file after its
+    checksum matched) instead of building one on first use."""
+    with _LOCK:
+        _STORED[network] = (arrays, scalars)
 
 
 def contracted_search(network: Network) -> ContractedSearch:
@@ -423,7 +470,12 @@ def contracted_search(network: Network) -> ContractedSearch:
         found = _CACHE.get(network)
     if found is not None:
         return found
-    built = ContractedSearch(*network.reverse_arrays, full=network.offset_search)
+    with _LOCK:
+        stored = _STORED.pop(network, None)
+    if stored is not None:
+        built = _from_state(*stored, full=network.offset_search)
+    else:
+        built = ContractedSearch(*network.reverse_arrays, full=network.offset_search)
     with _LOCK:
         return _CACHE.setdefault(network, built)
 

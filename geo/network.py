@@ -8,15 +8,16 @@ connected component labels, and a lazily built spatial index over the edges for 
 
 Sources
 -------
-* OSM XML (``.osm``, ``.xml``, ``.osm.bz2``, ``.osm.gz``) read with ``osmnx.graph_from_xml``
-  (``simplify=False``, ``retain_all=True``); ways without a ``highway`` tag (buildings, land use)
-  are dropped.
+* OSM PBF and XML (``.osm.pbf``, ``.osm``, ``.xml``, ``.osm.bz2``, ``.osm.gz``) streamed with
+  pyosmium (:mod:`geo.osm`): the same arcs as ``osmnx.graph_from_xml`` (``simplify=False``,
+  ``retain_all=True``) fed to :func:`network_from_graph` (tested arc for arc), at bounded memory;
+  ways without a ``highway`` tag (buildings, land use) are dropped.
 * osmnx GraphML (``.graphml``) read with ``osmnx.load_graphml``. Edges without a ``highway``
   attribute (e.g. the Amap-derived Xi'an sample) are taken as ordinary streets.
 * a compact ``.npz`` written by :func:`save_network` / ``yizhan network build``.
 * online: :func:`network_from_place` (osmnx ``graph_from_place``; never used in tests).
 
-Mode rules (the same text is in ``docs/TRAVEL_TIME.md``)
+Mode rules (the same text is in ``docs/TRAVEL_TIME.md``; code in :mod:`geo.osm.rules`)
 -------------------------------------------------------
 ``walk`` (default 4.5 km/h): every street and path a pedestrian may use, in both directions
 (one-way tags do not bind pedestrians). Excluded: ``highway`` = motorway, motorway_link,
@@ -62,6 +63,8 @@ from geo import _graph
 from geo.catalog import mode_speeds_kph, resolve_mode
 from geo.config import cache_dir as default_cache_dir
 from geo.errors import InputError, NotFoundError
+from geo.osm.reader import file_sha256, osm_format
+from geo.osm.rules import EXTRA_WAY_TAGS, arc_allowed, cycles_both_ways, respects_oneway
 from geo.snapping import EdgeIndex, Snap, snap_points
 
 # scipy.sparse.csgraph is imported inside the functions that use it (~80 ms of every CLI start)
@@ -74,64 +77,10 @@ log = logging.getLogger(__name__)
 
 #: bump when the arc rules or the npz layout change (part of every cache key)
 FORMAT_VERSION = 1
+#: bump when the stored search structures (reverse CSR, contracted junction graph) change layout
+DERIVED_FORMAT = 1
 
 Clip: TypeAlias = BaseGeometry | tuple[float, float, float, float]
-
-_CLOSED = frozenset(
-    {
-        "construction",
-        "proposed",
-        "planned",
-        "abandoned",
-        "disused",
-        "razed",
-        "raceway",
-        "bus_guideway",
-        "busway",
-        "escape",
-        "emergency_bay",
-        "no",
-        "motorway",
-        "motorway_link",
-    }
-)
-_PED_ONLY = frozenset({"footway", "pedestrian", "steps", "corridor", "bridleway", "elevator", "platform"})
-_YES = frozenset({"yes", "designated", "permissive", "official"})
-_NO = frozenset({"no", "private", "use_sidepath"})
-_EXTRA_WAY_TAGS = ("foot", "bicycle", "motorroad", "oneway:bicycle", "access", "service")
-
-
-def _tag_values(value: Any) -> set[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return set()
-    if isinstance(value, list | tuple | set):
-        return {str(v).strip().lower() for v in value}
-    return {s.strip().lower() for s in str(value).split(";")}
-
-
-def arc_allowed(attrs: dict[str, Any], mode: str, *, require_highway: bool = True) -> bool:
-    """Whether a traveller of ``mode`` may use an OSM way with tags ``attrs`` (see module doc)."""
-    highway = _tag_values(attrs.get("highway"))
-    if not highway:
-        return not require_highway
-    if highway <= _CLOSED:
-        return False
-    if "yes" in _tag_values(attrs.get("motorroad")):
-        return False
-    access = _tag_values(attrs.get("access"))
-    if mode == "walk":
-        foot = _tag_values(attrs.get("foot"))
-        if foot & _NO:
-            return False
-        return not (access & {"no", "private"} and not foot & _YES)
-    bicycle = _tag_values(attrs.get("bicycle"))
-    if bicycle & _NO:
-        return False
-    if access & {"no", "private"} and not bicycle & _YES:
-        return False
-    if "steps" in highway:
-        return False
-    return not (highway <= _PED_ONLY and not bicycle & _YES)
 
 
 @dataclass(frozen=True, eq=False)
@@ -381,15 +330,7 @@ def _check_speed(speed_kph: float | None) -> None:
         raise InputError(f"speed_kph must be a positive number, got {speed_kph!r}", field="speed_kph")
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _clip_geometry(clip: Clip | None) -> BaseGeometry | None:
+def clip_geometry(clip: Clip | None) -> BaseGeometry | None:
     if clip is None:
         return None
     if isinstance(clip, BaseGeometry):
@@ -421,7 +362,7 @@ def parse_clip(text: str) -> BaseGeometry:
         except ValueError:
             box = None
         if box is not None:
-            geom = _clip_geometry(box)
+            geom = clip_geometry(box)
             assert geom is not None
             return geom
     path = Path(text)
@@ -433,12 +374,12 @@ def parse_clip(text: str) -> BaseGeometry:
     if frame.crs is not None:
         frame = frame.to_crs("EPSG:4326")
     geom = shapely.union_all(frame.geometry.values)
-    out = _clip_geometry(geom)
+    out = clip_geometry(geom)
     assert out is not None
     return out
 
 
-def _options_key(mode: str, oneway: bool, clip: BaseGeometry | None) -> dict[str, Any]:
+def network_options(mode: str, oneway: bool, clip: BaseGeometry | None) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
         "mode": mode,
@@ -454,7 +395,7 @@ def _osmnx_settings_tags() -> tuple[list[str], list[str]]:
     import osmnx as ox
 
     old = list(ox.settings.useful_tags_way)
-    new = old + [t for t in _EXTRA_WAY_TAGS if t not in old]
+    new = old + [t for t in EXTRA_WAY_TAGS if t not in old]
     return old, new
 
 
@@ -524,10 +465,8 @@ def network_from_graph(
     mode = resolve_mode(mode)
     _check_speed(speed_kph)
     speed = float(speed_kph) if speed_kph is not None else mode_speeds_kph()[mode]
-    respect_oneway = (mode != "walk") if oneway is None else bool(oneway)
-    if mode == "walk":
-        respect_oneway = False if oneway is None else bool(oneway)
-    geom = _clip_geometry(clip)
+    respect_oneway = respects_oneway(mode, oneway)
+    geom = clip_geometry(clip)
     tails: list[int] = []
     heads: list[int] = []
     lengths: list[float] = []
@@ -538,8 +477,7 @@ def network_from_graph(
         tails.append(u)
         heads.append(v)
         lengths.append(length)
-        two_way = not respect_oneway or "no" in _tag_values(data.get("oneway:bicycle"))
-        if two_way:
+        if cycles_both_ways(data, respect_oneway=respect_oneway):
             tails.append(v)
             heads.append(u)
             lengths.append(length)
@@ -552,11 +490,13 @@ def network_from_graph(
     bad = ~np.isfinite(ln)
     if bad.any():
         ln[bad] = _graph.haversine_m(xs[t[bad]], ys[t[bad]], xs[h[bad]], ys[h[bad]])
-    options = _options_key(mode, respect_oneway, geom)
-    return _assemble(mode, speed, ids, xs, ys, t, h, ln, geom, source, source_hash, options)
+    options = network_options(mode, respect_oneway, geom)
+    return assemble_network(
+        mode, speed, ids, xs, ys, t, h, ln, clip=geom, source=source, source_hash=source_hash, options=options
+    )
 
 
-def _assemble(
+def assemble_network(
     mode: str,
     speed: float,
     ids: NDArray[np.int64],
@@ -565,11 +505,33 @@ def _assemble(
     t: NDArray[np.int64],
     h: NDArray[np.int64],
     ln: NDArray[np.float64],
-    clip: BaseGeometry | None,
-    source: str,
-    source_hash: str,
-    options: dict[str, Any],
+    *,
+    clip: BaseGeometry | None = None,
+    source: str = "",
+    source_hash: str = "",
+    options: dict[str, Any] | None = None,
 ) -> Network:
+    """The one final assembly of every network, whatever reader produced the arcs.
+
+    Parameters
+    ----------
+    mode, speed : str, float
+        Travel mode and speed (km/h).
+    ids, xs, ys : ndarray
+        Sorted candidate node ids and their WGS-84 (EPSG:4326) coordinates.
+    t, h, ln : ndarray
+        Directed arcs as positions into ``ids`` and their lengths in metres; duplicates allowed
+        (the shortest of parallel arcs is kept, self-loops dropped).
+    clip : Polygon or MultiPolygon, optional
+        Keep only arcs whose two end nodes lie inside or on the boundary (WGS-84).
+    source, source_hash, options
+        Provenance stored with the network.
+
+    Returns
+    -------
+    Network
+        Over the nodes some kept arc uses, in the order of ``ids``.
+    """
     if clip is not None:
         inside = shapely.contains_xy(clip, xs, ys) | shapely.intersects_xy(clip, xs, ys)
         keep = inside[t] & inside[h]
@@ -580,7 +542,7 @@ def _assemble(
     new_index = np.cumsum(used) - 1
     ids, xs, ys = ids[used], xs[used], ys[used]
     t, h = new_index[t], new_index[h]
-    indptr, indices, length_m = _graph.build_csr(ids.size, t, h, ln)
+    indptr, indices, length_m = _csr(ids.size, t, h, ln)
     comp, sizes = _graph.weak_components(indptr, indices, length_m)
     net = Network(
         mode=mode,
@@ -595,7 +557,7 @@ def _assemble(
         component_sizes=sizes,
         source=source,
         source_hash=source_hash,
-        options=options,
+        options=dict(options or {}),
     )
     if net.n_nodes == 0:
         raise InputError(
@@ -604,26 +566,76 @@ def _assemble(
     return net
 
 
+def _csr(
+    n: int, t: NDArray[np.int64], h: NDArray[np.int64], ln: NDArray[np.float64]
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float64]]:
+    """:func:`geo._graph.build_csr`, skipping its sort when the arcs are already sorted by (tail,
+    head) without duplicates or self-loops (as :mod:`geo.osm` hands them over)."""
+    if t.size and n < 2**31:
+        key = np.asarray(t, dtype=np.int64) * n + h
+        if bool(np.all(key[1:] > key[:-1])) and not bool(np.any(t == h)):
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.bincount(t, minlength=n), out=indptr[1:])
+            return indptr.astype(np.int32), np.asarray(h, dtype=np.int32), np.asarray(ln, dtype=np.float64)
+    return _graph.build_csr(n, t, h, ln)
+
+
 def clip_network(network: Network, clip: Clip) -> Network:
     """A new network keeping the arcs whose two end nodes lie inside ``clip`` (WGS-84)."""
-    geom = _clip_geometry(clip)
+    geom = clip_geometry(clip)
     assert geom is not None
     options = dict(network.options)
     options["clip_bounds"] = list(geom.bounds)
     options["clip_wkb_sha256"] = hashlib.sha256(shapely.to_wkb(geom, output_dimension=2)).hexdigest()
-    return _assemble(
+    return assemble_network(
         network.mode, network.speed_kph, network.node_id, network.lon, network.lat,
-        network.tails.astype(np.int64), network.indices.astype(np.int64), network.length_m, geom,
-        network.source, network.source_hash, options,
+        network.tails.astype(np.int64), network.indices.astype(np.int64), network.length_m, clip=geom,
+        source=network.source, source_hash=network.source_hash, options=options,
     )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- npz
-def save_network(network: Network, path: str | Path) -> Path:
-    """Write the compact ``.npz`` form of a network (atomic replace). Returns the path."""
+def network_checksum(network: Network) -> str:
+    """sha256 of the arrays that define the graph (CSR and lengths): what stored search structures
+    are checked against."""
+    h = hashlib.sha256()
+    for a in (network.indptr, network.indices, network.length_m):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _derived_arrays(network: Network) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+    """The reverse CSR and (for networks large enough to use it) the contracted junction graph of
+    the coverage search, with what checks them on reading."""
+    from geo import _contract
+
+    arrays: dict[str, NDArray[Any]] = {}
+    meta: dict[str, Any] = {
+        "format": DERIVED_FORMAT,
+        "contract_format": _contract.STATE_FORMAT,
+        "checksum": network_checksum(network),
+        "symmetric": bool(network.symmetric),
+    }
+    if not network.symmetric:
+        rip, rix, rln = network.reverse_arrays
+        arrays.update({"reverse_indptr": rip, "reverse_indices": rix, "reverse_length_m": rln})
+    if network.n_nodes >= _contract.MIN_NODES:
+        state, scalars = _contract.search_state(_contract.contracted_search(network))
+        arrays.update({f"contract__{k}": v for k, v in state.items()})
+        meta["contract_scalars"] = scalars
+    return arrays, meta
+
+
+def save_network(network: Network, path: str | Path, *, derived: bool = False) -> Path:
+    """Write the compact ``.npz`` form of a network (atomic replace). Returns the path.
+
+    With ``derived``, the reverse CSR and the contracted junction graph of the coverage search are
+    stored too (built now if needed), so another process loading the file skips building them;
+    they are checked against :func:`network_checksum` when read.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
+    meta: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "mode": network.mode,
         "speed_kph": network.speed_kph,
@@ -631,22 +643,26 @@ def save_network(network: Network, path: str | Path) -> Path:
         "source_hash": network.source_hash,
         "options": network.options,
     }
+    extra: dict[str, NDArray[Any]] = {}
+    if derived:
+        extra, meta["derived"] = _derived_arrays(network)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
     os.close(fd)
     try:
         with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                node_id=network.node_id,
-                lon=network.lon,
-                lat=network.lat,
-                indptr=network.indptr,
-                indices=network.indices,
-                length_m=network.length_m,
-                component=network.component,
-                component_sizes=network.component_sizes,
-                meta=np.asarray(json.dumps(meta)),
-            )
+            payload: dict[str, Any] = {
+                "node_id": network.node_id,
+                "lon": network.lon,
+                "lat": network.lat,
+                "indptr": network.indptr,
+                "indices": network.indices,
+                "length_m": network.length_m,
+                "component": network.component,
+                "component_sizes": network.component_sizes,
+                "meta": np.asarray(json.dumps(meta)),
+                **extra,
+            }
+            np.savez(fh, **payload)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -654,8 +670,35 @@ def save_network(network: Network, path: str | Path) -> Path:
     return path
 
 
+def _adopt_derived(net: Network, z: Any, meta: dict[str, Any], name: str) -> None:
+    """Attach the stored reverse CSR and contracted search when they match this network."""
+    from geo import _contract
+
+    derived = meta.get("derived")
+    if not derived:
+        return
+    if derived.get("format") != DERIVED_FORMAT or derived.get("contract_format") != _contract.STATE_FORMAT:
+        log.info("%s: stored search structures of another format; they will be rebuilt", name)
+        return
+    if derived.get("checksum") != network_checksum(net):
+        log.warning("%s: stored search structures do not match the network's checksum; ignored", name)
+        return
+    cached = vars(net)  # cached_property slots of the frozen dataclass
+    cached["symmetric"] = bool(derived["symmetric"])
+    if not derived["symmetric"]:
+        cached["reverse_arrays"] = (
+            z["reverse_indptr"].astype(np.int32),
+            z["reverse_indices"].astype(np.int32),
+            z["reverse_length_m"].astype(np.float64),
+        )
+    if "contract_scalars" in derived:
+        state = {k.removeprefix("contract__"): z[k] for k in z.files if k.startswith("contract__")}
+        _contract.adopt_state(net, state, {k: int(v) for k, v in derived["contract_scalars"].items()})
+
+
 def read_network_npz(path: str | Path) -> Network:
-    """Read a compact ``.npz`` network written by :func:`save_network` (no pickles)."""
+    """Read a compact ``.npz`` network written by :func:`save_network` (no pickles); stored search
+    structures are attached when their checksum matches the network's arrays."""
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"network file {str(path)!r} does not exist", field="source")
@@ -675,27 +718,30 @@ def read_network_npz(path: str | Path) -> Network:
                     "component_sizes",
                 )
             }
+            if meta.get("format") != FORMAT_VERSION:
+                raise InputError(
+                    f"{path.name} has network format {meta.get('format')}, expected {FORMAT_VERSION}",
+                    field="source",
+                )
+            net = Network(
+                mode=meta["mode"],
+                speed_kph=float(meta["speed_kph"]),
+                source=meta.get("source", ""),
+                source_hash=meta.get("source_hash", ""),
+                options=meta.get("options", {}),
+                node_id=arrays["node_id"].astype(np.int64),
+                lon=arrays["lon"].astype(np.float64),
+                lat=arrays["lat"].astype(np.float64),
+                indptr=arrays["indptr"].astype(np.int32),
+                indices=arrays["indices"].astype(np.int32),
+                length_m=arrays["length_m"].astype(np.float64),
+                component=arrays["component"].astype(np.int32),
+                component_sizes=arrays["component_sizes"].astype(np.int64),
+            )
+            _adopt_derived(net, z, meta, path.name)
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path.name} is not a yizhan network file: {exc}", field="source") from None
-    if meta.get("format") != FORMAT_VERSION:
-        raise InputError(
-            f"{path.name} has network format {meta.get('format')}, expected {FORMAT_VERSION}", field="source"
-        )
-    return Network(
-        mode=meta["mode"],
-        speed_kph=float(meta["speed_kph"]),
-        source=meta.get("source", ""),
-        source_hash=meta.get("source_hash", ""),
-        options=meta.get("options", {}),
-        node_id=arrays["node_id"].astype(np.int64),
-        lon=arrays["lon"].astype(np.float64),
-        lat=arrays["lat"].astype(np.float64),
-        indptr=arrays["indptr"].astype(np.int32),
-        indices=arrays["indices"].astype(np.int32),
-        length_m=arrays["length_m"].astype(np.float64),
-        component=arrays["component"].astype(np.int32),
-        component_sizes=arrays["component_sizes"].astype(np.int64),
-    )
+    return net
 
 
 def cache_path(
@@ -709,9 +755,9 @@ def cache_path(
     """Where :func:`load_network` caches the network built from ``source`` with these options."""
     path = Path(source)
     mode = resolve_mode(mode)
-    respect = (mode != "walk") if oneway is None else bool(oneway)
+    respect = respects_oneway(mode, oneway)
     key = json.dumps(
-        {"sha256": _file_sha256(path), **_options_key(mode, respect, _clip_geometry(clip))}, sort_keys=True
+        {"sha256": file_sha256(path), **network_options(mode, respect, clip_geometry(clip))}, sort_keys=True
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     stem = path.name.split(".")[0]
@@ -781,17 +827,22 @@ def load_network(
         except InputError as exc:
             log.warning("ignoring unreadable network cache %s: %s", cpath, exc)
     t0 = time.perf_counter()
-    graph, require_highway = _read_osmnx_graph(path)
-    net = network_from_graph(
-        graph,
-        mode=mode,
-        speed_kph=speed,
-        clip=clip,
-        oneway=oneway,
-        require_highway=require_highway,
-        source=str(path),
-        source_hash=_file_sha256(path),
-    )
+    if osm_format(path) is not None:  # OSM PBF/XML: streamed with pyosmium
+        from geo.osm.build import network_from_osm
+
+        net = network_from_osm(path, mode=mode, speed_kph=speed, clip=clip, oneway=oneway)
+    else:
+        graph, require_highway = _read_osmnx_graph(path)
+        net = network_from_graph(
+            graph,
+            mode=mode,
+            speed_kph=speed,
+            clip=clip,
+            oneway=oneway,
+            require_highway=require_highway,
+            source=str(path),
+            source_hash=file_sha256(path),
+        )
     log.info(
         "built %s network from %s in %.2fs: %d nodes, %d arcs",
         mode,
@@ -801,7 +852,7 @@ def load_network(
         net.n_arcs,
     )
     if cpath is not None:
-        save_network(net, cpath)
+        save_network(net, cpath, derived=True)
     return net
 
 

@@ -1,6 +1,9 @@
 """``yizhan network``: build a compact travel network file and describe one.
 
 ``yizhan network build --osm FILE --mode walk|ebike [--clip FILE|bbox] [--speed-kph X] --out FILE``
+``yizhan network build --osm FILE.osm.pbf --area AREAS.geojson [--area-code C] --halo-minutes M``
+``yizhan network build-areas --osm FILE.osm.pbf --areas AREAS.geojson --code-field adcode --modes walk,ebike
+--halo-minutes 60 --out DIR``
 ``yizhan network info FILE``
 """
 
@@ -22,14 +25,26 @@ app = typer.Typer(
 @app.command("build")
 @domain_errors
 def build(
-    osm: Path = typer.Option(..., "--osm", help="OSM XML (.osm, .osm.bz2, .osm.gz) or osmnx GraphML file"),
+    osm: Path = typer.Option(
+        ..., "--osm", help="OSM PBF or XML (.osm.pbf, .osm, .osm.bz2, .osm.gz) or osmnx GraphML file"
+    ),
     out: Path = typer.Option(..., "--out", help="where to write the compact network (.npz)"),
     mode: str = typer.Option("walk", "--mode", help="walk or ebike"),
     clip: str | None = typer.Option(
         None, "--clip", help="minx,miny,maxx,maxy in WGS-84 degrees, or a polygon file (GeoJSON/GPKG/SHP)"
     ),
+    area: Path | None = typer.Option(None, "--area", help="area polygon file (GeoJSON/GPKG/SHP)"),
+    area_code: str | None = typer.Option(None, "--area-code", help="code of the area in --area"),
+    code_field: str = typer.Option("adcode", "--code-field", help="field of --area holding the codes"),
+    halo_minutes: float = typer.Option(
+        0.0, "--halo-minutes", help="with --area: keep streets this many minutes of travel beyond it"
+    ),
     speed_kph: float | None = typer.Option(None, "--speed-kph", help="speed stored with the network"),
     two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
+    progress: bool = typer.Option(False, "--progress", help="progress bar per pass over the file"),
+    store_search: bool = typer.Option(
+        True, "--store-search/--no-store-search", help="store the reverse CSR and contracted search graph"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Build a walk or e-bike network from a street file and write it as a compact .npz."""
@@ -40,15 +55,64 @@ def build(
     if out.suffix.lower() != ".npz":
         raise InputError(f"--out must end in .npz, got {out.name}", field="out")
     geom = parse_clip(clip) if clip else None
+    oneway = False if two_way else None
     t0 = time.perf_counter()
-    net = load_network(
-        osm, mode=mode, speed_kph=speed_kph, clip=geom, oneway=False if two_way else None, cache=False
-    )
+    if area is not None:
+        from geo.osm.build import network_from_osm
+        from geo.osm.halo import pick_area, read_area_polygons
+
+        areas = read_area_polygons(area, code_field=code_field if area_code is not None else None)
+        picked = pick_area(areas, area_code, path=area)
+        net = network_from_osm(
+            osm, mode=mode, speed_kph=speed_kph, clip=geom, oneway=oneway, area=picked,
+            halo_minutes=halo_minutes, progress=progress,
+        )  # fmt: skip
+    else:
+        net = load_network(osm, mode=mode, speed_kph=speed_kph, clip=geom, oneway=oneway, cache=False)
     built = time.perf_counter() - t0
-    save_network(net, out)
+    save_network(net, out, derived=store_search)
     info = net.info()
     info.update({"out": str(out), "bytes": out.stat().st_size, "build_seconds": round(built, 3)})
     print_json(info)
+
+
+@app.command("build-areas")
+@domain_errors
+def build_areas(
+    osm: Path = typer.Option(..., "--osm", help="OSM file (.osm.pbf, .osm, .osm.bz2, .osm.gz)"),
+    areas: Path = typer.Option(..., "--areas", help="area polygons (GeoJSON/GPKG/SHP) with a code field"),
+    out: Path = typer.Option(..., "--out", help="output folder: <code>/<mode>.npz and manifest.json"),
+    code_field: str = typer.Option("adcode", "--code-field", help="field of --areas holding the codes"),
+    modes: str = typer.Option("walk,ebike", "--modes", help="comma-separated modes"),
+    halo_minutes: float = typer.Option(60.0, "--halo-minutes", help="travel-time halo around each area"),
+    two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
+    store_search: bool = typer.Option(
+        False, "--store-search/--no-store-search", help="store each network's contracted search graph"
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Build a network per area and mode from one OSM file (one pass for all areas)."""
+    from geo.osm.regions import build_areas as run
+
+    setup_logging(verbose)
+    t0 = time.perf_counter()
+    result = run(
+        osm, areas, out=out, code_field=code_field, modes=[m.strip() for m in modes.split(",") if m.strip()],
+        halo_minutes=halo_minutes, oneway=False if two_way else None, progress=progress,
+        store_search=store_search,
+    )  # fmt: skip
+    print_json(
+        {
+            "out": str(result.out),
+            "manifest": str(result.out / "manifest.json"),
+            "networks": len(result.entries),
+            "built": result.built,
+            "reused": result.reused,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "stage_seconds": result.seconds,
+        }
+    )
 
 
 @app.command("info")

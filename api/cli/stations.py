@@ -192,8 +192,12 @@ def list_(
 @areas_app.command("import")
 @domain_errors
 def areas_import(
-    file: Path = typer.Argument(..., help="GeoJSON, GPKG, SHP, or an OSM .osm extract."),
-    level: Level = typer.Option(Level.township, "--level", "--areas-level"),
+    file: Path | None = typer.Argument(None, help="GeoJSON, GPKG, SHP, or an OSM .osm extract."),
+    # boundaries from an OSM PBF/XML file, assembled by libosmium (issue 16)
+    osm: Path | None = typer.Option(None, "--osm", help="OSM .osm.pbf/.osm/.osm.bz2: assemble boundary "
+                                    "relations of --admin-level with libosmium (unclosed ones are reported)"),
+    level: Level | None = typer.Option(None, "--level", "--areas-level",
+                                       help="default township; with --osm from --admin-level"),
     code_field: str | None = typer.Option(None, "--code-field", "--areas-code-field"),
     name_field: str | None = typer.Option(None, "--name-field", "--areas-name-field"),
     admin_level: int | None = typer.Option(None, "--admin-level",
@@ -209,12 +213,22 @@ def areas_import(
     from geo.areas import OSM_ADMIN_LEVELS, areas_from_osm, read_areas
     from geo.db import repository as repo
     from geo.db.engine import session_scope
+    from geo.errors import InputError
 
-    if file.suffix.lower() in (".osm", ".xml"):
+    if (file is None) == (osm is None):
+        raise InputError("give either FILE or --osm", field="file")
+    if osm is not None:
+        level = level or _osm_level(admin_level)
+        frame = _osm_boundaries(osm, admin_level or OSM_ADMIN_LEVELS[level.value], level.value)
+        source = "osm"
+    elif file is not None and file.suffix.lower() in (".osm", ".xml"):
+        level = level or Level.township
         frame = areas_from_osm(file, admin_level=admin_level or OSM_ADMIN_LEVELS[level.value],
                                level=level.value, clip_bbox=_bbox(clip_bbox))
         source = "osm"
     else:
+        assert file is not None
+        level = level or Level.township
         frame = read_areas(file, level=level.value, code_field=code_field, name_field=name_field)
         source = file.name
     with session_scope() as session:
@@ -228,6 +242,29 @@ def areas_import(
     else:
         typer.echo(f"{counts['inserted']} inserted, {counts['updated']} updated ({level.value}): "
                    + "、".join(frame["area_name"]) + f"; {assigned} stations assigned")
+
+
+def _osm_level(admin_level: int | None) -> Level:
+    """The stored level an OSM admin_level stands for (township when unknown)."""
+    from geo.areas import OSM_ADMIN_LEVELS
+
+    for name, value in OSM_ADMIN_LEVELS.items():
+        if value == admin_level:
+            return Level(name)
+    return Level.township
+
+
+def _osm_boundaries(osm: Path, admin_level: int, level: str) -> Any:
+    """Boundary polygons of an OSM file; each unclosed relation reported on stderr by id and name."""
+    from geo.errors import InputError
+    from geo.osm.boundaries import boundaries_from_osm
+
+    got = boundaries_from_osm(osm, admin_level=admin_level, level=level)
+    for rid, name in got.unclosed:
+        typer.echo(f"warning: boundary relation {rid} ({name}) does not close; skipped", err=True)
+    if got.frame.empty:
+        raise InputError(f"{osm.name} has no closed admin_level={admin_level} boundary relation", field="osm")
+    return got.frame
 
 
 @areas_app.command("list")
