@@ -420,13 +420,6 @@ def _read_osmnx_graph(path: Path) -> tuple[nx.MultiDiGraph, bool]:
         finally:
             ox.settings.useful_tags_way = old
         return g, True
-    if name.endswith(".pbf"):  # anyarea: say what to do with a whole-region extract
-        raise InputError(
-            f"{path.name} is an .osm.pbf, which is not read directly: cut your area out first, e.g. "
-            f"`osmium extract -b LON0,LAT0,LON1,LAT1 {path.name} -o area.osm`, then "
-            "`yizhan network build --osm area.osm --out area-walk.npz`",
-            field="source",
-        )
     raise InputError(
         f"unsupported network file {path.name!r}: use .osm, .osm.bz2, .osm.gz, .graphml or a yizhan .npz",
         field="source",

@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 NO_NETWORK = (
     "--network: give the street network of your area as MODE=FILE (e.g. walk=area-walk.npz); "
     "no network yet? cut an OSM extract of the area and build one: "
-    "`yizhan network build --osm area.osm --out area-walk.npz` (an .osm.pbf: `osmium extract` first)"
+    "`yizhan network build --osm area.osm.pbf --out area-walk.npz` (.osm.pbf, .osm or .osm.bz2; "
+    "a whole province: `yizhan network build-areas`)"
 )
 
 

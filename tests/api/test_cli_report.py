@@ -153,7 +153,7 @@ def test_report_without_a_network_says_what_to_do(city: dict[str, Any], tmp_path
     pbf = tmp_path / "jiangsu-latest.osm.pbf"
     pbf.write_bytes(b"\x00\x00\x00\x0dOSMHeader")
     r = _invoke("report", "--network", f"walk={pbf}", "--stations", city["stations"], "--out", tmp_path / "o")
-    assert r.exit_code == 2 and "osmium extract" in r.stderr and "yizhan network build" in r.stderr
+    assert r.exit_code == 2 and "jiangsu-latest.osm.pbf" in r.stderr  # a corrupt PBF, named in one line
     assert r.stderr.strip().count("\n") == 0
 
 
