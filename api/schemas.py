@@ -6,13 +6,39 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+
+from geo.text import NO_CONTROL_PATTERN, control_char_message
 
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 
+
+def _no_control_chars(value: str) -> str:
+    """Refuse NUL and the other C0 control characters except tab and newline (:mod:`geo.text`)."""
+    message = control_char_message(value)
+    if message is not None:
+        raise ValueError(f"text {message}")
+    return value
+
+
+#: text from a person: no control characters other than tab and newline (documented as a pattern)
+Text = Annotated[
+    str, AfterValidator(_no_control_chars), Field(json_schema_extra={"pattern": NO_CONTROL_PATTERN})
+]
+#: a finite number (NaN and ±Infinity are refused, also when given as 1e999)
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
 #: a non-empty code or label in a query list (amenity, kind, status)
-Word = Annotated[str, Field(min_length=1, max_length=60)]
+Word = Annotated[Text, Field(min_length=1, max_length=60)]
 
 #: ISO 8601 date or date-time, optional seconds/fraction and offset; naive = China time
 ISO_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
@@ -111,25 +137,25 @@ class StationProperties(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(default="union_station", min_length=1, max_length=60)
-    status: str = Field(default="open", min_length=1, max_length=20)
-    amenities: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+    name: Text = Field(min_length=1, max_length=200)
+    kind: Text = Field(default="union_station", min_length=1, max_length=60)
+    status: Text = Field(default="open", min_length=1, max_length=20)
+    amenities: list[Annotated[Text, Field(min_length=1, max_length=60)]] = Field(
         default_factory=list, max_length=40
     )
-    opening_hours: str | None = Field(default=None, max_length=500)
-    address: str | None = Field(default=None, max_length=500)
-    host_org: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=60)
-    external_id: str | None = Field(default=None, max_length=100)
-    county_code: str | None = Field(default=None, max_length=30)
-    county_name: str | None = Field(default=None, max_length=100)
-    township_code: str | None = Field(default=None, max_length=30)
-    township_name: str | None = Field(default=None, max_length=100)
-    community_code: str | None = Field(default=None, max_length=30)
-    community_name: str | None = Field(default=None, max_length=100)
+    opening_hours: Text | None = Field(default=None, max_length=500)
+    address: Text | None = Field(default=None, max_length=500)
+    host_org: Text | None = Field(default=None, max_length=200)
+    phone: Text | None = Field(default=None, max_length=60)
+    external_id: Text | None = Field(default=None, max_length=100)
+    county_code: Text | None = Field(default=None, max_length=30)
+    county_name: Text | None = Field(default=None, max_length=100)
+    township_code: Text | None = Field(default=None, max_length=30)
+    township_name: Text | None = Field(default=None, max_length=100)
+    community_code: Text | None = Field(default=None, max_length=30)
+    community_name: Text | None = Field(default=None, max_length=100)
     seats: int | None = Field(default=None, ge=0, le=10_000)
-    floor_area_m2: float | None = Field(default=None, ge=0, le=1_000_000)
+    floor_area_m2: Finite | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class StationPatch(BaseModel):
@@ -137,25 +163,25 @@ class StationPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: str | None = Field(default=None, min_length=1, max_length=60)
-    status: str | None = Field(default=None, min_length=1, max_length=20)
-    amenities: list[Annotated[str, Field(min_length=1, max_length=60)]] | None = Field(
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    kind: Text | None = Field(default=None, min_length=1, max_length=60)
+    status: Text | None = Field(default=None, min_length=1, max_length=20)
+    amenities: list[Annotated[Text, Field(min_length=1, max_length=60)]] | None = Field(
         default=None, max_length=40
     )
-    opening_hours: str | None = Field(default=None, max_length=500)
-    address: str | None = Field(default=None, max_length=500)
-    host_org: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=60)
-    external_id: str | None = Field(default=None, max_length=100)
-    county_code: str | None = Field(default=None, max_length=30)
-    county_name: str | None = Field(default=None, max_length=100)
-    township_code: str | None = Field(default=None, max_length=30)
-    township_name: str | None = Field(default=None, max_length=100)
-    community_code: str | None = Field(default=None, max_length=30)
-    community_name: str | None = Field(default=None, max_length=100)
+    opening_hours: Text | None = Field(default=None, max_length=500)
+    address: Text | None = Field(default=None, max_length=500)
+    host_org: Text | None = Field(default=None, max_length=200)
+    phone: Text | None = Field(default=None, max_length=60)
+    external_id: Text | None = Field(default=None, max_length=100)
+    county_code: Text | None = Field(default=None, max_length=30)
+    county_name: Text | None = Field(default=None, max_length=100)
+    township_code: Text | None = Field(default=None, max_length=30)
+    township_name: Text | None = Field(default=None, max_length=100)
+    community_code: Text | None = Field(default=None, max_length=30)
+    community_name: Text | None = Field(default=None, max_length=100)
     seats: int | None = Field(default=None, ge=0, le=10_000)
-    floor_area_m2: float | None = Field(default=None, ge=0, le=1_000_000)
+    floor_area_m2: Finite | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class StationFeatureIn(BaseModel):
@@ -164,7 +190,7 @@ class StationFeatureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["Feature"]
-    id: int | str | None = None
+    id: int | Annotated[Text, Field(max_length=100)] | None = None
     geometry: PointGeometry
     properties: StationProperties
 
@@ -175,7 +201,7 @@ class StationPatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["Feature"] = "Feature"
-    id: int | str | None = None
+    id: int | Annotated[Text, Field(max_length=100)] | None = None
     geometry: PointGeometry | None = None
     properties: StationPatch = Field(default_factory=StationPatch)
 
@@ -243,14 +269,14 @@ class SitingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["walk", "ebike"] = "walk"
-    minutes: float = Field(default=15.0, gt=0, le=MAX_MINUTES)
+    minutes: Finite = Field(default=15.0, gt=0, le=MAX_MINUTES)
     add: int | None = Field(default=None, ge=1, le=200)
-    target_share: float | None = Field(default=None, gt=0, le=1)
-    budget: float | None = Field(default=None, gt=0, le=1e9)
+    target_share: Finite | None = Field(default=None, gt=0, le=1)
+    budget: Finite | None = Field(default=None, gt=0, le=1e9)
     min_per_area: int | None = Field(default=None, ge=0, le=20)
     candidates: Literal["pois"] = "pois"
     method: Literal["exact", "greedy"] = "exact"
-    time_limit_seconds: float = Field(default=30.0, gt=0, le=120)
+    time_limit_seconds: Finite = Field(default=30.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _one_objective(self) -> SitingRequest:

@@ -32,8 +32,9 @@ from shapely.geometry import Point
 
 from geo import catalog
 from geo import crs as gcrs
-from geo.errors import InputError
+from geo.errors import InputError, first_line
 from geo.hours import normalize_opening_hours
+from geo.text import control_char_message, normalize_newlines, unneutralise_formula
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ def _text(value: Any) -> str | None:
         return str(int(value))
     if isinstance(value, np.floating) and float(value).is_integer():
         return str(int(value))
-    return str(value).strip() or None
+    return normalize_newlines(str(value)).strip() or None
 
 
 def _number(value: Any) -> float | None:
@@ -249,7 +250,7 @@ def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
             try:
                 loaded = json.loads(value)
                 words = [str(w) for w in loaded] if isinstance(loaded, list) else words
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, too deep, or an integer too long
                 pass
     elif isinstance(value, Iterable):
         words = [str(w).strip() for w in value if not _is_blank(w)]
@@ -272,6 +273,12 @@ def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
     return [c for c in order if c in codes], unknown
 
 
+#: longest text a cell may hold (the csv module's default field limit)
+MAX_CELL_CHARS = 131_072
+
+Problems = list[tuple[str, str]]
+
+
 def validate_record(
     raw: Mapping[str, Any], *, crs: str = "wgs84", fix_swapped: bool = False
 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
@@ -283,18 +290,56 @@ def validate_record(
     (dict or None, list)
         The clean record (``lon``/``lat`` in WGS-84) or ``None``, and every ``(field, message)``.
     """
-    errors: list[tuple[str, str]] = []
-    out: dict[str, Any] = {}
+    errors: Problems = _cell_problems(raw)
+    if errors:  # control characters or huge cells: nothing else is worth reading
+        return None, errors
+    raw = _split_location(raw, errors)
+    out: dict[str, Any] = {"external_id": _text(raw.get("external_id")), "source": _text(raw.get("source"))}
+    _check_name(raw, out, errors)
+    if not errors:
+        _check_point(raw, out, errors, crs=crs, fix_swapped=fix_swapped)
+    _check_codes(raw, out, errors)
+    for key in _TEXT_FIELDS:
+        out[key] = _text(raw.get(key))
+    _check_sizes(raw, out, errors)
+    src_crs = _text(raw.get("source_crs"))
+    try:
+        out["source_crs"] = gcrs.resolve_crs(src_crs, field="source_crs") if src_crs else crs
+    except InputError as exc:
+        errors.append(("source_crs", exc.message))
+    return (None if errors else out), errors
+
+
+def _cell_problems(raw: Mapping[str, Any]) -> Problems:
+    """Control characters (see :mod:`geo.text`) and cells over :data:`MAX_CELL_CHARS`, per field."""
+    errors: Problems = []
+    for key, value in raw.items():
+        texts = [value] if isinstance(value, str) else (
+            [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+        )
+        for text in texts:
+            if len(text) > MAX_CELL_CHARS:
+                errors.append((key, f"{key} is {len(text):,} characters long; at most {MAX_CELL_CHARS:,}"))
+                break
+            message = control_char_message(normalize_newlines(text))
+            if message is not None:
+                errors.append((key, f"{key} {message}"))
+                break
+    return errors
+
+
+def _split_location(raw: Mapping[str, Any], errors: Problems) -> Mapping[str, Any]:
+    """A ``location`` cell ("lon,lat") as ``lon``/``lat`` when those are blank."""
     location = _text(raw.get("location"))
     if location and _is_blank(raw.get("lon")) and _is_blank(raw.get("lat")):
         parts = [p for p in re.split(r"[,，\s;；]+", location.strip("()（）[] ")) if p]
         if len(parts) == 2:
-            raw = {**raw, "lon": parts[0], "lat": parts[1]}
-        else:
-            errors.append(("location", f"location {location!r} is not 'longitude,latitude'"))
-    out["external_id"] = _text(raw.get("external_id"))
-    out["source"] = _text(raw.get("source"))
+            return {**raw, "lon": parts[0], "lat": parts[1]}
+        errors.append(("location", f"location {location!r} is not 'longitude,latitude'"))
+    return raw
 
+
+def _check_name(raw: Mapping[str, Any], out: dict[str, Any], errors: Problems) -> None:
     name = _text(raw.get("name"))
     if name is None:
         errors.append(("name", "missing name"))
@@ -302,54 +347,60 @@ def validate_record(
         errors.append(("name", f"name is {len(name)} characters long; at most 200"))
     out["name"] = name
 
+
+def _check_point(
+    raw: Mapping[str, Any], out: dict[str, Any], errors: Problems, *, crs: str, fix_swapped: bool
+) -> None:
+    """``lon``/``lat``: finite numbers inside mainland China (swapped ones fixed or reported), then
+    converted from ``crs`` to WGS-84."""
     coords: dict[str, float] = {}
-    for key, word in (("lon", "longitude"), ("lat", "latitude")) if not errors else ():
+    for key, word in (("lon", "longitude"), ("lat", "latitude")):
         value = raw.get(key)
         try:
             num = _number(value)
-        except (ValueError, TypeError):
-            errors.append((key, f"{word} {value!r} is not a number"))
+        except (ValueError, TypeError, OverflowError):
+            errors.append((key, f"{word} {_shown(value)} is not a number"))
             continue
         if num is None:
             errors.append((key, f"missing {word}"))
         else:
             coords[key] = num
-    if len(coords) == 2:
-        lon, lat = coords["lon"], coords["lat"]
-        if not gcrs.in_mainland_china(lon, lat):
-            if gcrs.looks_swapped(lon, lat):
-                if fix_swapped:
-                    lon, lat = lat, lon
-                else:
-                    errors.append((
-                        "lon",
-                        f"latitude and longitude look swapped: ({lon}, {lat}) is outside mainland China "
-                        f"but ({lat}, {lon}) is inside; swap the columns or use fix_swapped (--fix-swapped)",
-                    ))
-            else:
-                errors.append(("lon", f"coordinate ({lon}, {lat}) is outside mainland China"))
-        if not errors or all(f not in ("lon", "lat") for f, _ in errors):
-            wlon, wlat = gcrs.convert(lon, lat, src=crs, dst="wgs84")
-            out["lon"], out["lat"] = float(wlon), float(wlat)
+    if len(coords) != 2:
+        return
+    lon, lat = coords["lon"], coords["lat"]
+    if not gcrs.in_mainland_china(lon, lat):
+        if not gcrs.looks_swapped(lon, lat):
+            errors.append(("lon", f"coordinate ({lon}, {lat}) is outside mainland China"))
+            return
+        if not fix_swapped:
+            errors.append((
+                "lon",
+                f"latitude and longitude look swapped: ({lon}, {lat}) is outside mainland China "
+                f"but ({lat}, {lon}) is inside; swap the columns or use fix_swapped (--fix-swapped)",
+            ))
+            return
+        lon, lat = lat, lon
+    wlon, wlat = gcrs.convert(lon, lat, src=crs, dst="wgs84")
+    out["lon"], out["lat"] = float(wlon), float(wlat)
 
+
+def _check_codes(raw: Mapping[str, Any], out: dict[str, Any], errors: Problems) -> None:
+    """Kind, status and amenities from the catalog (codes or labels); opening hours normalised."""
     kind = _text(raw.get("kind"))
     try:
         out["kind"] = "other" if kind is None else catalog.resolve_kind(kind)
     except InputError as exc:
         errors.append(("kind", exc.message))
-
     status = _text(raw.get("status"))
     try:
         out["status"] = "open" if status is None else catalog.resolve_status(status)
     except InputError as exc:
         errors.append(("status", exc.message))
-
     codes, unknown = _parse_amenities(raw.get("amenities"))
     if unknown:
         known = ", ".join(catalog.amenity_codes())
         errors.append(("amenities", f"unknown amenity {'、'.join(unknown)!r}; known amenities: {known}"))
     out["amenities"] = codes
-
     hours_text = _text(raw.get("opening_hours"))
     out["opening_hours"] = None
     if hours_text is not None:
@@ -358,9 +409,9 @@ def validate_record(
         except InputError as exc:
             errors.append(("opening_hours", f"bad opening hours {hours_text!r}: {exc.message}"))
 
-    for key in _TEXT_FIELDS:
-        out[key] = _text(raw.get(key))
 
+def _check_sizes(raw: Mapping[str, Any], out: dict[str, Any], errors: Problems) -> None:
+    """Seats (a whole number ≥ 0) and floor area (square metres ≥ 0, units stripped)."""
     seats = raw.get("seats")
     out["seats"] = None
     try:
@@ -369,9 +420,8 @@ def validate_record(
             if not float(num).is_integer() or num < 0:
                 raise ValueError(seats)
             out["seats"] = int(num)
-    except (ValueError, TypeError):
-        errors.append(("seats", f"seats {seats!r} is not a whole number ≥ 0"))
-
+    except (ValueError, TypeError, OverflowError):
+        errors.append(("seats", f"seats {_shown(seats)} is not a whole number ≥ 0"))
     area = raw.get("floor_area_m2")
     out["floor_area_m2"] = None
     try:
@@ -381,16 +431,14 @@ def validate_record(
             if num < 0:
                 raise ValueError(area)
             out["floor_area_m2"] = num
-    except (ValueError, TypeError):
-        errors.append(("floor_area_m2", f"floor area {area!r} is not a number of square metres ≥ 0"))
+    except (ValueError, TypeError, OverflowError):
+        errors.append(("floor_area_m2", f"floor area {_shown(area)} is not a number of square metres ≥ 0"))
 
-    src_crs = _text(raw.get("source_crs"))
-    try:
-        out["source_crs"] = gcrs.resolve_crs(src_crs, field="source_crs") if src_crs else crs
-    except InputError as exc:
-        errors.append(("source_crs", exc.message))
 
-    return (None if errors else out), errors
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr`` of a bad value for a message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def props_to_fields(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -583,24 +631,38 @@ def _decode(data: bytes) -> tuple[str, str]:
 
 
 def _table_rows(header: Sequence[Any], body: Iterable[Sequence[Any]], mapping: Mapping[str, str],
-                first_row: int = 2) -> list[tuple[int, dict[str, Any]]]:
+                first_row: int = 2, *, csv_text: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """``(row number, field -> cell)`` of the non-blank rows; CSV cells lose the ``'`` that an export
+    put before a formula character (:func:`geo.text.neutralise_formula`)."""
     index = {i: mapping[str(h)] for i, h in enumerate(header) if h is not None and str(h) in mapping}
     out = []
     for n, values in enumerate(body, start=first_row):
         if all(_is_blank(v) for v in values):
             continue
-        out.append((n, {fld: (values[i] if i < len(values) else None) for i, fld in index.items()}))
+        row = {fld: (values[i] if i < len(values) else None) for i, fld in index.items()}
+        if csv_text:
+            row = {fld: unneutralise_formula(v) for fld, v in row.items()}
+        out.append((n, row))
     return out
 
 
 def _read_csv_table(path: Path) -> tuple[list[Any], list[list[Any]], str]:
+    """Header and rows of a CSV file. Line ends may be LF, CR LF or CR alone (classic Mac Excel);
+    cells may be of any length here (:func:`validate_record` reports the over-long ones by row)."""
     text, encoding = _decode(path.read_bytes())
     sample = text[:8192]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InputError(
+            f"{path.name}: cannot read line {reader.line_num} as CSV: {exc}", field="file"
+        ) from None
     if not rows:
         raise InputError(f"{path.name} is empty", field="file")
     return rows[0], rows[1:], encoding
@@ -625,26 +687,121 @@ def _read_xlsx_table(path: Path) -> tuple[list[Any], list[list[Any]]]:
     return rows[0], rows[1:]
 
 
-def _feature_rows(features: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str], tuple[str, ...],
-                                                                  list[tuple[int, dict[str, Any]]]]:
-    headers: list[str] = []
+def _feature_rows(features: Sequence[Any]) -> tuple[dict[str, str], tuple[str, ...],
+                                                    list[tuple[int, dict[str, Any]]]]:
+    """Rows of GeoJSON features. A feature that is not an object, properties that are not an
+    object and a geometry that is not a GeoJSON Point are row errors (``_geometry_error`` /
+    ``_feature_error``), never exceptions."""
+    headers: dict[str, None] = {}
     for feat in features:
-        for key in (feat.get("properties") or {}):
-            if key not in headers:
-                headers.append(key)
+        props = feat.get("properties") if isinstance(feat, Mapping) else None
+        if isinstance(props, Mapping):
+            headers.update(dict.fromkeys(str(k) for k in props))
     mapping, ignored = map_headers(headers)
     rows = []
     for n, feat in enumerate(features, start=1):
-        props = feat.get("properties") or {}
-        raw = {fld: props.get(h) for h, fld in mapping.items()}
-        geom = feat.get("geometry") or {}
-        if geom.get("type") == "Point" and len(geom.get("coordinates") or []) >= 2:
-            raw["lon"], raw["lat"] = geom["coordinates"][0], geom["coordinates"][1]
-        elif geom:
+        if not isinstance(feat, Mapping):
+            problem = f"feature is {_json_kind(feat)}, not a GeoJSON Feature object"
+            rows.append((n, {"_feature_error": problem}))
+            continue
+        props = feat.get("properties")
+        if props is not None and not isinstance(props, Mapping):
+            rows.append((n, {"_feature_error": f"properties is {_json_kind(props)}, not an object"}))
+            continue
+        props = props or {}
+        raw: dict[str, Any] = {fld: props.get(h) for h, fld in mapping.items()}
+        geometry_problem = _point_of(feat.get("geometry"), raw)
+        if geometry_problem:
             raw["lon"] = raw["lat"] = None
-            raw["_geometry_error"] = f"geometry is a {geom.get('type')}, not a Point"
+            raw["_geometry_error"] = geometry_problem
         rows.append((n, raw))
     return mapping, ignored, rows
+
+
+def _point_of(geom: Any, raw: dict[str, Any]) -> str | None:
+    """Put a GeoJSON Point's coordinates in ``raw``; return what is wrong with any other geometry."""
+    if geom is None or geom == {}:
+        return None
+    if not isinstance(geom, Mapping):
+        return f"geometry is {_json_kind(geom)}, not a GeoJSON object (WKT is not read here)"
+    kind = geom.get("type")
+    if kind != "Point":
+        return f"geometry is a {_shown(kind, 40)}, not a Point"
+    coords = geom.get("coordinates")
+    if not isinstance(coords, list | tuple) or len(coords) < 2:
+        return f"Point coordinates {_shown(coords)} are not [longitude, latitude]"
+    raw["lon"], raw["lat"] = coords[0], coords[1]
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the text {_shown(value, 40)}"
+    return {list: "an array", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _load_json(path: Path) -> Any:
+    """Parse a JSON file; malformed, too deeply nested or over-long numbers are InputError."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {path.name} as GeoJSON: {exc}", field="file") from None
+    except RecursionError:
+        raise InputError(f"cannot read {path.name} as GeoJSON: nested too deeply", field="file") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InputError(f"cannot read {path.name} as GeoJSON: {exc}", field="file") from None
+
+
+def _table_file_rows(path: Path, fmt: str) -> tuple[dict[str, str], tuple[str, ...],
+                                                     list[tuple[int, dict[str, Any]]], str | None]:
+    """Header mapping, ignored headers, rows and encoding of a CSV or XLSX station file."""
+    encoding: str | None = None
+    if fmt == "csv":
+        header, body, encoding = _read_csv_table(path)
+    else:
+        header, body = _read_xlsx_table(path)
+    mapping, ignored = map_headers(header)
+    fields = set(mapping.values())
+    if not ({"lon", "lat"} <= fields or "location" in fields):
+        shown = ", ".join(str(h) for h in header if h is not None)
+        raise InputError(
+            f"{path.name}: no longitude/latitude columns found (headers: {_shown(shown, 300)}); "
+            "name them 经度/纬度 or lon/lat",
+            field="file",
+        )
+    return mapping, ignored, _table_rows(header, body, mapping, csv_text=fmt == "csv"), encoding
+
+
+def _geojson_file_rows(path: Path) -> tuple[dict[str, str], tuple[str, ...],
+                                           list[tuple[int, dict[str, Any]]], str | None]:
+    """Header mapping, ignored properties, rows and stated ``coordinates_crs`` of a GeoJSON file."""
+    doc = _load_json(path)
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        raise InputError(f"{path.name} is not a GeoJSON FeatureCollection", field="file")
+    mapping, ignored, rows = _feature_rows(features)
+    stated = doc.get("coordinates_crs")
+    return mapping, ignored, rows, (str(stated) if stated else None)
+
+
+def _vector_file_rows(path: Path) -> tuple[dict[str, str], tuple[str, ...], list[tuple[int, dict[str, Any]]]]:
+    """Rows of a GPKG/SHP station file (read with GDAL)."""
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # the GDAL driver raises its own kinds for a broken file
+        raise InputError(f"cannot read {path.name}: {first_line(exc)}", field="file") from None
+    features = [
+        {"properties": {k: v for k, v in rec.items() if k != "geometry"},
+         "geometry": ({"type": "Point", "coordinates": [rec["geometry"].x, rec["geometry"].y]}
+                      if rec["geometry"] is not None and rec["geometry"].geom_type == "Point"
+                      else ({"type": rec["geometry"].geom_type} if rec["geometry"] is not None else {}))}
+        for rec in gdf.to_dict("records")
+    ]
+    return _feature_rows(features)
 
 
 def read_station_file(
@@ -659,8 +816,9 @@ def read_station_file(
     Parameters
     ----------
     path
-        CSV (UTF-8, UTF-8 with BOM or GBK/GB18030, detected), XLSX (first sheet), GeoJSON
-        (Point features) or GPKG/SHP. Headers in Chinese or English (``data/column_aliases.toml``).
+        CSV (UTF-8, UTF-8 with BOM or GBK/GB18030, detected; LF, CR LF or CR line ends), XLSX
+        (first sheet), GeoJSON (Point features) or GPKG/SHP. Headers in Chinese or English
+        (``data/column_aliases.toml``).
     crs
         CRS of the coordinates: ``wgs84``, ``gcj02`` (Amap/Tencent) or ``bd09`` (Baidu). ``None``:
         as the file states it (a ``coordinates_crs`` column, ``gcj``/``bd`` in the coordinate
@@ -675,7 +833,8 @@ def read_station_file(
     Returns
     -------
     ImportReport
-        Valid rows as a canonical stations frame in EPSG:4326, plus every row error.
+        Valid rows as a canonical stations frame in EPSG:4326, plus every row error (malformed
+        features, control characters, over-long cells included).
 
     Raises
     ------
@@ -693,45 +852,30 @@ def read_station_file(
     explicit_crs = gcrs.resolve_crs(crs) if crs is not None else None
     source = source or path.stem
     encoding: str | None = None
-
     if fmt in ("csv", "xlsx"):
-        if fmt == "csv":
-            header, body, encoding = _read_csv_table(path)
-        else:
-            header, body = _read_xlsx_table(path)
-        mapping, ignored = map_headers(header)
-        fields = set(mapping.values())
-        if not ({"lon", "lat"} <= fields or "location" in fields):
-            shown = ", ".join(str(h) for h in header if h is not None)
-            raise InputError(
-                f"{path.name}: no longitude/latitude columns found (headers: {shown}); "
-                "name them 经度/纬度 or lon/lat",
-                field="file",
-            )
-        rows = _table_rows(header, body, mapping)
+        mapping, ignored, rows, encoding = _table_file_rows(path, fmt)
     elif fmt == "geojson":
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read {path.name} as GeoJSON: {exc}", field="file") from exc
-        features = doc.get("features") if isinstance(doc, dict) else None
-        if not isinstance(features, list):
-            raise InputError(f"{path.name} is not a GeoJSON FeatureCollection", field="file")
-        mapping, ignored, rows = _feature_rows(features)
-        stated = doc.get("coordinates_crs")
-        if stated and explicit_crs is None:
-            explicit_crs = gcrs.resolve_crs(str(stated), field="coordinates_crs")
+        mapping, ignored, rows, doc_crs = _geojson_file_rows(path)
+        if doc_crs and explicit_crs is None:
+            explicit_crs = gcrs.resolve_crs(doc_crs, field="coordinates_crs")
     else:
-        gdf = gpd.read_file(path)
-        features = [
-            {"properties": {k: v for k, v in rec.items() if k != "geometry"},
-             "geometry": ({"type": "Point", "coordinates": [rec["geometry"].x, rec["geometry"].y]}
-                          if rec["geometry"] is not None and rec["geometry"].geom_type == "Point"
-                          else ({"type": rec["geometry"].geom_type} if rec["geometry"] is not None else {}))}
-            for rec in gdf.to_dict("records")
-        ]
-        mapping, ignored, rows = _feature_rows(features)
+        mapping, ignored, rows = _vector_file_rows(path)
+    report = _report_with_feature_errors(rows, mapping, ignored, explicit_crs=explicit_crs, source=source,
+                                         fix_swapped=fix_swapped, encoding=encoding)
+    logger.info("%s: %d rows, %d valid, %d errors (crs %s, encoding %s)", path.name, report.rows_total,
+                report.rows_valid, len(report.errors), report.crs, encoding)
+    return report
 
+
+def _report_with_feature_errors(
+    rows: list[tuple[int, dict[str, Any]]], mapping: dict[str, str], ignored: tuple[str, ...], *,
+    explicit_crs: str | None, source: str, fix_swapped: bool, encoding: str | None,
+) -> ImportReport:
+    """Decide the CRS, validate the rows, and report malformed features and geometries by row."""
+    feature_errors = [RowError(n, "feature", raw.pop("_feature_error")) for n, raw in rows
+                      if "_feature_error" in raw]
+    bad_features = {e.row for e in feature_errors}
+    rows = [(n, raw) for n, raw in rows if n not in bad_features]
     stated = {_text(raw.get("coordinates_crs")) for _, raw in rows} - {None}
     if explicit_crs is None and len(stated) == 1:
         explicit_crs = gcrs.resolve_crs(str(stated.pop()), field="coordinates_crs")
@@ -740,16 +884,15 @@ def read_station_file(
                        if "_geometry_error" in raw]
     report = build_report(rows, columns=mapping, crs=use_crs, source=source, fix_swapped=fix_swapped,
                           encoding=encoding, ignored_columns=ignored)
-    if geometry_errors:
-        bad_rows = {e.row for e in geometry_errors}
-        kept = tuple(e for e in report.errors if not (e.row in bad_rows and e.field in ("lon", "lat")))
-        errors = tuple(sorted((*kept, *geometry_errors), key=lambda e: (e.row, e.field)))
-        report = ImportReport(frame=report.frame, errors=errors, columns=report.columns,
-                              rows_total=report.rows_total, crs=report.crs, source=report.source,
-                              encoding=report.encoding, ignored_columns=report.ignored_columns)
-    logger.info("%s: %d rows, %d valid, %d errors (crs %s, encoding %s)", path.name, report.rows_total,
-                report.rows_valid, len(report.errors), report.crs, encoding)
-    return report
+    if not geometry_errors and not feature_errors:
+        return report
+    bad_rows = {e.row for e in geometry_errors}
+    kept = tuple(e for e in report.errors if not (e.row in bad_rows and e.field in ("lon", "lat")))
+    errors = tuple(sorted((*kept, *geometry_errors, *feature_errors), key=lambda e: (e.row, e.field)))
+    return ImportReport(frame=report.frame, errors=errors, columns=report.columns,
+                        rows_total=report.rows_total + len(feature_errors), crs=report.crs,
+                        source=report.source, encoding=report.encoding,
+                        ignored_columns=report.ignored_columns)
 
 
 def report_from_frame(

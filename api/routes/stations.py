@@ -21,6 +21,7 @@ from api.schemas import (
     IsoTime,
     StationFeatureIn,
     StationPatchIn,
+    Text,
     Word,
 )
 from geo.crs import convert, in_mainland_china
@@ -260,14 +261,10 @@ def delete_station_route(request: Request, session: SessionDep, actor: ActorDep,
 
 
 async def _save_upload(upload: UploadFile, limit: int, folder: Path) -> Path:
-    name = Path(upload.filename or "upload.csv").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise InputError(
-            f"unsupported file type {suffix or '(none)'!r}; upload one of {', '.join(UPLOAD_SUFFIXES)}",
-            field="file",
-        )
-    dest = folder / f"upload{suffix}"
+    """Save the upload under a name whose suffix tells its format: the file name's when it is one of
+    :data:`UPLOAD_SUFFIXES`, else sniffed from the content (:func:`sniffed_suffix`)."""
+    suffix = Path(Path(upload.filename or "").name).suffix.lower()
+    dest = folder / "upload.bin"
     size = 0
     with dest.open("wb") as fh:
         while chunk := await upload.read(1 << 16):
@@ -277,7 +274,19 @@ async def _save_upload(upload: UploadFile, limit: int, folder: Path) -> Path:
             fh.write(chunk)
     if size == 0:
         raise InputError("the uploaded file is empty", field="file")
-    return dest
+    if suffix not in UPLOAD_SUFFIXES:
+        with dest.open("rb") as fh:
+            suffix = sniffed_suffix(fh.read(4096))
+    return dest.rename(folder / f"upload{suffix}")
+
+
+def sniffed_suffix(head: bytes) -> str:
+    """The suffix of a station file from its first bytes: a ZIP (XLSX), JSON, else CSV/text."""
+    if head.startswith(b"PK\x03\x04"):
+        return ".xlsx"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"[")):
+        return ".geojson"
+    return ".csv"
 
 
 class _TooLarge(Exception):
@@ -301,7 +310,7 @@ async def import_stations_route(
     actor: ActorDep,
     file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or GeoJSON station file")],
     crs: Annotated[OutCRS, Query(description="coordinate system of the file's coordinates")] = OutCRS.wgs84,
-    source: Annotated[str | None, Query(max_length=200, description="provenance label")] = None,
+    source: Annotated[Text | None, Query(max_length=200, description="provenance label")] = None,
     skip_invalid: Annotated[bool, Query(description="import the valid rows, skip the others")] = False,
     dry_run: Annotated[bool, Query(description="validate only, store nothing")] = False,
 ) -> Any:

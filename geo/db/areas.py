@@ -17,6 +17,7 @@ from geo.areas import as_multipolygon
 from geo.db.common import BBox, check_bbox, set_actor, wrap_db_errors
 from geo.db.models import AREA_LEVELS, Area
 from geo.errors import InputError, NotFoundError
+from geo.text import check_text
 
 
 def fill_townships(session: Session, records: Sequence[dict[str, Any]]) -> None:
@@ -117,6 +118,8 @@ def upsert_areas(session: Session, areas_gdf: gpd.GeoDataFrame, *, level: str,
         name = str(rec["area_name"]).strip()
         if not code or code == "nan":
             raise InputError(f"area {name!r} has no code", field="area_code")
+        check_text(code, field="area_code")
+        check_text(name, field="area_name")
         parent = rec.get("parent_code")
         rows.append({"level": level, "code": code, "name": name,
                      "parent_code": None if parent is None or pd.isna(parent) else str(parent),

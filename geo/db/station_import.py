@@ -20,6 +20,7 @@ from geo.db.models import Station
 from geo.db.stations import STATION_SELECT, near_duplicates, row_dict, same_station
 from geo.errors import ImportRejectedError, InputError
 from geo.stations import DUPLICATE_METERS, STATION_FIELDS, ImportReport, RowError, report_from_frame
+from geo.text import check_text
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ def import_stations(
     """
     if not source or not str(source).strip():
         raise InputError("source is required", field="source")
+    check_text(str(source), field="source")
     if isinstance(frame_or_report, ImportReport):
         report = frame_or_report
     elif isinstance(frame_or_report, pd.DataFrame):
