@@ -103,6 +103,40 @@ async def require_api_key(
     return f"api-key:{x_api_key[:4]}…"
 
 
+# --- hardening (#15): ETag / If-Match (RFC 9110 §8.8.3, §13.1.1)
+
+
+def etag_of(version: int) -> str:
+    """The strong entity tag of a station version."""
+    return f'"{int(version)}"'
+
+
+def if_match_versions(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description='apply only if the station is still at this ETag (e.g. "3"); else 412',
+            pattern=r'^\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*$',
+        ),
+    ] = None,
+) -> tuple[int, ...] | None:
+    """The versions an ``If-Match`` header accepts: ``None`` without the header or with ``*``
+    (any current version). Entity tags are compared strongly, so weak (``W/``) and foreign tags
+    match no version: the request then gets 412 (an empty tuple)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    versions = []
+    for tag in if_match.split(","):
+        tag = tag.strip()
+        if tag.startswith('"') and tag.endswith('"') and tag[1:-1].isdigit() and len(tag) < 21:
+            versions.append(int(tag[1:-1]))
+    return tuple(versions)
+
+
+IfMatchDep = Annotated[tuple[int, ...] | None, Depends(if_match_versions)]
+
+
 def network_for(networks: dict[str, Any], mode: Mode) -> Any:
     """The loaded :class:`geo.network.Network` of ``mode`` (422 naming ``mode`` if not loaded)."""
     net = networks.get(mode.value)

@@ -30,6 +30,7 @@ from geo.errors import (
     InputError,
     NotFoundError,
     OutsideChinaError,
+    PreconditionFailedError,
     StoreUnavailableError,
     UnsnappableError,
     YizhanError,
@@ -45,6 +46,7 @@ ERROR_STATUS: tuple[tuple[type[YizhanError], int], ...] = (
     (UnsnappableError, 422),
     (InputError, 422),
     (NotFoundError, 404),
+    (PreconditionFailedError, 412),  # hardening (#15): stale If-Match
     (ConflictError, 409),
     (InfeasibleError, 422),
     (StoreUnavailableError, 503),

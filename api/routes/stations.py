@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ActorDep, OutCRS, SessionDep, SettingsDep
+from api.deps import ActorDep, IfMatchDep, OutCRS, SessionDep, SettingsDep, etag_of
 from api.errors import error_body
 from api.routes._geojson import GEOJSON, features, json_value, page_links, record_feature
 from api.schemas import (
@@ -40,6 +40,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "no X-API-Key header"},
     403: {"model": ErrorBody, "description": "wrong API key"},
     409: {"model": ErrorBody, "description": "conflicts with stored data"},
+    412: {"model": ErrorBody, "description": "If-Match names a version the station is no longer at"},
 }
 
 _NUM = r"\s*-?(\d{1,3}(\.\d{0,12})?|\.\d{1,12})\s*"
@@ -173,7 +174,14 @@ def get_station_route(
     from geo.db import repository
 
     rec = repository.get_station(session, station_id)
-    return JSONResponse(record_feature(rec, crs=crs.value), media_type=GEOJSON)
+    return _station_response(rec, crs=crs.value)
+
+
+def _station_response(rec: dict[str, Any], *, crs: str = "wgs84", status_code: int = 200,
+                      headers: dict[str, str] | None = None) -> JSONResponse:
+    """One station as a GeoJSON Feature with its version as the ``ETag``."""
+    return JSONResponse(record_feature(rec, crs=crs), status_code=status_code, media_type=GEOJSON,
+                        headers={"ETag": etag_of(rec["version"]), **(headers or {})})
 
 
 @router.post(
@@ -195,9 +203,8 @@ def create_station_route(
     props = _props_from_feature(body, partial=False)
     rec = repository.create_station(session, props, actor=actor, crs=crs.value)
     _written(request)
-    feat = record_feature(rec)
-    location = str(request.url_for("get_station_route", station_id=str(feat["id"])))
-    return JSONResponse(feat, status_code=201, media_type=GEOJSON, headers={"Location": location})
+    location = str(request.url_for("get_station_route", station_id=str(rec["station_id"])))
+    return _station_response(rec, status_code=201, headers={"Location": location})
 
 
 @router.put(
@@ -212,14 +219,18 @@ def replace_station_route(
     actor: ActorDep,
     station_id: int,
     body: StationFeatureIn,
+    if_match: IfMatchDep,
     crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
 ) -> Any:
+    """Replace every field; with ``If-Match``, only if the station is still at that ETag (else 412)."""
     from geo.db import repository
 
     props = _props_from_feature(body, partial=False)
-    rec = repository.update_station(session, station_id, props, actor=actor, partial=False, crs=crs.value)
+    rec = repository.update_station(
+        session, station_id, props, actor=actor, partial=False, crs=crs.value, if_versions=if_match
+    )
     _written(request)
-    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+    return _station_response(rec)
 
 
 @router.patch(
@@ -234,16 +245,21 @@ def patch_station_route(
     actor: ActorDep,
     station_id: int,
     body: StationPatchIn,
+    if_match: IfMatchDep,
     crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
 ) -> Any:
+    """Set only the fields given, in one statement (concurrent changes of other fields are kept);
+    with ``If-Match``, only if the station is still at that ETag (else 412, nothing applied)."""
     from geo.db import repository
 
     props = _props_from_feature(body, partial=True)
     if not props:
         raise InputError("nothing to change: give at least one property or a geometry", field="properties")
-    rec = repository.update_station(session, station_id, props, actor=actor, partial=True, crs=crs.value)
+    rec = repository.update_station(
+        session, station_id, props, actor=actor, partial=True, crs=crs.value, if_versions=if_match
+    )
     _written(request)
-    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+    return _station_response(rec)
 
 
 @router.delete(
@@ -252,12 +268,15 @@ def patch_station_route(
     responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
     summary="Close a station (soft delete: status closed, history kept)",
 )
-def delete_station_route(request: Request, session: SessionDep, actor: ActorDep, station_id: int) -> Any:
+def delete_station_route(
+    request: Request, session: SessionDep, actor: ActorDep, station_id: int, if_match: IfMatchDep
+) -> Any:
+    """With ``If-Match``, only if the station is still at that ETag (else 412, nothing applied)."""
     from geo.db import repository
 
-    rec = repository.close_station(session, station_id, actor=actor)
+    rec = repository.close_station(session, station_id, actor=actor, if_versions=if_match)
     _written(request)
-    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+    return _station_response(rec)
 
 
 async def _save_upload(upload: UploadFile, limit: int, folder: Path) -> Path:

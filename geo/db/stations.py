@@ -11,7 +11,7 @@ All geometries are WGS-84 (EPSG:4326).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from geo.db.areas import fill_townships
 from geo.db.common import BBox, check_bbox, point, set_actor, wrap_db_errors
 from geo.db.models import Area, Station
 from geo.db.snapshot import STATION_COLUMNS, station_records
-from geo.errors import ConflictError, InputError, NotFoundError
+from geo.errors import ConflictError, InputError, NotFoundError, PreconditionFailedError
 from geo.hours import is_open_at
 from geo.stations import (
     DUPLICATE_METERS,
@@ -282,6 +282,69 @@ def create_station(
 
 
 _UPDATABLE = (*STATION_FIELDS, "lon", "lat")
+#: versions an ``If-Match`` accepts (``None``: no precondition)
+Versions = Collection[int] | None
+
+
+def check_version(station: Mapping[str, Any], if_versions: Versions) -> None:
+    """Raise :class:`PreconditionFailedError` unless ``station['version']`` is one of ``if_versions``."""
+    if if_versions is not None and int(station["version"]) not in set(if_versions):
+        wanted = ", ".join(str(v) for v in sorted(set(if_versions))) or "none"
+        raise PreconditionFailedError(
+            f"station {station['station_id']} is at version {station['version']}, not {wanted}: it was "
+            "changed since you read it; read it again (its ETag) and repeat the change",
+            field="If-Match",
+        )
+
+
+def _write(session: Session, station_id: int, values: Mapping[str, Any], *, actor: str,
+           if_versions: Versions) -> dict[str, Any]:
+    """One ``UPDATE`` of the given columns of one station (only where its version is one of
+    ``if_versions``, when given), committed; returns the row as written (RETURNING)."""
+    stmt = update(Station).where(Station.id == int(station_id))
+    if if_versions is not None:
+        stmt = stmt.where(Station.version.in_(sorted(set(if_versions))))
+    try:
+        set_actor(session, actor)
+        row = session.execute(stmt.values(**values).returning(*STATION_SELECT)).first()
+        if row is None:  # gone, or changed since the caller's read (the version moved)
+            session.rollback()
+            check_version(get_station(session, station_id), if_versions)
+            raise PreconditionFailedError("the station changed while this request ran", field="If-Match")
+        session.commit()
+    except (IntegrityError, OperationalError) as exc:
+        wrap_db_errors(session, exc)
+        raise
+    except Exception:
+        session.rollback()
+        raise
+    return row_dict(row)
+
+
+def _merged_for_patch(old: Mapping[str, Any], given: Mapping[str, Any], crs: str) -> dict[str, Any]:
+    """The stored station with the given fields over it, coordinates in ``crs`` (for validation)."""
+    from geo import crs as gcrs
+
+    merged: dict[str, Any] = {k: old.get(k) for k in STATION_FIELDS}
+    if "source_crs" not in given and ("lon" in given or "lat" in given):
+        merged["source_crs"] = None
+    lon, lat = old["lon"], old["lat"]
+    if crs != "wgs84":
+        lon, lat = gcrs.convert(lon, lat, src="wgs84", dst=gcrs.resolve_crs(crs))
+    merged["lon"], merged["lat"] = lon, lat
+    merged.update({k: v for k, v in given.items() if k in _UPDATABLE})
+    return merged
+
+
+def _patch_values(given: Mapping[str, Any], rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns a PATCH sets: only the fields given (validated values), the point when moved."""
+    values = {k: rec[k] for k in given if k in STATION_FIELDS}
+    if "amenities" in values:
+        values["amenities"] = list(values["amenities"] or [])
+    if "lon" in given or "lat" in given:
+        values["geom"] = point(float(rec["lon"]), float(rec["lat"]))
+        values["source_crs"] = rec["source_crs"]
+    return values
 
 
 def update_station(
@@ -292,84 +355,83 @@ def update_station(
     actor: str,
     partial: bool,
     crs: str = "wgs84",
+    if_versions: Versions = None,
 ) -> dict[str, Any]:
-    """Change a station. ``partial=True`` (PATCH) keeps fields not in ``props``; ``partial=False``
-    (PUT) replaces them all (absent optional fields become empty). Coordinates, when given, are in
-    ``crs``. Returns the station as :func:`get_station` does.
+    """Change a station. ``partial=True`` (PATCH) sets only the fields in ``props`` (in one
+    ``UPDATE``, so concurrent changes of other fields are kept); ``partial=False`` (PUT) replaces
+    them all (absent optional fields become empty). Coordinates, when given, are in ``crs``.
+    ``if_versions``: apply only if the stored version is one of these (HTTP ``If-Match``). Returns
+    the station as written, as :func:`get_station` does (with its new ``version``).
 
     Raises
     ------
     NotFoundError, InputError, ConflictError
+    PreconditionFailedError
+        The stored version is not one of ``if_versions``; nothing was changed.
     """
-    from geo import crs as gcrs
     from geo.stations import props_to_fields
 
     old = get_station(session, station_id)
+    check_version(old, if_versions)
     given = props_to_fields(props)
     key = (given.get("source", old["source"]), str(given.get("external_id", old["external_id"])))
     if key != (old["source"], old["external_id"]):
         raise InputError("source and external_id of a station cannot be changed", field="external_id")
-    if partial:
-        merged: dict[str, Any] = {k: old.get(k) for k in STATION_FIELDS}
-        if "source_crs" not in given and ("lon" in given or "lat" in given):
-            merged["source_crs"] = None
-        lon, lat = old["lon"], old["lat"]
-        if crs != "wgs84":
-            lon, lat = gcrs.convert(lon, lat, src="wgs84", dst=gcrs.resolve_crs(crs))
-        merged["lon"], merged["lat"] = lon, lat
-        merged.update({k: v for k, v in given.items() if k in _UPDATABLE})
-    else:
-        merged = {k: v for k, v in given.items() if k in _UPDATABLE}
+    merged = _merged_for_patch(old, given, crs) if partial else {
+        k: v for k, v in given.items() if k in _UPDATABLE
+    }
     rec = validate_station(merged, crs=crs)
     if not given.get("township_code") and not given.get("township_name") and not partial:
         fill_townships(session, [rec])
     if same_station(old, rec):
         session.rollback()
         return old
+    if meters_between(old["lon"], old["lat"], rec["lon"], rec["lat"]) >= UNCHANGED_METERS or (
+        not similar_names(old["name"], rec["name"])
+    ):
+        try:
+            _check_duplicate(session, rec, station_id=old["station_id"])
+        except Exception:
+            session.rollback()
+            raise
+    values = _patch_values(given, rec) if partial else station_values(rec)
+    return _write(session, old["station_id"], values, actor=actor, if_versions=if_versions)
+
+
+def close_station(
+    session: Session, station_id: int, *, actor: str, if_versions: Versions = None
+) -> dict[str, Any]:
+    """Soft-delete: set the status to ``closed`` (audit operation ``close``). Closing a closed
+    station changes nothing. Returns the station.
+
+    Raises
+    ------
+    NotFoundError
+    PreconditionFailedError
+        The stored version is not one of ``if_versions``; nothing was changed.
+    """
+    old = get_station(session, station_id)
+    check_version(old, if_versions)
+    if old["status"] == "closed":
+        return old
+    return _write(session, old["station_id"], {"status": "closed"}, actor=actor, if_versions=if_versions)
+
+
+def delete_station(session: Session, station_id: int, *, actor: str, if_versions: Versions = None) -> None:
+    """Hard-delete a station (audit operation ``delete``; its history stays)."""
+    old = get_station(session, station_id)
+    check_version(old, if_versions)
+    stmt = delete(Station).where(Station.id == old["station_id"])
+    if if_versions is not None:
+        stmt = stmt.where(Station.version.in_(sorted(set(if_versions))))
     try:
         set_actor(session, actor)
-        if meters_between(old["lon"], old["lat"], rec["lon"], rec["lat"]) >= UNCHANGED_METERS or (
-            not similar_names(old["name"], rec["name"])
-        ):
-            _check_duplicate(session, rec, station_id=old["station_id"])
-        session.execute(
-            update(Station).where(Station.id == old["station_id"]).values(**station_values(rec))
-        )
+        if session.execute(stmt.returning(Station.id)).first() is None:
+            raise PreconditionFailedError("the station changed while this request ran", field="If-Match")
         session.commit()
-    except (IntegrityError, OperationalError) as exc:
+    except OperationalError as exc:
         wrap_db_errors(session, exc)
         raise
     except Exception:
         session.rollback()
-        raise
-    return get_station(session, old["station_id"])
-
-
-def close_station(session: Session, station_id: int, *, actor: str) -> dict[str, Any]:
-    """Soft-delete: set the status to ``closed`` (audit operation ``close``). Closing a closed
-    station changes nothing. Returns the station."""
-    old = get_station(session, station_id)
-    if old["status"] == "closed":
-        return old
-    try:
-        set_actor(session, actor)
-        session.execute(
-            update(Station).where(Station.id == old["station_id"]).values(status="closed")
-        )
-        session.commit()
-    except OperationalError as exc:
-        wrap_db_errors(session, exc)
-        raise
-    return get_station(session, old["station_id"])
-
-
-def delete_station(session: Session, station_id: int, *, actor: str) -> None:
-    """Hard-delete a station (audit operation ``delete``; its history stays)."""
-    old = get_station(session, station_id)
-    try:
-        set_actor(session, actor)
-        session.execute(delete(Station).where(Station.id == old["station_id"]))
-        session.commit()
-    except OperationalError as exc:
-        wrap_db_errors(session, exc)
         raise
