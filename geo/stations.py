@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -34,7 +34,7 @@ from geo import catalog
 from geo import crs as gcrs
 from geo.errors import InputError, first_line
 from geo.hours import normalize_opening_hours
-from geo.text import control_char_message, normalize_newlines, unneutralise_formula
+from geo.text import CONTROL_CHARS, control_char_message, normalize_newlines, unneutralise_formula
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ _SUFFIX_FORMAT = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowError:
     """One problem in one row of a station file."""
 
@@ -198,8 +198,8 @@ def _is_blank(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    if isinstance(value, str) and value.strip() in ("", "nan", "NaN", "None", "null", "-", "—"):
-        return True
+    if isinstance(value, str):
+        return value.strip() in ("", "nan", "NaN", "None", "null", "-", "—")
     try:
         return bool(pd.isna(value)) if not isinstance(value, list | tuple | set | np.ndarray) else False
     except (TypeError, ValueError):
@@ -290,14 +290,26 @@ def validate_record(
     (dict or None, list)
         The clean record (``lon``/``lat`` in WGS-84) or ``None``, and every ``(field, message)``.
     """
+    out, point, errors = _check_fields(raw, crs=crs)
+    if point is not None:
+        placed = place_points(np.array([point[0]]), np.array([point[1]]), np.array([crs]),
+                              fix_swapped=fix_swapped)
+        _apply_place(out, errors, placed, 0)
+    return (None if errors else out), errors
+
+
+def _check_fields(
+    raw: Mapping[str, Any], *, crs: str
+) -> tuple[dict[str, Any], tuple[float, float] | None, Problems]:
+    """Every check of one station but the point's place: the clean fields, the point as given
+    (``None`` when it could not be read, or after an earlier error), and the problems."""
     errors: Problems = _cell_problems(raw)
     if errors:  # control characters or huge cells: nothing else is worth reading
-        return None, errors
+        return {}, None, errors
     raw = _split_location(raw, errors)
     out: dict[str, Any] = {"external_id": _text(raw.get("external_id")), "source": _text(raw.get("source"))}
     _check_name(raw, out, errors)
-    if not errors:
-        _check_point(raw, out, errors, crs=crs, fix_swapped=fix_swapped)
+    point = _read_point(raw, errors) if not errors else None
     _check_codes(raw, out, errors)
     for key in _TEXT_FIELDS:
         out[key] = _text(raw.get(key))
@@ -307,12 +319,67 @@ def validate_record(
         out["source_crs"] = gcrs.resolve_crs(src_crs, field="source_crs") if src_crs else crs
     except InputError as exc:
         errors.append(("source_crs", exc.message))
-    return (None if errors else out), errors
+    return out, point, errors
+
+
+@dataclass(frozen=True)
+class PlacedPoints:
+    """Points checked and converted by :func:`place_points`: WGS-84 coordinates, and per point the
+    problem (``None`` when it lies in mainland China, after fixing a swap when asked)."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    problems: tuple[str | None, ...]
+
+
+def place_points(
+    lon: np.ndarray, lat: np.ndarray, crs: np.ndarray, *, fix_swapped: bool = False
+) -> PlacedPoints:
+    """Check that points (in the CRS of each, ``crs``) lie in mainland China, swap or report the ones
+    that look swapped, and convert them to WGS-84, vectorised (one file's rows in one call)."""
+    lon, lat = np.asarray(lon, dtype=float).copy(), np.asarray(lat, dtype=float).copy()
+    outside = ~np.asarray(gcrs.in_mainland_china(lon, lat), dtype=bool)
+    problems: list[str | None] = [None] * len(lon)
+    if outside.any():
+        swapped = outside & np.asarray(gcrs.looks_swapped(lon, lat), dtype=bool)
+        for i in np.flatnonzero(outside):
+            x, y = float(lon[i]), float(lat[i])
+            if not swapped[i]:
+                problems[i] = f"coordinate ({x}, {y}) is outside mainland China"
+            elif not fix_swapped:
+                problems[i] = (
+                    f"latitude and longitude look swapped: ({x}, {y}) is outside mainland China "
+                    f"but ({y}, {x}) is inside; swap the columns or use fix_swapped (--fix-swapped)"
+                )
+        if fix_swapped:
+            lon[swapped], lat[swapped] = lat[swapped], lon[swapped].copy()
+    crs = np.asarray(crs)
+    for name in set(crs.tolist()) - {"wgs84"}:
+        rows = crs == name
+        lon[rows], lat[rows] = gcrs.convert(lon[rows], lat[rows], src=name, dst="wgs84")
+    return PlacedPoints(lon=lon, lat=lat, problems=tuple(problems))
+
+
+def _apply_place(out: dict[str, Any], errors: Problems, placed: PlacedPoints, i: int) -> None:
+    if placed.problems[i] is not None:
+        errors.append(("lon", str(placed.problems[i])))
+    else:
+        out["lon"], out["lat"] = float(placed.lon[i]), float(placed.lat[i])
 
 
 def _cell_problems(raw: Mapping[str, Any]) -> Problems:
     """Control characters (see :mod:`geo.text`) and cells over :data:`MAX_CELL_CHARS`, per field."""
     errors: Problems = []
+    strings: list[str] = []
+    for value in raw.values():
+        if isinstance(value, str):
+            strings.append(value)
+        elif isinstance(value, list | tuple):
+            break
+    else:  # the common case, no list: one scan of every cell
+        longest = max(map(len, strings), default=0)
+        if longest <= MAX_CELL_CHARS and not CONTROL_CHARS.search("\n".join(strings)):
+            return errors
     for key, value in raw.items():
         texts = [value] if isinstance(value, str) else (
             [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
@@ -348,11 +415,8 @@ def _check_name(raw: Mapping[str, Any], out: dict[str, Any], errors: Problems) -
     out["name"] = name
 
 
-def _check_point(
-    raw: Mapping[str, Any], out: dict[str, Any], errors: Problems, *, crs: str, fix_swapped: bool
-) -> None:
-    """``lon``/``lat``: finite numbers inside mainland China (swapped ones fixed or reported), then
-    converted from ``crs`` to WGS-84."""
+def _read_point(raw: Mapping[str, Any], errors: Problems) -> tuple[float, float] | None:
+    """``lon``/``lat`` as finite numbers (as given; :func:`place_points` checks and converts them)."""
     coords: dict[str, float] = {}
     for key, word in (("lon", "longitude"), ("lat", "latitude")):
         value = raw.get(key)
@@ -365,23 +429,7 @@ def _check_point(
             errors.append((key, f"missing {word}"))
         else:
             coords[key] = num
-    if len(coords) != 2:
-        return
-    lon, lat = coords["lon"], coords["lat"]
-    if not gcrs.in_mainland_china(lon, lat):
-        if not gcrs.looks_swapped(lon, lat):
-            errors.append(("lon", f"coordinate ({lon}, {lat}) is outside mainland China"))
-            return
-        if not fix_swapped:
-            errors.append((
-                "lon",
-                f"latitude and longitude look swapped: ({lon}, {lat}) is outside mainland China "
-                f"but ({lat}, {lon}) is inside; swap the columns or use fix_swapped (--fix-swapped)",
-            ))
-            return
-        lon, lat = lat, lon
-    wlon, wlat = gcrs.convert(lon, lat, src=crs, dst="wgs84")
-    out["lon"], out["lat"] = float(wlon), float(wlat)
+    return (coords["lon"], coords["lat"]) if len(coords) == 2 else None
 
 
 def _check_codes(raw: Mapping[str, Any], out: dict[str, Any], errors: Problems) -> None:
@@ -507,8 +555,21 @@ def auto_external_id(name: str, lon: float, lat: float) -> str:
     return f"auto-{digest}"
 
 
+#: at most this many stations may share one spot (a grid cell of DUPLICATE_METERS / √2 across, all of
+#: whose points lie within DUPLICATE_METERS of each other); more means geocoding failed (every row
+#: put at a district's centre), and the rows of such a spot are reported instead of compared pairwise
+MAX_PER_SPOT = 20
+
+
 def _file_duplicates(records: Sequence[tuple[int, dict[str, Any]]]) -> dict[int, tuple[str, str]]:
-    """Find duplicates within a file: same (source, id), or similar name within 20 m under another id."""
+    """Find duplicates within a file: same (source, id), or similar name within 20 m under another id.
+
+    O(n log n) time and O(n) memory whatever the layout: rows on an over-full spot
+    (:data:`MAX_PER_SPOT`) are reported as such (:func:`_crowded_rows`) and left out of the pairwise
+    comparison, so that every remaining row has a bounded number of neighbours within 20 m. Row
+    ``j`` is a duplicate of the earliest row ``i < j`` not itself reported with which it forms a
+    close pair of similar names.
+    """
     out: dict[int, tuple[str, str]] = {}
     seen: dict[tuple[str | None, str], int] = {}
     for row, rec in records:
@@ -517,23 +578,59 @@ def _file_duplicates(records: Sequence[tuple[int, dict[str, Any]]]) -> dict[int,
             out[row] = ("external_id", f"duplicate of row {seen[key]}: same id {rec['external_id']!r}")
         else:
             seen[key] = row
-    if len(records) > 1:
-        from scipy.spatial import cKDTree
-
-        lon = np.array([r["lon"] for _, r in records])
-        lat = np.array([r["lat"] for _, r in records])
-        tree = cKDTree(_local_meters(lon, lat))
-        for i, j in sorted(tree.query_pairs(DUPLICATE_METERS)):
-            (row_i, a), (row_j, b) = records[i], records[j]
-            if row_j in out or row_i in out:
-                continue
-            if a["external_id"] != b["external_id"] and similar_names(a["name"], b["name"]):
-                out[row_j] = (
-                    "name",
-                    f"duplicate of row {row_i}: {b['name']!r} is within {DUPLICATE_METERS:.0f} m of "
-                    f"{a['name']!r}",
-                )
+    if len(records) < 2:
+        return out
+    xy = _local_meters(np.array([r["lon"] for _, r in records]), np.array([r["lat"] for _, r in records]))
+    out.update(_crowded_rows(records, xy, skip=out))
+    _close_similar_pairs(records, xy, out)
     return out
+
+
+def _crowded_rows(
+    records: Sequence[tuple[int, dict[str, Any]]], xy: np.ndarray, *, skip: Mapping[int, Any]
+) -> dict[int, tuple[str, str]]:
+    """Rows on a grid cell (side DUPLICATE_METERS / √2) holding more than :data:`MAX_PER_SPOT` rows."""
+    cells = np.floor(xy / (DUPLICATE_METERS / math.sqrt(2))).astype(np.int64)
+    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    per_row = counts[inverse.reshape(-1)]
+    out: dict[int, tuple[str, str]] = {}
+    messages: dict[int, tuple[str, str]] = {}  # one per spot, shared by its rows
+    for i in np.flatnonzero(per_row > MAX_PER_SPOT):
+        row, rec = records[int(i)]
+        cell = int(inverse.reshape(-1)[i])
+        if cell not in messages:
+            messages[cell] = ("lon", (
+                f"{int(per_row[i]):,} rows lie within {DUPLICATE_METERS:.0f} m of each other at "
+                f"({rec['lon']:.5f}, {rec['lat']:.5f}); at most {MAX_PER_SPOT} stations may share a spot "
+                "(were the addresses geocoded to a district centre?)"
+            ))
+        if row not in skip:
+            out[row] = messages[cell]
+    return out
+
+
+def _close_similar_pairs(
+    records: Sequence[tuple[int, dict[str, Any]]], xy: np.ndarray, out: dict[int, tuple[str, str]]
+) -> None:
+    """Mark row ``j`` a duplicate of an earlier unmarked row ``i`` within 20 m with a similar name."""
+    from scipy.spatial import cKDTree
+
+    keep = np.array([row not in out for row, _ in records])
+    index = np.flatnonzero(keep)
+    if len(index) < 2:
+        return
+    pairs = cKDTree(xy[index]).query_pairs(DUPLICATE_METERS, output_type="ndarray")
+    if not len(pairs):
+        return
+    pairs = index[pairs]
+    pairs.sort(axis=1)
+    for i, j in pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))].tolist():
+        (row_i, a), (row_j, b) = records[i], records[j]
+        if row_j in out or row_i in out:
+            continue
+        if a["external_id"] != b["external_id"] and similar_names(a["name"], b["name"]):
+            near = f"is within {DUPLICATE_METERS:.0f} m of {a['name']!r}"
+            out[row_j] = ("name", f"duplicate of row {row_i}: {b['name']!r} {near}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -570,7 +667,7 @@ def records_to_frame(records: Sequence[dict[str, Any]], *, id_field: str = "exte
 
 
 def build_report(
-    rows: Sequence[tuple[int, dict[str, Any]]],
+    rows: Iterable[tuple[int, dict[str, Any]]],
     *,
     columns: dict[str, str],
     crs: str,
@@ -579,10 +676,15 @@ def build_report(
     encoding: str | None = None,
     ignored_columns: tuple[str, ...] = (),
 ) -> ImportReport:
-    """Validate ``(row number, field -> raw value)`` pairs into an :class:`ImportReport`."""
+    """Validate ``(row number, field -> raw value)`` pairs into an :class:`ImportReport`: each row's
+    fields (:func:`validate_record`'s checks), every point placed in one vectorised call, then the
+    duplicates within the file."""
     errors: list[RowError] = []
-    good: list[tuple[int, dict[str, Any]]] = []
+    checked: list[tuple[int, dict[str, Any], Problems]] = []
+    points: list[tuple[int, float, float, str]] = []  # (index in checked, lon, lat, crs)
+    rows_total = 0
     for row, raw in rows:
+        rows_total += 1
         row_crs = crs
         stated = _text(raw.get("coordinates_crs"))
         if stated:
@@ -591,23 +693,41 @@ def build_report(
             except InputError as exc:
                 errors.append(RowError(row, "coordinates_crs", exc.message))
                 continue
-        clean, problems = validate_record(raw, crs=row_crs, fix_swapped=fix_swapped)
+        out, point, problems = _check_fields(raw, crs=row_crs)
+        if point is not None:
+            points.append((len(checked), point[0], point[1], row_crs))
+        checked.append((row, out, problems))
+    if points:
+        placed = place_points(np.array([p[1] for p in points]), np.array([p[2] for p in points]),
+                              np.array([p[3] for p in points]), fix_swapped=fix_swapped)
+        for k, (i, *_) in enumerate(points):
+            _apply_place(checked[i][1], checked[i][2], placed, k)
+    good: list[tuple[int, dict[str, Any]]] = []
+    for row, clean, problems in _drain(checked):
         errors.extend(RowError(row, f, m) for f, m in problems)
-        if clean is None:
+        if problems:
             continue
         if clean["external_id"] is None:
             clean["external_id"] = auto_external_id(clean["name"], clean["lon"], clean["lat"])
         clean["row"] = row
-        good.append((row, clean))
+        # (only the values given: a file of 50,000 rows holds 50,000 of these until the end)
+        good.append((row, {k: v for k, v in clean.items() if v is not None}))
     dups = _file_duplicates(good)
     errors.extend(RowError(row, f, m) for row, (f, m) in dups.items())
     valid = [rec for row, rec in good if row not in dups]
     frame = records_to_frame(valid)
     errors.sort(key=lambda e: (e.row, e.field))
     return ImportReport(
-        frame=frame, errors=tuple(errors), columns=columns, rows_total=len(rows), crs=crs, source=source,
+        frame=frame, errors=tuple(errors), columns=columns, rows_total=rows_total, crs=crs, source=source,
         encoding=encoding, ignored_columns=ignored_columns,
     )
+
+
+def _drain(items: list[Any]) -> Iterator[Any]:
+    """Yield the items of a list, releasing each from the list as it goes (bounded peak memory)."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -871,18 +991,21 @@ def _report_with_feature_errors(
     rows: list[tuple[int, dict[str, Any]]], mapping: dict[str, str], ignored: tuple[str, ...], *,
     explicit_crs: str | None, source: str, fix_swapped: bool, encoding: str | None,
 ) -> ImportReport:
-    """Decide the CRS, validate the rows, and report malformed features and geometries by row."""
+    """Decide the CRS, validate the rows, and report malformed features and geometries by row.
+
+    Consumes ``rows`` (the reader's own list, emptied as the rows are validated, so that a large
+    file's raw cells and its clean records are not all held at once)."""
     feature_errors = [RowError(n, "feature", raw.pop("_feature_error")) for n, raw in rows
                       if "_feature_error" in raw]
     bad_features = {e.row for e in feature_errors}
-    rows = [(n, raw) for n, raw in rows if n not in bad_features]
-    stated = {_text(raw.get("coordinates_crs")) for _, raw in rows} - {None}
+    stated = {_text(raw.get("coordinates_crs")) for n, raw in rows if n not in bad_features} - {None}
     if explicit_crs is None and len(stated) == 1:
         explicit_crs = gcrs.resolve_crs(str(stated.pop()), field="coordinates_crs")
     use_crs = explicit_crs or _crs_from_headers(mapping) or "wgs84"
     geometry_errors = [RowError(n, "geometry", raw.pop("_geometry_error")) for n, raw in rows
-                       if "_geometry_error" in raw]
-    report = build_report(rows, columns=mapping, crs=use_crs, source=source, fix_swapped=fix_swapped,
+                       if "_geometry_error" in raw and n not in bad_features]
+    kept_rows = (item for item in _drain(rows) if item[0] not in bad_features)
+    report = build_report(kept_rows, columns=mapping, crs=use_crs, source=source, fix_swapped=fix_swapped,
                           encoding=encoding, ignored_columns=ignored)
     if not geometry_errors and not feature_errors:
         return report
