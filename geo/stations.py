@@ -34,7 +34,15 @@ from geo import catalog
 from geo import crs as gcrs
 from geo.errors import InputError, first_line
 from geo.hours import normalize_opening_hours
-from geo.text import CONTROL_CHARS, control_char_message, normalize_newlines, unneutralise_formula
+from geo.text import (
+    CONTROL_CHARS,
+    atomic_path,
+    control_char_message,
+    normalize_newlines,
+    unneutralise_formula,
+    write_csv,
+    write_xlsx,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -1101,7 +1109,14 @@ def export_stations(
         out["coordinates_crs"] = crs
         out["lon"], out["lat"] = round(float(lon[i]), 8), round(float(lat[i]), 8)
         records.append(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_export(records, path, fmt, crs)
+    logger.info("wrote %d stations to %s (%s, %s)", len(records), path, fmt, crs)
+    return path
+
+
+def _write_export(records: list[dict[str, Any]], path: Path, fmt: str, crs: str) -> None:
+    """Write export records to a temporary file renamed onto ``path`` (:func:`geo.text.atomic_path`);
+    CSV and XLSX cells never become formulas (:func:`geo.text.write_csv`, :func:`geo.text.write_xlsx`)."""
     if fmt == "geojson":
         doc = {
             "type": "FeatureCollection",
@@ -1113,22 +1128,21 @@ def export_stations(
                 for r in records
             ],
         }
-        path.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-        return path
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        return
     flat = [{**r, "amenities": ";".join(r["amenities"])} for r in records]
     columns = [*_EXPORT_ORDER, "coordinates_crs", "lon", "lat"]
     table = pd.DataFrame(flat, columns=columns)
     if fmt == "csv":
-        table.to_csv(path, index=False, encoding="utf-8-sig")
+        write_csv(table, path)
     elif fmt == "xlsx":
-        table.to_excel(path, index=False, sheet_name="stations", engine="openpyxl")
+        write_xlsx({"stations": table}, path)
     else:
         out_gdf = gpd.GeoDataFrame(
             table.drop(columns=["lon", "lat"]).astype({"station_id": str}),
             geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326",
         )
-        if path.exists():
-            path.unlink()
-        out_gdf.to_file(path, driver="GPKG", layer="stations")
-    logger.info("wrote %d stations to %s (%s, %s)", len(records), path, fmt, crs)
-    return path
+        with atomic_path(path) as tmp:
+            tmp.unlink()  # (GDAL makes the file itself)
+            out_gdf.to_file(tmp, driver="GPKG", layer="stations")

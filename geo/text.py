@@ -64,15 +64,17 @@ def normalize_newlines(text: str) -> str:
 
 
 def neutralise_formula(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula, prefixed with ``'``; others unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'``; others unchanged.
+    Text whose leading quotes are followed by a formula character gets one quote more, so that
+    :func:`unneutralise_formula` always gives the value back exactly."""
+    if isinstance(value, str) and value.lstrip("'").startswith(FORMULA_START):
         return "'" + value
     return value
 
 
 def unneutralise_formula(value: Any) -> Any:
-    """Undo :func:`neutralise_formula` (a ``'`` followed by a formula character loses the ``'``)."""
-    if isinstance(value, str) and len(value) > 1 and value[0] == "'" and value[1:].startswith(FORMULA_START):
+    """Undo :func:`neutralise_formula` (one ``'`` before quotes and a formula character goes)."""
+    if isinstance(value, str) and value[:1] == "'" and value[1:].lstrip("'").startswith(FORMULA_START):
         return value[1:]
     return value
 
@@ -113,10 +115,11 @@ def atomic_path(path: str | Path, *, field: str = "out") -> Iterator[Path]:
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, *, field: str = "out") -> Path:
-    """Write a table as CSV (UTF-8 with BOM, for Excel) with formulas neutralised, atomically."""
+    """Write a table as CSV (UTF-8 with BOM and CR LF, for Excel) with formulas neutralised, atomically."""
     safe = frame.map(neutralise_formula) if len(frame) else frame
     with atomic_path(path, field=field) as tmp:
-        safe.to_csv(tmp, index=False, encoding="utf-8-sig")
+        # CR LF line ends (as Excel writes): a cell holding CR or LF is then quoted
+        safe.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     return Path(path)
 
 

@@ -404,6 +404,7 @@ def write_outputs(run: Run, out: Path, *, resolution: int = 9) -> list[Path]:
     """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv."""
     from geo.coverage import covered_area
     from geo.gaps import find_gaps
+    from geo.text import write_csv
 
     out.mkdir(parents=True, exist_ok=True)
     result = run.result
@@ -412,7 +413,5 @@ def write_outputs(run: Run, out: Path, *, resolution: int = 9) -> list[Path]:
     written.append(write_geojson(find_gaps(result, resolution=resolution, stations=result.stations),
                                  out / "gaps.geojson"))
     for name, frame in (("by_area.csv", result.by_area), ("by_group.csv", result.by_group)):
-        path = out / name
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
-        written.append(path)
+        written.append(write_csv(frame, out / name))  # hardening (#15): no live formulas, atomic
     return written

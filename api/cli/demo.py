@@ -71,10 +71,9 @@ def _import_counts(summary: Any) -> dict[str, int]:
 
 
 def _write_table(frame: pd.DataFrame, out: Path, stem: str) -> list[Path]:
-    csv, xlsx = out / f"{stem}.csv", out / f"{stem}.xlsx"
-    frame.to_csv(csv, index=False, encoding="utf-8-sig")
-    frame.to_excel(xlsx, index=False)
-    return [csv, xlsx]
+    from geo.text import write_csv, write_xlsx  # hardening (#15): no live formulas, atomic
+
+    return [write_csv(frame, out / f"{stem}.csv"), write_xlsx({"Sheet1": frame}, out / f"{stem}.xlsx")]
 
 
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> Path:
