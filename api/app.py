@@ -93,6 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # --- hardening (#15): a Content-Security-Policy on every HTML page
+    from api.security import HtmlSecurityHeaders
+
+    app.add_middleware(HtmlSecurityHeaders)
     app.include_router(health.router)
     app.include_router(stations.router)
     app.include_router(nearest.router)
