@@ -116,8 +116,7 @@ def if_match_versions(
         str | None,
         Header(
             alias="If-Match",
-            description='apply only if the station is still at this ETag (e.g. "3"); else 412',
-            pattern=r'^\s*(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)\s*$',
+            description='apply only if the station is still at this ETag (e.g. "3"), else 412 (RFC 9110)',
         ),
     ] = None,
 ) -> tuple[int, ...] | None:

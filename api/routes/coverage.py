@@ -18,7 +18,15 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Mode, NetworkDep, SessionDep, SettingsDep
 from api.routes._geojson import GEOJSON, features, json_value
-from api.schemas import MAX_MINUTES, AreaTable, CoverageResponse, ErrorBody, FeatureCollection, IsoTime, Word
+from api.schemas import (  # hardening (#15): amenity names listed in the schema
+    MAX_MINUTES,
+    AmenityWord,
+    AreaTable,
+    CoverageResponse,
+    ErrorBody,
+    FeatureCollection,
+    IsoTime,
+)
 from api.settings import Settings
 from geo.catalog import resolve_amenity
 
@@ -36,7 +44,7 @@ OpenAt = Annotated[
     IsoTime | None, Query(description="count only stations open at this time (naive = China time)")
 ]
 Amenity = Annotated[
-    list[Word] | None, Query(description="count only stations with this amenity", max_length=20)
+    list[AmenityWord] | None, Query(description="count only stations with this amenity", max_length=20)
 ]
 
 

@@ -15,14 +15,17 @@ from api.deps import ActorDep, IfMatchDep, OutCRS, SessionDep, SettingsDep, etag
 from api.errors import error_body
 from api.routes._geojson import GEOJSON, features, json_value, page_links, record_feature
 from api.schemas import (
+    AmenityWord,
     ErrorBody,
     Feature,
     FeatureCollection,
     IsoTime,
+    KindWord,
     StationFeatureIn,
     StationPatchIn,
+    StationReplaceIn,
+    StatusWord,
     Text,
-    Word,
 )
 from geo.crs import convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
@@ -43,7 +46,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     412: {"model": ErrorBody, "description": "If-Match names a version the station is no longer at"},
 }
 
-_NUM = r"\s*-?(\d{1,3}(\.\d{0,12})?|\.\d{1,12})\s*"
+_NUM = r" *-?(\d{1,3}(\.\d{0,12})?|\.\d{1,12}) *"
 #: four (or six, OGC 3-D) comma-separated numbers
 BBOX_PATTERN = rf"^{_NUM}(,{_NUM}){{3}}(,{_NUM},{_NUM})?$"
 UPLOAD_SUFFIXES = (".csv", ".xlsx", ".geojson", ".json", ".txt", ".tsv")
@@ -96,7 +99,9 @@ def _written(request: Request) -> None:
         index.mark_stale()
 
 
-def _props_from_feature(body: StationFeatureIn | StationPatchIn, *, partial: bool) -> dict[str, Any]:
+def _props_from_feature(
+    body: StationFeatureIn | StationReplaceIn | StationPatchIn, *, partial: bool
+) -> dict[str, Any]:
     """Repository props from a Feature: the properties given, plus the point as ``lon``/``lat``."""
     props = body.properties.model_dump(exclude_unset=partial)
     if not partial:
@@ -118,12 +123,14 @@ def list_stations_route(
     bbox: Annotated[
         str | None, Query(description="minx,miny,maxx,maxy (WGS-84)", pattern=BBOX_PATTERN)
     ] = None,
-    kind: Annotated[list[Word] | None, Query(description="station kind code(s)", max_length=20)] = None,
-    status: Annotated[list[Word] | None, Query(description="planned, open or closed", max_length=3)] = None,
-    amenity: Annotated[
-        list[Word] | None, Query(description="required amenity code(s)", max_length=20)
+    kind: Annotated[list[KindWord] | None, Query(description="station kind code(s)", max_length=20)] = None,
+    status: Annotated[
+        list[StatusWord] | None, Query(description="planned, open or closed", max_length=3)
     ] = None,
-    area_code: Annotated[str | None, Query(max_length=30)] = None,
+    amenity: Annotated[
+        list[AmenityWord] | None, Query(description="required amenity code(s)", max_length=20)
+    ] = None,
+    area_code: Annotated[Text | None, Query(max_length=30)] = None,
     open_at: Annotated[
         IsoTime | None, Query(description="only stations open then (naive = China time)")
     ] = None,
@@ -218,7 +225,7 @@ def replace_station_route(
     session: SessionDep,
     actor: ActorDep,
     station_id: int,
-    body: StationFeatureIn,
+    body: StationReplaceIn,
     if_match: IfMatchDep,
     crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
 ) -> Any:
