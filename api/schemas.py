@@ -47,8 +47,10 @@ def _json_integer(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-#: a whole JSON number (no ``true``, no ``"5"``: the schema says integer)
-Whole = Annotated[int, BeforeValidator(_json_integer)]
+# whole JSON numbers in bounds (no ``true``, no ``"5"``: the schema says integer)
+Seats = Annotated[int, Field(ge=0, le=10_000), BeforeValidator(_json_integer)]
+SitesToAdd = Annotated[int, Field(ge=1, le=200), BeforeValidator(_json_integer)]
+MinPerArea = Annotated[int, Field(ge=0, le=20), BeforeValidator(_json_integer)]
 
 #: a non-empty code or label in a query list (amenity, kind, status)
 Word = Annotated[Text, Field(min_length=1, max_length=60)]
@@ -196,7 +198,7 @@ class StationFields(BaseModel):
     township_name: Text | None = Field(default=None, max_length=100)
     community_code: Text | None = Field(default=None, max_length=30)
     community_name: Text | None = Field(default=None, max_length=100)
-    seats: Whole | None = Field(default=None, ge=0, le=10_000)
+    seats: Seats | None = None
     floor_area_m2: Finite | None = Field(default=None, ge=0, le=1_000_000)
 
 
@@ -227,7 +229,7 @@ class StationPatch(BaseModel):
     township_name: Text | None = Field(default=None, max_length=100)
     community_code: Text | None = Field(default=None, max_length=30)
     community_name: Text | None = Field(default=None, max_length=100)
-    seats: Whole | None = Field(default=None, ge=0, le=10_000)
+    seats: Seats | None = None
     floor_area_m2: Finite | None = Field(default=None, ge=0, le=1_000_000)
 
 
@@ -341,10 +343,10 @@ class SitingRequest(BaseModel):
 
     mode: Literal["walk", "ebike"] = "walk"
     minutes: Finite = Field(default=15.0, gt=0, le=MAX_MINUTES)
-    add: Whole | None = Field(default=None, ge=1, le=200)
+    add: SitesToAdd | None = None
     target_share: Finite | None = Field(default=None, gt=0, le=1)
     budget: Finite | None = Field(default=None, gt=0, le=1e9)
-    min_per_area: Whole | None = Field(default=None, ge=0, le=20)
+    min_per_area: MinPerArea | None = None
     candidates: Literal["pois"] = "pois"
     method: Literal["exact", "greedy"] = "exact"
     time_limit_seconds: Finite = Field(default=30.0, gt=0, le=120)
