@@ -81,7 +81,9 @@ def _row_errors(report: Any) -> list[Any]:
         return [str(errors)]
     out: list[Any] = []
     for err in errors:
-        if is_dataclass(err) and not isinstance(err, type):
+        if hasattr(err, "to_dict"):  # geo.stations.RowError: plain values already
+            out.append(err.to_dict())
+        elif is_dataclass(err) and not isinstance(err, type):
             out.append(jsonable_encoder(asdict(err)))
         elif hasattr(err, "as_dict"):
             out.append(jsonable_encoder(err.as_dict()))
@@ -98,12 +100,19 @@ def _field_of(loc: Sequence[Any]) -> str | None:
 async def yizhan_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, YizhanError)
     status = status_for(exc)
-    extra: dict[str, Any] = {}
-    if isinstance(exc, ImportRejectedError):
-        extra["row_errors"] = _row_errors(exc.report)
     if status >= 500:
         logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
-    return JSONResponse(error_body(exc.message, exc.field, **extra), status_code=status)
+    if isinstance(exc, ImportRejectedError):
+        # a rejected file may list 100,000 row errors: build that body in the thread pool, not on
+        # the event loop that answers /nearest
+        from starlette.concurrency import run_in_threadpool
+
+        def body() -> JSONResponse:
+            extra = {"row_errors": _row_errors(exc.report)}
+            return JSONResponse(error_body(exc.message, exc.field, **extra), status_code=status)
+
+        return await run_in_threadpool(body)
+    return JSONResponse(error_body(exc.message, exc.field), status_code=status)
 
 
 #: an echoed input is cut to this many characters, lists and objects to this many items

@@ -354,19 +354,21 @@ async def import_stations_route(
             return _too_large(exc.limit)
         label = source or Path(file.filename or "upload").stem
 
-        def work() -> Any:
+        def work() -> JSONResponse:
+            """Read, validate, store and render the summary: all of it off the event loop."""
             report = read_station_file(path, crs=crs.value, source=label)
-            return repository.import_stations(
+            summary = repository.import_stations(
                 session, report, source=label, actor=actor, skip_invalid=skip_invalid, dry_run=dry_run
             )
+            out = summary.to_dict()
+            out["station_ids"] = list(summary.station_ids)
+            out["source"] = label
+            return JSONResponse(json_value(out), status_code=200 if dry_run else 201)
 
-        summary = await run_in_threadpool(work)
+        response = await run_in_threadpool(work)
     if not dry_run:
         _written(request)
-    out = summary.to_dict()
-    out["station_ids"] = list(summary.station_ids)
-    out["source"] = label
-    return JSONResponse(json_value(out), status_code=200 if dry_run else 201)
+    return response
 
 
 def _too_large(limit: int) -> JSONResponse:

@@ -170,3 +170,28 @@ def test_concurrent_writers_with_the_same_if_match_one_wins(live_client: TestCli
     assert len(winners) == 1 and sorted({r.status_code for r in responses}) == [200, 412]
     final = live_client.get(f"/stations/{sid}").json()["properties"]
     assert final["phone"] == winners[0].json()["properties"]["phone"] and final["version"] == 2
+
+
+# ------------------------------------------------------------------------ /nearest under writes
+
+
+def test_a_patch_that_moves_no_station_keeps_the_nearest_tables(client: TestClient, api_app: Any) -> None:
+    """A PATCH of a phone number changes the registry version but no station point: /nearest shows
+    the new phone at once, without rebuilding its table (the stall under one PATCH a second)."""
+    created = client.post("/stations", json=station_feature("表格驿站", *TECH_PARK), headers=WRITE).json()
+    query = {"lon": TECH_PARK[0], "lat": TECH_PARK[1], "crs": "wgs84", "k": 1}
+    assert client.get("/nearest", params=query).status_code == 200
+    index = api_app[0].state.nearest
+    builds = index.builds
+    r = client.patch(f"/stations/{created['id']}", json=_patch_body("phone", "0755-87654321"), headers=WRITE)
+    assert r.status_code == 200
+    hit = client.get("/nearest", params=query).json()["results"][0]["station"]
+    assert hit["id"] == created["id"] and hit["properties"]["phone"] == "0755-87654321"
+    assert index.builds == builds
+    moved = client.patch(
+        f"/stations/{created['id']}", json=_patch_body("geometry", (TECH_PARK[0] + 0.001, TECH_PARK[1])),
+        headers=WRITE,
+    )  # fmt: skip
+    assert moved.status_code == 200
+    client.get("/nearest", params=query)
+    assert index.builds == builds + 1  # a moved station is a new table
