@@ -138,24 +138,68 @@ def import_stations(
     ImportRejectedError
         When a row is invalid and ``skip_invalid`` is false; ``report`` is the :class:`ImportSummary`.
     """
+    report = _report_of(frame_or_report, source=source, crs=crs)
+    records = _records_of(report, source)
+    errors = list(report.errors)
+    summary_base: dict[str, Any] = {
+        "columns": dict(report.columns), "rows_total": report.rows_total, "dry_run": dry_run,
+    }
+    try:
+        fill_townships(session, records)
+        keys = [(r["source"], str(r["external_id"])) for r in records]
+        existing = _stored_by_key(session, keys)
+        dup_rows = _store_duplicates(session, [r for r, k in zip(records, keys, strict=True)
+                                               if k not in existing], errors)
+        errors.sort(key=lambda e: (e.row, e.field))
+        rejected_rows = {e.row for e in errors}
+        if errors and not skip_invalid:
+            session.rollback()
+            raise ImportRejectedError(
+                f"station file rejected: {len(errors)} problem(s) in {len(rejected_rows)} row(s); "
+                "nothing was imported (use skip_invalid to import the valid rows)",
+                report=ImportSummary(rejected=len(rejected_rows), errors=tuple(errors), accepted=False,
+                                     **summary_base),
+            )
+        plan = _plan(records, keys, existing, skip_rows=dup_rows)
+        ids = list(plan.kept_ids)
+        if dry_run:
+            session.rollback()
+        else:
+            set_actor(session, actor)
+            ids.extend(_bulk_insert(session, plan.to_insert))
+            _bulk_update(session, plan.to_update)
+            session.commit()
+    except (IntegrityError, OperationalError) as exc:
+        wrap_db_errors(session, exc)
+        raise
+    summary = ImportSummary(
+        imported=len(plan.to_insert), updated=len(plan.to_update), unchanged=plan.unchanged,
+        rejected=len(rejected_rows), errors=tuple(errors), accepted=True, station_ids=tuple(ids),
+        **summary_base,
+    )
+    logger.info("import %s: %s", source, summary.to_dict() | {"errors": len(errors)})
+    return summary
+
+
+def _report_of(frame_or_report: ImportReport | pd.DataFrame, *, source: str, crs: str) -> ImportReport:
+    """The validated rows: a file's report as it is, a frame validated like a file."""
     if not source or not str(source).strip():
         raise InputError("source is required", field="source")
     check_text(str(source), field="source")
     if isinstance(frame_or_report, ImportReport):
-        report = frame_or_report
-    elif isinstance(frame_or_report, pd.DataFrame):
-        report = report_from_frame(frame_or_report, crs=crs, source=source)
-    else:
-        raise InputError("import_stations needs an ImportReport or a (Geo)DataFrame", field="file")
+        return frame_or_report
+    if isinstance(frame_or_report, pd.DataFrame):
+        return report_from_frame(frame_or_report, crs=crs, source=source)
+    raise InputError("import_stations needs an ImportReport or a (Geo)DataFrame", field="file")
 
-    errors = list(report.errors)
-    records: list[dict[str, Any]] = []
+
+def _records_of(report: ImportReport, source: str) -> list[dict[str, Any]]:
+    """The report's valid rows as store records (``lon``/``lat``, ``source``, ``row``, no NaN)."""
     frame = report.frame
-    geom_name = frame.geometry.name
     xs = frame.geometry.x.to_numpy(dtype=float) if len(frame) else []
     ys = frame.geometry.y.to_numpy(dtype=float) if len(frame) else []
-    plain = pd.DataFrame(frame.drop(columns=[geom_name])).to_dict("records")
-    for pos, rec in enumerate(plain):
+    records = pd.DataFrame(frame.drop(columns=[frame.geometry.name])).to_dict("records")
+    for pos, rec in enumerate(records):
         rec["lon"], rec["lat"] = float(xs[pos]), float(ys[pos])
         rec["source"] = rec.get("source") or source
         rec["row"] = int(rec["row"]) if "row" in rec and not pd.isna(rec["row"]) else pos + 2
@@ -166,79 +210,69 @@ def import_stations(
                 rec[key] = None
         rec["seats"] = None if rec.get("seats") is None else int(rec["seats"])
         rec["floor_area_m2"] = None if rec.get("floor_area_m2") is None else float(rec["floor_area_m2"])
-        records.append(rec)
+    return records
 
-    try:
-        fill_townships(session, records)
-        keys = [(r["source"], str(r["external_id"])) for r in records]
-        existing: dict[tuple[str, str], dict[str, Any]] = {}
-        found_ids = session.execute(
-            text("SELECT s.id FROM stations s JOIN unnest(CAST(:src AS text[]), CAST(:ext AS text[])) "
-                 "AS k(source, external_id) ON s.source = k.source AND s.external_id = k.external_id"),
-            {"src": [k[0] for k in keys], "ext": [k[1] for k in keys]},
-        ).scalars().all()
-        for i in range(0, len(found_ids), 5000):
-            for row in session.execute(select(*STATION_SELECT).where(Station.id.in_(found_ids[i:i + 5000]))):
-                d = row_dict(row)
-                existing[(d["source"], d["external_id"])] = d
-        new_recs = [r for r, k in zip(records, keys, strict=True) if k not in existing]
-        dups = near_duplicates(session, new_recs)
-        dup_rows = set()
-        for i, other in dups.items():
-            rec = new_recs[i]
-            dup_rows.add(rec["row"])
-            errors.append(RowError(
-                rec["row"], "name",
-                f"duplicate of existing station {other['station_id']} ({other['name']!r}, "
-                f"{other['source']}/{other['external_id']}) within {DUPLICATE_METERS:.0f} m",
-            ))
-        errors.sort(key=lambda e: (e.row, e.field))
-        rejected_rows = {e.row for e in errors}
-        summary_base: dict[str, Any] = {
-            "columns": dict(report.columns), "rows_total": report.rows_total, "dry_run": dry_run,
-        }
-        if errors and not skip_invalid:
-            summary = ImportSummary(rejected=len(rejected_rows), errors=tuple(errors), accepted=False,
-                                    **summary_base)
-            session.rollback()
-            raise ImportRejectedError(
-                f"station file rejected: {len(errors)} problem(s) in {len(rejected_rows)} row(s); "
-                "nothing was imported (use skip_invalid to import the valid rows)",
-                report=summary,
-            )
-        imported = updated = unchanged = 0
-        ids: list[int] = []
-        if not dry_run:
-            set_actor(session, actor)
-        to_insert: list[dict[str, Any]] = []
-        to_update: list[dict[str, Any]] = []
-        for rec, rkey in zip(records, keys, strict=True):
-            if rec["row"] in dup_rows:
-                continue
-            old = existing.get(rkey)
-            if old is None:
-                imported += 1
-                to_insert.append({**rec, "source": rkey[0], "external_id": rkey[1]})
-            elif same_station(old, rec):
-                unchanged += 1
-                ids.append(int(old["station_id"]))
-            else:
-                updated += 1
-                ids.append(int(old["station_id"]))
-                to_update.append({**rec, "id": int(old["station_id"])})
-        if not dry_run:
-            ids.extend(_bulk_insert(session, to_insert))
-            _bulk_update(session, to_update)
-        if dry_run:
-            session.rollback()
+
+def _stored_by_key(
+    session: Session, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The stored stations with these ``(source, external_id)`` keys."""
+    found_ids = session.execute(
+        text("SELECT s.id FROM stations s JOIN unnest(CAST(:src AS text[]), CAST(:ext AS text[])) "
+             "AS k(source, external_id) ON s.source = k.source AND s.external_id = k.external_id"),
+        {"src": [k[0] for k in keys], "ext": [k[1] for k in keys]},
+    ).scalars().all()
+    existing: dict[tuple[str, str], dict[str, Any]] = {}
+    for i in range(0, len(found_ids), 5000):
+        for row in session.execute(select(*STATION_SELECT).where(Station.id.in_(found_ids[i:i + 5000]))):
+            d = row_dict(row)
+            existing[(d["source"], d["external_id"])] = d
+    return existing
+
+
+def _store_duplicates(
+    session: Session, new_recs: Sequence[dict[str, Any]], errors: list[RowError]
+) -> set[int]:
+    """Rows of new stations that duplicate a stored one (similar name within 20 m): each gets a row
+    error appended to ``errors``; returns their row numbers."""
+    dup_rows = set()
+    for i, other in near_duplicates(session, new_recs).items():
+        rec = new_recs[i]
+        dup_rows.add(rec["row"])
+        errors.append(RowError(
+            rec["row"], "name",
+            f"duplicate of existing station {other['station_id']} ({other['name']!r}, "
+            f"{other['source']}/{other['external_id']}) within {DUPLICATE_METERS:.0f} m",
+        ))
+    return dup_rows
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What an import writes: new rows, changed stations, and the ids of the unchanged and changed."""
+
+    to_insert: list[dict[str, Any]]
+    to_update: list[dict[str, Any]]
+    kept_ids: list[int]
+    unchanged: int
+
+
+def _plan(records: Sequence[dict[str, Any]], keys: Sequence[tuple[str, str]],
+          existing: dict[tuple[str, str], dict[str, Any]], *, skip_rows: set[int]) -> _Plan:
+    to_insert: list[dict[str, Any]] = []
+    to_update: list[dict[str, Any]] = []
+    kept_ids: list[int] = []
+    unchanged = 0
+    for rec, rkey in zip(records, keys, strict=True):
+        if rec["row"] in skip_rows:
+            continue
+        old = existing.get(rkey)
+        if old is None:
+            to_insert.append({**rec, "source": rkey[0], "external_id": rkey[1]})
+            continue
+        kept_ids.append(int(old["station_id"]))
+        if same_station(old, rec):
+            unchanged += 1
         else:
-            session.commit()
-    except (IntegrityError, OperationalError) as exc:
-        wrap_db_errors(session, exc)
-        raise
-    summary = ImportSummary(
-        imported=imported, updated=updated, unchanged=unchanged, rejected=len(rejected_rows),
-        errors=tuple(errors), accepted=True, station_ids=tuple(ids), **summary_base,
-    )
-    logger.info("import %s: %s", source, summary.to_dict() | {"errors": len(errors)})
-    return summary
+            to_update.append({**rec, "id": int(old["station_id"])})
+    return _Plan(to_insert, to_update, kept_ids, unchanged)
