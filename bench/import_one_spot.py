@@ -4,7 +4,7 @@ What it does
 ------------
 1. Times, in this process, the duplicate check within a file on 3,000 rows at one spot (the trial's
    100 KB file): the reference (every pair within 20 m from ``cKDTree.query_pairs``, then a Python
-   loop comparing names) against ours (:func:`geo.stations._file_duplicates`: rows on an over-full
+   loop comparing names) against ours (:func:`geo.stations.file_duplicates`: rows on an over-full
    spot reported, pairs compared only among the rest), and prints the ratio.
 2. Writes a 5 MB CSV of one spot (distinct names, one address each) and runs
    ``yizhan stations import FILE --dry-run --json`` on it in a subprocess against a throw-away
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from _common import db_server  # noqa: E402
 
 from geo.db.setup_db import temporary_database  # noqa: E402
-from geo.stations import DUPLICATE_METERS, _file_duplicates, _local_meters, similar_names  # noqa: E402
+from geo.stations import DUPLICATE_METERS, file_duplicates, local_meters, similar_names  # noqa: E402
 
 SPOT = (113.9365, 22.5405)
 
@@ -45,7 +45,7 @@ def reference_duplicates(records: list[tuple[int, dict[str, Any]]]) -> dict[int,
     out: dict[int, tuple[str, str]] = {}
     lon = np.array([r["lon"] for _, r in records])
     lat = np.array([r["lat"] for _, r in records])
-    tree = cKDTree(_local_meters(lon, lat))
+    tree = cKDTree(local_meters(lon, lat))
     for i, j in sorted(tree.query_pairs(DUPLICATE_METERS)):
         (row_i, a), (row_j, b) = records[i], records[j]
         if row_j in out or row_i in out:
@@ -102,7 +102,7 @@ def main() -> None:
     ref = reference_duplicates(records)
     t_ref = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ours = _file_duplicates(records)
+    ours = file_duplicates(records)
     t_ours = time.perf_counter() - t0
     print(f"duplicate check, {opts.rows:,} rows at one spot: reference {t_ref:.2f} s ({len(ref):,} flagged), "
           f"ours {t_ours:.3f} s ({len(ours):,} flagged); ratio {t_ref / t_ours:,.0f}×")

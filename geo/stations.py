@@ -551,7 +551,8 @@ def similar_names(a: str | None, b: str | None) -> bool:
     return SequenceMatcher(None, na, nb).ratio() >= 0.8
 
 
-def _local_meters(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def local_meters(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """WGS-84 degrees as local metres (x east, y north; equirectangular at the mean latitude)."""
     lat0 = float(np.mean(lat)) if len(lat) else 0.0
     k = 111_320.0
     return np.column_stack([lon * k * math.cos(math.radians(lat0)), lat * 110_574.0])
@@ -569,7 +570,7 @@ def auto_external_id(name: str, lon: float, lat: float) -> str:
 MAX_PER_SPOT = 20
 
 
-def _file_duplicates(records: Sequence[tuple[int, dict[str, Any]]]) -> dict[int, tuple[str, str]]:
+def file_duplicates(records: Sequence[tuple[int, dict[str, Any]]]) -> dict[int, tuple[str, str]]:
     """Find duplicates within a file: same (source, id), or similar name within 20 m under another id.
 
     O(n log n) time and O(n) memory whatever the layout: rows on an over-full spot
@@ -588,7 +589,7 @@ def _file_duplicates(records: Sequence[tuple[int, dict[str, Any]]]) -> dict[int,
             seen[key] = row
     if len(records) < 2:
         return out
-    xy = _local_meters(np.array([r["lon"] for _, r in records]), np.array([r["lat"] for _, r in records]))
+    xy = local_meters(np.array([r["lon"] for _, r in records]), np.array([r["lat"] for _, r in records]))
     out.update(_crowded_rows(records, xy, skip=out))
     _close_similar_pairs(records, xy, out)
     return out
@@ -720,7 +721,7 @@ def build_report(
         clean["row"] = row
         # (only the values given: a file of 50,000 rows holds 50,000 of these until the end)
         good.append((row, {k: v for k, v in clean.items() if v is not None}))
-    dups = _file_duplicates(good)
+    dups = file_duplicates(good)
     errors.extend(RowError(row, f, m) for row, (f, m) in dups.items())
     valid = [rec for row, rec in good if row not in dups]
     frame = records_to_frame(valid)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from geo.stations import DUPLICATE_METERS, MAX_PER_SPOT, _file_duplicates, _local_meters, similar_names
+from geo.stations import DUPLICATE_METERS, MAX_PER_SPOT, file_duplicates, local_meters, similar_names
 
 
 def reference(records: list[tuple[int, dict[str, Any]]]) -> dict[int, tuple[str, str]]:
@@ -21,7 +21,7 @@ def reference(records: list[tuple[int, dict[str, Any]]]) -> dict[int, tuple[str,
             out[row] = ("external_id", "")
         else:
             seen[key] = row
-    xy = _local_meters(np.array([r["lon"] for _, r in records]), np.array([r["lat"] for _, r in records]))
+    xy = local_meters(np.array([r["lon"] for _, r in records]), np.array([r["lat"] for _, r in records]))
     for i in range(len(records)):
         for j in range(i + 1, len(records)):
             (row_i, a), (row_j, b) = records[i], records[j]
@@ -47,7 +47,7 @@ def _records(n: int, spread_m: float, seed: int) -> list[tuple[int, dict[str, An
 def test_same_as_pairwise_reference_without_crowded_spots() -> None:
     for seed in range(5):
         records = _records(600, spread_m=800, seed=seed)
-        ours = _file_duplicates(records)
+        ours = file_duplicates(records)
         assert not any(f == "lon" for f, _ in ours.values())  # no spot over-full at this density
         assert {r: f for r, (f, _) in ours.items()} == {r: f for r, (f, _) in reference(records).items()}
 
@@ -58,6 +58,6 @@ def test_an_over_full_spot_is_reported_row_by_row() -> None:
         (i + 2, {"external_id": f"E{i}", "source": "s", "name": f"第{i}号驿站", "lon": 113.93, "lat": 22.54})
         for i in range(n)
     ]
-    out = _file_duplicates(records)
+    out = file_duplicates(records)
     assert len(out) == n and {f for f, _ in out.values()} == {"lon"}
     assert f"{n:,} rows lie within" in next(iter(out.values()))[1]
