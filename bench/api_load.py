@@ -378,6 +378,8 @@ def writes_table(
     with server(url, 1) as (base, _pid):
         host, port = base.removeprefix("http://").split(":")
         run_loop(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=k))
+        for kind in ("import", "patch"):  # warm-up: the first write of each kind imports its modules
+            run_loop(writer(kind, host, int(port), 0.1, station_id))
         print(f"/nearest at {rate:.0f}/s for {seconds:.0f} s per window, 1 uvicorn worker, under writes:")
         print(f"{'writes':>22} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} {'writes done':>11} "
               f"{'s/write':>8} {'p99 / alone':>11}")  # fmt: skip
