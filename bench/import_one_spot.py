@@ -78,9 +78,23 @@ def write_one_spot_csv(path: Path, megabytes: float) -> int:
     return i
 
 
+#: the CLI, printing its own peak RSS at exit (``VmHWM`` of its address space: ``ru_maxrss`` of a
+#: child would carry over the parent's high-water mark through fork and exec)
+PEAK_REPORTING_CLI = """
+import atexit, sys
+from api.cli import main
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            sys.stderr.write("peak-kb " + line.split()[1] + "\\n")
+atexit.register(peak)
+main()
+"""
+
+
 def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float, float, int, str]:
-    """Wall seconds, CPU seconds (user + system), peak RSS (MB) and exit code of a child process,
-    and its stderr."""
+    """Wall seconds, CPU seconds (user + system), peak RSS (MB, as the child reports it) and exit
+    code of a child process, and its stderr."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -88,7 +102,9 @@ def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float, float, 
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = usage.ru_utime + usage.ru_stime
-    return time.perf_counter() - t0, cpu, usage.ru_maxrss / 1024, proc.returncode, err
+    peak = [int(line.split()[1]) for line in err.splitlines() if line.startswith("peak-kb ")]
+    err = "\n".join(line for line in err.splitlines() if not line.startswith("peak-kb "))
+    return time.perf_counter() - t0, cpu, (peak[0] / 1024 if peak else float("nan")), proc.returncode, err
 
 
 def main() -> None:
@@ -113,7 +129,8 @@ def main() -> None:
         env = {**os.environ, "YIZHAN_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
         yizhan = [sys.executable, "-c", "from api.cli import main; main()"]
         subprocess.run([*yizhan, "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
-        cli = [*yizhan, "stations", "import", str(path), "--dry-run", "--json"]
+        args = ["stations", "import", str(path), "--dry-run", "--json"]
+        cli = [sys.executable, "-c", PEAK_REPORTING_CLI, *args]
         wall, cpu, rss, code, err = run_cli(cli, env)
         size = path.stat().st_size / 1e6
         print(f"yizhan stations import, {size:.1f} MB CSV of {n:,} rows at one spot: {wall:.2f} s wall, "
