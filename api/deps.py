@@ -11,14 +11,14 @@ from enum import StrEnum
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import api_key_header, reader, station_writer
-from api.schemas import MAX_MINUTES, IsoTime, Word
+from api.schemas import MAX_MINUTES, AmenityWord, IsoTime
 from api.settings import Settings
 from geo.catalog import resolve_amenity
 from geo.errors import InputError
@@ -103,6 +103,39 @@ async def require_key(
 ) -> Principal:
     """Any valid key (viewer, editor or admin), for reads that are not public."""
     return await reader(request, session, x_api_key)
+
+
+# --- hardening (#15): ETag / If-Match (RFC 9110 §8.8.3, §13.1.1)
+
+
+def etag_of(version: int) -> str:
+    """The strong entity tag of a station version."""
+    return f'"{int(version)}"'
+
+
+def if_match_versions(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description='apply only if the station is still at this ETag (e.g. "3"), else 412 (RFC 9110)',
+        ),
+    ] = None,
+) -> tuple[int, ...] | None:
+    """The versions an ``If-Match`` header accepts: ``None`` without the header or with ``*``
+    (any current version). Entity tags are compared strongly, so weak (``W/``) and foreign tags
+    match no version: the request then gets 412 (an empty tuple)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    versions = []
+    for tag in if_match.split(","):
+        tag = tag.strip()
+        if tag.startswith('"') and tag.endswith('"') and tag[1:-1].isdigit() and len(tag) < 21:
+            versions.append(int(tag[1:-1]))
+    return tuple(versions)
+
+
+IfMatchDep = Annotated[tuple[int, ...] | None, Depends(if_match_versions)]
 
 
 def network_for(networks: dict[str, Any], mode: Mode) -> Any:
@@ -203,7 +236,7 @@ OpenAt = Annotated[
     IsoTime | None, Query(description="count only stations open at this time (naive = China time)")
 ]
 Amenity = Annotated[
-    list[Word] | None, Query(description="count only stations with this amenity", max_length=20)
+    list[AmenityWord] | None, Query(description="count only stations with this amenity", max_length=20)
 ]
 
 

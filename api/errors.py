@@ -8,9 +8,11 @@ are 503 (the engine pings its pool, so the API recovers by itself when the datab
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo.errors import (
     ConflictError,
@@ -28,10 +31,12 @@ from geo.errors import (
     InputError,
     NotFoundError,
     OutsideChinaError,
+    PreconditionFailedError,
     StoreUnavailableError,
     UnsnappableError,
     YizhanError,
 )
+from geo.text import control_char_message
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ ERROR_STATUS: tuple[tuple[type[YizhanError], int], ...] = (
     (UnsnappableError, 422),
     (InputError, 422),
     (NotFoundError, 404),
+    (PreconditionFailedError, 412),  # hardening (#15): stale If-Match
     (ConflictError, 409),
     (InfeasibleError, 422),
     (StoreUnavailableError, 503),
@@ -77,7 +83,9 @@ def _row_errors(report: Any) -> list[Any]:
         return [str(errors)]
     out: list[Any] = []
     for err in errors:
-        if is_dataclass(err) and not isinstance(err, type):
+        if hasattr(err, "to_dict"):  # geo.stations.RowError: plain values already
+            out.append(err.to_dict())
+        elif is_dataclass(err) and not isinstance(err, type):
             out.append(jsonable_encoder(asdict(err)))
         elif hasattr(err, "as_dict"):
             out.append(jsonable_encoder(err.as_dict()))
@@ -94,15 +102,51 @@ def _field_of(loc: Sequence[Any]) -> str | None:
 async def yizhan_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, YizhanError)
     status = status_for(exc)
-    extra: dict[str, Any] = {}
-    if isinstance(exc, ImportRejectedError):
-        extra["row_errors"] = _row_errors(exc.report)
     if status >= 500:
         logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
-    return JSONResponse(error_body(exc.message, exc.field, **extra), status_code=status)
+    if isinstance(exc, ImportRejectedError):
+        # a rejected file may list 100,000 row errors: build that body in the thread pool, not on
+        # the event loop that answers /nearest
+        from starlette.concurrency import run_in_threadpool
+
+        def body() -> JSONResponse:
+            extra = {"row_errors": _row_errors(exc.report)}
+            return JSONResponse(error_body(exc.message, exc.field, **extra), status_code=status)
+
+        return await run_in_threadpool(body)
+    return JSONResponse(error_body(exc.message, exc.field), status_code=status)
+
+
+#: an echoed input is cut to this many characters, lists and objects to this many items
+ECHO_CHARS = 200
+ECHO_ITEMS = 20
+
+
+def echo_safe(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe, bounded copy of an input value echoed in an error: NaN and ±Infinity (which JSON
+    cannot carry) become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``; long text, long
+    lists and deep nesting are cut."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value).replace("inf", "Infinity").replace("nan", "NaN")
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS] + "…"
+    if depth >= 4:
+        return "…"
+    if isinstance(value, Mapping):
+        items = list(value.items())[:ECHO_ITEMS]
+        return {str(k)[:ECHO_CHARS]: echo_safe(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [echo_safe(v, depth + 1) for v in list(value)[:ECHO_ITEMS]]
+    return echo_safe(str(value), depth)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming the first invalid field; pydantic's error list is echoed made JSON-safe
+    (:func:`echo_safe`: a NaN or Infinity input used to make this handler itself fail)."""
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if errors:
@@ -112,11 +156,12 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         detail = f"{field}: {msg}" if field else msg
     else:
         field, detail = None, "invalid request"
-    safe = jsonable_encoder(errors, custom_encoder={bytes: lambda b: b.decode("utf-8", "replace")})
-    # pydantic's ctx may hold exception objects: make them strings
-    for err in safe:
-        if isinstance(err, dict) and "ctx" in err:
-            err["ctx"] = {k: str(v) for k, v in dict(err["ctx"]).items()}
+    safe = []
+    for err in errors[:ECHO_ITEMS]:
+        out = {k: echo_safe(v) for k, v in dict(err).items() if k not in ("ctx", "url")}
+        if "ctx" in err:  # pydantic's ctx may hold exception objects: make them strings
+            out["ctx"] = {k: echo_safe(str(v)) for k, v in dict(err["ctx"]).items()}
+        safe.append(out)
     return JSONResponse(error_body(detail, field, errors=safe), status_code=422)
 
 
@@ -175,8 +220,44 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResp
     return JSONResponse(error_body("internal error"), status_code=500)
 
 
+class QueryTextGuard:
+    """ASGI middleware: a query string whose names or values (percent-decoded) hold NUL or another
+    C0 control character except tab and newline is answered 422 naming the parameter, before any
+    route sees it (no route, driver or log line has to cope with them). Query strings without a
+    ``%0``/``%1`` escape or a raw control byte pass after one byte scan."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query: bytes = scope.get("query_string", b"")
+            if query and (b"%0" in query or b"%1" in query or min(query) < 0x20):
+                problem = query_text_problem(query)
+                if problem is not None:
+                    field, message = problem
+                    response = JSONResponse(error_body(f"query parameter {field!r} {message}", field),
+                                            status_code=422)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def query_text_problem(query: bytes) -> tuple[str, str] | None:
+    """``(parameter, message)`` for the first control character in a raw query string, else None."""
+    text = query.decode("latin-1")
+    for name, value in parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace"):
+        for part in (name, value):
+            message = control_char_message(part)
+            if message is not None:
+                shown = name if control_char_message(name) is None else repr(name)[1:-1][:60]
+                return shown, message
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register every handler on ``app``."""
+    """Register every handler on ``app``, and :class:`QueryTextGuard`."""
+    app.add_middleware(QueryTextGuard)
     app.add_exception_handler(YizhanError, yizhan_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -101,9 +101,9 @@ class NearestIndex:
         self.max_k = int(max_k)
         self.max_tables = int(max_tables)
         self._snapshot: StationSnapshot | None = None
-        self._tables: OrderedDict[tuple[str, int, str], NearestTable] = OrderedDict()
+        self._tables: OrderedDict[tuple[str, str], NearestTable] = OrderedDict()
         self._lock = threading.Lock()
-        self._build_locks: dict[tuple[str, int, str], threading.Lock] = {}
+        self._build_locks: dict[tuple[str, str], threading.Lock] = {}
         self._matches: OrderedDict[tuple[int, frozenset[str], dt.datetime | None], NDArray[np.int64]] = (
             OrderedDict()
         )
@@ -152,8 +152,14 @@ class NearestIndex:
             return self._table_key(mode, snap, positions) in self._tables
 
     @staticmethod
-    def _table_key(mode: str, snap: StationSnapshot, positions: NDArray[np.int64]) -> tuple[str, int, str]:
-        return (mode, snap.version, hashlib.blake2b(positions.tobytes(), digest_size=16).hexdigest())
+    def _table_key(mode: str, snap: StationSnapshot, positions: NDArray[np.int64]) -> tuple[str, str]:
+        """A table depends only on the network and the matching stations' points: keyed by those
+        (not by the registry version), a write that moves no station (a PATCH of a phone number, a
+        rename) keeps every table, and /nearest does not rebuild them (hardening, #15)."""
+        digest = hashlib.blake2b(positions.tobytes(), digest_size=16)
+        digest.update(snap.lon[positions].tobytes())
+        digest.update(snap.lat[positions].tobytes())
+        return (mode, digest.hexdigest())
 
     # ------------------------------------------------------------------ stations
     def snapshot(self, session: Any) -> StationSnapshot:
@@ -181,10 +187,8 @@ class NearestIndex:
         )
         with self._lock:
             if self._snapshot is None or self._snapshot.version != version:
-                logger.info("registry version %s: %d stations; nearest tables dropped", version, len(frame))
-                self._snapshot = new
-                self._tables.clear()
-                self._build_locks.clear()
+                logger.info("registry version %s: %d stations", version, len(frame))
+                self._snapshot = new  # tables stay: keyed by station points (see _table_key)
                 self._matches.clear()
             self._checked_at = checked
             return self._snapshot
@@ -242,10 +246,9 @@ class NearestIndex:
             built = NearestTable(positions, idx, minutes, net.snap(lon, lat))
             self.builds += 1
             with self._lock:
-                if self._snapshot is not None and self._snapshot.version == snap.version:
-                    self._tables[key] = built
-                    while len(self._tables) > self.max_tables:
-                        self._tables.popitem(last=False)
+                self._tables[key] = built
+                while len(self._tables) > self.max_tables:
+                    self._tables.popitem(last=False)
                 self._build_locks.pop(key, None)
             return built
 

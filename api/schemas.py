@@ -6,16 +6,92 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+    model_validator,
+)
+
+from geo import catalog
+from geo.crs import MAINLAND_BBOX
+from geo.text import NO_CONTROL_PATTERN, control_char_message
 
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
+StrictLon = Annotated[Lon, Field(strict=True)]
+StrictLat = Annotated[Lat, Field(strict=True)]
+
+
+def _no_control_chars(value: str) -> str:
+    """Refuse NUL and the other C0 control characters except tab and newline (:mod:`geo.text`)."""
+    message = control_char_message(value)
+    if message is not None:
+        raise ValueError(f"text {message}")
+    return value
+
+
+#: text from a person: no control characters other than tab and newline (documented as a pattern)
+Text = Annotated[
+    str, AfterValidator(_no_control_chars), Field(json_schema_extra={"pattern": NO_CONTROL_PATTERN})
+]
+#: a finite number (NaN and ±Infinity are refused, also when given as 1e999); JSON numbers only
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+def _json_integer(value: Any) -> Any:
+    """A JSON integer: an int or an integral float (``268.0``), never ``true`` or ``"5"``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("give a whole number")
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# whole JSON numbers in bounds (no ``true``, no ``"5"``: the schema says integer)
+Seats = Annotated[int, Field(ge=0, le=10_000), BeforeValidator(_json_integer)]
+SitesToAdd = Annotated[int, Field(ge=1, le=200), BeforeValidator(_json_integer)]
+MinPerArea = Annotated[int, Field(ge=0, le=20), BeforeValidator(_json_integer)]
 
 #: a non-empty code or label in a query list (amenity, kind, status)
-Word = Annotated[str, Field(min_length=1, max_length=60)]
+Word = Annotated[Text, Field(min_length=1, max_length=60)]
+
+
+def _words(entries: Any) -> list[str]:
+    """Every spelling ``geo.catalog`` resolves for a checklist: codes, Chinese and English labels,
+    aliases (matching ignores case and spaces besides)."""
+    out: list[str] = []
+    for e in entries:
+        for word in (e.code, e.label_zh, e.label_en, *e.aliases):
+            if word not in out:
+                out.append(word)
+    return out
+
+
+#: a station kind: code or label from data/station_kinds.toml (the schema lists them)
+KindWord = Annotated[Word, Field(json_schema_extra={"enum": _words(catalog.station_kinds())})]
+#: a status: planned, open or closed, or a Chinese word for one
+StatusWord = Annotated[Word, Field(json_schema_extra={"enum": list(catalog.STATUS_ALIASES)})]
+#: an amenity: code or label from data/amenities.toml
+AmenityWord = Annotated[Word, Field(json_schema_extra={"enum": _words(catalog.amenities())})]
+#: a worker group: code or label from data/worker_groups.toml
+GroupWord = Annotated[Word, Field(json_schema_extra={"enum": _words(catalog.worker_groups())})]
+
+_LON_MIN, _LAT_MIN, _LON_MAX, _LAT_MAX = MAINLAND_BBOX
+#: an input point's longitude/latitude: documented as the mainland China box that the domain check
+#: (geo.crs.in_mainland_china, 422 naming the field, "looks swapped" hints) enforces
+LonIn = Annotated[Lon, Field(json_schema_extra={"minimum": _LON_MIN, "maximum": _LON_MAX})]
+LatIn = Annotated[Lat, Field(json_schema_extra={"minimum": _LAT_MIN, "maximum": _LAT_MAX})]
+#: the same in JSON bodies (numbers only)
+BodyLon = Annotated[StrictLon, Field(json_schema_extra={"minimum": _LON_MIN, "maximum": _LON_MAX})]
+BodyLat = Annotated[StrictLat, Field(json_schema_extra={"minimum": _LAT_MIN, "maximum": _LAT_MAX})]
 
 #: ISO 8601 date or date-time, optional seconds/fraction and offset; naive = China time
-ISO_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+ISO_TIME_PATTERN = (
+    r"^([1-9]\d{3}|\d[1-9]\d{2}|\d{2}[1-9]\d|\d{3}[1-9])-((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])"
+    r"|(0[469]|11)-(0[1-9]|[12]\d|30)|02-(0[1-9]|1\d|2[0-8]))"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-](0\d|1[0-4])(:?[0-5]\d)?)?)?$"
+)
 
 
 def _iso_time(value: Any) -> Any:
@@ -63,7 +139,7 @@ class PointGeometry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["Point"]
-    coordinates: tuple[Lon, Lat]
+    coordinates: tuple[BodyLon, BodyLat]
 
 
 class LineStringGeometry(BaseModel):
@@ -106,56 +182,58 @@ class FeatureCollection(BaseModel):
 # --------------------------------------------------------------------------------------------- stations
 
 
-class StationProperties(BaseModel):
-    """Registry fields of a station written through the API (codes or Chinese labels accepted)."""
+class StationFields(BaseModel):
+    """Registry fields of a station that can be replaced (PUT): every field but the identity."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(default="union_station", min_length=1, max_length=60)
-    status: str = Field(default="open", min_length=1, max_length=20)
-    amenities: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
-        default_factory=list, max_length=40
-    )
-    opening_hours: str | None = Field(default=None, max_length=500)
-    address: str | None = Field(default=None, max_length=500)
-    host_org: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=60)
-    external_id: str | None = Field(default=None, max_length=100)
-    county_code: str | None = Field(default=None, max_length=30)
-    county_name: str | None = Field(default=None, max_length=100)
-    township_code: str | None = Field(default=None, max_length=30)
-    township_name: str | None = Field(default=None, max_length=100)
-    community_code: str | None = Field(default=None, max_length=30)
-    community_name: str | None = Field(default=None, max_length=100)
-    seats: int | None = Field(default=None, ge=0, le=10_000)
-    floor_area_m2: float | None = Field(default=None, ge=0, le=1_000_000)
+    name: Text = Field(min_length=1, max_length=200)
+    kind: KindWord = "union_station"
+    status: StatusWord = "open"
+    amenities: list[AmenityWord] = Field(default_factory=list, max_length=40)
+    opening_hours: Text | None = Field(default=None, max_length=500)
+    address: Text | None = Field(default=None, max_length=500)
+    host_org: Text | None = Field(default=None, max_length=200)
+    phone: Text | None = Field(default=None, max_length=60)
+    county_code: Text | None = Field(default=None, max_length=30)
+    county_name: Text | None = Field(default=None, max_length=100)
+    township_code: Text | None = Field(default=None, max_length=30)
+    township_name: Text | None = Field(default=None, max_length=100)
+    community_code: Text | None = Field(default=None, max_length=30)
+    community_name: Text | None = Field(default=None, max_length=100)
+    seats: Seats | None = None
+    floor_area_m2: Finite | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class StationProperties(StationFields):
+    """Registry fields of a new station (POST): codes or Chinese labels accepted; ``external_id``
+    names it within its source (it cannot change afterwards)."""
+
+    external_id: Text | None = Field(default=None, max_length=100)
 
 
 class StationPatch(BaseModel):
-    """Partial update: only the given fields change."""
+    """Partial update: only the given fields change (``null`` empties an optional field; name, kind
+    and status cannot be emptied, so they are not nullable)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: str | None = Field(default=None, min_length=1, max_length=60)
-    status: str | None = Field(default=None, min_length=1, max_length=20)
-    amenities: list[Annotated[str, Field(min_length=1, max_length=60)]] | None = Field(
-        default=None, max_length=40
-    )
-    opening_hours: str | None = Field(default=None, max_length=500)
-    address: str | None = Field(default=None, max_length=500)
-    host_org: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=60)
-    external_id: str | None = Field(default=None, max_length=100)
-    county_code: str | None = Field(default=None, max_length=30)
-    county_name: str | None = Field(default=None, max_length=100)
-    township_code: str | None = Field(default=None, max_length=30)
-    township_name: str | None = Field(default=None, max_length=100)
-    community_code: str | None = Field(default=None, max_length=30)
-    community_name: str | None = Field(default=None, max_length=100)
-    seats: int | None = Field(default=None, ge=0, le=10_000)
-    floor_area_m2: float | None = Field(default=None, ge=0, le=1_000_000)
+    name: Text = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
+    kind: KindWord = Field(default=None)  # type: ignore[assignment]
+    status: StatusWord = Field(default=None)  # type: ignore[assignment]
+    amenities: list[AmenityWord] | None = Field(default=None, max_length=40)
+    opening_hours: Text | None = Field(default=None, max_length=500)
+    address: Text | None = Field(default=None, max_length=500)
+    host_org: Text | None = Field(default=None, max_length=200)
+    phone: Text | None = Field(default=None, max_length=60)
+    county_code: Text | None = Field(default=None, max_length=30)
+    county_name: Text | None = Field(default=None, max_length=100)
+    township_code: Text | None = Field(default=None, max_length=30)
+    township_name: Text | None = Field(default=None, max_length=100)
+    community_code: Text | None = Field(default=None, max_length=30)
+    community_name: Text | None = Field(default=None, max_length=100)
+    seats: Seats | None = None
+    floor_area_m2: Finite | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class StationFeatureIn(BaseModel):
@@ -164,18 +242,36 @@ class StationFeatureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["Feature"]
-    id: int | str | None = None
+    id: StrictInt | Annotated[Text, Field(max_length=100)] | None = None  # a long digit string is no id
     geometry: PointGeometry
     properties: StationProperties
 
 
-class StationPatchIn(BaseModel):
-    """A GeoJSON Feature with some properties and optionally a new point (PATCH)."""
+class StationReplaceIn(BaseModel):
+    """A GeoJSON Feature replacing every field of one station (PUT; its identity stays)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    type: Literal["Feature"]
+    id: StrictInt | Annotated[Text, Field(max_length=100)] | None = None  # a long digit string is no id
+    geometry: PointGeometry
+    properties: StationFields
+
+
+class StationPatchIn(BaseModel):
+    """A GeoJSON Feature with some properties and optionally a new point (PATCH): at least one
+    property or the geometry."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [
+            {"required": ["geometry"], "properties": {"geometry": {"type": "object"}}},
+            {"required": ["properties"], "properties": {"properties": {"minProperties": 1}}},
+        ]},
+    )
+
     type: Literal["Feature"] = "Feature"
-    id: int | str | None = None
+    id: StrictInt | Annotated[Text, Field(max_length=100)] | None = None  # a long digit string is no id
     geometry: PointGeometry | None = None
     properties: StationPatch = Field(default_factory=StationPatch)
 
@@ -245,19 +341,25 @@ class AreaTable(BaseModel):
 class SitingRequest(BaseModel):
     """A siting scenario: give exactly one of ``add``, ``target_share`` or ``budget``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+            for name in ("add", "target_share", "budget")
+        ]},
+    )
 
     mode: Literal["walk", "ebike"] = "walk"
-    minutes: float = Field(default=15.0, gt=0, le=MAX_MINUTES)
-    add: int | None = Field(default=None, ge=1, le=200)
-    target_share: float | None = Field(default=None, gt=0, le=1)
-    budget: float | None = Field(default=None, gt=0, le=1e9)
-    min_per_area: int | None = Field(default=None, ge=0, le=20)
+    minutes: Finite = Field(default=15.0, gt=0, le=MAX_MINUTES)
+    add: SitesToAdd | None = None
+    target_share: Finite | None = Field(default=None, gt=0, le=1)
+    budget: Finite | None = Field(default=None, gt=0, le=1e9)
+    min_per_area: MinPerArea | None = None
     candidates: Literal["pois", "network"] = Field(
         default="pois", description="host POIs of YIZHAN_DEMAND_POIS, or network nodes every 300 m"
     )
     method: Literal["exact", "greedy"] = "exact"
-    time_limit_seconds: float = Field(default=30.0, gt=0, le=120)
+    time_limit_seconds: Finite = Field(default=30.0, gt=0, le=120)
     crs: Literal["wgs84", "gcj02", "bd09"] = Field(
         default="wgs84", description="coordinates of the proposed sites in the answer"
     )

@@ -21,7 +21,15 @@ stations), and prints the ratio.
 
 Target: p99 <= 20 ms at 200 requests/s with zero errors.
 
-Usage: ``.venv/bin/python bench/api_load.py [--seconds 10] [--rates 100,200,500] [--k 3]``
+Under writes (issue #15): with ``--writes`` it then measures ``/nearest`` at ``--write-rate``
+requests/s (default 150) in three windows on the same server: alone (the reference), while station
+imports run back to back (``POST /stations/import`` of the trial's file: 3,000 rows at one spot,
+100 KB, rejected as a whole), and while one ``PATCH /stations/{id}`` a second arrives (each one
+changes the registry, so ``/nearest`` re-reads it). It prints p50/p99/max per window and the ratio
+of each p99 to the one without writes. Target: p99 <= 20 ms in every window.
+
+Usage: ``.venv/bin/python bench/api_load.py [--seconds 10] [--rates 100,200,500] [--k 3]
+[--writes] [--write-rate 150] [--write-only]``
 """
 
 from __future__ import annotations
@@ -187,6 +195,9 @@ class _Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
+    async def request(self, request: bytes) -> tuple[int, bytes]:
+        return await self.get(request)
+
     async def get(self, request: bytes) -> tuple[int, bytes]:
         self.writer.write(request)
         status_line = await self.reader.readline()
@@ -285,6 +296,106 @@ async def open_loop(
     }
 
 
+API_KEY = "bench-writer-key"
+
+
+def one_spot_csv(rows: int = 3000) -> bytes:
+    """The trial's import: ``rows`` stations with distinct names at one spot (about 100 KB)."""
+    lines = ["编号,名称,经度,纬度,类型"]
+    lines += [f"S{i},第{i}号驿站,113.9365,22.5405,工会驿站" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def import_request(host: str, port: int, data: bytes) -> bytes:
+    boundary = "yizhanbenchboundary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"one_spot.csv\"\r\n"
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    head = (
+        "POST /stations/import?source=bench-import HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\nX-API-Key: {API_KEY}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def patch_request(host: str, port: int, station_id: int, i: int) -> bytes:
+    body = f'{{"type": "Feature", "properties": {{"phone": "0755-{i:08d}"}}}}'.encode()
+    head = (
+        f"PATCH /stations/{station_id} HTTP/1.1\r\nHost: {host}:{port}\r\nX-API-Key: {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def writer(kind: str, host: str, port: int, seconds: float, station_id: int) -> dict[str, float]:
+    """Writes of one kind for ``seconds``: imports back to back, or one PATCH a second."""
+    reader, writer_ = await asyncio.open_connection(host, port)
+    conn = _Conn(reader, writer_)
+    data = one_spot_csv()
+    end = time.perf_counter() + seconds
+    done, statuses, took = 0, [], []
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        if kind == "import":
+            request = import_request(host, port, data)
+        else:
+            request = patch_request(host, port, station_id, done)
+        status, _ = await asyncio.wait_for(conn.request(request), timeout=120.0)
+        took.append(time.perf_counter() - t0)
+        statuses.append(status)
+        done += 1
+        if kind == "patch":
+            await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
+    writer_.close()
+    return {"writes": float(done), "ok": float(sum(s in (200, 201, 422) for s in statuses)),
+            "mean_s": float(np.mean(took)) if took else float("nan")}  # fmt: skip
+
+
+async def load_with_writes(
+    kind: str, host: str, port: int, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float,
+    k: int, station_id: int,
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    load = open_loop(host, port, glon, glat, rate=rate, seconds=seconds, k=k)
+    if kind == "none":
+        return await load, None
+    res, wrote = await asyncio.gather(load, writer(kind, host, port, seconds, station_id))
+    return res, wrote
+
+
+def writes_table(
+    url: str, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int
+) -> None:
+    """/nearest alone, during imports, during one PATCH a second (issue #15)."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(sqlalchemy_url(url))
+    with eng.connect() as conn:
+        station_id = int(conn.execute(text("SELECT min(id) FROM stations")).scalar_one())
+    eng.dispose()
+    os.environ["YIZHAN_API_KEYS"] = API_KEY
+    with server(url, 1) as (base, _pid):
+        host, port = base.removeprefix("http://").split(":")
+        run_loop(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=k))
+        for kind in ("import", "patch"):  # warm-up: the first write of each kind imports its modules
+            run_loop(writer(kind, host, int(port), 0.1, station_id))
+        print(f"/nearest at {rate:.0f}/s for {seconds:.0f} s per window, 1 uvicorn worker, under writes:")
+        print(f"{'writes':>22} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} {'writes done':>11} "
+              f"{'s/write':>8} {'p99 / alone':>11}")  # fmt: skip
+        alone = None
+        for kind, label in (("none", "none (reference)"), ("import", "imports back to back"),
+                            ("patch", "one PATCH a second")):  # fmt: skip
+            res, wrote = run_loop(load_with_writes(kind, host, int(port), glon, glat, rate=rate,
+                                                   seconds=seconds, k=k, station_id=station_id))  # fmt: skip
+            alone = alone or res["p99_ms"]
+            done = f"{wrote['ok']:.0f}/{wrote['writes']:.0f}" if wrote else "-"
+            per = f"{wrote['mean_s']:.2f}" if wrote else "-"
+            print(f"{label:>22} {res['p50_ms']:>7.2f} {res['p99_ms']:>7.2f} {res['max_ms']:>7.1f} "
+                  f"{res['errors']:>6.0f} {done:>11} {per:>8} {res['p99_ms'] / alone:>11.2f}")  # fmt: skip
+            time.sleep(1.0)
+
+
 def lookup_vs_reference(url: str, settings: Settings, lon: np.ndarray, lat: np.ndarray, k: int) -> None:
     """In-process: NearestIndex.query (precomputed) vs one Dijkstra per request (no precomputation)."""
     from scipy.sparse.csgraph import dijkstra
@@ -344,6 +455,9 @@ def main() -> None:
     parser.add_argument("--rates", default="100,200,500", help="requests per second, comma-separated")
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--workers", default="1", help="uvicorn worker processes to try, comma-separated")
+    parser.add_argument("--writes", action="store_true", help="also measure /nearest under writes")
+    parser.add_argument("--write-rate", type=float, default=150.0, help="/nearest rate under writes")
+    parser.add_argument("--write-only", action="store_true", help="only the under-writes windows")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), 60.0)
     rates = [float(r) for r in args.rates.split(",")]
@@ -355,6 +469,10 @@ def main() -> None:
             f"{n_st} stations at real host POIs; {lon.size} query points in the Nanshan core "
             "(GCJ-02 requests)"
         )
+        if args.writes or args.write_only:
+            writes_table(url, glon, glat, rate=args.write_rate, seconds=seconds, k=args.k)
+        if args.write_only:
+            return
         lookup_vs_reference(url, settings, lon, lat, args.k)
         for workers in [int(w) for w in args.workers.split(",")]:
             with server(url, workers) as (base, pid):

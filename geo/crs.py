@@ -79,6 +79,8 @@ _MAINLAND_LON_MIN: Final = 73.4
 _MAINLAND_LON_MAX: Final = 135.1
 _MAINLAND_LAT_MIN: Final = 18.1
 _MAINLAND_LAT_MAX: Final = 53.6
+#: (min lon, min lat, max lon, max lat) of the box :func:`in_mainland_china` checks (any of the three CRSs)
+MAINLAND_BBOX: Final = (_MAINLAND_LON_MIN, _MAINLAND_LAT_MIN, _MAINLAND_LON_MAX, _MAINLAND_LAT_MAX)
 
 #: Inverse transforms stop when every point's residual is below this many degrees.
 TOLERANCE_DEGREES: Final = 1e-9

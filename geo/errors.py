@@ -42,6 +42,11 @@ class ConflictError(YizhanError):
     """The request conflicts with stored data (duplicate station, stale version, ...)."""
 
 
+# --- hardening (#15): optimistic concurrency
+class PreconditionFailedError(ConflictError):
+    """The stored version is not the one the client had read (``If-Match``); nothing was changed."""
+
+
 class InfeasibleError(YizhanError):
     """A siting request cannot be met; the message says what is reachable."""
 

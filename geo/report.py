@@ -72,10 +72,10 @@ def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
 
 def write_table(frame: pd.DataFrame, out: Path, stem: str, *, lang: str = "zh") -> list[Path]:
     """``out/stem.csv`` (UTF-8 with BOM, opens in Excel) and ``out/stem.xlsx``, headers in ``lang``."""
+    from geo.text import write_csv, write_xlsx  # formulas neutralised, written atomically
+
     table = headers(pd.DataFrame(frame), lang)
-    csv = _atomic(out / f"{stem}.csv", lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
-    xlsx = _atomic(out / f"{stem}.xlsx", lambda p: table.to_excel(p, index=False))
-    return [csv, xlsx]
+    return [write_csv(table, out / f"{stem}.csv"), write_xlsx({"Sheet1": table}, out / f"{stem}.xlsx")]
 
 
 def write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> Path:

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -32,8 +32,17 @@ from shapely.geometry import Point
 
 from geo import catalog
 from geo import crs as gcrs
-from geo.errors import InputError
+from geo.errors import InputError, first_line
 from geo.hours import normalize_opening_hours
+from geo.text import (
+    CONTROL_CHARS,
+    atomic_path,
+    control_char_message,
+    normalize_newlines,
+    unneutralise_formula,
+    write_csv,
+    write_xlsx,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +84,7 @@ _SUFFIX_FORMAT = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowError:
     """One problem in one row of a station file."""
 
@@ -197,8 +206,8 @@ def _is_blank(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    if isinstance(value, str) and value.strip() in ("", "nan", "NaN", "None", "null", "-", "—"):
-        return True
+    if isinstance(value, str):
+        return value.strip() in ("", "nan", "NaN", "None", "null", "-", "—")
     try:
         return bool(pd.isna(value)) if not isinstance(value, list | tuple | set | np.ndarray) else False
     except (TypeError, ValueError):
@@ -215,7 +224,7 @@ def _text(value: Any) -> str | None:
         return str(int(value))
     if isinstance(value, np.floating) and float(value).is_integer():
         return str(int(value))
-    return str(value).strip() or None
+    return normalize_newlines(str(value)).strip() or None
 
 
 def _number(value: Any) -> float | None:
@@ -249,7 +258,7 @@ def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
             try:
                 loaded = json.loads(value)
                 words = [str(w) for w in loaded] if isinstance(loaded, list) else words
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, too deep, or an integer too long
                 pass
     elif isinstance(value, Iterable):
         words = [str(w).strip() for w in value if not _is_blank(w)]
@@ -272,6 +281,12 @@ def _parse_amenities(value: Any) -> tuple[list[str], list[str]]:
     return [c for c in order if c in codes], unknown
 
 
+#: longest text a cell may hold (the csv module's default field limit)
+MAX_CELL_CHARS = 131_072
+
+Problems = list[tuple[str, str]]
+
+
 def validate_record(
     raw: Mapping[str, Any], *, crs: str = "wgs84", fix_swapped: bool = False
 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
@@ -283,18 +298,123 @@ def validate_record(
     (dict or None, list)
         The clean record (``lon``/``lat`` in WGS-84) or ``None``, and every ``(field, message)``.
     """
-    errors: list[tuple[str, str]] = []
-    out: dict[str, Any] = {}
+    out, point, errors = _check_fields(raw, crs=crs)
+    if point is not None:
+        placed = place_points(np.array([point[0]]), np.array([point[1]]), np.array([crs]),
+                              fix_swapped=fix_swapped)
+        _apply_place(out, errors, placed, 0)
+    return (None if errors else out), errors
+
+
+def _check_fields(
+    raw: Mapping[str, Any], *, crs: str
+) -> tuple[dict[str, Any], tuple[float, float] | None, Problems]:
+    """Every check of one station but the point's place: the clean fields, the point as given
+    (``None`` when it could not be read, or after an earlier error), and the problems."""
+    errors: Problems = _cell_problems(raw)
+    if errors:  # control characters or huge cells: nothing else is worth reading
+        return {}, None, errors
+    raw = _split_location(raw, errors)
+    out: dict[str, Any] = {"external_id": _text(raw.get("external_id")), "source": _text(raw.get("source"))}
+    _check_name(raw, out, errors)
+    point = _read_point(raw, errors) if not errors else None
+    _check_codes(raw, out, errors)
+    for key in _TEXT_FIELDS:
+        out[key] = _text(raw.get(key))
+    _check_sizes(raw, out, errors)
+    src_crs = _text(raw.get("source_crs"))
+    try:
+        out["source_crs"] = gcrs.resolve_crs(src_crs, field="source_crs") if src_crs else crs
+    except InputError as exc:
+        errors.append(("source_crs", exc.message))
+    return out, point, errors
+
+
+@dataclass(frozen=True)
+class PlacedPoints:
+    """Points checked and converted by :func:`place_points`: WGS-84 coordinates, and per point the
+    problem (``None`` when it lies in mainland China, after fixing a swap when asked)."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    problems: tuple[str | None, ...]
+
+
+def place_points(
+    lon: np.ndarray, lat: np.ndarray, crs: np.ndarray, *, fix_swapped: bool = False
+) -> PlacedPoints:
+    """Check that points (in the CRS of each, ``crs``) lie in mainland China, swap or report the ones
+    that look swapped, and convert them to WGS-84, vectorised (one file's rows in one call)."""
+    lon, lat = np.asarray(lon, dtype=float).copy(), np.asarray(lat, dtype=float).copy()
+    outside = ~np.asarray(gcrs.in_mainland_china(lon, lat), dtype=bool)
+    problems: list[str | None] = [None] * len(lon)
+    if outside.any():
+        swapped = outside & np.asarray(gcrs.looks_swapped(lon, lat), dtype=bool)
+        for i in np.flatnonzero(outside):
+            x, y = float(lon[i]), float(lat[i])
+            if not swapped[i]:
+                problems[i] = f"coordinate ({x}, {y}) is outside mainland China"
+            elif not fix_swapped:
+                problems[i] = (
+                    f"latitude and longitude look swapped: ({x}, {y}) is outside mainland China "
+                    f"but ({y}, {x}) is inside; swap the columns or use fix_swapped (--fix-swapped)"
+                )
+        if fix_swapped:
+            lon[swapped], lat[swapped] = lat[swapped], lon[swapped].copy()
+    crs = np.asarray(crs)
+    for name in set(crs.tolist()) - {"wgs84"}:
+        rows = crs == name
+        lon[rows], lat[rows] = gcrs.convert(lon[rows], lat[rows], src=name, dst="wgs84")
+    return PlacedPoints(lon=lon, lat=lat, problems=tuple(problems))
+
+
+def _apply_place(out: dict[str, Any], errors: Problems, placed: PlacedPoints, i: int) -> None:
+    if placed.problems[i] is not None:
+        errors.append(("lon", str(placed.problems[i])))
+    else:
+        out["lon"], out["lat"] = float(placed.lon[i]), float(placed.lat[i])
+
+
+def _cell_problems(raw: Mapping[str, Any]) -> Problems:
+    """Control characters (see :mod:`geo.text`) and cells over :data:`MAX_CELL_CHARS`, per field."""
+    errors: Problems = []
+    strings: list[str] = []
+    for value in raw.values():
+        if isinstance(value, str):
+            strings.append(value)
+        elif isinstance(value, list | tuple):
+            break
+    else:  # the common case, no list: one scan of every cell
+        longest = max(map(len, strings), default=0)
+        if longest <= MAX_CELL_CHARS and not CONTROL_CHARS.search("\n".join(strings)):
+            return errors
+    for key, value in raw.items():
+        texts = [value] if isinstance(value, str) else (
+            [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+        )
+        for text in texts:
+            if len(text) > MAX_CELL_CHARS:
+                errors.append((key, f"{key} is {len(text):,} characters long; at most {MAX_CELL_CHARS:,}"))
+                break
+            message = control_char_message(normalize_newlines(text))
+            if message is not None:
+                errors.append((key, f"{key} {message}"))
+                break
+    return errors
+
+
+def _split_location(raw: Mapping[str, Any], errors: Problems) -> Mapping[str, Any]:
+    """A ``location`` cell ("lon,lat") as ``lon``/``lat`` when those are blank."""
     location = _text(raw.get("location"))
     if location and _is_blank(raw.get("lon")) and _is_blank(raw.get("lat")):
         parts = [p for p in re.split(r"[,，\s;；]+", location.strip("()（）[] ")) if p]
         if len(parts) == 2:
-            raw = {**raw, "lon": parts[0], "lat": parts[1]}
-        else:
-            errors.append(("location", f"location {location!r} is not 'longitude,latitude'"))
-    out["external_id"] = _text(raw.get("external_id"))
-    out["source"] = _text(raw.get("source"))
+            return {**raw, "lon": parts[0], "lat": parts[1]}
+        errors.append(("location", f"location {location!r} is not 'longitude,latitude'"))
+    return raw
 
+
+def _check_name(raw: Mapping[str, Any], out: dict[str, Any], errors: Problems) -> None:
     name = _text(raw.get("name"))
     if name is None:
         errors.append(("name", "missing name"))
@@ -302,54 +422,41 @@ def validate_record(
         errors.append(("name", f"name is {len(name)} characters long; at most 200"))
     out["name"] = name
 
+
+def _read_point(raw: Mapping[str, Any], errors: Problems) -> tuple[float, float] | None:
+    """``lon``/``lat`` as finite numbers (as given; :func:`place_points` checks and converts them)."""
     coords: dict[str, float] = {}
-    for key, word in (("lon", "longitude"), ("lat", "latitude")) if not errors else ():
+    for key, word in (("lon", "longitude"), ("lat", "latitude")):
         value = raw.get(key)
         try:
             num = _number(value)
-        except (ValueError, TypeError):
-            errors.append((key, f"{word} {value!r} is not a number"))
+        except (ValueError, TypeError, OverflowError):
+            errors.append((key, f"{word} {_shown(value)} is not a number"))
             continue
         if num is None:
             errors.append((key, f"missing {word}"))
         else:
             coords[key] = num
-    if len(coords) == 2:
-        lon, lat = coords["lon"], coords["lat"]
-        if not gcrs.in_mainland_china(lon, lat):
-            if gcrs.looks_swapped(lon, lat):
-                if fix_swapped:
-                    lon, lat = lat, lon
-                else:
-                    errors.append((
-                        "lon",
-                        f"latitude and longitude look swapped: ({lon}, {lat}) is outside mainland China "
-                        f"but ({lat}, {lon}) is inside; swap the columns or use fix_swapped (--fix-swapped)",
-                    ))
-            else:
-                errors.append(("lon", f"coordinate ({lon}, {lat}) is outside mainland China"))
-        if not errors or all(f not in ("lon", "lat") for f, _ in errors):
-            wlon, wlat = gcrs.convert(lon, lat, src=crs, dst="wgs84")
-            out["lon"], out["lat"] = float(wlon), float(wlat)
+    return (coords["lon"], coords["lat"]) if len(coords) == 2 else None
 
+
+def _check_codes(raw: Mapping[str, Any], out: dict[str, Any], errors: Problems) -> None:
+    """Kind, status and amenities from the catalog (codes or labels); opening hours normalised."""
     kind = _text(raw.get("kind"))
     try:
         out["kind"] = "other" if kind is None else catalog.resolve_kind(kind)
     except InputError as exc:
         errors.append(("kind", exc.message))
-
     status = _text(raw.get("status"))
     try:
         out["status"] = "open" if status is None else catalog.resolve_status(status)
     except InputError as exc:
         errors.append(("status", exc.message))
-
     codes, unknown = _parse_amenities(raw.get("amenities"))
     if unknown:
         known = ", ".join(catalog.amenity_codes())
         errors.append(("amenities", f"unknown amenity {'、'.join(unknown)!r}; known amenities: {known}"))
     out["amenities"] = codes
-
     hours_text = _text(raw.get("opening_hours"))
     out["opening_hours"] = None
     if hours_text is not None:
@@ -358,9 +465,9 @@ def validate_record(
         except InputError as exc:
             errors.append(("opening_hours", f"bad opening hours {hours_text!r}: {exc.message}"))
 
-    for key in _TEXT_FIELDS:
-        out[key] = _text(raw.get(key))
 
+def _check_sizes(raw: Mapping[str, Any], out: dict[str, Any], errors: Problems) -> None:
+    """Seats (a whole number ≥ 0) and floor area (square metres ≥ 0, units stripped)."""
     seats = raw.get("seats")
     out["seats"] = None
     try:
@@ -369,9 +476,8 @@ def validate_record(
             if not float(num).is_integer() or num < 0:
                 raise ValueError(seats)
             out["seats"] = int(num)
-    except (ValueError, TypeError):
-        errors.append(("seats", f"seats {seats!r} is not a whole number ≥ 0"))
-
+    except (ValueError, TypeError, OverflowError):
+        errors.append(("seats", f"seats {_shown(seats)} is not a whole number ≥ 0"))
     area = raw.get("floor_area_m2")
     out["floor_area_m2"] = None
     try:
@@ -381,16 +487,14 @@ def validate_record(
             if num < 0:
                 raise ValueError(area)
             out["floor_area_m2"] = num
-    except (ValueError, TypeError):
-        errors.append(("floor_area_m2", f"floor area {area!r} is not a number of square metres ≥ 0"))
+    except (ValueError, TypeError, OverflowError):
+        errors.append(("floor_area_m2", f"floor area {_shown(area)} is not a number of square metres ≥ 0"))
 
-    src_crs = _text(raw.get("source_crs"))
-    try:
-        out["source_crs"] = gcrs.resolve_crs(src_crs, field="source_crs") if src_crs else crs
-    except InputError as exc:
-        errors.append(("source_crs", exc.message))
 
-    return (None if errors else out), errors
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr`` of a bad value for a message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def props_to_fields(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -447,7 +551,8 @@ def similar_names(a: str | None, b: str | None) -> bool:
     return SequenceMatcher(None, na, nb).ratio() >= 0.8
 
 
-def _local_meters(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def local_meters(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """WGS-84 degrees as local metres (x east, y north; equirectangular at the mean latitude)."""
     lat0 = float(np.mean(lat)) if len(lat) else 0.0
     k = 111_320.0
     return np.column_stack([lon * k * math.cos(math.radians(lat0)), lat * 110_574.0])
@@ -459,8 +564,21 @@ def auto_external_id(name: str, lon: float, lat: float) -> str:
     return f"auto-{digest}"
 
 
-def _file_duplicates(records: Sequence[tuple[int, dict[str, Any]]]) -> dict[int, tuple[str, str]]:
-    """Find duplicates within a file: same (source, id), or similar name within 20 m under another id."""
+#: at most this many stations may share one spot (a grid cell of DUPLICATE_METERS / √2 across, all of
+#: whose points lie within DUPLICATE_METERS of each other); more means geocoding failed (every row
+#: put at a district's centre), and the rows of such a spot are reported instead of compared pairwise
+MAX_PER_SPOT = 20
+
+
+def file_duplicates(records: Sequence[tuple[int, dict[str, Any]]]) -> dict[int, tuple[str, str]]:
+    """Find duplicates within a file: same (source, id), or similar name within 20 m under another id.
+
+    O(n log n) time and O(n) memory whatever the layout: rows on an over-full spot
+    (:data:`MAX_PER_SPOT`) are reported as such (:func:`_crowded_rows`) and left out of the pairwise
+    comparison, so that every remaining row has a bounded number of neighbours within 20 m. Row
+    ``j`` is a duplicate of the earliest row ``i < j`` not itself reported with which it forms a
+    close pair of similar names.
+    """
     out: dict[int, tuple[str, str]] = {}
     seen: dict[tuple[str | None, str], int] = {}
     for row, rec in records:
@@ -469,23 +587,59 @@ def _file_duplicates(records: Sequence[tuple[int, dict[str, Any]]]) -> dict[int,
             out[row] = ("external_id", f"duplicate of row {seen[key]}: same id {rec['external_id']!r}")
         else:
             seen[key] = row
-    if len(records) > 1:
-        from scipy.spatial import cKDTree
-
-        lon = np.array([r["lon"] for _, r in records])
-        lat = np.array([r["lat"] for _, r in records])
-        tree = cKDTree(_local_meters(lon, lat))
-        for i, j in sorted(tree.query_pairs(DUPLICATE_METERS)):
-            (row_i, a), (row_j, b) = records[i], records[j]
-            if row_j in out or row_i in out:
-                continue
-            if a["external_id"] != b["external_id"] and similar_names(a["name"], b["name"]):
-                out[row_j] = (
-                    "name",
-                    f"duplicate of row {row_i}: {b['name']!r} is within {DUPLICATE_METERS:.0f} m of "
-                    f"{a['name']!r}",
-                )
+    if len(records) < 2:
+        return out
+    xy = local_meters(np.array([r["lon"] for _, r in records]), np.array([r["lat"] for _, r in records]))
+    out.update(_crowded_rows(records, xy, skip=out))
+    _close_similar_pairs(records, xy, out)
     return out
+
+
+def _crowded_rows(
+    records: Sequence[tuple[int, dict[str, Any]]], xy: np.ndarray, *, skip: Mapping[int, Any]
+) -> dict[int, tuple[str, str]]:
+    """Rows on a grid cell (side DUPLICATE_METERS / √2) holding more than :data:`MAX_PER_SPOT` rows."""
+    cells = np.floor(xy / (DUPLICATE_METERS / math.sqrt(2))).astype(np.int64)
+    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    per_row = counts[inverse.reshape(-1)]
+    out: dict[int, tuple[str, str]] = {}
+    messages: dict[int, tuple[str, str]] = {}  # one per spot, shared by its rows
+    for i in np.flatnonzero(per_row > MAX_PER_SPOT):
+        row, rec = records[int(i)]
+        cell = int(inverse.reshape(-1)[i])
+        if cell not in messages:
+            messages[cell] = ("lon", (
+                f"{int(per_row[i]):,} rows lie within {DUPLICATE_METERS:.0f} m of each other at "
+                f"({rec['lon']:.5f}, {rec['lat']:.5f}); at most {MAX_PER_SPOT} stations may share a spot "
+                "(were the addresses geocoded to a district centre?)"
+            ))
+        if row not in skip:
+            out[row] = messages[cell]
+    return out
+
+
+def _close_similar_pairs(
+    records: Sequence[tuple[int, dict[str, Any]]], xy: np.ndarray, out: dict[int, tuple[str, str]]
+) -> None:
+    """Mark row ``j`` a duplicate of an earlier unmarked row ``i`` within 20 m with a similar name."""
+    from scipy.spatial import cKDTree
+
+    keep = np.array([row not in out for row, _ in records])
+    index = np.flatnonzero(keep)
+    if len(index) < 2:
+        return
+    pairs = cKDTree(xy[index]).query_pairs(DUPLICATE_METERS, output_type="ndarray")
+    if not len(pairs):
+        return
+    pairs = index[pairs]
+    pairs.sort(axis=1)
+    for i, j in pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))].tolist():
+        (row_i, a), (row_j, b) = records[i], records[j]
+        if row_j in out or row_i in out:
+            continue
+        if a["external_id"] != b["external_id"] and similar_names(a["name"], b["name"]):
+            near = f"is within {DUPLICATE_METERS:.0f} m of {a['name']!r}"
+            out[row_j] = ("name", f"duplicate of row {row_i}: {b['name']!r} {near}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -522,7 +676,7 @@ def records_to_frame(records: Sequence[dict[str, Any]], *, id_field: str = "exte
 
 
 def build_report(
-    rows: Sequence[tuple[int, dict[str, Any]]],
+    rows: Iterable[tuple[int, dict[str, Any]]],
     *,
     columns: dict[str, str],
     crs: str,
@@ -531,10 +685,15 @@ def build_report(
     encoding: str | None = None,
     ignored_columns: tuple[str, ...] = (),
 ) -> ImportReport:
-    """Validate ``(row number, field -> raw value)`` pairs into an :class:`ImportReport`."""
+    """Validate ``(row number, field -> raw value)`` pairs into an :class:`ImportReport`: each row's
+    fields (:func:`validate_record`'s checks), every point placed in one vectorised call, then the
+    duplicates within the file."""
     errors: list[RowError] = []
-    good: list[tuple[int, dict[str, Any]]] = []
+    checked: list[tuple[int, dict[str, Any], Problems]] = []
+    points: list[tuple[int, float, float, str]] = []  # (index in checked, lon, lat, crs)
+    rows_total = 0
     for row, raw in rows:
+        rows_total += 1
         row_crs = crs
         stated = _text(raw.get("coordinates_crs"))
         if stated:
@@ -543,23 +702,41 @@ def build_report(
             except InputError as exc:
                 errors.append(RowError(row, "coordinates_crs", exc.message))
                 continue
-        clean, problems = validate_record(raw, crs=row_crs, fix_swapped=fix_swapped)
+        out, point, problems = _check_fields(raw, crs=row_crs)
+        if point is not None:
+            points.append((len(checked), point[0], point[1], row_crs))
+        checked.append((row, out, problems))
+    if points:
+        placed = place_points(np.array([p[1] for p in points]), np.array([p[2] for p in points]),
+                              np.array([p[3] for p in points]), fix_swapped=fix_swapped)
+        for k, (i, *_) in enumerate(points):
+            _apply_place(checked[i][1], checked[i][2], placed, k)
+    good: list[tuple[int, dict[str, Any]]] = []
+    for row, clean, problems in _drain(checked):
         errors.extend(RowError(row, f, m) for f, m in problems)
-        if clean is None:
+        if problems:
             continue
         if clean["external_id"] is None:
             clean["external_id"] = auto_external_id(clean["name"], clean["lon"], clean["lat"])
         clean["row"] = row
-        good.append((row, clean))
-    dups = _file_duplicates(good)
+        # (only the values given: a file of 50,000 rows holds 50,000 of these until the end)
+        good.append((row, {k: v for k, v in clean.items() if v is not None}))
+    dups = file_duplicates(good)
     errors.extend(RowError(row, f, m) for row, (f, m) in dups.items())
     valid = [rec for row, rec in good if row not in dups]
     frame = records_to_frame(valid)
     errors.sort(key=lambda e: (e.row, e.field))
     return ImportReport(
-        frame=frame, errors=tuple(errors), columns=columns, rows_total=len(rows), crs=crs, source=source,
+        frame=frame, errors=tuple(errors), columns=columns, rows_total=rows_total, crs=crs, source=source,
         encoding=encoding, ignored_columns=ignored_columns,
     )
+
+
+def _drain(items: list[Any]) -> Iterator[Any]:
+    """Yield the items of a list, releasing each from the list as it goes (bounded peak memory)."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -583,24 +760,38 @@ def _decode(data: bytes) -> tuple[str, str]:
 
 
 def _table_rows(header: Sequence[Any], body: Iterable[Sequence[Any]], mapping: Mapping[str, str],
-                first_row: int = 2) -> list[tuple[int, dict[str, Any]]]:
+                first_row: int = 2, *, csv_text: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """``(row number, field -> cell)`` of the non-blank rows; CSV cells lose the ``'`` that an export
+    put before a formula character (:func:`geo.text.neutralise_formula`)."""
     index = {i: mapping[str(h)] for i, h in enumerate(header) if h is not None and str(h) in mapping}
     out = []
     for n, values in enumerate(body, start=first_row):
         if all(_is_blank(v) for v in values):
             continue
-        out.append((n, {fld: (values[i] if i < len(values) else None) for i, fld in index.items()}))
+        row = {fld: (values[i] if i < len(values) else None) for i, fld in index.items()}
+        if csv_text:
+            row = {fld: unneutralise_formula(v) for fld, v in row.items()}
+        out.append((n, row))
     return out
 
 
 def _read_csv_table(path: Path) -> tuple[list[Any], list[list[Any]], str]:
+    """Header and rows of a CSV file. Line ends may be LF, CR LF or CR alone (classic Mac Excel);
+    cells may be of any length here (:func:`validate_record` reports the over-long ones by row)."""
     text, encoding = _decode(path.read_bytes())
     sample = text[:8192]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InputError(
+            f"{path.name}: cannot read line {reader.line_num} as CSV: {exc}", field="file"
+        ) from None
     if not rows:
         raise InputError(f"{path.name} is empty", field="file")
     return rows[0], rows[1:], encoding
@@ -625,26 +816,121 @@ def _read_xlsx_table(path: Path) -> tuple[list[Any], list[list[Any]]]:
     return rows[0], rows[1:]
 
 
-def _feature_rows(features: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str], tuple[str, ...],
-                                                                  list[tuple[int, dict[str, Any]]]]:
-    headers: list[str] = []
+def _feature_rows(features: Sequence[Any]) -> tuple[dict[str, str], tuple[str, ...],
+                                                    list[tuple[int, dict[str, Any]]]]:
+    """Rows of GeoJSON features. A feature that is not an object, properties that are not an
+    object and a geometry that is not a GeoJSON Point are row errors (``_geometry_error`` /
+    ``_feature_error``), never exceptions."""
+    headers: dict[str, None] = {}
     for feat in features:
-        for key in (feat.get("properties") or {}):
-            if key not in headers:
-                headers.append(key)
+        props = feat.get("properties") if isinstance(feat, Mapping) else None
+        if isinstance(props, Mapping):
+            headers.update(dict.fromkeys(str(k) for k in props))
     mapping, ignored = map_headers(headers)
     rows = []
     for n, feat in enumerate(features, start=1):
-        props = feat.get("properties") or {}
-        raw = {fld: props.get(h) for h, fld in mapping.items()}
-        geom = feat.get("geometry") or {}
-        if geom.get("type") == "Point" and len(geom.get("coordinates") or []) >= 2:
-            raw["lon"], raw["lat"] = geom["coordinates"][0], geom["coordinates"][1]
-        elif geom:
+        if not isinstance(feat, Mapping):
+            problem = f"feature is {_json_kind(feat)}, not a GeoJSON Feature object"
+            rows.append((n, {"_feature_error": problem}))
+            continue
+        props = feat.get("properties")
+        if props is not None and not isinstance(props, Mapping):
+            rows.append((n, {"_feature_error": f"properties is {_json_kind(props)}, not an object"}))
+            continue
+        props = props or {}
+        raw: dict[str, Any] = {fld: props.get(h) for h, fld in mapping.items()}
+        geometry_problem = _point_of(feat.get("geometry"), raw)
+        if geometry_problem:
             raw["lon"] = raw["lat"] = None
-            raw["_geometry_error"] = f"geometry is a {geom.get('type')}, not a Point"
+            raw["_geometry_error"] = geometry_problem
         rows.append((n, raw))
     return mapping, ignored, rows
+
+
+def _point_of(geom: Any, raw: dict[str, Any]) -> str | None:
+    """Put a GeoJSON Point's coordinates in ``raw``; return what is wrong with any other geometry."""
+    if geom is None or geom == {}:
+        return None
+    if not isinstance(geom, Mapping):
+        return f"geometry is {_json_kind(geom)}, not a GeoJSON object (WKT is not read here)"
+    kind = geom.get("type")
+    if kind != "Point":
+        return f"geometry is a {_shown(kind, 40)}, not a Point"
+    coords = geom.get("coordinates")
+    if not isinstance(coords, list | tuple) or len(coords) < 2:
+        return f"Point coordinates {_shown(coords)} are not [longitude, latitude]"
+    raw["lon"], raw["lat"] = coords[0], coords[1]
+    return None
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the text {_shown(value, 40)}"
+    return {list: "an array", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _load_json(path: Path) -> Any:
+    """Parse a JSON file; malformed, too deeply nested or over-long numbers are InputError."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {path.name} as GeoJSON: {exc}", field="file") from None
+    except RecursionError:
+        raise InputError(f"cannot read {path.name} as GeoJSON: nested too deeply", field="file") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InputError(f"cannot read {path.name} as GeoJSON: {exc}", field="file") from None
+
+
+def _table_file_rows(path: Path, fmt: str) -> tuple[dict[str, str], tuple[str, ...],
+                                                     list[tuple[int, dict[str, Any]]], str | None]:
+    """Header mapping, ignored headers, rows and encoding of a CSV or XLSX station file."""
+    encoding: str | None = None
+    if fmt == "csv":
+        header, body, encoding = _read_csv_table(path)
+    else:
+        header, body = _read_xlsx_table(path)
+    mapping, ignored = map_headers(header)
+    fields = set(mapping.values())
+    if not ({"lon", "lat"} <= fields or "location" in fields):
+        shown = ", ".join(str(h) for h in header if h is not None)
+        raise InputError(
+            f"{path.name}: no longitude/latitude columns found (headers: {_shown(shown, 300)}); "
+            "name them 经度/纬度 or lon/lat",
+            field="file",
+        )
+    return mapping, ignored, _table_rows(header, body, mapping, csv_text=fmt == "csv"), encoding
+
+
+def _geojson_file_rows(path: Path) -> tuple[dict[str, str], tuple[str, ...],
+                                           list[tuple[int, dict[str, Any]]], str | None]:
+    """Header mapping, ignored properties, rows and stated ``coordinates_crs`` of a GeoJSON file."""
+    doc = _load_json(path)
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        raise InputError(f"{path.name} is not a GeoJSON FeatureCollection", field="file")
+    mapping, ignored, rows = _feature_rows(features)
+    stated = doc.get("coordinates_crs")
+    return mapping, ignored, rows, (str(stated) if stated else None)
+
+
+def _vector_file_rows(path: Path) -> tuple[dict[str, str], tuple[str, ...], list[tuple[int, dict[str, Any]]]]:
+    """Rows of a GPKG/SHP station file (read with GDAL)."""
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # the GDAL driver raises its own kinds for a broken file
+        raise InputError(f"cannot read {path.name}: {first_line(exc)}", field="file") from None
+    features = [
+        {"properties": {k: v for k, v in rec.items() if k != "geometry"},
+         "geometry": ({"type": "Point", "coordinates": [rec["geometry"].x, rec["geometry"].y]}
+                      if rec["geometry"] is not None and rec["geometry"].geom_type == "Point"
+                      else ({"type": rec["geometry"].geom_type} if rec["geometry"] is not None else {}))}
+        for rec in gdf.to_dict("records")
+    ]
+    return _feature_rows(features)
 
 
 def read_station_file(
@@ -659,8 +945,9 @@ def read_station_file(
     Parameters
     ----------
     path
-        CSV (UTF-8, UTF-8 with BOM or GBK/GB18030, detected), XLSX (first sheet), GeoJSON
-        (Point features) or GPKG/SHP. Headers in Chinese or English (``data/column_aliases.toml``).
+        CSV (UTF-8, UTF-8 with BOM or GBK/GB18030, detected; LF, CR LF or CR line ends), XLSX
+        (first sheet), GeoJSON (Point features) or GPKG/SHP. Headers in Chinese or English
+        (``data/column_aliases.toml``).
     crs
         CRS of the coordinates: ``wgs84``, ``gcj02`` (Amap/Tencent) or ``bd09`` (Baidu). ``None``:
         as the file states it (a ``coordinates_crs`` column, ``gcj``/``bd`` in the coordinate
@@ -675,7 +962,8 @@ def read_station_file(
     Returns
     -------
     ImportReport
-        Valid rows as a canonical stations frame in EPSG:4326, plus every row error.
+        Valid rows as a canonical stations frame in EPSG:4326, plus every row error (malformed
+        features, control characters, over-long cells included).
 
     Raises
     ------
@@ -693,63 +981,50 @@ def read_station_file(
     explicit_crs = gcrs.resolve_crs(crs) if crs is not None else None
     source = source or path.stem
     encoding: str | None = None
-
     if fmt in ("csv", "xlsx"):
-        if fmt == "csv":
-            header, body, encoding = _read_csv_table(path)
-        else:
-            header, body = _read_xlsx_table(path)
-        mapping, ignored = map_headers(header)
-        fields = set(mapping.values())
-        if not ({"lon", "lat"} <= fields or "location" in fields):
-            shown = ", ".join(str(h) for h in header if h is not None)
-            raise InputError(
-                f"{path.name}: no longitude/latitude columns found (headers: {shown}); "
-                "name them 经度/纬度 or lon/lat",
-                field="file",
-            )
-        rows = _table_rows(header, body, mapping)
+        mapping, ignored, rows, encoding = _table_file_rows(path, fmt)
     elif fmt == "geojson":
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read {path.name} as GeoJSON: {exc}", field="file") from exc
-        features = doc.get("features") if isinstance(doc, dict) else None
-        if not isinstance(features, list):
-            raise InputError(f"{path.name} is not a GeoJSON FeatureCollection", field="file")
-        mapping, ignored, rows = _feature_rows(features)
-        stated = doc.get("coordinates_crs")
-        if stated and explicit_crs is None:
-            explicit_crs = gcrs.resolve_crs(str(stated), field="coordinates_crs")
+        mapping, ignored, rows, doc_crs = _geojson_file_rows(path)
+        if doc_crs and explicit_crs is None:
+            explicit_crs = gcrs.resolve_crs(doc_crs, field="coordinates_crs")
     else:
-        gdf = gpd.read_file(path)
-        features = [
-            {"properties": {k: v for k, v in rec.items() if k != "geometry"},
-             "geometry": ({"type": "Point", "coordinates": [rec["geometry"].x, rec["geometry"].y]}
-                          if rec["geometry"] is not None and rec["geometry"].geom_type == "Point"
-                          else ({"type": rec["geometry"].geom_type} if rec["geometry"] is not None else {}))}
-            for rec in gdf.to_dict("records")
-        ]
-        mapping, ignored, rows = _feature_rows(features)
+        mapping, ignored, rows = _vector_file_rows(path)
+    report = _report_with_feature_errors(rows, mapping, ignored, explicit_crs=explicit_crs, source=source,
+                                         fix_swapped=fix_swapped, encoding=encoding)
+    logger.info("%s: %d rows, %d valid, %d errors (crs %s, encoding %s)", path.name, report.rows_total,
+                report.rows_valid, len(report.errors), report.crs, encoding)
+    return report
 
-    stated = {_text(raw.get("coordinates_crs")) for _, raw in rows} - {None}
+
+def _report_with_feature_errors(
+    rows: list[tuple[int, dict[str, Any]]], mapping: dict[str, str], ignored: tuple[str, ...], *,
+    explicit_crs: str | None, source: str, fix_swapped: bool, encoding: str | None,
+) -> ImportReport:
+    """Decide the CRS, validate the rows, and report malformed features and geometries by row.
+
+    Consumes ``rows`` (the reader's own list, emptied as the rows are validated, so that a large
+    file's raw cells and its clean records are not all held at once)."""
+    feature_errors = [RowError(n, "feature", raw.pop("_feature_error")) for n, raw in rows
+                      if "_feature_error" in raw]
+    bad_features = {e.row for e in feature_errors}
+    stated = {_text(raw.get("coordinates_crs")) for n, raw in rows if n not in bad_features} - {None}
     if explicit_crs is None and len(stated) == 1:
         explicit_crs = gcrs.resolve_crs(str(stated.pop()), field="coordinates_crs")
     use_crs = explicit_crs or _crs_from_headers(mapping) or "wgs84"
     geometry_errors = [RowError(n, "geometry", raw.pop("_geometry_error")) for n, raw in rows
-                       if "_geometry_error" in raw]
-    report = build_report(rows, columns=mapping, crs=use_crs, source=source, fix_swapped=fix_swapped,
+                       if "_geometry_error" in raw and n not in bad_features]
+    kept_rows = (item for item in _drain(rows) if item[0] not in bad_features)
+    report = build_report(kept_rows, columns=mapping, crs=use_crs, source=source, fix_swapped=fix_swapped,
                           encoding=encoding, ignored_columns=ignored)
-    if geometry_errors:
-        bad_rows = {e.row for e in geometry_errors}
-        kept = tuple(e for e in report.errors if not (e.row in bad_rows and e.field in ("lon", "lat")))
-        errors = tuple(sorted((*kept, *geometry_errors), key=lambda e: (e.row, e.field)))
-        report = ImportReport(frame=report.frame, errors=errors, columns=report.columns,
-                              rows_total=report.rows_total, crs=report.crs, source=report.source,
-                              encoding=report.encoding, ignored_columns=report.ignored_columns)
-    logger.info("%s: %d rows, %d valid, %d errors (crs %s, encoding %s)", path.name, report.rows_total,
-                report.rows_valid, len(report.errors), report.crs, encoding)
-    return report
+    if not geometry_errors and not feature_errors:
+        return report
+    bad_rows = {e.row for e in geometry_errors}
+    kept = tuple(e for e in report.errors if not (e.row in bad_rows and e.field in ("lon", "lat")))
+    errors = tuple(sorted((*kept, *geometry_errors, *feature_errors), key=lambda e: (e.row, e.field)))
+    return ImportReport(frame=report.frame, errors=errors, columns=report.columns,
+                        rows_total=report.rows_total + len(feature_errors), crs=report.crs,
+                        source=report.source, encoding=report.encoding,
+                        ignored_columns=report.ignored_columns)
 
 
 def report_from_frame(
@@ -836,7 +1111,14 @@ def export_stations(
         out["coordinates_crs"] = crs
         out["lon"], out["lat"] = round(float(lon[i]), 8), round(float(lat[i]), 8)
         records.append(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_export(records, path, fmt, crs)
+    logger.info("wrote %d stations to %s (%s, %s)", len(records), path, fmt, crs)
+    return path
+
+
+def _write_export(records: list[dict[str, Any]], path: Path, fmt: str, crs: str) -> None:
+    """Write export records to a temporary file renamed onto ``path`` (:func:`geo.text.atomic_path`);
+    CSV and XLSX cells never become formulas (:func:`geo.text.write_csv`, :func:`geo.text.write_xlsx`)."""
     if fmt == "geojson":
         doc = {
             "type": "FeatureCollection",
@@ -848,22 +1130,21 @@ def export_stations(
                 for r in records
             ],
         }
-        path.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-        return path
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        return
     flat = [{**r, "amenities": ";".join(r["amenities"])} for r in records]
     columns = [*_EXPORT_ORDER, "coordinates_crs", "lon", "lat"]
     table = pd.DataFrame(flat, columns=columns)
     if fmt == "csv":
-        table.to_csv(path, index=False, encoding="utf-8-sig")
+        write_csv(table, path)
     elif fmt == "xlsx":
-        table.to_excel(path, index=False, sheet_name="stations", engine="openpyxl")
+        write_xlsx({"stations": table}, path)
     else:
         out_gdf = gpd.GeoDataFrame(
             table.drop(columns=["lon", "lat"]).astype({"station_id": str}),
             geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326",
         )
-        if path.exists():
-            path.unlink()
-        out_gdf.to_file(path, driver="GPKG", layer="stations")
-    logger.info("wrote %d stations to %s (%s, %s)", len(records), path, fmt, crs)
-    return path
+        with atomic_path(path) as tmp:
+            tmp.unlink()  # (GDAL makes the file itself)
+            out_gdf.to_file(tmp, driver="GPKG", layer="stations")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
 from folium.plugins import Fullscreen
@@ -313,6 +314,16 @@ class HtmlBox(MacroElement):
         self.content = content
         self.position = position
         self.css_class = css_class
+
+
+def escape_text_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """A copy of ``frame`` whose text values in ``columns`` are HTML-escaped, for folium's
+    ``GeoJsonTooltip``/``GeoJsonPopup``, which put property values into the page as HTML."""
+    out = frame.copy()
+    for column in columns:
+        if column in out.columns:
+            out[column] = [html.escape(v) if isinstance(v, str) else v for v in out[column]]
+    return out
 
 
 def esc(value: Any) -> str:

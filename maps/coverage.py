@@ -30,6 +30,7 @@ from maps.base import (
     base_map,
     ensure_map,
     esc,
+    escape_text_columns,
     map_tiles_crs,
     require_columns,
     require_geodataframe,
@@ -417,6 +418,7 @@ def add_gaps(
     fields = keep
     for column in fields:
         shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
+    shown = escape_text_columns(shown, fields)  # the tooltip writes values as HTML
     folium.GeoJson(
         json.loads(shown.to_json(na="null")),
         name=name,
@@ -558,6 +560,7 @@ def add_areas(
     fields = [c for c in ("area_name", "covered_pct", uncovered_col, "stations") if c and c in shown.columns]
     for column in fields:
         shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
+    shown = escape_text_columns(shown, fields)  # the tooltip writes values as HTML
     folium.GeoJson(
         json.loads(shown.to_json(na="null")),
         name=name,
@@ -693,7 +696,7 @@ def add_area_outlines(
     m = ensure_map(m)
     crs = map_tiles_crs(m, tiles_crs)
     keep = [c for c in ("area_name", "area_code") if c in areas.columns]
-    shown = to_tiles_crs(areas[[*keep, areas.geometry.name]], crs)
+    shown = escape_text_columns(to_tiles_crs(areas[[*keep, areas.geometry.name]], crs), keep)
     tooltip = folium.GeoJsonTooltip(fields=["area_name"], aliases=["街道"]) if "area_name" in keep else None
     folium.GeoJson(
         json.loads(shown.to_json(na="null")),

@@ -440,6 +440,7 @@ def write_outputs(run: Run, out: Path, *, resolution: int = 9, lang: str = "en")
     from geo.coverage import covered_area
     from geo.gaps import find_gaps
     from geo.report import headers
+    from geo.text import write_csv
 
     out.mkdir(parents=True, exist_ok=True)
     result = run.result
@@ -448,7 +449,5 @@ def write_outputs(run: Run, out: Path, *, resolution: int = 9, lang: str = "en")
     written.append(write_geojson(find_gaps(result, resolution=resolution, stations=result.stations),
                                  out / "gaps.geojson"))
     for name, frame in (("by_area.csv", result.by_area), ("by_group.csv", result.by_group)):
-        path = out / name
-        headers(frame, lang).to_csv(path, index=False, encoding="utf-8-sig")
-        written.append(path)
+        written.append(write_csv(headers(frame, lang), out / name))  # no live formulas, atomic
     return written

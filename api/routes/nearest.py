@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Mode, OutCRS, SessionScope, SessionScopeDep, network_for, query_model
 from api.nearest_index import NearestIndex, StationSnapshot
 from api.routes.stations import to_wgs84_point
-from api.schemas import ErrorBody, IsoTime, NearestResponse, Word
+from api.schemas import AmenityWord, ErrorBody, IsoTime, LatIn, LonIn, NearestResponse
 from api.settings import Settings
 from geo.amap import amap_url
 from geo.catalog import resolve_amenity
@@ -49,14 +49,14 @@ class NearestParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    lon: float = Field(ge=-180, le=180, description="longitude in `crs`")
-    lat: float = Field(ge=-90, le=90, description="latitude in `crs`")
+    lon: LonIn = Field(description="longitude in `crs`")  # the China box documented
+    lat: LatIn = Field(description="latitude in `crs`")
     crs: OutCRS = Field(
         OutCRS.wgs84, description="coordinate system of lon/lat in and of the answer (Amap phones: gcj02)"
     )
     mode: Mode = Field(Mode.walk, description="travel mode")
     k: int = Field(3, ge=1, le=20, description="number of stations")
-    amenity: list[Word] = Field(
+    amenity: list[AmenityWord] = Field(
         default_factory=list, max_length=20, description="required amenity (repeatable)"
     )
     open_now: bool = Field(False, description="only stations open now (China time)")

@@ -23,7 +23,7 @@ from api.errors import error_body
 from api.ratelimit import RateLimiter, admit
 from api.routes._geojson import json_value
 from api.routes.stations import to_wgs84_point
-from api.schemas import ErrorBody, Lat, Lon
+from api.schemas import AmenityWord, ErrorBody, GroupWord, LatIn, LonIn, Text
 from api.settings import Settings
 from geo.errors import NotFoundError
 
@@ -60,19 +60,19 @@ class VisitIn(BaseModel):
     """One visit logged from the station's page ("I am here"); nothing identifies the worker."""
 
     model_config = ConfigDict(extra="forbid")
-    worker_group: Code | None = Field(default=None, description="e.g. delivery_rider, 骑手")
-    service: Code | None = Field(default=None, description="e.g. drinking_water, 充电")
+    worker_group: GroupWord | None = Field(default=None, description="e.g. delivery_rider, 骑手")
+    service: AmenityWord | None = Field(default=None, description="e.g. drinking_water, 充电")
 
 
 class FeedbackIn(BaseModel):
     """A worker's report about a station."""
 
     model_config = ConfigDict(extra="forbid")
-    station_id: int = Field(ge=1, le=2**62)
+    station_id: int = Field(ge=1, le=2**31 - 1)  # a serial id; exact in a JSON schema
     kind: Literal["closed", "broken", "full", "moved", "other"]
-    text: str = Field(default="", max_length=500)
-    lon: Lon | None = None
-    lat: Lat | None = None
+    text: Text = Field(default="", max_length=500)
+    lon: LonIn | None = None
+    lat: LatIn | None = None
 
 
 # --------------------------------------------------------------------------------------------------

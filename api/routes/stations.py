@@ -12,17 +12,21 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import KEY_RESPONSES, check_station_import
-from api.deps import ActorDep, OutCRS, SessionDep, SettingsDep
+from api.deps import ActorDep, IfMatchDep, OutCRS, SessionDep, SettingsDep, etag_of
 from api.errors import error_body
 from api.routes._geojson import GEOJSON, features, json_value, page_links, record_feature
 from api.schemas import (
+    AmenityWord,
     ErrorBody,
     Feature,
     FeatureCollection,
     IsoTime,
+    KindWord,
     StationFeatureIn,
     StationPatchIn,
-    Word,
+    StationReplaceIn,
+    StatusWord,
+    Text,
 )
 from geo.crs import convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
@@ -41,9 +45,10 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **KEY_RESPONSES,
     403: {"model": ErrorBody, "description": "a viewer key, or the organisation may not change this station"},
     409: {"model": ErrorBody, "description": "conflicts with stored data"},
+    412: {"model": ErrorBody, "description": "If-Match names a version the station is no longer at"},
 }
 
-_NUM = r"\s*-?(\d{1,3}(\.\d{0,12})?|\.\d{1,12})\s*"
+_NUM = r" *-?(\d{1,3}(\.\d{0,12})?|\.\d{1,12}) *"
 #: four (or six, OGC 3-D) comma-separated numbers
 BBOX_PATTERN = rf"^{_NUM}(,{_NUM}){{3}}(,{_NUM},{_NUM})?$"
 UPLOAD_SUFFIXES = (".csv", ".xlsx", ".geojson", ".json", ".txt", ".tsv")
@@ -96,7 +101,9 @@ def _written(request: Request) -> None:
         index.mark_stale()
 
 
-def _props_from_feature(body: StationFeatureIn | StationPatchIn, *, partial: bool) -> dict[str, Any]:
+def _props_from_feature(
+    body: StationFeatureIn | StationReplaceIn | StationPatchIn, *, partial: bool
+) -> dict[str, Any]:
     """Repository props from a Feature: the properties given, plus the point as ``lon``/``lat``."""
     props = body.properties.model_dump(exclude_unset=partial)
     if not partial:
@@ -118,12 +125,14 @@ def list_stations_route(
     bbox: Annotated[
         str | None, Query(description="minx,miny,maxx,maxy (WGS-84)", pattern=BBOX_PATTERN)
     ] = None,
-    kind: Annotated[list[Word] | None, Query(description="station kind code(s)", max_length=20)] = None,
-    status: Annotated[list[Word] | None, Query(description="planned, open or closed", max_length=3)] = None,
-    amenity: Annotated[
-        list[Word] | None, Query(description="required amenity code(s)", max_length=20)
+    kind: Annotated[list[KindWord] | None, Query(description="station kind code(s)", max_length=20)] = None,
+    status: Annotated[
+        list[StatusWord] | None, Query(description="planned, open or closed", max_length=3)
     ] = None,
-    area_code: Annotated[str | None, Query(max_length=30)] = None,
+    amenity: Annotated[
+        list[AmenityWord] | None, Query(description="required amenity code(s)", max_length=20)
+    ] = None,
+    area_code: Annotated[Text | None, Query(max_length=30)] = None,
     open_at: Annotated[
         IsoTime | None, Query(description="only stations open then (naive = China time)")
     ] = None,
@@ -176,7 +185,14 @@ def get_station_route(
 
     rec = repository.get_station(session, station_id)
     rec["stars"] = latest_stars(session, [station_id]).get(station_id)  # station operations
-    return JSONResponse(record_feature(rec, crs=crs.value), media_type=GEOJSON)
+    return _station_response(rec, crs=crs.value)
+
+
+def _station_response(rec: dict[str, Any], *, crs: str = "wgs84", status_code: int = 200,
+                      headers: dict[str, str] | None = None) -> JSONResponse:
+    """One station as a GeoJSON Feature with its version as the ``ETag``."""
+    return JSONResponse(record_feature(rec, crs=crs), status_code=status_code, media_type=GEOJSON,
+                        headers={"ETag": etag_of(rec["version"]), **(headers or {})})
 
 
 @router.post(
@@ -198,9 +214,8 @@ def create_station_route(
     props = _props_from_feature(body, partial=False)
     rec = repository.create_station(session, props, actor=actor, crs=crs.value)
     _written(request)
-    feat = record_feature(rec)
-    location = str(request.url_for("get_station_route", station_id=str(feat["id"])))
-    return JSONResponse(feat, status_code=201, media_type=GEOJSON, headers={"Location": location})
+    location = str(request.url_for("get_station_route", station_id=str(rec["station_id"])))
+    return _station_response(rec, status_code=201, headers={"Location": location})
 
 
 @router.put(
@@ -214,15 +229,19 @@ def replace_station_route(
     session: SessionDep,
     actor: ActorDep,
     station_id: int,
-    body: StationFeatureIn,
+    body: StationReplaceIn,
+    if_match: IfMatchDep,
     crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
 ) -> Any:
+    """Replace every field; with ``If-Match``, only if the station is still at that ETag (else 412)."""
     from geo.db import repository
 
     props = _props_from_feature(body, partial=False)
-    rec = repository.update_station(session, station_id, props, actor=actor, partial=False, crs=crs.value)
+    rec = repository.update_station(
+        session, station_id, props, actor=actor, partial=False, crs=crs.value, if_versions=if_match
+    )
     _written(request)
-    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+    return _station_response(rec)
 
 
 @router.patch(
@@ -237,16 +256,21 @@ def patch_station_route(
     actor: ActorDep,
     station_id: int,
     body: StationPatchIn,
+    if_match: IfMatchDep,
     crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
 ) -> Any:
+    """Set only the fields given, in one statement (concurrent changes of other fields are kept);
+    with ``If-Match``, only if the station is still at that ETag (else 412, nothing applied)."""
     from geo.db import repository
 
     props = _props_from_feature(body, partial=True)
     if not props:
         raise InputError("nothing to change: give at least one property or a geometry", field="properties")
-    rec = repository.update_station(session, station_id, props, actor=actor, partial=True, crs=crs.value)
+    rec = repository.update_station(
+        session, station_id, props, actor=actor, partial=True, crs=crs.value, if_versions=if_match
+    )
     _written(request)
-    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+    return _station_response(rec)
 
 
 @router.delete(
@@ -255,23 +279,22 @@ def patch_station_route(
     responses={200: {"content": {GEOJSON: {}}}, **WRITE_ERRORS},
     summary="Close a station (soft delete: status closed, history kept)",
 )
-def delete_station_route(request: Request, session: SessionDep, actor: ActorDep, station_id: int) -> Any:
+def delete_station_route(
+    request: Request, session: SessionDep, actor: ActorDep, station_id: int, if_match: IfMatchDep
+) -> Any:
+    """With ``If-Match``, only if the station is still at that ETag (else 412, nothing applied)."""
     from geo.db import repository
 
-    rec = repository.close_station(session, station_id, actor=actor)
+    rec = repository.close_station(session, station_id, actor=actor, if_versions=if_match)
     _written(request)
-    return JSONResponse(record_feature(rec), media_type=GEOJSON)
+    return _station_response(rec)
 
 
 async def _save_upload(upload: UploadFile, limit: int, folder: Path) -> Path:
-    name = Path(upload.filename or "upload.csv").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise InputError(
-            f"unsupported file type {suffix or '(none)'!r}; upload one of {', '.join(UPLOAD_SUFFIXES)}",
-            field="file",
-        )
-    dest = folder / f"upload{suffix}"
+    """Save the upload under a name whose suffix tells its format: the file name's when it is one of
+    :data:`UPLOAD_SUFFIXES`, else sniffed from the content (:func:`sniffed_suffix`)."""
+    suffix = Path(Path(upload.filename or "").name).suffix.lower()
+    dest = folder / "upload.bin"
     size = 0
     with dest.open("wb") as fh:
         while chunk := await upload.read(1 << 16):
@@ -281,7 +304,19 @@ async def _save_upload(upload: UploadFile, limit: int, folder: Path) -> Path:
             fh.write(chunk)
     if size == 0:
         raise InputError("the uploaded file is empty", field="file")
-    return dest
+    if suffix not in UPLOAD_SUFFIXES:
+        with dest.open("rb") as fh:
+            suffix = sniffed_suffix(fh.read(4096))
+    return dest.rename(folder / f"upload{suffix}")
+
+
+def sniffed_suffix(head: bytes) -> str:
+    """The suffix of a station file from its first bytes: a ZIP (XLSX), JSON, else CSV/text."""
+    if head.startswith(b"PK\x03\x04"):
+        return ".xlsx"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"[")):
+        return ".geojson"
+    return ".csv"
 
 
 class _TooLarge(Exception):
@@ -305,7 +340,7 @@ async def import_stations_route(
     actor: ActorDep,
     file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or GeoJSON station file")],
     crs: Annotated[OutCRS, Query(description="coordinate system of the file's coordinates")] = OutCRS.wgs84,
-    source: Annotated[str | None, Query(max_length=200, description="provenance label")] = None,
+    source: Annotated[Text | None, Query(max_length=200, description="provenance label")] = None,
     skip_invalid: Annotated[bool, Query(description="import the valid rows, skip the others")] = False,
     dry_run: Annotated[bool, Query(description="validate only, store nothing")] = False,
 ) -> Any:
@@ -323,20 +358,22 @@ async def import_stations_route(
             return _too_large(exc.limit)
         label = source or Path(file.filename or "upload").stem
 
-        def work() -> Any:
+        def work() -> JSONResponse:
+            """Read, validate, store and render the summary: all of it off the event loop."""
             report = read_station_file(path, crs=crs.value, source=label)
             check_station_import(request, session, report, source=label)  # orgs: rows outside → 403
-            return repository.import_stations(
+            summary = repository.import_stations(
                 session, report, source=label, actor=actor, skip_invalid=skip_invalid, dry_run=dry_run
             )
+            out = summary.to_dict()
+            out["station_ids"] = list(summary.station_ids)
+            out["source"] = label
+            return JSONResponse(json_value(out), status_code=200 if dry_run else 201)
 
-        summary = await run_in_threadpool(work)
+        response = await run_in_threadpool(work)
     if not dry_run:
         _written(request)
-    out = summary.to_dict()
-    out["station_ids"] = list(summary.station_ids)
-    out["source"] = label
-    return JSONResponse(json_value(out), status_code=200 if dry_run else 201)
+    return response
 
 
 def _too_large(limit: int) -> JSONResponse:

@@ -73,6 +73,8 @@ class Station(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    #: raised by a trigger with every real change (migration 0004); HTTP ETag / If-Match
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("1"))
 
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_stations_source_external_id"),

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 STATION_COLUMNS: tuple[str, ...] = (
     "id", "source", "external_id", "name", "kind", "status", "address", "county_name", "county_code",
     "township_name", "township_code", "community_name", "community_code", "amenities", "opening_hours",
-    "host_org", "phone", "seats", "floor_area_m2", "source_crs", "created_at", "updated_at",
+    "host_org", "phone", "seats", "floor_area_m2", "source_crs", "created_at", "updated_at", "version",
 )
 
 _SELECT = (

@@ -155,12 +155,9 @@ class SitingResult:
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the proposed sites as UTF-8 CSV with BOM (opens in Excel), lon/lat columns, no geometry."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name)).to_csv(
-            p, index=False, encoding="utf-8-sig"
-        )
-        return p
+        from geo.text import write_csv  # hardening (#15): no live formulas, written atomically
+
+        return write_csv(pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name)), path)
 
     def summary_frame(self) -> pd.DataFrame:
         """Key figures as a two-column table (``item``, ``value``)."""
@@ -187,13 +184,9 @@ class SitingResult:
 
     def to_excel(self, path: str | Path) -> Path:
         """Write an XLSX workbook: sheets ``proposals``, ``areas``, ``groups`` and ``summary``."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with pd.ExcelWriter(p, engine="openpyxl") as xw:
-            pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name)).to_excel(
-                xw, sheet_name="proposals", index=False
-            )
-            self.per_area.to_excel(xw, sheet_name="areas", index=False)
-            self.per_group.to_excel(xw, sheet_name="groups", index=False)
-            self.summary_frame().to_excel(xw, sheet_name="summary", index=False)
-        return p
+        from geo.text import write_xlsx  # hardening (#15): string cells, never formulas; atomic
+
+        proposals = pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name))
+        sheets = {"proposals": proposals, "areas": self.per_area, "groups": self.per_group,
+                  "summary": self.summary_frame()}
+        return write_xlsx(sheets, path)

@@ -238,7 +238,7 @@ def test_query_parameters_documented_like_fastapi_query_models(client: TestClien
     assert list(params) == ["lon", "lat", "crs", "mode", "k", "amenity", "open_now", "at"]
     assert all(p["in"] == "query" for p in params.values())
     assert [n for n, p in params.items() if p["required"]] == ["lon", "lat"]
-    assert params["lon"]["schema"]["minimum"] == -180 and params["lat"]["schema"]["maximum"] == 90
+    assert params["lon"]["schema"]["minimum"] == 73.4 and params["lat"]["schema"]["maximum"] == 53.6
     assert params["crs"]["schema"]["enum"] == ["wgs84", "gcj02", "bd09"]
     assert params["crs"]["schema"]["default"] == "wgs84"  # WGS-84 by default, as every endpoint
     assert params["mode"]["schema"]["enum"] == ["walk", "ebike"]

@@ -109,7 +109,7 @@
   var routeLayer = L.layerGroup().addTo(map), meLayer = L.layerGroup().addTo(map);
   (cfg.stations || []).forEach(function (s) {
     L.circleMarker(toMap(s.lon, s.lat), {radius: 5, color: "#fff", weight: 1, fillColor: "#c62828",
-      fillOpacity: 0.55, className: "yz-all-station"}).bindTooltip(s.name).addTo(allLayer);
+      fillOpacity: 0.55, className: "yz-all-station"}).bindTooltip(el("span", null, s.name)).addTo(allLayer);
   });
   map.on("click", function (e) { setPoint(fromMap(e.latlng), "tap"); });
 
