@@ -321,6 +321,17 @@ def build_order(
     return np.asarray(picks, dtype=np.int64), np.asarray(gains, dtype=np.float64)
 
 
+def _best_single_site(
+    a: sp.csr_matrix, w: NDArray[np.float64], c: NDArray[np.float64], budget: float
+) -> tuple[int, float]:
+    """The affordable candidate covering most weight on its own (−1 when none is affordable)."""
+    single = np.flatnonzero(c <= budget * (1 + _TOL))
+    if not single.size:
+        return -1, 0.0
+    g1 = _all_gains(a, w, np.zeros(a.shape[1], dtype=bool))[single]
+    return int(single[np.argmax(g1)]), float(g1.max())
+
+
 def mclp_greedy(
     matrix: sp.spmatrix | sp.sparray,
     weights: NDArray[np.float64] | list[float],
@@ -386,15 +397,9 @@ def mclp_greedy(
     spent += sp2
     got = float(np.sum(gains))
     if budget is not None and not (need.size and need.sum() > 0):
-        # compare with the best single affordable site
-        single = np.flatnonzero(c <= bud * (1 + _TOL))
-        if single.size:
-            g1 = _all_gains(a, w, np.zeros(a.shape[1], dtype=bool))[single]
-            best = int(single[np.argmax(g1)])
-            if g1.max() > got * (1 + _TOL):
-                picks, gains, got = [best], [float(g1.max())], float(g1.max())
-                covered = np.zeros(a.shape[1], dtype=bool)
-                _mark(a, covered, best)
+        best, g1 = _best_single_site(a, w, c, bud)
+        if best >= 0 and g1 > got * (1 + _TOL):
+            picks, gains, got = [best], [g1], g1
     bound = _online_bound(a, w, picks, gains, p=p, cost=c if budget is not None else None, budget=budget)
     bound = max(bound, got) if math.isfinite(bound) else bound
     return Solution(
@@ -608,6 +613,56 @@ def _solve_highs(
     return x, obj, bound, gap, name, seconds
 
 
+def _append_area_rows(
+    blocks: list[sp.csr_matrix],
+    lower: list[NDArray[np.float64]],
+    upper: list[NDArray[np.float64]],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    n_col: int,
+) -> None:
+    """Append the per-area minimum rows ``Σ_{j in area a} y_j ≥ need[a]`` (areas with a need only)."""
+    short = np.flatnonzero(need > 0)
+    if not short.size:
+        return
+    rows_a = np.searchsorted(short, ar)
+    ok = (ar >= 0) & np.isin(ar, short)
+    blocks.append(
+        sp.csr_matrix((np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_col))
+    )
+    lower.append(need[short].astype(np.float64))
+    upper.append(np.full(short.size, np.inf))
+
+
+def _mclp_rows(
+    a_hit: sp.csr_matrix,
+    c: NDArray[np.float64],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    p: int | None,
+    budget: float | None,
+) -> tuple[sp.csr_matrix, NDArray[np.float64], NDArray[np.float64]]:
+    """Rows of the compact MCLP over columns ``[y (candidates), x (covered columns)]``: ``x_i - Σ y_j ≤ 0``,
+    then ``Σ y_j = p`` (or ``Σ cost_j y_j ≤ budget``), then the per-area minimums."""
+    n_cand, m = a_hit.shape
+    link = sp.hstack([-a_hit.T.tocsr(), sp.identity(m, format="csr")], format="csr")
+    blocks = [link]
+    lower = [np.full(m, -np.inf)]
+    upper = [np.zeros(m)]
+    if p is not None:
+        blocks.append(sp.csr_matrix(np.concatenate([np.ones(n_cand), np.zeros(m)])[None, :]))
+        lower.append(np.array([float(p)]))
+        upper.append(np.array([float(p)]))
+    else:
+        blocks.append(sp.csr_matrix(np.concatenate([c, np.zeros(m)])[None, :]))
+        lower.append(np.array([-np.inf]))
+        upper.append(np.array([float(budget)]))  # type: ignore[arg-type]
+    _append_area_rows(blocks, lower, upper, ar, need, n_col=n_cand + m)
+    return sp.vstack(blocks, format="csr"), np.concatenate(lower), np.concatenate(upper)
+
+
 def mclp_exact(
     matrix: sp.spmatrix | sp.sparray,
     weights: NDArray[np.float64] | list[float],
@@ -646,30 +701,7 @@ def mclp_exact(
     a_hit = a[:, hit].tocsr()
     w_hit = w[hit]
     m = hit.size
-    # rows: x_i - Σ y_j ≤ 0 ; then cardinality/budget ; then per-area minimums
-    link = sp.hstack([-a_hit.T.tocsr(), sp.identity(m, format="csr")], format="csr")
-    blocks = [link]
-    lower = [np.full(m, -np.inf)]
-    upper = [np.zeros(m)]
-    if p is not None:
-        blocks.append(sp.csr_matrix(np.concatenate([np.ones(n_cand), np.zeros(m)])[None, :]))
-        lower.append(np.array([float(p)]))
-        upper.append(np.array([float(p)]))
-    else:
-        blocks.append(sp.csr_matrix(np.concatenate([c, np.zeros(m)])[None, :]))
-        lower.append(np.array([-np.inf]))
-        upper.append(np.array([float(budget)]))  # type: ignore[arg-type]
-    short = np.flatnonzero(need > 0)
-    if short.size:
-        rows_a = np.searchsorted(short, ar)
-        ok = (ar >= 0) & np.isin(ar, short)
-        area_rows = sp.csr_matrix(
-            (np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_cand + m)
-        )
-        blocks.append(area_rows)
-        lower.append(need[short].astype(np.float64))
-        upper.append(np.full(short.size, np.inf))
-    rows = sp.vstack(blocks, format="csr")
+    rows, row_lower, row_upper = _mclp_rows(a_hit, c, ar, need, p=p, budget=budget)
     start_y = np.zeros(n_cand)
     start_y[warm.selected] = 1.0
     start_x = np.minimum(1.0, a_hit.T @ start_y)
@@ -679,8 +711,8 @@ def mclp_exact(
         col_upper=np.ones(n_cand + m),
         integer=np.concatenate([np.ones(n_cand, dtype=bool), np.zeros(m, dtype=bool)]),
         rows=rows,
-        row_lower=np.concatenate(lower),
-        row_upper=np.concatenate(upper),
+        row_lower=row_lower,
+        row_upper=row_upper,
         maximize=True,
         time_limit_seconds=time_limit_seconds,
         start=np.concatenate([start_y, start_x]),
@@ -745,7 +777,6 @@ def set_cover_exact(
     a_hit = a[:, hit].tocsr()
     w_hit = w[hit]
     m = hit.size
-    short = np.flatnonzero(need > 0)
     start_y = np.zeros(n_cand)
     start_y[warm.selected] = 1.0
     if target_weight is None:
@@ -767,16 +798,7 @@ def set_cover_exact(
         col_cost = np.concatenate([np.ones(n_cand), np.zeros(m)])
         integer = np.concatenate([np.ones(n_cand, dtype=bool), np.zeros(m, dtype=bool)])
         start = np.concatenate([start_y, np.minimum(1.0, a_hit.T @ start_y)])
-    if short.size:
-        rows_a = np.searchsorted(short, ar)
-        ok = (ar >= 0) & np.isin(ar, short)
-        blocks.append(
-            sp.csr_matrix(
-                (np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_col)
-            )
-        )
-        lower.append(need[short].astype(np.float64))
-        upper.append(np.full(short.size, np.inf))
+    _append_area_rows(blocks, lower, upper, ar, need, n_col=n_col)
     x, _obj, bound, _hgap, status, seconds = _solve_highs(
         n_y=n_cand,
         col_cost=col_cost,
