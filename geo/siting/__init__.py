@@ -27,10 +27,10 @@ from geo.siting.candidates import (
     validate_candidates,
 )
 from geo.siting.coverage_sets import CoverageSets, build_coverage_sets
+from geo.siting.exact import mclp_exact
 from geo.siting.models import (
     Solution,
     build_order,
-    mclp_exact,
     mclp_greedy,
     set_cover_exact,
     set_cover_greedy,

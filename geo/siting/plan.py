@@ -20,7 +20,8 @@ from geo.areas import area_index
 from geo.errors import InfeasibleError, InputError
 from geo.siting.candidates import validate_candidates
 from geo.siting.coverage_sets import CoverageSets, build_coverage_sets
-from geo.siting.models import Solution, mclp_exact, mclp_greedy, set_cover_exact, set_cover_greedy
+from geo.siting.exact import mclp_exact
+from geo.siting.models import Solution, mclp_greedy, set_cover_exact, set_cover_greedy
 from geo.siting.result import SitingResult
 
 log = logging.getLogger(__name__)
