@@ -514,6 +514,7 @@ def set_cover_greedy(
         status="heuristic",
         seconds=time.perf_counter() - t0,
         method="greedy",
+        bound_source="count",
     )
 
 

@@ -409,4 +409,7 @@ def _result(
             "candidates": int(cs.candidate_unsnappable.sum()),
             "stations": int(cs.station_unsnappable.sum()),
         },
+        bound_source=sol.bound_source,
+        stop_reason=sol.stop_reason,
+        presolve=dict(sol.presolve),
     )
