@@ -9,9 +9,10 @@ budget, with an optional per-area minimum) to proven optimality or a proven boun
 4. ``add p`` without a per-area minimum on an instance of several independent components: each
    component's value curve ``F_c(k)`` (best cover with at most ``k`` sites in it) is bracketed by a lower
    curve (greedy prefixes, improved by MIP solves) and an upper curve (submodular bounds of the greedy
-   prefixes, tightened by the MIP dual bounds), and a dynamic programme over the components combines them:
-   its value on the lower curves is a plan, on the upper curves a proven bound. The points the bound's
-   allocation uses are solved exactly one by one until both agree (optimal) or time runs out;
+   prefixes, tightened by LP bounds and MIP dual bounds), and a dynamic programme over the components
+   combines them: its value on the lower curves is a plan, on the upper curves a proven bound. The points
+   the bound's allocation uses are refined one by one (swap and LP bound first, then the MIP) until both
+   agree (optimal) or time runs out;
 5. otherwise the LP relaxation (interior point, fast where HiGHS's simplex is slow) bounds the warm start,
    which is optimal when within ``mip_rel_gap`` of it; else the compact MIP
    (:func:`geo.siting.models.mclp_milp`) on the presolved instance, started from the warm start. The bound
@@ -208,7 +209,7 @@ def _whole(
 @dataclass
 class _Curve:
     """One component's value curve bracket for k = 0..K sites: ``lower[k]`` reached by ``sets[k]``,
-    ``upper[k]`` proven; ``tried[k]`` once a MIP ran at k."""
+    ``upper[k]`` proven; ``stage[k]`` 0 untouched, 1 after swap and LP bound, 2 after the MIP."""
 
     rows: NDArray[np.int64]
     a: sp.csr_matrix
@@ -216,7 +217,7 @@ class _Curve:
     lower: NDArray[np.float64]
     upper: NDArray[np.float64]
     sets: list[NDArray[np.int64]]
-    tried: NDArray[np.bool_]
+    stage: NDArray[np.int64]
 
     def exact(self, k: int, tol: float) -> bool:
         return bool(self.upper[k] - self.lower[k] <= tol * max(self.lower[k], 1e-9))
@@ -263,7 +264,7 @@ def _curve(a: sp.csr_matrix, w: NDArray[np.float64], rows: NDArray[np.int64], k_
     upper = prefix_bounds(a, w, picks, k_max)
     if picks.size < k_max:
         upper[picks.size :] = lower[-1]
-    cv = _Curve(rows, a, w, lower, upper, sets, np.zeros(k_max + 1, dtype=bool))
+    cv = _Curve(rows, a, w, lower, upper, sets, np.zeros(k_max + 1, dtype=np.int64))
     cv.tighten()
     return cv
 
@@ -289,19 +290,32 @@ def combine(values: list[NDArray[np.float64]], p: int) -> tuple[float, list[int]
     return float(best[p]), alloc
 
 
-def _solve_point(cv: _Curve, k: int, *, seconds: float, mip_rel_gap: float) -> None:
-    """Solve one component at k sites with the MIP (warm: the best known set, swapped) and record it."""
+def _bound_point(cv: _Curve, k: int, *, seconds: float) -> None:
+    """Cheap refinement of one point: swap local search on the best known set, then the LP bound."""
+    n = cv.a.shape[0]
     start = cv.sets[k]
-    if start.size == k and k < cv.a.shape[0]:
+    if start.size == k and k < n:
         start = swap_improve(cv.a, cv.w, start, time_limit_seconds=SWAP_SHARE * seconds)
+        value = float(cv.w[np.unique(cv.a[start].indices)].sum())
+        if value > cv.lower[k]:
+            cv.lower[k], cv.sets[k] = value, start
+    lp = mclp_lp_bound(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                       p=k, budget=None, time_limit_seconds=seconds)  # fmt: skip
+    cv.upper[k] = min(cv.upper[k], lp)
+    cv.stage[k] = 1
+    cv.tighten()
+
+
+def _solve_point(cv: _Curve, k: int, *, seconds: float, mip_rel_gap: float) -> None:
+    """Solve one component at k sites with the MIP, started from the best known set, and record it."""
     n = cv.a.shape[0]
     mip = mclp_milp(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                    p=k, budget=None, start=start, time_limit_seconds=seconds,
+                    p=k, budget=None, start=cv.sets[k], time_limit_seconds=seconds,
                     mip_rel_gap=mip_rel_gap)  # fmt: skip
     if mip.objective > cv.lower[k]:
         cv.lower[k], cv.sets[k] = mip.objective, mip.selected
     cv.upper[k] = min(cv.upper[k], mip.bound)
-    cv.tried[k] = True
+    cv.stage[k] = 2
     cv.tighten()
 
 
@@ -327,15 +341,24 @@ def _by_components(
             status = "optimal"
             break
         todo = [
-            (c, k) for c, k in enumerate(alloc_up) if not curves[c].exact(k, tol) and not curves[c].tried[k]
+            (c, k) for c, k in enumerate(alloc_up) if not curves[c].exact(k, tol) and curves[c].stage[k] < 2
         ]
         left = deadline - time.perf_counter()
         if not todo or left <= 0.05:
             status = "time_limit"
             break
-        todo.sort(key=lambda ck: -(curves[ck[0]].upper[ck[1]] - curves[ck[0]].lower[ck[1]]))
+        # cheap points first (swap + LP), then MIPs, widest bracket first; MIPs share the time left
+        todo.sort(
+            key=lambda ck: (
+                curves[ck[0]].stage[ck[1]],
+                curves[ck[0]].lower[ck[1]] - curves[ck[0]].upper[ck[1]],
+            )
+        )
         c, k = todo[0]
-        _solve_point(curves[c], k, seconds=max(0.05, left / len(todo)), mip_rel_gap=mip_rel_gap)
+        if curves[c].stage[k] == 0:
+            _bound_point(curves[c], k, seconds=LP_SHARE * left)
+        else:
+            _solve_point(curves[c], k, seconds=max(0.05, left / len(todo)), mip_rel_gap=mip_rel_gap)
         rounds += 1
     log.info("components: %d, %d MIP solves, lower %.6g, upper %.6g (%s)", len(curves), rounds, v_lo, v_up,
              status)  # fmt: skip
