@@ -15,8 +15,9 @@ budget, with an optional per-area minimum) to proven optimality or a proven boun
    agree (optimal) or time runs out;
 5. otherwise the LP relaxation (interior point, fast where HiGHS's simplex is slow) bounds the warm start,
    which is optimal when within ``mip_rel_gap`` of it; else the compact MIP
-   (:func:`geo.siting.models.mclp_milp`) on the presolved instance, started from the warm start. The bound
-   is the tightest of HiGHS's dual bound, the LP bound and the greedy's submodular bound.
+   (:func:`geo.siting.models.mclp_milp`) on the presolved instance after reduced-cost fixing (candidates
+   the LP proves cannot beat the warm start are left out), started from the warm start. The bound is the
+   tightest of HiGHS's dual bound, the LP bound and the greedy's submodular bound.
 
 Every result carries ``status`` (``optimal`` / ``time_limit``), ``objective``, ``bound`` (proven upper
 bound on the optimum), ``gap`` and ``bound_source``.
@@ -25,8 +26,9 @@ bound on the optimum), ``gap`` and ``bound_source``.
 from __future__ import annotations
 
 import logging
+import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,11 +36,12 @@ from numpy.typing import NDArray
 
 from geo.siting.local_search import swap_improve
 from geo.siting.models import (
+    LpBound,
     Solution,
     build_order,
     check_model_args,
     mclp_greedy,
-    mclp_lp_bound,
+    mclp_lp,
     mclp_milp,
     prepare,
     relative_gap,
@@ -110,6 +113,7 @@ def mclp_exact(
     else:
         sol = _whole(pre, need, p=p, budget=budget, labels=area_labels, deadline=deadline,
                      mip_rel_gap=mip_rel_gap)  # fmt: skip
+    stats.update(sol.presolve)
     return _back_to_original(a, w, ar, need, pre, sol, p=p, stats=stats, seconds=time.perf_counter() - t0)
 
 
@@ -187,20 +191,50 @@ def _whole(
     value = float(w[np.unique(a[start].indices)].sum()) if start.size else 0.0
     reach = float(w.sum())
     bound, source = (reach, "exhausted") if value >= reach * (1 - 1e-12) else (warm.bound, warm.bound_source)
+    lp = LpBound(math.inf, np.zeros(0))
     if bound - value > mip_rel_gap * max(value, 1e-9):
         lp_s = LP_SHARE * max(0.0, deadline - time.perf_counter())
-        lp = mclp_lp_bound(a, w, pre.cost, pre.area_of, need, p=p, budget=budget, time_limit_seconds=lp_s)
-        if lp < bound:
-            bound, source = lp, "lp"
+        lp = mclp_lp(a, w, pre.cost, pre.area_of, need, p=p, budget=budget, time_limit_seconds=lp_s)
+        if lp.bound < bound:
+            bound, source = lp.bound, "lp"
     if bound - value <= mip_rel_gap * max(value, 1e-9):
         return replace(warm, selected=start, status="optimal", bound=bound, bound_source=source)
     left = max(0.05, deadline - time.perf_counter())
-    mip = mclp_milp(a, w, pre.cost, pre.area_of, need, p=p, budget=budget, start=start,
-                    time_limit_seconds=left, mip_rel_gap=mip_rel_gap)  # fmt: skip
+    mip = reduced_milp(a, w, pre.cost, pre.area_of, need, p=p, budget=budget, start=start, lp=lp,
+                       seconds=left, mip_rel_gap=mip_rel_gap)  # fmt: skip
     if mip.bound < bound:
         bound, source = mip.bound, "highs"
     status = "optimal" if mip.status == "optimal" else "time_limit"
     return replace(mip, bound=bound, bound_source=source, status=status)
+
+
+def reduced_milp(
+    a: sp.csr_matrix,
+    w: NDArray[np.float64],
+    c: NDArray[np.float64],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    p: int | None,
+    budget: float | None,
+    start: NDArray[np.int64],
+    lp: LpBound,
+    seconds: float,
+    mip_rel_gap: float,
+) -> Solution:
+    """The compact MIP after reduced-cost fixing: candidates that the LP proves cannot be in any selection
+    better than ``start`` are left out. The MIP's bound stays a bound of the whole instance (a selection
+    using a left-out candidate covers less than ``start``, hence less than the result). ``selected`` in
+    rows of ``a``; ``presolve["fixed_by_reduced_cost"]`` counts the candidates left out."""
+    n = a.shape[0]
+    value = float(w[np.unique(a[start].indices)].sum()) if start.size else 0.0
+    keep = lp.keep(value, start)
+    rows = np.flatnonzero(keep) if keep.size == n else np.arange(n, dtype=np.int64)
+    pos = np.searchsorted(rows, start)
+    mip = mclp_milp(sp.csr_matrix(a[rows]), w, c[rows], ar[rows], need, p=p, budget=budget, start=pos,
+                    time_limit_seconds=seconds, mip_rel_gap=mip_rel_gap)  # fmt: skip
+    log.info("reduced-cost fixing left out %d of %d candidates", n - rows.size, n)
+    return replace(mip, selected=rows[mip.selected], presolve={"fixed_by_reduced_cost": int(n - rows.size)})
 
 
 # ------------------------------------------------------------------------------------------ components
@@ -218,6 +252,7 @@ class _Curve:
     upper: NDArray[np.float64]
     sets: list[NDArray[np.int64]]
     stage: NDArray[np.int64]
+    lps: dict[int, LpBound] = field(default_factory=dict)
 
     def exact(self, k: int, tol: float) -> bool:
         return bool(self.upper[k] - self.lower[k] <= tol * max(self.lower[k], 1e-9))
@@ -299,9 +334,10 @@ def _bound_point(cv: _Curve, k: int, *, seconds: float) -> None:
         value = float(cv.w[np.unique(cv.a[start].indices)].sum())
         if value > cv.lower[k]:
             cv.lower[k], cv.sets[k] = value, start
-    lp = mclp_lp_bound(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                       p=k, budget=None, time_limit_seconds=seconds)  # fmt: skip
-    cv.upper[k] = min(cv.upper[k], lp)
+    lp = mclp_lp(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                 p=k, budget=None, time_limit_seconds=seconds)  # fmt: skip
+    cv.lps[k] = lp
+    cv.upper[k] = min(cv.upper[k], lp.bound)
     cv.stage[k] = 1
     cv.tighten()
 
@@ -309,9 +345,10 @@ def _bound_point(cv: _Curve, k: int, *, seconds: float) -> None:
 def _solve_point(cv: _Curve, k: int, *, seconds: float, mip_rel_gap: float) -> None:
     """Solve one component at k sites with the MIP, started from the best known set, and record it."""
     n = cv.a.shape[0]
-    mip = mclp_milp(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                    p=k, budget=None, start=cv.sets[k], time_limit_seconds=seconds,
-                    mip_rel_gap=mip_rel_gap)  # fmt: skip
+    lp = cv.lps.get(k, LpBound(math.inf, np.zeros(0)))
+    mip = reduced_milp(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                       p=k, budget=None, start=cv.sets[k], lp=lp, seconds=seconds,
+                       mip_rel_gap=mip_rel_gap)  # fmt: skip
     if mip.objective > cv.lower[k]:
         cv.lower[k], cv.sets[k] = mip.objective, mip.selected
     cv.upper[k] = min(cv.upper[k], mip.bound)

@@ -12,7 +12,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import highspy
 import numpy as np
@@ -50,6 +50,8 @@ class HighsRun:
         ``optimal`` or ``time_limit``.
     seconds : float
         Wall time of ``run``.
+    col_dual : numpy.ndarray
+        Reduced costs ``c_j - a_j^T π`` of an LP solved to optimality (empty otherwise).
     """
 
     x: NDArray[np.float64]
@@ -58,6 +60,7 @@ class HighsRun:
     gap: float
     status: str
     seconds: float
+    col_dual: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
 
 def new_highs() -> highspy.Highs:
@@ -163,6 +166,7 @@ def solve_milp(
     obj = float(info.objective_function_value)
     if relax:
         bound = obj if name == "optimal" else (math.inf if maximize else -math.inf)
-        return HighsRun(x, obj, bound, 0.0, name, seconds)
+        dual = np.asarray(h.getSolution().col_dual, dtype=np.float64) if name == "optimal" else np.zeros(0)
+        return HighsRun(x, obj, bound, 0.0, name, seconds, dual)
     gap = max(0.0, float(info.mip_gap)) if math.isfinite(info.mip_gap) else math.inf
     return HighsRun(x, obj, float(info.mip_dual_bound), gap, name, seconds)

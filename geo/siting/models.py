@@ -691,7 +691,27 @@ def mclp_milp(
     )
 
 
-def mclp_lp_bound(
+@dataclass(frozen=True)
+class LpBound:
+    """The LP relaxation of :func:`mclp_milp`: ``bound`` (``inf`` when not solved) and the reduced cost of
+    each candidate's ``y_j`` (``c_j - a_j^T π``; empty when not solved)."""
+
+    bound: float
+    reduced_cost: NDArray[np.float64]
+
+    def keep(self, incumbent: float, start: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Reduced-cost fixing: bool per candidate, False where every solution opening it covers less than
+        ``incumbent`` (``bound + reduced_cost_j < incumbent``, with a safety margin); ``start`` is kept."""
+        n = self.reduced_cost.size
+        if not math.isfinite(self.bound) or n == 0:
+            return np.ones(0, dtype=bool)
+        margin = 1e-6 * max(abs(incumbent), 1.0)
+        out = self.bound + np.minimum(self.reduced_cost, 0.0) >= incumbent - margin
+        out[start] = True
+        return out
+
+
+def mclp_lp(
     a: sp.csr_matrix,
     w: NDArray[np.float64],
     c: NDArray[np.float64],
@@ -701,9 +721,9 @@ def mclp_lp_bound(
     p: int | None,
     budget: float | None,
     time_limit_seconds: float = 10.0,
-) -> float:
-    """The LP relaxation of :func:`mclp_milp` (a proven upper bound on the optimum); ``inf`` when HiGHS
-    does not finish it within ``time_limit_seconds``."""
+) -> LpBound:
+    """The LP relaxation of :func:`mclp_milp` (interior point + crossover): a proven upper bound on the
+    optimum and the candidates' reduced costs; bound ``inf`` when HiGHS does not finish it in time."""
     n_cand = a.shape[0]
     hit = np.flatnonzero(np.diff(a.tocsc().indptr) > 0)
     a_hit = a[:, hit].tocsr()
@@ -721,8 +741,25 @@ def mclp_lp_bound(
             relax=True,
         )
     except InfeasibleError:
-        return math.inf
-    return float(run.bound) * (1 + 1e-7) + 1e-9 if run.status == "optimal" else math.inf
+        return LpBound(math.inf, np.zeros(0))
+    if run.status != "optimal":
+        return LpBound(math.inf, np.zeros(0))
+    return LpBound(float(run.bound) * (1 + 1e-7) + 1e-9, run.col_dual[:n_cand])
+
+
+def mclp_lp_bound(
+    a: sp.csr_matrix,
+    w: NDArray[np.float64],
+    c: NDArray[np.float64],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    p: int | None,
+    budget: float | None,
+    time_limit_seconds: float = 10.0,
+) -> float:
+    """The bound of :func:`mclp_lp` alone."""
+    return mclp_lp(a, w, c, ar, need, p=p, budget=budget, time_limit_seconds=time_limit_seconds).bound
 
 
 def set_cover_exact(

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from geo.siting.exact import combine, mclp_exact, prefix_bounds
 from geo.siting.local_search import swap_improve
-from geo.siting.models import mclp_greedy, prepare
+from geo.siting.models import mclp_greedy, mclp_lp, prepare
 from geo.siting.presolve import components, presolve
 
 
@@ -171,3 +171,21 @@ def test_time_limited_components_give_a_proven_bound() -> None:
     assert quick.selected.size <= 12
     plain = mclp_exact(a, w, p=12, use_presolve=False, decompose=False, time_limit_seconds=60)
     assert plain.objective == pytest.approx(full.objective)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reduced_cost_fixing_never_removes_a_better_selection(seed: int) -> None:
+    """Every selection of p sites covering more than the incumbent uses only kept candidates."""
+    rng = np.random.default_rng(seed)
+    dense = rng.random((10, 25)) < 0.25
+    w = rng.uniform(1, 3, 25)
+    a, w2, c, ar, need = prepare(sp.csr_matrix(dense), w, None, None, None)
+    p = 3
+    incumbent = mclp_greedy(a, w2, p=p, lp_bound=False)
+    lp = mclp_lp(a, w2, c, ar, need, p=p, budget=None)
+    keep = lp.keep(incumbent.objective, incumbent.selected)
+    assert keep[incumbent.selected].all()
+    for s in itertools.combinations(range(10), p):
+        if _value(dense, w, s) > incumbent.objective + 1e-6:
+            assert keep[list(s)].all()
+    assert lp.bound >= _best(dense, w, p) - 1e-9
