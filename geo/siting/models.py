@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from geo.errors import InfeasibleError, InputError
 from geo.siting.highs import solve_milp
+from geo.siting.presolve import presolve
 
 log = logging.getLogger(__name__)
 
@@ -775,7 +776,8 @@ def set_cover_exact(
     """Fewest new stations so at least ``target_weight`` is newly covered, solved with HiGHS.
 
     ``target_weight=None`` asks for every coverable column (the classic set covering rows
-    ``Σ_{j covers i} y_j ≥ 1``); otherwise ``x_i ≤ Σ y_j`` and ``Σ w_i x_i ≥ target_weight``.
+    ``Σ_{j covers i} y_j ≥ 1``); otherwise ``x_i ≤ Σ y_j`` and ``Σ w_i x_i ≥ target_weight``. Dominated
+    candidates are removed first (:mod:`geo.siting.presolve`; the fewest-sites optimum is unchanged).
 
     Raises
     ------
@@ -787,6 +789,9 @@ def set_cover_exact(
     reach = _reachable(a, w)
     target = reach if target_weight is None else float(target_weight)
     _check_target(target, reach, a.shape[0])
+    full_a, full_w = a, w
+    pre = presolve(a, w, np.ones(a.shape[0]), ar, need, compare_cost=False)  # fewest sites: cost is 1
+    a, w, ar = pre.matrix, pre.weights, pre.area_of
     warm = set_cover_greedy(
         a, w, target_weight=target_weight, area_of=ar, area_need=need, area_labels=area_labels
     )
@@ -829,7 +834,7 @@ def set_cover_exact(
         start=start,
     )
     chosen = np.flatnonzero(run.x[:n_cand] > 0.5)
-    order, gains = build_order(a, w, chosen)
+    order, gains = build_order(full_a, full_w, pre.kept[chosen])
     count = float(chosen.size)
     bound = min(math.ceil(run.bound - 1e-6), count) if math.isfinite(run.bound) else run.bound
     bound = max(float(bound), warm.bound) if math.isfinite(warm.bound) else float(bound)
@@ -844,4 +849,5 @@ def set_cover_exact(
         seconds=run.seconds + warm.seconds,
         method="exact",
         bound_source="highs",
+        presolve=dict(pre.stats),
     )
