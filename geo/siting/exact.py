@@ -12,7 +12,7 @@ budget, with an optional per-area minimum) to proven optimality or a proven boun
    prefixes, tightened by LP bounds and MIP dual bounds), and a dynamic programme over the components
    combines them: its value on the lower curves is a plan, on the upper curves a proven bound. The points
    the bound's allocation uses are refined one by one (swap and LP bound first, then the MIP) until both
-   agree (optimal) or time runs out;
+   agree (optimal) or a share of the time runs out; then step 5 continues from the best plan found;
 5. otherwise the LP relaxation (interior point, fast where HiGHS's simplex is slow) bounds the warm start,
    which is optimal when within ``mip_rel_gap`` of it; else the compact MIP
    (:func:`geo.siting.models.mclp_milp`) on the presolved instance after reduced-cost fixing (candidates
@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 #: share of the time left that the swap local search, and then the LP bound, may use
 SWAP_SHARE = 0.15
 LP_SHARE = 0.3
+
+#: share of the time limit the component decomposition may use before the whole MIP takes over
+COMPONENTS_SHARE = 0.4
 
 
 def mclp_exact(
@@ -109,12 +112,27 @@ def mclp_exact(
     stats = {**pre.stats, "components": n_comp}
     needy = bool(need.size and np.any(need > 0))
     if p is not None and not needy and decompose and n_comp > 1:
-        sol = _by_components(pre, of_cand, n_comp, p=p, deadline=deadline, mip_rel_gap=mip_rel_gap)
+        until = time.perf_counter() + COMPONENTS_SHARE * max(0.0, deadline - time.perf_counter())
+        sol = _by_components(pre, of_cand, n_comp, p=p, deadline=until, mip_rel_gap=mip_rel_gap)
+        if sol.status != "optimal":  # the whole MIP from the components' plan; both bounds are proven
+            whole = _whole(pre, need, p=p, budget=None, labels=area_labels, deadline=deadline,
+                           mip_rel_gap=mip_rel_gap, incumbent=sol.selected)  # fmt: skip
+            sol = _better(sol, whole, mip_rel_gap)
     else:
         sol = _whole(pre, need, p=p, budget=budget, labels=area_labels, deadline=deadline,
                      mip_rel_gap=mip_rel_gap)  # fmt: skip
     stats.update(sol.presolve)
     return _back_to_original(a, w, ar, need, pre, sol, p=p, stats=stats, seconds=time.perf_counter() - t0)
+
+
+def _better(first: Solution, second: Solution, mip_rel_gap: float) -> Solution:
+    """The better plan of two runs on the same instance, with the tighter of their proven bounds."""
+    best = first if first.objective >= second.objective else second
+    tight = first if first.bound <= second.bound else second
+    proven = tight.bound - best.objective <= mip_rel_gap * max(best.objective, 1e-9)
+    status = "optimal" if proven or "optimal" in (first.status, second.status) else "time_limit"
+    merged = {**first.presolve, **second.presolve}
+    return replace(best, bound=tight.bound, bound_source=tight.bound_source, status=status, presolve=merged)
 
 
 def _back_to_original(
@@ -177,8 +195,10 @@ def _whole(
     labels: list[str] | None,
     deadline: float,
     mip_rel_gap: float,
+    incumbent: NDArray[np.int64] | None = None,
 ) -> Solution:
-    """Warm start, then the compact MIP on the whole presolved instance."""
+    """Warm start (greedy + swap, or ``incumbent`` when it covers more), then the LP bound and the compact
+    MIP on the whole presolved instance."""
     a, w = pre.matrix, pre.weights
     p = None if p is None else min(p, a.shape[0])  # "at most p": dominated candidates are gone
     warm = mclp_greedy(a, w, p=p, budget=budget, cost=pre.cost, area_of=pre.area_of, area_need=need,
@@ -189,6 +209,10 @@ def _whole(
         limit = SWAP_SHARE * max(0.0, deadline - time.perf_counter())
         start = swap_improve(a, w, start, time_limit_seconds=limit)
     value = float(w[np.unique(a[start].indices)].sum()) if start.size else 0.0
+    if incumbent is not None and incumbent.size:
+        other = float(w[np.unique(a[incumbent].indices)].sum())
+        if other > value:
+            start, value = np.sort(incumbent), other
     reach = float(w.sum())
     bound, source = (reach, "exhausted") if value >= reach * (1 - 1e-12) else (warm.bound, warm.bound_source)
     lp = LpBound(math.inf, np.zeros(0))
