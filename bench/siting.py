@@ -276,7 +276,9 @@ def scale_instances(which: list[str]) -> list[tuple[str, Network, float, float]]
     return out
 
 
-def scale(which: list[str], ps: list[int], compact_county: list[int], rows: list[list[Any]]) -> None:
+def scale(
+    which: list[str], ps: list[int], compact_county: list[int], rows: list[list[Any]], *, compact: bool = True
+) -> None:
     minutes, gap = 15.0, 1e-4
     for name, net, spacing, limit in scale_instances(which):
         demand = demand_from_network(net, meters_per_point=100.0)
@@ -290,7 +292,7 @@ def scale(which: list[str], ps: list[int], compact_county: list[int], rows: list
         for p in ps:
             new = mclp_exact(cs.matrix, cs.weights, p=p, time_limit_seconds=limit, mip_rel_gap=gap)
             runs = [("exact (presolve+components+LP+MIP)", new)]
-            if "county" not in name or p in compact_county:
+            if compact and ("county" not in name or p in compact_county):
                 runs.append(("compact MIP (today)", compact_today(cs, p, limit, gap)))
             for label, sol in runs:
                 goal = (sol.gap <= gap + 1e-12) if limit <= 60 else (sol.gap <= 0.005)
@@ -311,6 +313,7 @@ def main() -> None:
     ap.add_argument("--part", choices=["spopt", "scale", "all"], default="all")
     ap.add_argument("--instances", default="core,3x4,6x6,county", help="scale instances to run")
     ap.add_argument("--p", default="5,50,200", help="sites to add on the scale instances")
+    ap.add_argument("--no-compact", action="store_true", help="skip today's compact model")
     ap.add_argument(
         "--compact-county", default="50", help="p values at which the county runs the compact MIP"
     )
@@ -331,7 +334,8 @@ def main() -> None:
     if args.part in ("scale", "all"):
         rows: list[list[Any]] = []
         ints = [int(x) for x in args.p.split(",")]
-        scale(args.instances.split(","), ints, [int(x) for x in args.compact_county.split(",") if x], rows)
+        county_p = [int(x) for x in args.compact_county.split(",") if x]
+        scale(args.instances.split(","), ints, county_p, rows, compact=not args.no_compact)
         print("\nscale (walk 15 min; gap tolerance 0.01 %; goal: optimal <= 60 s up to 5,551 candidates, "
               "gap <= 0.5 % in 120 s at >= 40,000)")  # fmt: skip
         print_table(["instance", "candidates", "demand", "p", "method", "status", "objective", "bound",
