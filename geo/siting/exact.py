@@ -6,7 +6,8 @@ budget, with an optional per-area minimum) to proven optimality or a proven boun
 1. presolve (:mod:`geo.siting.presolve`): dominated candidates removed, columns re-merged;
 2. warm start: lazy greedy (CELF), then swap local search (:mod:`geo.siting.local_search`) for ``p``;
 3. a selection covering everything the candidates reach is optimal at once (certificate ``exhausted``);
-4. ``add p`` without a per-area minimum on an instance of several independent components: each
+4. ``add p`` without a per-area minimum on an instance of several independent components (none holding
+   90 % of the candidates): each
    component's value curve ``F_c(k)`` (best cover with at most ``k`` sites in it) is bracketed by a lower
    curve (greedy prefixes, improved by MIP solves) and an upper curve (submodular bounds of the greedy
    prefixes, tightened by LP bounds and MIP dual bounds), and a dynamic programme over the components
@@ -53,10 +54,12 @@ log = logging.getLogger(__name__)
 
 #: share of the time left that the swap local search, and then the LP bound, may use
 SWAP_SHARE = 0.15
-LP_SHARE = 0.3
+LP_SHARE = 0.5
 
-#: share of the time limit the component decomposition may use before the whole MIP takes over
+#: share of the time limit the component decomposition may use before the whole MIP takes over; it is
+#: used only when the largest component holds less than LARGEST_SHARE of the candidates
 COMPONENTS_SHARE = 0.4
+LARGEST_SHARE = 0.9
 
 
 def mclp_exact(
@@ -111,7 +114,8 @@ def mclp_exact(
     n_comp, of_cand, _ = components(pre.matrix)
     stats = {**pre.stats, "components": n_comp}
     needy = bool(need.size and np.any(need > 0))
-    if p is not None and not needy and decompose and n_comp > 1:
+    largest = int(np.bincount(of_cand).max(initial=0)) if of_cand.size else 0
+    if p is not None and not needy and decompose and n_comp > 1 and largest < LARGEST_SHARE * of_cand.size:
         until = time.perf_counter() + COMPONENTS_SHARE * max(0.0, deadline - time.perf_counter())
         sol = _by_components(pre, of_cand, n_comp, p=p, deadline=until, mip_rel_gap=mip_rel_gap)
         if sol.status != "optimal":  # the whole MIP from the components' plan; both bounds are proven

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: dominance needs the candidates × candidates overlap (Σ over columns of their candidates²); above this
 #: many products it is skipped (the rest of the presolve still runs)
-DOMINANCE_MAX_WORK = 400_000_000
+DOMINANCE_MAX_WORK = 1_500_000_000
 
 
 @dataclass(frozen=True)
