@@ -158,14 +158,13 @@ def _back_to_original(
     order, gains = order[keep], gains[keep]
     covered = float(gains.sum())
     bound = max(sol.bound, covered)
-    optimal = sol.status == "optimal"
     return Solution(
         selected=order,
         gains=gains,
         covered=covered,
         objective=covered,
         bound=bound,
-        gap=0.0 if optimal else relative_gap(covered, bound),
+        gap=relative_gap(covered, bound),
         status=sol.status,
         seconds=seconds,
         method="exact",
