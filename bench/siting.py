@@ -23,11 +23,26 @@ What is compared
   identical demand columns merged — the same optimisation problem, the form yizhan solves), and the time
   spopt would need on the full matrix is estimated from its measured build rate on a 2,000-row slice.
 
-Run: ``.venv/bin/python bench/siting.py`` (about 5 minutes).
+Scale (``--part scale``)
+-----------------------
+The instances of issue #18 on real-shaped street networks: the Shenzhen core walk network and tilings of it
+(``bench/_common.tile_network``, the tiling bench/coverage.py uses), street-length demand every 100 m,
+street-node candidates (100 m on the core, 300 m on the 3×4 and 6×6 tilings, 160 m on the 10×10 county),
+no existing station, walk 15 min; add 5 / 50 / 200. Per instance and p: the exact method of
+:func:`geo.siting.mclp_exact` (presolve, components, greedy + swap warm start, LP bound, MIP) against
+today's compact model (greedy warm start + the compact HiGHS MIP on the whole instance, no presolve), both
+with the same time limit (60 s; 120 s on the county) and the same optimality tolerance (gap 0.01 %);
+status, objective, proven bound, gap and time side by side, objectives checked equal where both are
+optimal. Goal: optimal (gap ≤ 0.01 %) within 60 s up to 5,551 candidates; gap ≤ 0.5 % within 120 s at
+≥ 40,000 candidates.
+
+Run: ``.venv/bin/python bench/siting.py`` (``--part spopt`` about 5 minutes; ``--part scale`` up to about
+30 minutes, most of it the compact model's time limits).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
@@ -44,19 +59,21 @@ from spopt.locate import MCLP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import SHENZHEN_CORE, print_table, timed
+from _common import SHENZHEN_CORE, print_table, real_networks, tile_network, timed
 
 from geo.config import data_dir
 from geo.demand import combine_demand, demand_from_network, demand_from_pois
 from geo.network import Network, load_network
 from geo.siting import (
     CoverageSets,
+    Solution,
     build_coverage_sets,
     candidates_from_network,
     candidates_from_pois,
     mclp_exact,
     mclp_greedy,
 )
+from geo.siting.models import mclp_milp, prepare
 from geo.snapping import same_edge_meters, same_edge_pairs
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -233,17 +250,105 @@ def xian(rows_cov: list[list[Any]], rows_mod: list[list[Any]]) -> None:
         )
 
 
+def compact_today(cs: CoverageSets, p: int, limit: float, gap: float) -> Solution:
+    """Today's compact model: greedy (CELF) warm start, then the compact HiGHS MIP on the whole instance;
+    the bound is the better of HiGHS's dual bound and the greedy's submodular bound."""
+    a, w, c, ar, need = prepare(cs.matrix, cs.weights, None, None, None)
+    t0 = time.perf_counter()
+    warm = mclp_greedy(a, w, p=p, lp_bound=False)
+    left = max(0.05, limit - (time.perf_counter() - t0))
+    mip = mclp_milp(a, w, c, ar, need, p=p, budget=None, start=warm.selected, time_limit_seconds=left,
+                    mip_rel_gap=gap)  # fmt: skip
+    bound = min(mip.bound, warm.bound)
+    status = (
+        "optimal" if mip.status == "optimal" or bound - mip.objective <= gap * mip.objective else mip.status
+    )
+    return Solution(mip.selected, mip.gains, mip.covered, mip.objective, bound,
+                    max(0.0, (bound - mip.objective) / max(mip.objective, 1e-9)), status,
+                    time.perf_counter() - t0, "exact", "highs")  # fmt: skip
+
+
+def scale_instances(which: list[str]) -> list[tuple[str, Network, float, float]]:
+    """(name, network, candidate spacing in metres, time limit in seconds) of the scale instances."""
+    base = real_networks()["shenzhen walk"]
+    spec = {
+        "core": ("shenzhen core", 1, 1, 100.0, 60.0),
+        "3x4": ("tiled 3x4", 3, 4, 300.0, 60.0),
+        "6x6": ("tiled 6x6", 6, 6, 300.0, 60.0),
+        "county": ("county: tiled 10x10", 10, 10, 160.0, 120.0),
+    }
+    out = []
+    for key in which:
+        name, r, c, spacing, limit = spec[key]
+        out.append((name, base if r * c == 1 else tile_network(base, r, c), spacing, limit))
+    return out
+
+
+def scale(
+    which: list[str], ps: list[int], compact_county: list[int], rows: list[list[Any]], *, compact: bool = True
+) -> None:
+    minutes, gap = 15.0, 1e-4
+    for name, net, spacing, limit in scale_instances(which):
+        demand = demand_from_network(net, meters_per_point=100.0)
+        cands = candidates_from_network(net, spacing_meters=spacing)
+        t_cov, cs = timed(lambda: build_coverage_sets(net, cands, demand, minutes=minutes))  # noqa: B023
+        print(
+            f"{name}: {net.n_nodes:,} nodes, {len(demand):,} demand points, {len(cands):,} candidates, "
+            f"{cs.pairs:,} pairs, {cs.matrix.shape[1]:,} merged columns; coverage sets {t_cov:.1f} s",
+            flush=True,
+        )
+        for p in ps:
+            new = mclp_exact(cs.matrix, cs.weights, p=p, time_limit_seconds=limit, mip_rel_gap=gap)
+            runs = [("exact (presolve+components+LP+MIP)", new)]
+            if compact and ("county" not in name or p in compact_county):
+                runs.append(("compact MIP (today)", compact_today(cs, p, limit, gap)))
+            for label, sol in runs:
+                in_time = sol.seconds <= limit * 1.05  # HiGHS checks its limit between phases
+                goal = in_time and ((sol.gap <= gap + 1e-12) if limit <= 60 else (sol.gap <= 0.005))
+                rows.append([name, len(cands), len(demand), p, label, sol.status, sol.objective,
+                             sol.bound, 100 * sol.gap, sol.seconds, sol.bound_source,
+                             "yes" if goal else "MISS"])  # fmt: skip
+                print(f"  p={p:<4} {label:<36} {sol.status:<10} obj {sol.objective:.6g} "
+                      f"bound {sol.bound:.6g} "
+                      f"gap {100 * sol.gap:.4f} % in {sol.seconds:.1f} s ({sol.bound_source}) "
+                      f"{new.presolve if sol is new else ''}", flush=True)  # fmt: skip
+            if len(runs) == 2 and all(s.status == "optimal" for _, s in runs):
+                a, b = runs[0][1].objective, runs[1][1].objective
+                print(f"  p={p}: both optimal, objectives {'EQUAL' if abs(a - b) <= gap * a else 'DIFFER'}")
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["spopt", "scale", "all"], default="all")
+    ap.add_argument("--instances", default="core,3x4,6x6,county", help="scale instances to run")
+    ap.add_argument("--p", default="5,50,200", help="sites to add on the scale instances")
+    ap.add_argument("--no-compact", action="store_true", help="skip today's compact model")
+    ap.add_argument(
+        "--compact-county", default="50", help="p values at which the county runs the compact MIP"
+    )
+    args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
-    rows_cov: list[list[Any]] = []
-    rows_mod: list[list[Any]] = []
-    shenzhen(rows_cov, rows_mod)
-    xian(rows_cov, rows_mod)
-    print("\ncoverage sets vs dense travel-time matrix (seconds, best of runs; ratio = dense / sparse)")
-    print_table(["instance", "sites", "demand", "pairs", "sparse s", "dense s", "ratio"], rows_cov)
-    print("\nmodels (seconds; ratio = spopt / this)")
-    print_table(["instance", "p", "method", "seconds", "objective", "status", "spopt/this", "note"], rows_mod)
+    if args.part in ("spopt", "all"):
+        rows_cov: list[list[Any]] = []
+        rows_mod: list[list[Any]] = []
+        shenzhen(rows_cov, rows_mod)
+        xian(rows_cov, rows_mod)
+        print("\ncoverage sets vs dense travel-time matrix (seconds, best of runs; ratio = dense / sparse)")
+        print_table(["instance", "sites", "demand", "pairs", "sparse s", "dense s", "ratio"], rows_cov)
+        print("\nmodels (seconds; ratio = spopt / this)")
+        print_table(
+            ["instance", "p", "method", "seconds", "objective", "status", "spopt/this", "note"], rows_mod
+        )
+    if args.part in ("scale", "all"):
+        rows: list[list[Any]] = []
+        ints = [int(x) for x in args.p.split(",")]
+        county_p = [int(x) for x in args.compact_county.split(",") if x]
+        scale(args.instances.split(","), ints, county_p, rows, compact=not args.no_compact)
+        print("\nscale (walk 15 min; gap tolerance 0.01 %; goal: optimal <= 60 s up to 5,551 candidates, "
+              "gap <= 0.5 % in 120 s at >= 40,000)")  # fmt: skip
+        print_table(["instance", "candidates", "demand", "p", "method", "status", "objective", "bound",
+                     "gap %", "seconds", "bound from", "goal"], rows)  # fmt: skip
     print(f"\ntotal bench time {time.perf_counter() - t0:.0f} s")
 
 

@@ -33,8 +33,12 @@ def _print_table(result: Any) -> None:
     typer.echo(
         f"{result.model}/{result.method}: {result.status}; covered share "
         f"{result.share_before:.3f} -> {result.share_after:.3f} (reachable {result.reachable_share:.3f}); "
-        f"objective {result.objective:.6g}, bound {result.bound:.6g}, gap {result.gap:.3g}"
+        f"objective {result.objective:.6g}, bound {result.bound:.6g}"
+        + (f" ({result.bound_source})" if result.bound_source else "")
+        + f", gap {result.gap:.3g}"
     )
+    if result.stop_reason:
+        typer.echo(f"stopped early: {result.stop_reason}")
     for rec in result.selected.itertuples(index=False):
         typer.echo(
             f"{rec.order:>3}  {rec.candidate_id:<28} {rec.host_type:<20} {rec.name}  "

@@ -42,6 +42,17 @@ def reversed_if_directed(graph: sp.csr_matrix | sp.csr_array) -> sp.csr_matrix:
     return sp.csr_matrix(g.T)
 
 
+def _fan_out(
+    key: NDArray[np.int64], size: NDArray[np.int64], first: NDArray[np.int64], members: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pair every item with every member of its group: item ``t`` belongs to group ``key[t]``, whose
+    members are ``members[first[g] : first[g] + size[g]]``. Returns (item of each pair, member of it)."""
+    k = size[key]
+    rep = np.repeat(np.arange(key.size), k)
+    within = np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)
+    return rep, members[first[key[rep]] + within]
+
+
 def reach_matrix(
     graph: sp.csr_matrix | sp.csr_array,
     source_node: NDArray[np.int64],
@@ -106,22 +117,15 @@ def reach_matrix(
         del dist
         # fan out each unique node's row to the sources at that node
         per_node = np.bincount(inverse, minlength=nodes.size)
-        src_order = np.argsort(inverse, kind="stable")
         src_start = np.concatenate([[0], np.cumsum(per_node)])
-        k = per_node[r_u]
-        rep = np.repeat(np.arange(r_u.size), k)
-        within = np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)
-        s_local = src_order[src_start[r_u[rep]] + within]
+        rep, s_local = _fan_out(r_u, per_node, src_start, np.argsort(inverse, kind="stable"))
         s_idx = part[s_local]
         v2 = v[rep]
         d2 = d[rep]
         keep = d2 <= budget[s_idx] - min_off
         s_idx, v2, d2 = s_idx[keep], v2[keep], d2[keep]
         # fan out reached nodes to the targets at them
-        c = counts[v2]
-        rep2 = np.repeat(np.arange(v2.size), c)
-        within2 = np.arange(rep2.size) - np.repeat(np.cumsum(c) - c, c)
-        t_idx = order[start[v2[rep2]] + within2]
+        rep2, t_idx = _fan_out(v2, counts, start, order)
         s_full = s_idx[rep2]
         ok = d2[rep2] + toff[t_idx] <= budget[s_full] + 1e-9
         rows_out.append(s_full[ok])

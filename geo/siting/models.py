@@ -10,9 +10,10 @@ Every function here works on plain arrays, independent of networks and geometrie
 
 Models
 ------
-* maximal covering (MCLP): add exactly ``p`` stations, or stations within a total ``budget`` of per-site
-  ``cost``, maximising newly covered weight; solved exactly with HiGHS (:func:`mclp_exact`) or by lazy
-  greedy / CELF (:func:`mclp_greedy`).
+* maximal covering (MCLP): add at most ``p`` stations (sites adding nothing are never proposed), or
+  stations within a total ``budget`` of per-site ``cost``, maximising newly covered weight; solved with
+  the compact HiGHS MIP (:func:`mclp_milp`; presolved, decomposed and certified by
+  :func:`geo.siting.exact.mclp_exact`) or by lazy greedy / CELF (:func:`mclp_greedy`).
 * set covering: fewest new stations so that at least ``target_weight`` is newly covered
   (:func:`set_cover_exact`, :func:`set_cover_greedy`).
 * per-area minimum (either model): candidate ``j`` lies in area ``area_of[j]`` (−1 for none) and area ``a``
@@ -26,22 +27,24 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-import os
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from geo.errors import InfeasibleError, InputError
+from geo.siting.highs import solve_milp
+from geo.siting.presolve import presolve
 
 log = logging.getLogger(__name__)
 
 #: relative tolerance used when comparing covered weights
 _TOL = 1e-9
+
+#: the greedy's LP-relaxation bound is computed up to this many coverage non-zeros (cheap below it)
+LP_BOUND_MAX_NNZ = 300_000
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ class Solution:
         Wall time of the solve.
     method : str
         ``exact`` (HiGHS) or ``greedy`` (lazy greedy).
+    bound_source : str
+        Where ``bound`` comes from: ``highs`` (the MIP dual bound), ``lp`` (the LP relaxation),
+        ``submodular`` (the greedy prefixes' bound), ``components`` (the dynamic programme over independent
+        components' bounds), ``exhausted`` (everything reachable is covered); empty when none is known.
+    stop_reason : str
+        Why fewer sites than asked were selected (no candidate adds coverage), else empty.
+    presolve : dict
+        Presolve counts (candidates, dominated, columns, components), empty when none ran.
     """
 
     selected: NDArray[np.int64]
@@ -80,12 +91,15 @@ class Solution:
     status: str
     seconds: float
     method: str
+    bound_source: str = ""
+    stop_reason: str = ""
+    presolve: dict[str, int] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- checks
 
 
-def _prepare(
+def prepare(
     matrix: sp.spmatrix | sp.sparray,
     weights: NDArray[np.float64] | list[float],
     cost: NDArray[np.float64] | list[float] | None,
@@ -146,7 +160,7 @@ def _area_min_cost(c: NDArray[np.float64], ar: NDArray[np.int64], need: NDArray[
     return total
 
 
-def _gap(objective: float, bound: float) -> float:
+def relative_gap(objective: float, bound: float) -> float:
     if not math.isfinite(bound):
         return math.nan
     return abs(bound - objective) / max(abs(objective), 1e-9)
@@ -180,12 +194,14 @@ def _celf(
     stop_weight: float = math.inf,
     area_of: NDArray[np.int64] | None = None,
     area_need: NDArray[np.int64] | None = None,
+    stop_at_zero: bool = False,
 ) -> tuple[list[int], list[float], float]:
     """Lazy greedy (CELF). Mutates ``covered`` and ``eligible`` (private copies of the caller).
 
     Picks by marginal gain (or gain per cost when ``cost`` is given) until ``max_steps`` picks, the budget
-    is spent, ``stop_weight`` newly covered weight is reached, or (with ``area_need``) every area's need is
-    met; with ``area_need`` only candidates of areas still short are taken.
+    is spent, ``stop_weight`` newly covered weight is reached, (with ``stop_at_zero``) no candidate adds
+    coverage, or (with ``area_need``) every area's need is met; with ``area_need`` only candidates of areas
+    still short are taken.
     Returns (picks, gains, spent).
     """
     gains0 = _all_gains(a, w, covered)
@@ -214,6 +230,8 @@ def _celf(
             continue
         if stamp == step:
             g = _row_gain(a, w, covered, j)
+            if stop_at_zero and g <= 0.0:
+                break  # the freshest best adds nothing: no candidate does
             picks.append(j)
             gains.append(g)
             got += g
@@ -312,13 +330,24 @@ def build_order(
     order, gains : numpy.ndarray
         The selected rows in build order and the newly covered weight each adds at its step.
     """
-    a, w, _, _, _ = _prepare(matrix, weights, None, None, None)
+    a, w, _, _, _ = prepare(matrix, weights, None, None, None)
     sel = np.asarray(selected, dtype=np.int64)
     eligible = np.zeros(a.shape[0], dtype=bool)
     eligible[sel] = True
     covered = np.zeros(a.shape[1], dtype=bool)
     picks, gains, _ = _celf(a, w, covered, eligible, max_steps=sel.size)
     return np.asarray(picks, dtype=np.int64), np.asarray(gains, dtype=np.float64)
+
+
+def _best_single_site(
+    a: sp.csr_matrix, w: NDArray[np.float64], c: NDArray[np.float64], budget: float
+) -> tuple[int, float]:
+    """The affordable candidate covering most weight on its own (−1 when none is affordable)."""
+    single = np.flatnonzero(c <= budget * (1 + _TOL))
+    if not single.size:
+        return -1, 0.0
+    g1 = _all_gains(a, w, np.zeros(a.shape[1], dtype=bool))[single]
+    return int(single[np.argmax(g1)]), float(g1.max())
 
 
 def mclp_greedy(
@@ -331,6 +360,7 @@ def mclp_greedy(
     area_of: NDArray[np.int64] | list[int] | None = None,
     area_need: NDArray[np.int64] | list[int] | None = None,
     area_labels: list[str] | None = None,
+    lp_bound: bool = True,
 ) -> Solution:
     """Maximal covering by lazy greedy (CELF): add ``p`` stations, or stations within ``budget``.
 
@@ -338,7 +368,9 @@ def mclp_greedy(
     affordable site (the classic fix that gives the budgeted greedy its constant-factor guarantee). With a
     per-area minimum, the short areas are filled first (best gain among their candidates), then the rest is
     greedy. The bound is the least over the greedy prefixes S_k of ``f(S_k) +`` the best ``p`` (or
-    fractional-knapsack within the budget) marginal gains w.r.t. S_k (submodularity).
+    fractional-knapsack within the budget) marginal gains w.r.t. S_k (submodularity), or the LP relaxation
+    when that is tighter (computed with ``lp_bound`` when the matrix has at most ``LP_BOUND_MAX_NNZ``
+    non-zeros). Sites that would add nothing are never picked (``stop_reason`` says so).
 
     Returns
     -------
@@ -351,8 +383,8 @@ def mclp_greedy(
         ``p`` exceeds the candidates, or the per-area minimum cannot be met within ``p`` or ``budget``.
     """
     t0 = time.perf_counter()
-    a, w, c, ar, need = _prepare(matrix, weights, cost, area_of, area_need)
-    _check_model_args(a, c, ar, need, p=p, budget=budget, labels=area_labels)
+    a, w, c, ar, need = prepare(matrix, weights, cost, area_of, area_need)
+    check_model_args(a, c, ar, need, p=p, budget=budget, labels=area_labels)
     n_cand = a.shape[0]
     covered = np.zeros(a.shape[1], dtype=bool)
     eligible = np.ones(n_cand, dtype=bool)
@@ -379,23 +411,29 @@ def mclp_greedy(
         picks += pk
         gains += gn
     pk, gn, sp2 = _celf(
-        a, w, covered, eligible, max_steps=steps - len(picks), cost=use_cost, budget=bud - spent
+        a,
+        w,
+        covered,
+        eligible,
+        max_steps=steps - len(picks),
+        cost=use_cost,
+        budget=bud - spent,
+        stop_at_zero=True,
     )
     picks += pk
     gains += gn
     spent += sp2
     got = float(np.sum(gains))
     if budget is not None and not (need.size and need.sum() > 0):
-        # compare with the best single affordable site
-        single = np.flatnonzero(c <= bud * (1 + _TOL))
-        if single.size:
-            g1 = _all_gains(a, w, np.zeros(a.shape[1], dtype=bool))[single]
-            best = int(single[np.argmax(g1)])
-            if g1.max() > got * (1 + _TOL):
-                picks, gains, got = [best], [float(g1.max())], float(g1.max())
-                covered = np.zeros(a.shape[1], dtype=bool)
-                _mark(a, covered, best)
+        best, g1 = _best_single_site(a, w, c, bud)
+        if best >= 0 and g1 > got * (1 + _TOL):
+            picks, gains, got = [best], [g1], g1
     bound = _online_bound(a, w, picks, gains, p=p, cost=c if budget is not None else None, budget=budget)
+    source = "submodular"
+    if lp_bound and a.nnz <= LP_BOUND_MAX_NNZ:
+        lp = mclp_lp_bound(a, w, c, ar, need, p=p, budget=budget)
+        if lp < bound:
+            bound, source = lp, "lp"
     bound = max(bound, got) if math.isfinite(bound) else bound
     return Solution(
         selected=np.asarray(picks, dtype=np.int64),
@@ -403,10 +441,22 @@ def mclp_greedy(
         covered=got,
         objective=got,
         bound=bound,
-        gap=_gap(got, bound),
+        gap=relative_gap(got, bound),
         status="heuristic",
         seconds=time.perf_counter() - t0,
         method="greedy",
+        bound_source=source,
+        stop_reason=short_reason(len(picks), p),
+    )
+
+
+def short_reason(n_selected: int, p: int | None) -> str:
+    """Why a maximal covering selection has fewer than ``p`` sites (empty when it has ``p``)."""
+    if p is None or n_selected >= p:
+        return ""
+    return (
+        f"only {n_selected} of the {p} sites asked for add coverage: every demand point the candidates "
+        "reach is covered, so no further site would gain anything"
     )
 
 
@@ -431,7 +481,7 @@ def set_cover_greedy(
         The target exceeds what all candidates together reach, or an area has too few candidates.
     """
     t0 = time.perf_counter()
-    a, w, _, ar, need = _prepare(matrix, weights, None, area_of, area_need)
+    a, w, _, ar, need = prepare(matrix, weights, None, area_of, area_need)
     _check_areas(ar, need, area_labels)
     reach = _reachable(a, w)
     target = reach if target_weight is None else float(target_weight)
@@ -461,10 +511,11 @@ def set_cover_greedy(
         covered=got,
         objective=float(len(picks)),
         bound=float(lower),
-        gap=_gap(float(len(picks)), float(lower)),
+        gap=relative_gap(float(len(picks)), float(lower)),
         status="heuristic",
         seconds=time.perf_counter() - t0,
         method="greedy",
+        bound_source="count",
     )
 
 
@@ -485,7 +536,7 @@ def _check_target(target: float, reach: float, n_cand: int) -> None:
         raise InfeasibleError(msg, field="target_share")
 
 
-def _check_model_args(
+def check_model_args(
     a: sp.csr_matrix,
     c: NDArray[np.float64],
     ar: NDArray[np.int64],
@@ -522,194 +573,194 @@ def _check_model_args(
             raise InfeasibleError(msg, field="budget")
 
 
-_STATUS = {
-    highspy.HighsModelStatus.kOptimal: "optimal",
-    highspy.HighsModelStatus.kTimeLimit: "time_limit",
-    highspy.HighsModelStatus.kInterrupt: "time_limit",
-    highspy.HighsModelStatus.kSolutionLimit: "time_limit",
-}
-
-
-def _new_highs() -> highspy.Highs:
-    """A silent HiGHS instance: the copyright banner HiGHS writes to file descriptor 1 when an instance is
-    made is sent to /dev/null so that stdout stays clean (``yizhan site --json``)."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no real stdout
-        h = highspy.Highs()
-    else:
-        try:
-            with open(os.devnull, "w") as null:
-                os.dup2(null.fileno(), 1)
-                h = highspy.Highs()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-    h.setOptionValue("output_flag", False)
-    return h
-
-
-def _solve_highs(
+def _append_area_rows(
+    blocks: list[sp.csr_matrix],
+    lower: list[NDArray[np.float64]],
+    upper: list[NDArray[np.float64]],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
     *,
-    n_y: int,
-    col_cost: NDArray[np.float64],
-    col_upper: NDArray[np.float64],
-    integer: NDArray[np.bool_],
-    rows: sp.csr_matrix,
-    row_lower: NDArray[np.float64],
-    row_upper: NDArray[np.float64],
-    maximize: bool,
-    time_limit_seconds: float,
-    start: NDArray[np.float64] | None,
-) -> tuple[NDArray[np.float64], float, float, float, str, float]:
-    """Build the model with the array API (``passModel``, row-wise CSR) and solve it with HiGHS."""
-    inf = highspy.kHighsInf
-    lp = highspy.HighsLp()
-    n = col_cost.size
-    lp.num_col_ = n
-    lp.num_row_ = rows.shape[0]
-    lp.col_cost_ = col_cost
-    lp.col_lower_ = np.zeros(n)
-    lp.col_upper_ = col_upper
-    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -inf)
-    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, inf)
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.num_col_ = n
-    lp.a_matrix_.num_row_ = rows.shape[0]
-    lp.a_matrix_.start_ = rows.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = rows.indices.astype(np.int32)
-    lp.a_matrix_.value_ = rows.data.astype(np.float64)
-    lp.integrality_ = [
-        highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in integer
-    ]
-    h = _new_highs()
-    h.setOptionValue("time_limit", float(time_limit_seconds))
-    h.setOptionValue("mip_rel_gap", 1e-9)
-    h.setOptionValue("mip_abs_gap", 1e-9)
-    h.setOptionValue("threads", 1)
-    h.passModel(lp)
-    if start is not None:
-        h.setSolution(n, np.arange(n, dtype=np.int32), start.astype(np.float64))
-    t0 = time.perf_counter()
-    h.run()
-    seconds = time.perf_counter() - t0
-    status = h.getModelStatus()
-    info = h.getInfo()
-    name = _STATUS.get(status)
-    if name is None or info.primal_solution_status != 2:
-        msg = f"HiGHS found no feasible solution (status {h.modelStatusToString(status)})"
-        raise InfeasibleError(msg)
-    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    obj = float(info.objective_function_value)
-    bound = float(info.mip_dual_bound)
-    gap = float(info.mip_gap) if name != "optimal" else max(0.0, float(info.mip_gap))
-    return x, obj, bound, gap, name, seconds
+    n_col: int,
+) -> None:
+    """Append the per-area minimum rows ``Σ_{j in area a} y_j ≥ need[a]`` (areas with a need only)."""
+    short = np.flatnonzero(need > 0)
+    if not short.size:
+        return
+    rows_a = np.searchsorted(short, ar)
+    ok = (ar >= 0) & np.isin(ar, short)
+    blocks.append(
+        sp.csr_matrix((np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_col))
+    )
+    lower.append(need[short].astype(np.float64))
+    upper.append(np.full(short.size, np.inf))
 
 
-def mclp_exact(
-    matrix: sp.spmatrix | sp.sparray,
-    weights: NDArray[np.float64] | list[float],
+def _mclp_rows(
+    a_hit: sp.csr_matrix,
+    c: NDArray[np.float64],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
     *,
-    p: int | None = None,
-    budget: float | None = None,
-    cost: NDArray[np.float64] | list[float] | None = None,
-    area_of: NDArray[np.int64] | list[int] | None = None,
-    area_need: NDArray[np.int64] | list[int] | None = None,
-    area_labels: list[str] | None = None,
-    time_limit_seconds: float = 60.0,
-) -> Solution:
-    """Maximal covering solved exactly with HiGHS (MIP), warm-started from the lazy greedy.
-
-    Model: binary ``y_j`` (open candidate ``j``), continuous ``0 ≤ x_i ≤ 1`` (column ``i`` covered);
-    maximise ``Σ w_i x_i`` s.t. ``x_i ≤ Σ_{j covers i} y_j``, ``Σ y_j = p`` (or ``Σ cost_j y_j ≤ budget``),
-    and ``Σ_{j in area a} y_j ≥ area_need[a]``. Columns no candidate covers are left out.
-
-    Returns
-    -------
-    Solution
-        ``selected`` in build order (greedy order of the optimal set by marginal gain), ``objective`` the
-        newly covered weight, ``bound`` HiGHS's dual bound, ``gap`` its relative MIP gap, ``status``
-        ``optimal`` or ``time_limit``.
-
-    Raises
-    ------
-    InfeasibleError
-        ``p`` exceeds the candidates, or the per-area minimum cannot be met.
-    """
-    a, w, c, ar, need = _prepare(matrix, weights, cost, area_of, area_need)
-    _check_model_args(a, c, ar, need, p=p, budget=budget, labels=area_labels)
-    warm = mclp_greedy(a, w, p=p, budget=budget, cost=c, area_of=ar, area_need=need, area_labels=area_labels)
-    n_cand = a.shape[0]
-    hit = np.flatnonzero(np.asarray(a.sum(axis=0)).ravel() > 0)
-    a_hit = a[:, hit].tocsr()
-    w_hit = w[hit]
-    m = hit.size
-    # rows: x_i - Σ y_j ≤ 0 ; then cardinality/budget ; then per-area minimums
+    p: int | None,
+    budget: float | None,
+) -> tuple[sp.csr_matrix, NDArray[np.float64], NDArray[np.float64]]:
+    """Rows of the compact MCLP over columns ``[y (candidates), x (covered columns)]``: ``x_i - Σ y_j ≤ 0``,
+    then ``Σ y_j ≤ p`` (or ``Σ cost_j y_j ≤ budget``), then the per-area minimums."""
+    n_cand, m = a_hit.shape
     link = sp.hstack([-a_hit.T.tocsr(), sp.identity(m, format="csr")], format="csr")
     blocks = [link]
     lower = [np.full(m, -np.inf)]
     upper = [np.zeros(m)]
     if p is not None:
         blocks.append(sp.csr_matrix(np.concatenate([np.ones(n_cand), np.zeros(m)])[None, :]))
-        lower.append(np.array([float(p)]))
+        lower.append(np.array([-np.inf]))
         upper.append(np.array([float(p)]))
     else:
         blocks.append(sp.csr_matrix(np.concatenate([c, np.zeros(m)])[None, :]))
         lower.append(np.array([-np.inf]))
         upper.append(np.array([float(budget)]))  # type: ignore[arg-type]
-    short = np.flatnonzero(need > 0)
-    if short.size:
-        rows_a = np.searchsorted(short, ar)
-        ok = (ar >= 0) & np.isin(ar, short)
-        area_rows = sp.csr_matrix(
-            (np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_cand + m)
-        )
-        blocks.append(area_rows)
-        lower.append(need[short].astype(np.float64))
-        upper.append(np.full(short.size, np.inf))
-    rows = sp.vstack(blocks, format="csr")
+    _append_area_rows(blocks, lower, upper, ar, need, n_col=n_cand + m)
+    return sp.vstack(blocks, format="csr"), np.concatenate(lower), np.concatenate(upper)
+
+
+def mclp_milp(
+    a: sp.csr_matrix,
+    w: NDArray[np.float64],
+    c: NDArray[np.float64],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    p: int | None,
+    budget: float | None,
+    start: NDArray[np.int64],
+    time_limit_seconds: float,
+    mip_rel_gap: float = 1e-9,
+) -> Solution:
+    """The compact maximal covering MIP on prepared arrays (see :func:`prepare`), solved with HiGHS.
+
+    Model: binary ``y_j`` (open candidate ``j``), continuous ``0 ≤ x_i ≤ 1`` (column ``i`` covered);
+    maximise ``Σ w_i x_i`` s.t. ``x_i ≤ Σ_{j covers i} y_j``, ``Σ y_j ≤ p`` (or ``Σ cost_j y_j ≤ budget``),
+    and ``Σ_{j in area a} y_j ≥ area_need[a]``. Columns no candidate covers are left out. ``start`` (row
+    indices of a feasible selection) is the incumbent HiGHS starts from.
+
+    Returns
+    -------
+    Solution
+        ``selected`` in build order, ``bound`` HiGHS's dual bound (``bound_source="highs"``), ``status``
+        ``optimal`` or ``time_limit``; the selection is never worse than ``start``.
+    """
+    n_cand = a.shape[0]
+    hit = np.flatnonzero(np.diff(a.tocsc().indptr) > 0)
+    a_hit = a[:, hit].tocsr()
+    m = hit.size
+    rows, row_lower, row_upper = _mclp_rows(a_hit, c, ar, need, p=p, budget=budget)
     start_y = np.zeros(n_cand)
-    start_y[warm.selected] = 1.0
-    start_x = np.minimum(1.0, a_hit.T @ start_y)
-    x, _obj, bound, _hgap, status, seconds = _solve_highs(
-        n_y=n_cand,
-        col_cost=np.concatenate([np.zeros(n_cand), w_hit]),
+    start_y[start] = 1.0
+    run = solve_milp(
+        col_cost=np.concatenate([np.zeros(n_cand), w[hit]]),
         col_upper=np.ones(n_cand + m),
         integer=np.concatenate([np.ones(n_cand, dtype=bool), np.zeros(m, dtype=bool)]),
         rows=rows,
-        row_lower=np.concatenate(lower),
-        row_upper=np.concatenate(upper),
+        row_lower=row_lower,
+        row_upper=row_upper,
         maximize=True,
         time_limit_seconds=time_limit_seconds,
-        start=np.concatenate([start_y, start_x]),
+        start=np.concatenate([start_y, np.minimum(1.0, a_hit.T @ start_y)]),
+        mip_rel_gap=mip_rel_gap,
     )
-    chosen = np.flatnonzero(x[:n_cand] > 0.5)
+    chosen = np.flatnonzero(run.x[:n_cand] > 0.5)
     order, gains = build_order(a, w, chosen)
     covered = float(gains.sum())
-    log.info(
-        "MCLP exact: %d selected, covered %.6g, bound %.6g, %s in %.2fs",
-        chosen.size,
-        covered,
-        bound,
-        status,
-        seconds,
-    )
-    if math.isfinite(warm.bound):
-        bound = min(bound, warm.bound)  # both are proven upper bounds
-    bound = max(bound, covered)
+    start_value = float(w[np.unique(a[start].indices)].sum()) if start.size else 0.0
+    if covered < start_value * (1 - _TOL):  # HiGHS returned less than it was given: keep the start
+        order, gains = build_order(a, w, start)
+        covered = float(gains.sum())
+    bound = max(float(run.bound), covered)
+    log.info("MCLP MIP: %d selected, covered %.6g, bound %.6g, %s in %.2fs", chosen.size, covered, bound,
+             run.status, run.seconds)  # fmt: skip
     return Solution(
         selected=order,
         gains=gains,
         covered=covered,
         objective=covered,
         bound=bound,
-        gap=0.0 if status == "optimal" else _gap(covered, bound),
-        status=status,
-        seconds=seconds + warm.seconds,
+        gap=relative_gap(covered, bound),
+        status=run.status,
+        seconds=run.seconds,
         method="exact",
+        bound_source="highs",
     )
+
+
+@dataclass(frozen=True)
+class LpBound:
+    """The LP relaxation of :func:`mclp_milp`: ``bound`` (``inf`` when not solved) and the reduced cost of
+    each candidate's ``y_j`` (``c_j - a_j^T π``; empty when not solved)."""
+
+    bound: float
+    reduced_cost: NDArray[np.float64]
+
+    def keep(self, incumbent: float, start: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Reduced-cost fixing: bool per candidate, False where every solution opening it covers less than
+        ``incumbent`` (``bound + reduced_cost_j < incumbent``, with a safety margin); ``start`` is kept."""
+        n = self.reduced_cost.size
+        if not math.isfinite(self.bound) or n == 0:
+            return np.ones(0, dtype=bool)
+        margin = 1e-6 * max(abs(incumbent), 1.0)
+        out = self.bound + np.minimum(self.reduced_cost, 0.0) >= incumbent - margin
+        out[start] = True
+        return out
+
+
+def mclp_lp(
+    a: sp.csr_matrix,
+    w: NDArray[np.float64],
+    c: NDArray[np.float64],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    p: int | None,
+    budget: float | None,
+    time_limit_seconds: float = 10.0,
+) -> LpBound:
+    """The LP relaxation of :func:`mclp_milp` (interior point + crossover): a proven upper bound on the
+    optimum and the candidates' reduced costs; bound ``inf`` when HiGHS does not finish it in time."""
+    n_cand = a.shape[0]
+    hit = np.flatnonzero(np.diff(a.tocsc().indptr) > 0)
+    a_hit = a[:, hit].tocsr()
+    rows, row_lower, row_upper = _mclp_rows(a_hit, c, ar, need, p=p, budget=budget)
+    try:
+        run = solve_milp(
+            col_cost=np.concatenate([np.zeros(n_cand), w[hit]]),
+            col_upper=np.ones(n_cand + hit.size),
+            integer=np.zeros(n_cand + hit.size, dtype=bool),
+            rows=rows,
+            row_lower=row_lower,
+            row_upper=row_upper,
+            maximize=True,
+            time_limit_seconds=time_limit_seconds,
+            relax=True,
+        )
+    except InfeasibleError:
+        return LpBound(math.inf, np.zeros(0))
+    if run.status != "optimal":
+        return LpBound(math.inf, np.zeros(0))
+    return LpBound(float(run.bound) * (1 + 1e-7) + 1e-9, run.col_dual[:n_cand])
+
+
+def mclp_lp_bound(
+    a: sp.csr_matrix,
+    w: NDArray[np.float64],
+    c: NDArray[np.float64],
+    ar: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    p: int | None,
+    budget: float | None,
+    time_limit_seconds: float = 10.0,
+) -> float:
+    """The bound of :func:`mclp_lp` alone."""
+    return mclp_lp(a, w, c, ar, need, p=p, budget=budget, time_limit_seconds=time_limit_seconds).bound
 
 
 def set_cover_exact(
@@ -725,18 +776,22 @@ def set_cover_exact(
     """Fewest new stations so at least ``target_weight`` is newly covered, solved with HiGHS.
 
     ``target_weight=None`` asks for every coverable column (the classic set covering rows
-    ``Σ_{j covers i} y_j ≥ 1``); otherwise ``x_i ≤ Σ y_j`` and ``Σ w_i x_i ≥ target_weight``.
+    ``Σ_{j covers i} y_j ≥ 1``); otherwise ``x_i ≤ Σ y_j`` and ``Σ w_i x_i ≥ target_weight``. Dominated
+    candidates are removed first (:mod:`geo.siting.presolve`; the fewest-sites optimum is unchanged).
 
     Raises
     ------
     InfeasibleError
         The target exceeds what all candidates together reach, or an area has too few candidates.
     """
-    a, w, _, ar, need = _prepare(matrix, weights, None, area_of, area_need)
+    a, w, _, ar, need = prepare(matrix, weights, None, area_of, area_need)
     _check_areas(ar, need, area_labels)
     reach = _reachable(a, w)
     target = reach if target_weight is None else float(target_weight)
     _check_target(target, reach, a.shape[0])
+    full_a, full_w = a, w
+    pre = presolve(a, w, np.ones(a.shape[0]), ar, need, compare_cost=False)  # fewest sites: cost is 1
+    a, w, ar = pre.matrix, pre.weights, pre.area_of
     warm = set_cover_greedy(
         a, w, target_weight=target_weight, area_of=ar, area_need=need, area_labels=area_labels
     )
@@ -745,7 +800,6 @@ def set_cover_exact(
     a_hit = a[:, hit].tocsr()
     w_hit = w[hit]
     m = hit.size
-    short = np.flatnonzero(need > 0)
     start_y = np.zeros(n_cand)
     start_y[warm.selected] = 1.0
     if target_weight is None:
@@ -767,18 +821,8 @@ def set_cover_exact(
         col_cost = np.concatenate([np.ones(n_cand), np.zeros(m)])
         integer = np.concatenate([np.ones(n_cand, dtype=bool), np.zeros(m, dtype=bool)])
         start = np.concatenate([start_y, np.minimum(1.0, a_hit.T @ start_y)])
-    if short.size:
-        rows_a = np.searchsorted(short, ar)
-        ok = (ar >= 0) & np.isin(ar, short)
-        blocks.append(
-            sp.csr_matrix(
-                (np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_col)
-            )
-        )
-        lower.append(need[short].astype(np.float64))
-        upper.append(np.full(short.size, np.inf))
-    x, _obj, bound, _hgap, status, seconds = _solve_highs(
-        n_y=n_cand,
+    _append_area_rows(blocks, lower, upper, ar, need, n_col=n_col)
+    run = solve_milp(
         col_cost=col_cost,
         col_upper=np.ones(n_col),
         integer=integer,
@@ -789,18 +833,21 @@ def set_cover_exact(
         time_limit_seconds=time_limit_seconds,
         start=start,
     )
-    chosen = np.flatnonzero(x[:n_cand] > 0.5)
-    order, gains = build_order(a, w, chosen)
+    chosen = np.flatnonzero(run.x[:n_cand] > 0.5)
+    order, gains = build_order(full_a, full_w, pre.kept[chosen])
     count = float(chosen.size)
-    bound = min(math.ceil(bound - 1e-6), count) if math.isfinite(bound) else bound
+    bound = min(math.ceil(run.bound - 1e-6), count) if math.isfinite(run.bound) else run.bound
+    bound = max(float(bound), warm.bound) if math.isfinite(warm.bound) else float(bound)
     return Solution(
         selected=order,
         gains=gains,
         covered=float(gains.sum()),
         objective=count,
-        bound=float(bound),
-        gap=0.0 if status == "optimal" else _gap(count, float(bound)),
-        status=status,
-        seconds=seconds + warm.seconds,
+        bound=bound,
+        gap=0.0 if run.status == "optimal" else relative_gap(count, bound),
+        status=run.status,
+        seconds=run.seconds + warm.seconds,
         method="exact",
+        bound_source="highs",
+        presolve=dict(pre.stats),
     )

@@ -83,6 +83,15 @@ class SitingResult:
         Travel-time threshold used.
     unsnappable : dict
         Counts of unsnappable demand points, candidates and stations.
+    bound_source : str
+        What proves ``bound``: ``highs`` (MIP dual bound), ``lp`` (LP relaxation), ``submodular`` (greedy
+        prefixes), ``components`` (dynamic programme over independent components), ``exhausted``
+        (everything reachable is covered), ``count`` (set covering's counting bound); empty when unknown.
+    stop_reason : str
+        Why fewer sites than asked are proposed (no candidate adds coverage), else empty.
+    presolve : dict
+        Presolve counts of the exact method: ``candidates``, ``dominated``, ``columns_before``,
+        ``columns``, ``components``.
     """
 
     selected: gpd.GeoDataFrame
@@ -104,11 +113,18 @@ class SitingResult:
     coverage_seconds: float
     minutes: float
     unsnappable: dict[str, int] = field(default_factory=dict)
+    bound_source: str = ""
+    stop_reason: str = ""
+    presolve: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary with exactly the keys method, status, objective, bound, gap, covered_before,
+        """JSON-ready summary with exactly the keys method, status, objective, bound, gap, bound_source,
+        seconds, stop_reason (``None`` when every site asked for is proposed), presolve, covered_before,
         covered_after, share_before, share_after and selected (list of candidate_id, name, host_type, lon,
-        lat, gain, cumulative_share, order); unknown numbers are ``None``."""
+        lat, gain, cumulative_share, order); unknown numbers are ``None``. ``status``, ``objective``,
+        ``bound`` and ``gap`` are the certificate: ``optimal`` (gap within the solver tolerance) or
+        ``time_limit`` for the exact method, ``heuristic`` for greedy; ``bound`` is a proven bound on the
+        best possible objective (upper for maximal covering, lower for set covering)."""
         rows = []
         for rec in self.selected.itertuples(index=False):
             rows.append(
@@ -129,6 +145,10 @@ class SitingResult:
             "objective": _num(self.objective),
             "bound": _num(self.bound),
             "gap": _num(self.gap),
+            "bound_source": self.bound_source or None,
+            "seconds": float(self.seconds),
+            "stop_reason": self.stop_reason or None,
+            "presolve": dict(self.presolve),
             "covered_before": float(self.covered_before),
             "covered_after": float(self.covered_after),
             "share_before": float(self.share_before),
@@ -168,6 +188,8 @@ class SitingResult:
             ("objective", _num(self.objective)),
             ("bound", _num(self.bound)),
             ("gap", _num(self.gap)),
+            ("bound_source", self.bound_source),
+            ("stop_reason", self.stop_reason),
             ("seconds", self.seconds),
             ("coverage_seconds", self.coverage_seconds),
             ("minutes", self.minutes),

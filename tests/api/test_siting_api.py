@@ -28,6 +28,10 @@ def test_add_sites_equals_plan_sites(
     assert body["method"] == "exact" and body["status"] == "optimal"
     assert len(body["selected"]) == 3
     assert body["share_after"] > body["share_before"] > 0
+    # the certificate: a proven bound at least the objective, its source, the presolve counts
+    assert body["bound"] >= body["objective"] - 1e-9 and body["gap"] == pytest.approx(0, abs=1e-6)
+    assert body["bound_source"] in {"highs", "lp", "submodular", "components", "exhausted"}
+    assert body["stop_reason"] is None and body["presolve"]["candidates"] > 0
 
     app = api_app[0]
     net = app.state.networks["walk"]
