@@ -430,4 +430,5 @@ def test_siting_study_on_another_city(city: str, tmp_path: Path) -> None:
     for e, g in zip(exact, greedy, strict=True):
         assert e["status"] == "optimal" and e["objective"] >= g["objective"] - TOL
         assert e["share"] >= head["share_before"] - TOL
-    assert len(head["phases"]) == 3
+    # at most 3 phases, each adding coverage (siting stops early once nothing more can be covered)
+    assert 1 <= len(head["phases"]) <= 3 and all(ph["gain"] > 0 for ph in head["phases"])

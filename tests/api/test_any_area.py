@@ -177,7 +177,7 @@ def test_siting_answers_in_the_asked_crs(served: TestClient) -> None:
     assert wgs.status_code == 200, wgs.text
     gcj = served.post("/siting", json={**ask, "crs": "gcj02"}).json()
     assert wgs.json()["demand_source"] == gcj["demand_source"] == "file:workers.csv"
-    assert gcj["crs"] == "gcj02" and len(gcj["selected"]) == 2
+    assert gcj["crs"] == "gcj02" and 1 <= len(gcj["selected"]) == len(wgs.json()["selected"]) <= 2
     for a, b in zip(wgs.json()["selected"], gcj["selected"], strict=True):
         glon, glat = wgs84_to_gcj02(a["lon"], a["lat"])
         assert (b["lon"], b["lat"]) == pytest.approx((glon, glat), abs=1e-9)

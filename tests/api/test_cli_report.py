@@ -113,7 +113,8 @@ def test_report_of_another_city(city: dict[str, Any], clean_store: Engine) -> No
     # proposals: GCJ-02 in the CSV (as asked), WGS-84 in the GeoJSON, an Amap link on each
     props = gpd.read_file(out / "proposals.geojson")
     table = pd.read_csv(out / "proposals.csv")
-    assert len(props) == len(table) == 2 and set(table["坐标系"]) == {"gcj02"}
+    # at most the 2 asked for: siting stops early when nothing more can be covered
+    assert 1 <= len(props) == len(table) <= 2 and set(table["坐标系"]) == {"gcj02"}
     glon, glat = wgs84_to_gcj02(props.geometry.x.to_numpy(), props.geometry.y.to_numpy())
     np.testing.assert_allclose(table["经度"], glon, atol=1e-7)
     np.testing.assert_allclose(table["纬度"], glat, atol=1e-7)
