@@ -72,6 +72,12 @@ class StudyResult:
     areas: gpd.GeoDataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def open_stations(self) -> int:
+        """The stations the coverage counted (open ones; planned and closed ones are inputs only)."""
+        first = next(iter(self.modes.values()), None)
+        return int(first.coverage.summary.stations) if first is not None else 0
+
     def headline(self) -> dict[str, object]:
         """The headline numbers per mode and for the plan (JSON-ready)."""
         out: dict[str, object] = {"minutes": self.minutes, "stations": len(self.stations)}
@@ -218,7 +224,7 @@ def study_report_markdown(
     if place:
         lines.append(f"**范围**：{place}  ")
     lines += [f"**日期**：{date.isoformat()}  ", f"**服务圈阈值**：{result.minutes:g} 分钟  ",
-              f"**现有站点**：{len(result.stations)} 个", ""]
+              f"**现有站点**：{result.open_stations} 个", ""]
     lines += ["## 覆盖情况", ""]
     rows = []
     for mode, ms in result.modes.items():

@@ -152,7 +152,7 @@ def report_html(result: StudyResult, meta: ReportMeta) -> str:
     sections = [
         f"<h1>{_e(meta.title)}</h1>",
         f'<p class="meta">范围：{_e(meta.place or "（未指定）")}　日期：{meta.date.isoformat()}　'
-        f"服务圈阈值：{result.minutes:g} 分钟　现有站点：{len(result.stations)} 个</p>",
+        f"服务圈阈值：{result.minutes:g} 分钟　现有站点：{result.open_stations} 个</p>",
         "<h2>一、覆盖情况</h2>",
         html_table(["出行方式", "需求总量", "已覆盖", "覆盖率", "中位时间(分)", "95%时间(分)", "空白数"],
                    _summary_rows(result)),

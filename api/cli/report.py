@@ -230,7 +230,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 def _print_summary(result: Any, *, place: str, demand_source: str, notes: Sequence[str],
                    written: Sequence[Path], out: Path, lang: str) -> None:
     msg = MESSAGES[lang]
-    typer.echo(msg["head"].format(place=place, n=len(result.stations), demand=demand_source))
+    typer.echo(msg["head"].format(place=place, n=result.open_stations, demand=demand_source))
     for mode, ms in result.modes.items():
         s = ms.coverage.summary
         typer.echo(msg["mode"].format(mode=mode, minutes=result.minutes, share=100 * (s.covered_share or 0),

@@ -75,6 +75,7 @@ def test_the_pdf_reads_back_with_every_area_and_proposal(study: tuple[StudyResul
     reader = PdfReader(out)
     flat = _text(reader)
     assert "".join(meta.title.split()) in flat
+    assert "现有站点：2个" in flat  # 3 stations given, 1 of them planned: only open ones count
     by_area = nonempty_areas(result.modes["walk"].coverage.by_area)
     assert set(by_area["area_name"]) >= {"西片街道", "东片街道"}
     for code, name in zip(by_area["area_code"], by_area["area_name"], strict=True):
