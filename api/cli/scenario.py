@@ -178,16 +178,21 @@ def _inputs(network: Path, mode: str, demand: list[str], demand_crs: str, areas:
     return Inputs(net, frame, area_frame)
 
 
-def _evaluate(name: str, inputs: Inputs, minutes: float, *, base_of: str | None = None) -> tuple[Any, float]:
-    """Coverage of scenario ``name`` (or of ``base_of``'s base when ``name`` is ``base``) and its cost."""
-    from geo.coverage import compute_coverage
+def _scenario(name: str, *, base_of: str | None = None) -> Any:
+    """The stored scenario ``name``, or ``base_of``'s base without actions when ``name`` is ``base``."""
     from geo.db.engine import session_scope
-    from geo.scenario.plan import Scenario, apply_actions
+    from geo.scenario.plan import Scenario
 
     with session_scope() as session:
         scn = _store().get_scenario(session, base_of if name == BASE and base_of else name)
-    if name == BASE:
-        scn = Scenario(name=BASE, base=scn.base)
+    return Scenario(name=BASE, base=scn.base) if name == BASE else scn
+
+
+def _evaluate(scn: Any, inputs: Inputs, minutes: float) -> tuple[Any, float]:
+    """Coverage of scenario ``scn`` on the inputs, and its cost."""
+    from geo.coverage import compute_coverage
+    from geo.scenario.plan import apply_actions
+
     stations = apply_actions(load_stations(scn.base, crs=None), scn)
     with option_errors():
         result = compute_coverage(inputs.network, stations, inputs.demand, minutes=minutes,
@@ -211,9 +216,10 @@ def evaluate(
 
     setup_logging(verbose)
     minutes = check_minutes(minutes, field="--minutes")
+    scn = _scenario(name)  # an unknown name fails before any file is read
     inputs = _inputs(network, mode, demand, demand_crs, areas, areas_level, areas_code_field,
                      areas_name_field)
-    result, cost = _evaluate(name, inputs, minutes)
+    result, cost = _evaluate(scn, inputs, minutes)
     summary = {**result.summary.as_dict(), "scenario": name, "cost": cost}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -245,10 +251,11 @@ def compare(
     from geo.scenario.compare import compare_results
 
     minutes = check_minutes(minutes, field="--minutes")
+    plans = _scenario(first, base_of=second), _scenario(second, base_of=first)
     inputs = _inputs(network, mode, demand, demand_crs, areas, areas_level, areas_code_field,
                      areas_name_field)
-    a, cost_a = _evaluate(first, inputs, minutes, base_of=second)
-    b, cost_b = _evaluate(second, inputs, minutes, base_of=first)
+    a, cost_a = _evaluate(plans[0], inputs, minutes)
+    b, cost_b = _evaluate(plans[1], inputs, minutes)
     cmp = compare_results(a, b, cost_a=cost_a, cost_b=cost_b)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
