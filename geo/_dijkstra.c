@@ -214,6 +214,24 @@ static Py_ssize_t search(Py_ssize_t n, const int32_t *indptr, const int32_t *ind
     return failed == 2 ? -2 : failed ? -1 : processed;
 }
 
+/* The checks both entry points make on the graph and the search parameters (-1 with a ValueError set). */
+static int check_search(Py_ssize_t n, Py_ssize_t nnz, const int32_t *indptr, Py_ssize_t m, double limit,
+                        double bucket, double max_arc) {
+    if (n > 0 && (indptr[0] != 0 || indptr[n] != nnz)) {
+        PyErr_SetString(PyExc_ValueError, "indptr does not match indices");
+        return -1;
+    }
+    if (m > INT32_MAX || n > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "more than 2**31 - 1 nodes or sources");
+        return -1;
+    }
+    if (limit != limit || !(bucket > 0.0) || !(max_arc >= 0.0) || isinf(bucket) || isinf(max_arc)) {
+        PyErr_SetString(PyExc_ValueError, "limit is NaN, or bucket or max_arc not finite and positive");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *multi_source(PyObject *self, PyObject *args) {
     PyObject *o_ptr, *o_idx, *o_len, *o_src, *o_off, *o_dist, *o_own;
     double limit, bucket, max_arc;
@@ -260,16 +278,7 @@ static PyObject *multi_source(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "array sizes do not agree");
         goto done;
     }
-    if (n > 0 && (indptr[0] != 0 || indptr[n] != nnz)) {
-        PyErr_SetString(PyExc_ValueError, "indptr does not match indices");
-        goto done;
-    }
-    if (m > INT32_MAX || n > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "more than 2**31 - 1 nodes or sources");
-        goto done;
-    }
-    if (limit != limit || !(bucket > 0.0) || !(max_arc >= 0.0) || isinf(bucket) || isinf(max_arc)) {
-        PyErr_SetString(PyExc_ValueError, "limit is NaN, or bucket or max_arc not finite and positive");
+    if (check_search(n, nnz, indptr, m, limit, bucket, max_arc) < 0) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < m; i++) {
@@ -335,16 +344,7 @@ static PyObject *improve(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "array sizes do not agree");
         goto done;
     }
-    if (n > 0 && (indptr[0] != 0 || indptr[n] != nnz)) {
-        PyErr_SetString(PyExc_ValueError, "indptr does not match indices");
-        goto done;
-    }
-    if (m > INT32_MAX || n > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "more than 2**31 - 1 nodes or sources");
-        goto done;
-    }
-    if (limit != limit || !(bucket > 0.0) || !(max_arc >= 0.0) || isinf(bucket) || isinf(max_arc)) {
-        PyErr_SetString(PyExc_ValueError, "limit is NaN, or bucket or max_arc not finite and positive");
+    if (check_search(n, nnz, indptr, m, limit, bucket, max_arc) < 0) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < m; i++) {
