@@ -191,12 +191,14 @@ def nonempty_areas(by_area: pd.DataFrame) -> pd.DataFrame:
     return by_area[~empty.to_numpy()]
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
+def pct_text(x: float | None) -> str:
+    """A share 0–1 as a percentage with one decimal for reports ("—" when unknown)."""
+    return "—" if x is None or not math.isfinite(float(x)) else f"{100 * float(x):.1f}%"
 
 
-def _num(x: float | None, spec: str = ".1f") -> str:
-    return "—" if x is None or not math.isfinite(x) else format(x, spec)
+def num_text(x: float | None, spec: str = ".1f") -> str:
+    """A number for reports in ``spec`` ("—" when unknown)."""
+    return "—" if x is None or not math.isfinite(float(x)) else format(float(x), spec)
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -231,12 +233,12 @@ def study_report_markdown(
         s = ms.coverage.summary
         rows.append({
             "出行方式": f"{MODE_LABELS_ZH.get(mode, mode)}（{mode_speeds_kph().get(mode, 0):g} km/h）",
-            "需求总量": _num(s.demand_total, ".0f"),
-            "已覆盖": _num(s.demand_covered, ".0f"),
-            "覆盖率": _pct(s.covered_share),
-            "中位时间(分钟)": _num(s.median_minutes),
-            "95%时间(分钟)": _num(s.p95_minutes),
-            "不可达": _num(s.unreachable, ".0f"),
+            "需求总量": num_text(s.demand_total, ".0f"),
+            "已覆盖": num_text(s.demand_covered, ".0f"),
+            "覆盖率": pct_text(s.covered_share),
+            "中位时间(分钟)": num_text(s.median_minutes),
+            "95%时间(分钟)": num_text(s.p95_minutes),
+            "不可达": num_text(s.unreachable, ".0f"),
             "无法接入路网": str(s.unsnappable_count),
         })
     lines += [_table(pd.DataFrame(rows)), ""]
@@ -247,9 +249,9 @@ def study_report_markdown(
         ba = nonempty_areas(walk.coverage.by_area)
         area_rows = pd.DataFrame({
             "区域": ba["area_name"].astype(str),
-            "需求": ba["demand_total"].map(lambda v: _num(v, ".0f")),
-            "覆盖率": ba["covered_share"].map(_pct),
-            "未覆盖": ba["uncovered"].map(lambda v: _num(v, ".0f")),
+            "需求": ba["demand_total"].map(lambda v: num_text(v, ".0f")),
+            "覆盖率": ba["covered_share"].map(pct_text),
+            "未覆盖": ba["uncovered"].map(lambda v: num_text(v, ".0f")),
             "站点数": ba["stations"].astype(int).astype(str),
         })
         lines += [_table(area_rows), ""]
@@ -259,9 +261,9 @@ def study_report_markdown(
         top = walk.gaps.head(5)
         gap_rows = pd.DataFrame({
             "排名": top["rank"].astype(int).astype(str),
-            "未覆盖需求": top["uncovered_weight"].map(lambda v: _num(v, ".1f")),
+            "未覆盖需求": top["uncovered_weight"].map(lambda v: num_text(v, ".1f")),
             "最近站点": top["nearest_station_name"].fillna("").astype(str),
-            "到最近站点(分钟)": top["nearest_minutes"].map(_num),
+            "到最近站点(分钟)": top["nearest_minutes"].map(num_text),
         })
         lines += [_table(gap_rows), ""]
 
@@ -271,7 +273,7 @@ def study_report_markdown(
     lines += [
         f"## 新增 {len(sr.selected)} 个站点的建议（按建设顺序）", "",
         f"求解：{sr.method}（{sr.status}），目标值 {sr.objective:.4g}，上界 {sr.bound:.4g}，"
-        f"间隙 {sr.gap:.3g}。覆盖率 {_pct(sr.share_before)} → {_pct(sr.share_after)}。", "",
+        f"间隙 {sr.gap:.3g}。覆盖率 {pct_text(sr.share_before)} → {pct_text(sr.share_after)}。", "",
     ]
     if len(sr.selected):
         sel = sr.selected
@@ -279,8 +281,8 @@ def study_report_markdown(
             "顺序": sel["order"].astype(int).astype(str),
             "依托场所": sel["name"].fillna("").astype(str),
             "类型": sel["host_type"].astype(str),
-            "新增覆盖": sel["gain"].map(lambda v: _num(v, ".1f")),
-            "累计覆盖率": sel["cumulative_share"].map(_pct),
+            "新增覆盖": sel["gain"].map(lambda v: num_text(v, ".1f")),
+            "累计覆盖率": sel["cumulative_share"].map(pct_text),
             "经度": sel["lon"].map(lambda v: f"{v:.5f}"),
             "纬度": sel["lat"].map(lambda v: f"{v:.5f}"),
         })), ""]

@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import html
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from geo.catalog import travel_modes, worker_groups
 from geo.coverage import OUTSIDE_AREAS
 from geo.crs import wgs84_to_gcj02
 from geo.siting import SitingResult
-from geo.study import StudyResult, nonempty_areas
+from geo.study import StudyResult, nonempty_areas, num_text, pct_text
 from maps.static import cjk_font, static_map_png
 
 log = logging.getLogger(__name__)
@@ -61,14 +60,6 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None or not math.isfinite(float(x)) else f"{100 * float(x):.1f}%"
-
-
-def _num(x: float | None, spec: str = ".1f") -> str:
-    return "—" if x is None or not math.isfinite(float(x)) else format(float(x), spec)
-
-
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, cls: str = "") -> str:
     """An escaped HTML table (cells may carry pre-built ``<a>`` links when wrapped in :class:`Raw`)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
@@ -95,14 +86,15 @@ def _summary_rows(result: StudyResult) -> list[list[object]]:
     rows: list[list[object]] = []
     for mode, ms in result.modes.items():
         s = ms.coverage.summary
-        rows.append([_mode_label(mode), _num(s.demand_total, ".0f"), _num(s.demand_covered, ".0f"),
-                     _pct(s.covered_share), _num(s.median_minutes), _num(s.p95_minutes), len(ms.gaps)])
+        rows.append([_mode_label(mode), num_text(s.demand_total, ".0f"), num_text(s.demand_covered, ".0f"),
+                     pct_text(s.covered_share), num_text(s.median_minutes), num_text(s.p95_minutes),
+                     len(ms.gaps)])
     return rows
 
 
 def _area_rows(by_area: pd.DataFrame) -> list[list[object]]:
-    return [[area_label(r.area_code, r.area_name), _num(r.demand_total, ".0f"), _pct(r.covered_share),
-             _num(r.uncovered, ".0f"), _num(r.p95_minutes), int(r.stations)]
+    return [[area_label(r.area_code, r.area_name), num_text(r.demand_total, ".0f"), pct_text(r.covered_share),
+             num_text(r.uncovered, ".0f"), num_text(r.p95_minutes), int(r.stations)]
             for r in nonempty_areas(by_area).itertuples(index=False)]
 
 
@@ -113,8 +105,9 @@ def area_label(code: str, name: str) -> str:
 
 def _group_rows(by_group: pd.DataFrame) -> list[list[object]]:
     labels = {g.code: g.label_zh for g in worker_groups()}
-    return [[labels.get(str(r.group), str(r.group)), _num(r.demand_total, ".0f"), _pct(r.covered_share),
-             _num(r.uncovered, ".0f"), _num(r.median_minutes)] for r in by_group.itertuples(index=False)]
+    return [[labels.get(str(r.group), str(r.group)), num_text(r.demand_total, ".0f"),
+             pct_text(r.covered_share), num_text(r.uncovered, ".0f"), num_text(r.median_minutes)]
+            for r in by_group.itertuples(index=False)]
 
 
 def _proposal_rows(selected: pd.DataFrame, mode: str) -> list[list[object]]:
@@ -123,8 +116,8 @@ def _proposal_rows(selected: pd.DataFrame, mode: str) -> list[list[object]]:
         glon, glat = wgs84_to_gcj02(float(r.lon), float(r.lat))
         url = amap_url_wgs84(float(r.lon), float(r.lat), str(r.name or ""), mode)
         link = Raw(f'<a href="{_e(url)}">高德地图</a>')
-        rows.append([int(r.order), r.name or "", r.host_type, _num(r.gain, ".1f"), _pct(r.cumulative_share),
-                     f"{glon:.6f}", f"{glat:.6f}", link])
+        rows.append([int(r.order), r.name or "", r.host_type, num_text(r.gain, ".1f"),
+                     pct_text(r.cumulative_share), f"{glon:.6f}", f"{glat:.6f}", link])
     return rows
 
 
@@ -177,8 +170,9 @@ def _proposals_section(sr: SitingResult, mode: str) -> list[str]:
     return [
         f"<h2>五、新增 {len(sr.selected)} 个站点的建议（按建设顺序）</h2>",
         f"<p>求解：{_e(sr.method)}（{_e(sr.status)}），"
-        f"覆盖率 {_pct(sr.share_before)} → {_pct(sr.share_after)}；"
-        f"证明的上界 {_num(sr.bound, '.4g')}，间隙 {_num(sr.gap, '.3g')}。坐标为 GCJ-02（高德）。</p>",
+        f"覆盖率 {pct_text(sr.share_before)} → {pct_text(sr.share_after)}；"
+        f"证明的上界 {num_text(sr.bound, '.4g')}，间隙 {num_text(sr.gap, '.3g')}。"
+        "坐标为 GCJ-02（高德）。</p>",
         html_table(["顺序", "依托场所", "类型", "新增覆盖", "累计覆盖率", "经度", "纬度", "导航"],
                    _proposal_rows(sr.selected, mode), cls="proposals"),
     ]
