@@ -195,7 +195,7 @@ def mode_codes() -> tuple[str, ...]:
 
 def mode_speeds_kph() -> dict[str, float]:
     """Return the default speed of every travel mode in km/h (``data/modes.toml``)."""
-    return {code: float(spec["speed_kph"]) for code, spec in _load_toml("modes.toml").items()}
+    return {code: mode.speed_kph for code, mode in travel_modes().items()}
 
 
 def resolve_mode(mode: str, *, field: str = "mode") -> str:
