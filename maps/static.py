@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib import font_manager
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
@@ -108,10 +109,9 @@ def draw_stations(ax: Any, stations: gpd.GeoDataFrame | None) -> list[Any]:
     if stations is None or stations.empty:
         return []
     handles = []
-    status = stations["status"].astype(str) if "status" in stations else None
+    status = stations["status"].astype(str) if "status" in stations else pd.Series("open", stations.index)
     for code, (color, marker, label) in STATUS_STYLE.items():
-        rows = stations if status is None and code == "open" else (
-            stations[status == code] if status is not None else stations.iloc[:0])
+        rows = stations[status == code]
         if len(rows):
             ax.scatter(rows.geometry.x, rows.geometry.y, s=28, color=color, marker=marker,
                        edgecolors="white", linewidths=0.6, zorder=6)
