@@ -76,40 +76,36 @@ def _paired(a: CoverageResult, b: CoverageResult) -> gpd.GeoDataFrame:
     return points
 
 
-def _summary(points: pd.DataFrame, cost_a: float, cost_b: float) -> dict[str, float | None]:
+def _figures(points: pd.DataFrame) -> dict[str, float]:
+    """Demand, both covered shares, both p95 minutes and the workers gained and lost of some points."""
     w = points["weight"].to_numpy(dtype=float)
     total = float(w.sum())
     gained = float(w[points["change"] == "gained"].sum())
     lost = float(w[points["change"] == "lost"].sum())
-    net = gained - lost
-    extra_cost = cost_b - cost_a
     return {
         "demand": total,
         "covered_share_a": float(w[points["covered_a"]].sum()) / total if total else 0.0,
         "covered_share_b": float(w[points["covered_b"]].sum()) / total if total else 0.0,
-        "gained": gained, "lost": lost, "net_gain": net, "cost_a": cost_a, "cost_b": cost_b,
-        "cost_per_gained": extra_cost / net if net > 0 else None,
+        "p95_minutes_a": weighted_quantile(points["minutes_a"].to_numpy(), w, 0.95),
+        "p95_minutes_b": weighted_quantile(points["minutes_b"].to_numpy(), w, 0.95),
+        "gained": gained, "lost": lost, "net_gain": gained - lost,
     }
+
+
+def _summary(points: pd.DataFrame, cost_a: float, cost_b: float) -> dict[str, float | None]:
+    figures = _figures(points)
+    net = figures["net_gain"]
+    shown = {k: figures[k] for k in ("demand", "covered_share_a", "covered_share_b", "gained", "lost",
+                                      "net_gain")}
+    return {**shown, "cost_a": cost_a, "cost_b": cost_b,
+            "cost_per_gained": (cost_b - cost_a) / net if net > 0 else None}
 
 
 def _grouped(points: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     rows = []
     for key, part in points.groupby(keys, dropna=False, sort=True):
-        w = part["weight"].to_numpy(dtype=float)
-        total = float(w.sum())
         key_values = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(keys, key_values, strict=True))
-        row.update({
-            "demand": total,
-            "covered_share_a": float(w[part["covered_a"]].sum()) / total if total else 0.0,
-            "covered_share_b": float(w[part["covered_b"]].sum()) / total if total else 0.0,
-            "p95_minutes_a": weighted_quantile(part["minutes_a"].to_numpy(), w, 0.95),
-            "p95_minutes_b": weighted_quantile(part["minutes_b"].to_numpy(), w, 0.95),
-            "gained": float(w[part["change"] == "gained"].sum()),
-            "lost": float(w[part["change"] == "lost"].sum()),
-        })
-        row["net_gain"] = row["gained"] - row["lost"]
-        rows.append(row)
+        rows.append({**dict(zip(keys, key_values, strict=True)), **_figures(part)})
     return pd.DataFrame(rows, columns=[*keys, *COMPARE_COLUMNS])
 
 
