@@ -118,3 +118,26 @@ def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[floa
         raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 < lon1 and lat0 < lat1, "
                          f"got {value!r}", field=field)
     return lon0, lat0, lon1, lat1
+
+
+def check_choice(value: Any, *, field: str, choices: Sequence[str]) -> str:
+    """One of a fixed set of words (decay functions, methods), compared lower-case."""
+    word = str(value).strip().lower()
+    if word not in choices:
+        raise InputError(f"{field} must be one of {', '.join(choices)}, got {value!r}", field=field)
+    return word
+
+
+def check_capacities(values: Any, *, field: str = "capacity") -> Any:
+    """Capacities (visits per day, demand weight): a float array, every value finite and ≥ 0; the first
+    offending row is named."""
+    import numpy as np
+    import pandas as pd
+
+    arr = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+    if bad.size:
+        i = int(bad[0])
+        shown = list(values)[i] if not isinstance(values, pd.Series) else values.iloc[i]
+        raise InputError(f"{field} must be a number ≥ 0 in every row; row {i} has {shown!r}", field=field)
+    return arr
