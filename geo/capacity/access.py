@@ -71,9 +71,10 @@ def fca_scores(
     w = np.asarray(weight, dtype=np.float64)
     s = np.asarray(supply, dtype=np.float64)
     f = decay_weights(pairs.minutes, pairs.cutoff_minutes, decay)
-    demand_in_reach = np.bincount(pairs.station, weights=w[pairs.point] * f, minlength=s.size)
+    in_reach = np.bincount(pairs.station, weights=w[pairs.point] * f, minlength=s.size)
+    demand_in_reach = in_reach.astype(np.float64)
     ratio = np.divide(s, demand_in_reach, out=np.zeros(s.size), where=demand_in_reach > 0)
-    access = np.bincount(pairs.point, weights=ratio[pairs.station] * f, minlength=w.size)
+    access = np.bincount(pairs.point, weights=ratio[pairs.station] * f, minlength=w.size).astype(np.float64)
     return access, ratio, demand_in_reach
 
 
@@ -124,7 +125,9 @@ def _points_xy(frame: gpd.GeoDataFrame, *, field: str) -> tuple[NDArray[np.float
     return frame.geometry.x.to_numpy(dtype=np.float64), frame.geometry.y.to_numpy(dtype=np.float64)
 
 
-def _with_capacity(stations: gpd.GeoDataFrame, capacity: Any, visits: pd.DataFrame | None) -> gpd.GeoDataFrame:
+def _with_capacity(
+    stations: gpd.GeoDataFrame, capacity: Any, visits: pd.DataFrame | None
+) -> gpd.GeoDataFrame:
     """The stations with ``capacity_per_day`` and ``capacity_source`` (computed, a column, or given)."""
     if capacity is None:
         if "capacity_per_day" in stations.columns and "capacity_source" in stations.columns:
