@@ -130,14 +130,17 @@ def check_choice(value: Any, *, field: str, choices: Sequence[str]) -> str:
 
 def check_capacities(values: Any, *, field: str = "capacity") -> Any:
     """Capacities (visits per day, demand weight): a float array, every value finite and ≥ 0; the first
-    offending row is named."""
+    offending row is named (its index label for a pandas Series, else its position)."""
     import numpy as np
     import pandas as pd
 
-    arr = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    arr = pd.to_numeric(series.astype(object), errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
     if bad.size:
         i = int(bad[0])
-        shown = list(values)[i] if not isinstance(values, pd.Series) else values.iloc[i]
-        raise InputError(f"{field} must be a number ≥ 0 in every row; row {i} has {shown!r}", field=field)
+        shown = series.iloc[i]
+        shown = repr(shown) if isinstance(shown, str) else str(shown)
+        raise InputError(f"{field} must be a number ≥ 0 in every row; row {series.index[i]} has {shown}",
+                         field=field)
     return arr

@@ -118,14 +118,18 @@ def visits_from_db(session: Any, station_ids: Sequence[int] | None = None) -> pd
 
 
 def _local_days(visited_at: pd.Series) -> pd.Series:
-    times = pd.to_datetime(visited_at, utc=False, errors="coerce", format="mixed")
-    if times.isna().any():
-        i = int(np.flatnonzero(times.isna().to_numpy())[0])
-        raise InputError(f"visited_at must be a time in every row; row {i} has {visited_at.iloc[i]!r}",
-                         field="visits")
-    if times.dt.tz is None:  # naive times are China time (the visit log's rule)
-        times = times.dt.tz_localize(TIMEZONE)
-    return times.dt.tz_convert(TIMEZONE).dt.date
+    """Asia/Shanghai calendar day of every visit (naive times are China time, aware ones converted)."""
+    days = []
+    for i, value in enumerate(visited_at.tolist()):
+        try:
+            stamp = pd.Timestamp(value)
+        except (TypeError, ValueError):
+            stamp = pd.NaT
+        if stamp is pd.NaT:
+            raise InputError(f"visited_at must be a time in every row; row {i} has {value!r}", field="visits")
+        stamp = stamp.tz_localize(TIMEZONE) if stamp.tzinfo is None else stamp.tz_convert(TIMEZONE)
+        days.append(stamp.date())
+    return pd.Series(days, dtype=object)
 
 
 def daily_visit_statistic(
