@@ -66,7 +66,8 @@ def _case(place: str, net: Network) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
     pts += list(gpd.points_from_xy(rng.uniform(minx, maxx, 200), rng.uniform(miny, maxy, 200)))
     pts += [shapely.Point(minx - 0.01, miny - 0.01), shapely.Point(maxx + 0.02, maxy)]
     demand = gpd.GeoDataFrame(
-        {"demand_id": [f"d{i}" for i in range(len(pts))], "weight": rng.integers(1, 6, len(pts)).astype(float)},
+        {"demand_id": [f"d{i}" for i in range(len(pts))],
+         "weight": rng.integers(1, 6, len(pts)).astype(float)},
         geometry=pts, crs="EPSG:4326",
     )
     stations["capacity"] = rng.integers(5, 60, len(stations)).astype(float)
@@ -87,7 +88,9 @@ def _networkx_times(
     for j in range(len(stations)):
         if ("s", j) not in rev:
             continue
-        dist = nx.single_source_dijkstra_path_length(rev, ("s", j), cutoff=minutes * mpm + 1e-6, weight="length")
+        dist = nx.single_source_dijkstra_path_length(
+            rev, ("s", j), cutoff=minutes * mpm + 1e-6, weight="length"
+        )
         for node, meters in dist.items():
             if isinstance(node, tuple) and node[0] == "d":
                 out[(node[1], j)] = meters / mpm
@@ -133,7 +136,8 @@ def test_pairs_and_2sfca_equal_networkx_and_a_double_loop(
     ref = {k: t for k, t in ref.items() if t <= minutes}
     pairs = travel_pairs(net, demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy(),
                          stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy(), minutes=minutes)
-    got = {(int(i), int(j)): float(t) for i, j, t in zip(pairs.point, pairs.station, pairs.minutes, strict=True)}
+    got = {(int(i), int(j)): float(t)
+           for i, j, t in zip(pairs.point, pairs.station, pairs.minutes, strict=True)}
     near_edge = {k for k, t in ref.items() if abs(t - minutes) < 1e-7}  # float ties at the cutoff
     assert set(got) - near_edge == set(ref) - near_edge
     assert len(ref) > 3 * len(stations)  # real overlap: points reach several stations
@@ -172,7 +176,8 @@ def test_nearest_minutes_equal_coverage_and_areas_equal_pandas(
         crs="EPSG:4326",
     )
     res = two_step_fca(net, stations, demand, minutes=minutes, capacity="capacity", areas=areas)
-    np.testing.assert_allclose(res.points["nearest_minutes"], cov.demand["minutes"], atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(res.points["nearest_minutes"], cov.demand["minutes"], atol=1e-9,
+                               equal_nan=True)
     frame = pd.DataFrame({"a": res.points["access"], "w": demand["weight"],
                           "code": res.points["area_code"].fillna(OUTSIDE_AREAS)})
     for row in res.by_area.itertuples():
