@@ -46,7 +46,7 @@ def _stations(lon: np.ndarray, lat: np.ndarray, prefix: str) -> gpd.GeoDataFrame
     )
 
 
-def _case(place: str, net: Network) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def city_case(place: str, net: Network) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Stations and weighted demand: Shanghai bank and food POIs; Changsha street nodes moved ~10 m.
     Both add random points over the extract and two points far off the network."""
     rng = np.random.default_rng(21)
@@ -74,7 +74,7 @@ def _case(place: str, net: Network) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]
     return stations, demand
 
 
-def _networkx_times(
+def networkx_times(
     net: Network, stations: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, minutes: float
 ) -> dict[tuple[int, int], float]:
     """(point, station) → minutes within the cutoff, by networkx Dijkstra from every station on the
@@ -131,8 +131,8 @@ def test_pairs_and_2sfca_equal_networkx_and_a_double_loop(
     request: pytest.FixtureRequest, place: str, fixture: str, minutes: float
 ) -> None:
     net: Network = request.getfixturevalue(fixture)
-    stations, demand = _case(place, net)
-    ref = _networkx_times(net, stations, demand, minutes)
+    stations, demand = city_case(place, net)
+    ref = networkx_times(net, stations, demand, minutes)
     ref = {k: t for k, t in ref.items() if t <= minutes}
     pairs = travel_pairs(net, demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy(),
                          stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy(), minutes=minutes)
@@ -166,7 +166,7 @@ def test_nearest_minutes_equal_coverage_and_areas_equal_pandas(
     request: pytest.FixtureRequest, place: str, fixture: str, minutes: float
 ) -> None:
     net: Network = request.getfixturevalue(fixture)
-    stations, demand = _case(place, net)
+    stations, demand = city_case(place, net)
     cov = compute_coverage(net, stations, demand, minutes=minutes, horizon_minutes=minutes)
     midx = float(np.median(net.lon))
     box = (float(net.lon.min()), float(net.lat.min()), float(net.lon.max()), float(net.lat.max()))
