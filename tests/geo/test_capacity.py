@@ -262,3 +262,19 @@ def test_visit_log_busy_day_from_file_and_store(tmp_path: Path, db_session: Sess
     assert want["SH1"] == 0.0 and by_ext["SH1"] == (12.8, "default")  # busy day of 0: no figure
     with pytest.raises(InputError, match="visits lack column"):
         daily_visit_statistic(pd.DataFrame({"station_id": [1]}))
+
+
+def test_checks_for_capacity_arguments() -> None:
+    from geo.checks import check_capacities, check_choice
+
+    assert check_choice(" Gaussian ", field="decay", choices=("gaussian", "none")) == "gaussian"
+    with pytest.raises(InputError, match="--decay must be one of gaussian, none, got 'x'") as err:
+        check_choice("x", field="--decay", choices=("gaussian", "none"))
+    assert err.value.field == "--decay"
+    assert check_capacities([1, "2.5", 0]).tolist() == [1.0, 2.5, 0.0]
+    for bad, shown in ((["1", "abc"], "'abc'"), ([1, math.inf], "inf"), ([1, -2], "-2"), ([None], "None")):
+        wording = f"capacity must be a number ≥ 0 in every row; row \\d has {shown}"
+        with pytest.raises(InputError, match=wording):
+            check_capacities(bad)
+    with pytest.raises(InputError, match="row 7 has -1"):  # a Series names its index label
+        check_capacities(pd.Series([3.0, -1.0], index=[4, 7]))
