@@ -172,3 +172,29 @@ def test_site_capacity_per_site(files: dict[str, Any]) -> None:
     assert math.isclose(cap["reached_after"] - cap["served_after"], cap["over_capacity"], abs_tol=1e-6)
     res = runner.invoke(app, [*base[:-2], "--target-share", "0.5", "--capacity-per-site", "15"])
     assert res.exit_code == 2 and "--capacity-per-site works with --add only" in res.stderr
+
+
+def test_access_from_the_store_equals_the_files(files: dict[str, Any], clean_store: Any) -> None:
+    from sqlalchemy.orm import Session
+
+    from geo.db.repository import import_stations
+    from geo.ops.visits import import_visits
+    from geo.stations import read_station_file
+
+    t = files["tmp"]
+    with Session(clean_store) as session:
+        import_stations(session, read_station_file(t / "stations.csv"), source="test", actor="pytest")
+        assert import_visits(session, t / "visits.csv").imported == 20
+    args = _args(files)
+    args[4] = "db"
+    res = runner.invoke(app, [*args, "--visits", "db", "--json"])
+    assert res.exit_code == 0, res.output
+    from_db = json.loads(res.stdout)
+    with_visits = _args(files, "--visits", str(t / "visits.csv"))
+    from_file = json.loads(runner.invoke(app, [*with_visits, "--json"]).stdout)
+    assert from_db["capacity_sources"] == from_file["capacity_sources"] == {
+        "seats": 2, "visits": 1, "default": files["n"] - 3}
+    for key in ("capacity_total", "capacity_reaching_demand", "access_mean", "zero_access_weight", "pairs"):
+        assert from_db[key] == pytest.approx(from_file[key]), key
+    assert [r["access_mean"] for r in from_db["by_area"]] == pytest.approx(
+        [r["access_mean"] for r in from_file["by_area"]], nan_ok=True)
