@@ -129,11 +129,14 @@ def _with_capacity(
     stations: gpd.GeoDataFrame, capacity: Any, visits: pd.DataFrame | None
 ) -> gpd.GeoDataFrame:
     """The stations with ``capacity_per_day`` and ``capacity_source`` (computed, a column, or given)."""
-    if capacity is None:
-        if "capacity_per_day" in stations.columns and "capacity_source" in stations.columns:
-            return stations.copy()
+    if capacity is None and "capacity_per_day" not in stations.columns:
         return station_capacity(stations, visits=visits)
     out = stations.copy()
+    if capacity is None:  # capacities computed before (station_capacity) or given in the frame
+        out["capacity_per_day"] = check_capacities(stations["capacity_per_day"], field="capacity_per_day")
+        if "capacity_source" not in out.columns:
+            out["capacity_source"] = "column"
+        return out
     if isinstance(capacity, str):
         if capacity not in stations.columns:
             raise InputError(f"stations have no column {capacity!r} to take capacity from", field="capacity")
