@@ -41,7 +41,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from geo.checks import check_capacities, check_count, check_minutes, check_positive
+from geo.checks import check_capacities, check_count, check_minutes, check_non_negative, check_positive
 from geo.errors import InputError
 from geo.siting.highs import solve_milp
 from geo.siting.result import SitingResult
@@ -350,8 +350,7 @@ def _capacities(
         if capacity_per_site is None:
             raise InputError("give capacity_per_site (or a capacity column on every candidate)",
                              field="capacity_per_site")
-        check_capacities([capacity_per_site], field="capacity_per_site")
-        given = given.fillna(float(capacity_per_site))
+        given = given.fillna(check_non_negative(capacity_per_site, field="capacity_per_site"))
     if "capacity" in candidates.columns:
         check_capacities(given.reset_index(drop=True), field="capacity")
     return cap_e, given.to_numpy(dtype=np.float64), sources
