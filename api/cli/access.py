@@ -13,6 +13,8 @@ Station capacity (visits per day) comes from a ``capacity`` column, else seats, 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,18 @@ from api.cli.inputs import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def flag_errors() -> Iterator[None]:
+    """A check that names the flag in its own wording (``field="--minutes"``): ``error: <wording>``,
+    exit 2."""
+    from geo.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        raise fail(exc.message) from None
 
 
 def _network(spec: str, mode: str) -> Any:
@@ -149,11 +163,9 @@ def register(app: typer.Typer) -> None:
         from geo.checks import check_choice, check_minutes, check_non_negative
         from geo.coverage import select_stations
 
-        with option_errors("--minutes"):
+        with flag_errors():  # the checks' wording names the flag itself
             minutes = check_minutes(minutes, field="--minutes")
-        with option_errors("--decay"):
             decay = check_choice(decay, field="--decay", choices=DECAYS)
-        with option_errors("--snap-meters"):
             snap_meters = check_non_negative(snap_meters, field="--snap-meters", unit="metres")
         if out is not None and out.exists() and not out.is_dir():
             raise fail(f"--out: {out} exists and is not a directory")
@@ -197,7 +209,7 @@ def capacitated_site(
     from geo.checks import check_non_negative
     from geo.siting.capacitated import plan_capacitated
 
-    with option_errors("--capacity-per-site"):
+    with flag_errors():
         capacity = check_non_negative(capacity_per_site, field="--capacity-per-site")
     given = [flag for flag, value in others.items() if value]
     if add is None or given:

@@ -129,6 +129,7 @@ def test_access_decay_and_visit_log(files: dict[str, Any]) -> None:
         (("--decay", "linear"), 2, "--decay must be one of gaussian, none"),
         (("--minutes", "0"), 2, "--minutes must be a number of minutes in (0, 120]"),
         (("--visits", "/nonexistent/visits.csv"), 3, "--visits: file not found"),
+        (("--areas", "/nonexistent/areas.geojson"), 2, "--areas: "),
         (("--snap-meters", "-5"), 2, "--snap-meters must be a number ≥ 0"),
     ],
 )
@@ -138,7 +139,7 @@ def test_access_bad_input_one_line(
     res = runner.invoke(app, _args(files, *extra))
     lines = res.stderr.strip().splitlines()
     assert res.exit_code == code and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    assert needle in lines[0]
+    assert lines[0].startswith(f"error: {needle}")
 
 
 def test_access_missing_network_and_no_stations(files: dict[str, Any]) -> None:
@@ -172,6 +173,9 @@ def test_site_capacity_per_site(files: dict[str, Any]) -> None:
     assert math.isclose(cap["reached_after"] - cap["served_after"], cap["over_capacity"], abs_tol=1e-6)
     res = runner.invoke(app, [*base[:-2], "--target-share", "0.5", "--capacity-per-site", "15"])
     assert res.exit_code == 2 and "--capacity-per-site works with --add only" in res.stderr
+    res = runner.invoke(app, [*base, "--capacity-per-site", "-1"])
+    lines = res.stderr.strip().splitlines()
+    assert res.exit_code == 2 and lines == ["error: --capacity-per-site must be a number ≥ 0, got -1.0"]
 
 
 def test_access_from_the_store_equals_the_files(files: dict[str, Any], clean_store: Any) -> None:
