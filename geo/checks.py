@@ -118,3 +118,29 @@ def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[floa
         raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 < lon1 and lat0 < lat1, "
                          f"got {value!r}", field=field)
     return lon0, lat0, lon1, lat1
+
+
+def check_choice(value: Any, *, field: str, choices: Sequence[str]) -> str:
+    """One of a fixed set of words (decay functions, methods), compared lower-case."""
+    word = str(value).strip().lower()
+    if word not in choices:
+        raise InputError(f"{field} must be one of {', '.join(choices)}, got {value!r}", field=field)
+    return word
+
+
+def check_capacities(values: Any, *, field: str = "capacity") -> Any:
+    """Capacities (visits per day, demand weight): a float array, every value finite and ≥ 0; the first
+    offending row is named (its index label for a pandas Series, else its position)."""
+    import numpy as np
+    import pandas as pd
+
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    arr = pd.to_numeric(series.astype(object), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+    if bad.size:
+        i = int(bad[0])
+        shown = series.iloc[i]
+        shown = repr(shown) if isinstance(shown, str) else str(shown)
+        raise InputError(f"{field} must be a number ≥ 0 in every row; row {series.index[i]} has {shown}",
+                         field=field)
+    return arr

@@ -57,3 +57,8 @@ def main() -> None:
 from api.cli import scenario  # noqa: E402
 
 app.add_typer(scenario.app, name="scenario")
+
+# capacity: 2SFCA accessibility of station capacity (yizhan access)
+from api.cli import access  # noqa: E402
+
+access.register(app)

@@ -83,6 +83,11 @@ def register(app: typer.Typer) -> None:
         ),
         as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
+        capacity_per_site: float | None = typer.Option(  # capacity: capacitated MCLP (api/cli/access.py)
+            None, "--capacity-per-site",
+            help="capacitated MCLP: capacity of every new site in demand-weight units (a candidates' "
+            "capacity column wins); existing stations keep theirs (geo.capacity.station_capacity)",
+        ),
     ) -> None:
         """Propose where the next stations should go, in build order (phase 1, 2, 3 ...)."""
         setup_logging(verbose)
@@ -105,6 +110,15 @@ def register(app: typer.Typer) -> None:
         cand_frame = load_candidates(candidates, demand_spec=demand, network=net)
         area_frame = None if areas is None else load_areas(
             areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
+        if capacity_per_site is not None:  # capacity: route to geo/siting/capacitated.py
+            from api.cli.access import capacitated_site
+
+            others = {"--target-share": target_share is not None, "--budget": budget is not None,
+                      "--min-per-area": bool(min_per_area), "--method greedy": method != "exact"}
+            return capacitated_site(
+                net, station_frame, demand_frame, cand_frame, area_frame, add=add, others=others,
+                minutes=minutes, capacity_per_site=capacity_per_site, time_limit=time_limit,
+                snap_meters=snap_meters, open_only=not all_statuses, out=out, as_json=as_json)
         result = plan_sites(
             net,
             station_frame,
