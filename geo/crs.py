@@ -517,6 +517,34 @@ def convert(lon: Any, lat: Any, *, src: str, dst: str) -> tuple[Any, Any]:
     return _out(*_KERNELS[(src_code, dst_code)](lon_a, lat_a), scalar)
 
 
+def bbox_to_wgs84(
+    bbox: tuple[float, float, float, float], *, src: str
+) -> tuple[float, float, float, float]:
+    """A ``minx, miny, maxx, maxy`` box given in ``src`` as a WGS-84 box.
+
+    The four corners are converted and their envelope returned, so every point whose ``src``
+    coordinates lie in the box lies in the result (the GCJ-02/BD-09 offset varies smoothly: the
+    converted edges bow by well under a metre across a city, which the envelope absorbs).
+
+    Parameters
+    ----------
+    bbox : tuple of float
+        Degrees in ``src``: ``(minx, miny, maxx, maxy)``.
+    src : str
+        ``"wgs84"``, ``"gcj02"`` or ``"bd09"`` (or an alias accepted by :func:`resolve_crs`).
+
+    Returns
+    -------
+    tuple of float
+        ``(minx, miny, maxx, maxy)`` in WGS-84 degrees; ``bbox`` itself when ``src`` is WGS-84.
+    """
+    if resolve_crs(src) == "wgs84":
+        return bbox
+    minx, miny, maxx, maxy = bbox
+    lon, lat = convert([minx, maxx, maxx, minx], [miny, miny, maxy, maxy], src=src, dst="wgs84")
+    return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+
+
 # --------------------------------------------------------------------------------------------------
 # location tests
 
