@@ -523,8 +523,9 @@ def bbox_to_wgs84(
     """A ``minx, miny, maxx, maxy`` box given in ``src`` as a WGS-84 box.
 
     The four corners are converted and their envelope returned, so every point whose ``src``
-    coordinates lie in the box lies in the result (the GCJ-02/BD-09 offset varies smoothly: the
-    converted edges bow by well under a metre across a city, which the envelope absorbs).
+    coordinates lie in the box lies in the result. The offsets vary smoothly, so the converted box is
+    nearly a rectangle: for GCJ-02 the envelope is larger by centimetres; BD-09 also turns the box by a
+    small angle, and its envelope may take in points up to ~30 m outside a 10 km box.
 
     Parameters
     ----------
