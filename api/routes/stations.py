@@ -145,13 +145,12 @@ def list_stations_route(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
     """Stations as a GeoJSON FeatureCollection with ``numberMatched``/``numberReturned`` and paging links."""
-    from geo.crs import bbox_to_wgs84
     from geo.db import repository
 
-    box = parse_bbox(bbox)
     frame, total = repository.list_stations(
         session,
-        bbox=None if box is None else bbox_to_wgs84(box, src=crs.value),
+        bbox=parse_bbox(bbox),
+        bbox_crs=crs.value,
         kinds=kind or (),
         statuses=status or (),
         amenities=amenity or (),

@@ -250,3 +250,27 @@ def test_bbox_in_gcj02_and_bd09(client: TestClient, add_station: AddStation) -> 
             gx, gy = r.json()["features"][0]["geometry"]["coordinates"]
             assert x - half <= gx <= x + half and y - half <= gy <= y + half
         assert ids(bbox=f"{lon - half},{lat - half},{lon + half},{lat + half}") == [station["id"]]
+
+
+def test_bbox_in_bd09_is_exact_near_its_edges(client: TestClient, add_station: AddStation) -> None:
+    """Stations near the edges of a BD-09/GCJ-02 box are selected exactly as their converted
+    coordinates say (the independent reference), not by the box's WGS-84 envelope."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for city, (lon, lat) in BBOX_CITIES.items():
+        ids_at: dict[int, tuple[float, float]] = {}
+        for k, (dx, dy) in enumerate(rng.uniform(-0.012, 0.012, size=(24, 2))):
+            rec = add_station(f"{city}{k}", lon + dx, lat + dy)
+            ids_at[rec["id"]] = (lon + dx, lat + dy)
+        pts = np.array(list(ids_at.values()))
+        for crs in ("gcj02", "bd09"):
+            x, y = convert(pts[:, 0], pts[:, 1], src="wgs84", dst=crs)
+            cx, cy = convert(lon, lat, src="wgs84", dst=crs)
+            box = (cx - 0.008, cy - 0.008, cx + 0.008, cy + 0.008)
+            inside = (x > box[0]) & (x < box[2]) & (y > box[1]) & (y < box[3])
+            expected = sorted(np.array(list(ids_at))[inside].tolist())
+            r = client.get("/stations", params={"bbox": ",".join(f"{v:.9f}" for v in box), "crs": crs,
+                                                "limit": 1000})
+            got = sorted(f["id"] for f in r.json()["features"] if f["id"] in ids_at)
+            assert got == expected and 0 < len(expected) < len(ids_at), (city, crs)
