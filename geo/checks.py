@@ -118,3 +118,15 @@ def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[floa
         raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 < lon1 and lat0 < lat1, "
                          f"got {value!r}", field=field)
     return lon0, lat0, lon1, lat1
+
+
+#: the languages of messages, reports and table headers
+LANGS = ("zh", "en")
+
+
+def check_lang(value: Any, *, field: str = "lang") -> str:
+    """``zh`` or ``en`` (case and surrounding blanks ignored)."""
+    lang = str(value).strip().lower()
+    if lang not in LANGS:
+        raise InputError(f"{field} must be zh or en, got {value!r}", field=field)
+    return lang
