@@ -144,3 +144,12 @@ def check_capacities(values: Any, *, field: str = "capacity") -> Any:
         raise InputError(f"{field} must be a number ≥ 0 in every row; row {series.index[i]} has {shown}",
                          field=field)
     return arr
+
+
+#: the languages of messages, reports and table headers
+LANGS = ("zh", "en")
+
+
+def check_lang(value: Any, *, field: str = "lang") -> str:
+    """``zh`` or ``en`` (case and surrounding blanks ignored)."""
+    return check_choice(value, field=field, choices=LANGS)

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from geo.amap import amap_url
+from geo.checks import check_lang
 from geo.crs import convert, resolve_crs
 from geo.errors import InputError
 from geo.network import Network
@@ -42,16 +43,6 @@ HEADERS_ZH: dict[str, str] = {
     "cumulative_weight": "累计覆盖需求", "cumulative_share": "累计覆盖率",
     "crs": "坐标系", "amap_url": "高德导航",
 }  # fmt: skip
-LANGS = ("zh", "en")
-
-
-def check_lang(lang: str) -> str:
-    """``zh`` or ``en`` (InputError naming ``lang`` otherwise)."""
-    if lang not in LANGS:
-        raise InputError(f"lang must be zh or en, got {lang!r}", field="lang")
-    return lang
-
-
 def headers(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """``frame`` with its column names in ``lang`` (``zh``: :data:`HEADERS_ZH`; ``en``: as they are)."""
     return frame.rename(columns=HEADERS_ZH) if check_lang(lang) == "zh" else frame
