@@ -118,3 +118,29 @@ def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[floa
         raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 < lon1 and lat0 < lat1, "
                          f"got {value!r}", field=field)
     return lon0, lat0, lon1, lat1
+
+
+#: the deepest fallback asked of coverage (``nth``: the N-th nearest station)
+MAX_NTH = 10
+
+
+def check_minutes_spec(value: Any, *, field: str = "minutes") -> tuple[float, ...]:
+    """One threshold or several: a number, a comma-separated text (``"5,10,15"``) or a sequence;
+    each as :func:`check_minutes`, returned as :func:`check_minutes_list` does (sorted, unique).
+
+    >>> check_minutes_spec("15,5,10")
+    (5.0, 10.0, 15.0)
+    """
+    if isinstance(value, str):
+        parts: Sequence[Any] = [p.strip() for p in value.split(",")]
+    elif isinstance(value, Sequence):
+        parts = value
+    else:
+        parts = [value]
+    return check_minutes_list(parts, field=field)
+
+
+def check_nth(value: Any, *, field: str = "nth") -> int:
+    """The rank N of the station a fallback question asks for: a whole number in [2, :data:`MAX_NTH`]
+    (N = 2: the second-nearest station)."""
+    return check_count(value, field=field, minimum=2, maximum=MAX_NTH)
