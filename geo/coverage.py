@@ -957,24 +957,19 @@ def _cutoff_rows(
 
 
 def _cutoff_table(
-    base: pd.DataFrame, key: str, keys: NDArray[Any], weight: NDArray[np.float64],
-    masks: _Masks,
+    base: pd.DataFrame, key: str, keys: NDArray[Any], weight: NDArray[np.float64], masks: _Masks
 ) -> pd.DataFrame:
-    """``base`` plus ``demand_covered_<T>min`` / ``covered_share_<T>min`` per threshold (and rank)."""
+    """``base`` plus ``demand_covered_<T>min`` / ``covered_share_<T>min`` per threshold (and rank),
+    summed as :func:`_aggregate` sums, so that each equals a separate run's figure exactly."""
     table = base.copy()
-    order = table[key].astype(str).to_numpy()
-    pos = {k: i for i, k in enumerate(order.tolist())}
-    row = np.array([pos.get(k, -1) for k in keys.tolist()], dtype=np.int64)
-    inside = row >= 0
-    total = np.bincount(row[inside], weights=weight[inside], minlength=len(order))
+    sels = [keys == k for k in table[key].astype(str).tolist()]
     for (t, rank), mask in sorted(masks.items(), key=lambda kv: (kv[0][1] or 0, kv[0][0])):
-        sel = inside & mask
-        cov = np.bincount(row[sel], weights=weight[sel], minlength=len(order))
+        cov = np.array([float(weight[sel][mask[sel]].sum()) for sel in sels])
+        total = np.array([float(weight[sel].sum()) for sel in sels])
         table[cutoff_column("demand_covered", t, rank)] = cov
-        share = np.where(total > 0, cov / np.where(total > 0, total, 1.0), np.nan)
-        table[cutoff_column("covered_share", t, rank)] = share
+        table[cutoff_column("covered_share", t, rank)] = [
+            c / w if w > 0 else float("nan") for c, w in zip(cov.tolist(), total.tolist(), strict=True)]
     return table
-
 
 # ------------------------------------------------------------------------------------------ areas
 def _reached_lines(network: Network, node_m: NDArray[np.float64], budget_m: float) -> NDArray[np.object_]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,33 @@ def check_lang(lang: str) -> str:
     return lang
 
 
+#: per-threshold columns of :func:`geo.coverage.cutoff_column` (``covered_share_2nd_5min``) and the
+#: N-th station columns of the demand points (``minutes_2nd``, ``station_2nd``)
+_CUTOFF_COLUMN = re.compile(r"^(demand_covered|covered_share)(?:_(\d+)(?:st|nd|rd|th))?_([0-9.]+)min$")
+_NTH_COLUMN = re.compile(r"^(minutes|station)_(\d+)(?:st|nd|rd|th)$")
+
+
+def header_zh(column: str) -> str:
+    """The Chinese header of one column: :data:`HEADERS_ZH`, or for a per-threshold column
+    ``覆盖率(5分钟)``, with a rank N ``2站覆盖率(5分钟)`` (share of demand with N stations within
+    5 minutes), ``到第2近站点(分钟)``; else the name itself."""
+    if column in HEADERS_ZH:
+        return HEADERS_ZH[column]
+    cut = _CUTOFF_COLUMN.match(column)
+    if cut:
+        what, rank, minutes = cut.groups()
+        label = HEADERS_ZH[what] if rank is None else f"{rank}站{HEADERS_ZH[what].removeprefix('已')}"
+        return f"{label}({minutes}分钟)"
+    nth = _NTH_COLUMN.match(column)
+    if nth:
+        what, rank = nth.groups()
+        return f"到第{rank}近站点(分钟)" if what == "minutes" else f"第{rank}近站点"
+    return column
+
+
 def headers(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """``frame`` with its column names in ``lang`` (``zh``: :data:`HEADERS_ZH`; ``en``: as they are)."""
-    return frame.rename(columns=HEADERS_ZH) if check_lang(lang) == "zh" else frame
+    """``frame`` with its column names in ``lang`` (``zh``: :func:`header_zh`; ``en``: as they are)."""
+    return frame.rename(columns=header_zh) if check_lang(lang) == "zh" else frame
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:

@@ -45,7 +45,7 @@ def _stations(points: list[shapely.Point], prefix: str, status: list[str] | None
 
 def _case(place: str, net: Network) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Stations (one closed), demand (every node moved a little, random and far-off points, two
-    groups, integer weights) and two areas halving the network's box."""
+    groups, fractional weights) and two areas halving the network's box."""
     rng = np.random.default_rng(21)
     minx, maxx = float(net.lon.min()), float(net.lon.max())
     miny, maxy = float(net.lat.min()), float(net.lat.max())
@@ -66,7 +66,7 @@ def _case(place: str, net: Network) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
     demand = gpd.GeoDataFrame(
         {"demand_id": [f"d{i}" for i in range(n)],
          "group": np.where(np.arange(n) % 3 == 0, "courier", "sanitation_worker"),
-         "weight": rng.integers(1, 5, n).astype(float), "layer": "test"},
+         "weight": rng.uniform(0.1, 5.0, n), "layer": "test"},
         geometry=demand_pts, crs="EPSG:4326",
     )  # fmt: skip
     mid = (minx + maxx) / 2
