@@ -124,19 +124,21 @@ def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[floa
 MAX_NTH = 10
 
 
-def check_minutes_spec(value: Any, *, field: str = "minutes") -> tuple[float, ...]:
-    """One threshold or several: a number, a comma-separated text (``"5,10,15"``) or a sequence;
-    each as :func:`check_minutes`, returned as :func:`check_minutes_list` does (sorted, unique).
+def check_minutes_spec(
+    value: Any, *, field: str = "minutes", max_count: int | None = None
+) -> tuple[float, ...]:
+    """One threshold or several: a number, a comma-separated text (``"5,10,15"``) or a sequence
+    (whose texts may hold commas too), at most ``max_count`` given; each as :func:`check_minutes`,
+    returned as :func:`check_minutes_list` does (sorted, unique).
 
     >>> check_minutes_spec("15,5,10")
     (5.0, 10.0, 15.0)
     """
-    if isinstance(value, str):
-        parts: Sequence[Any] = [p.strip() for p in value.split(",")]
-    elif isinstance(value, Sequence):
-        parts = value
-    else:
-        parts = [value]
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    parts = [p.strip() if isinstance(p, str) else p for v in items
+             for p in (v.split(",") if isinstance(v, str) else [v])]
+    if max_count is not None and len(parts) > max_count:
+        raise InputError(f"{field} takes at most {max_count} thresholds, got {len(parts)}", field=field)
     return check_minutes_list(parts, field=field)
 
 
