@@ -178,15 +178,15 @@ def write_study(
 ) -> list[Path]:
     """Every file of the report except the maps; returns the paths written.
 
-    ``coverage_by_area``/``coverage_by_group`` (CSV + XLSX, one row per area or group and mode),
+    ``coverage_by_area``/``coverage_by_group`` (CSV + XLSX, one row per area or group and mode; with
+    several thresholds a ``covered_share_<T>min`` column for each),
     ``gaps_<mode>.geojson``, ``proposals.geojson``/``.csv`` when the study sited stations, and
     ``report.md`` (Chinese) headed with ``title`` (default: the report title on ``place``).
     """
     check_lang(lang)
     out.mkdir(parents=True, exist_ok=True)
-    by_area = pd.concat([nonempty_areas(ms.coverage.by_area).assign(mode=m)
-                         for m, ms in result.modes.items()])
-    by_group = pd.concat([ms.coverage.by_group.assign(mode=m) for m, ms in result.modes.items()])
+    by_area = pd.concat([nonempty_areas(ms.by_area).assign(mode=m) for m, ms in result.modes.items()])
+    by_group = pd.concat([ms.by_group.assign(mode=m) for m, ms in result.modes.items()])
     written = write_table(by_area, out, "coverage_by_area", lang=lang)
     written += write_table(by_group, out, "coverage_by_group", lang=lang)
     for mode, ms in result.modes.items():
