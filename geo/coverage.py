@@ -701,6 +701,8 @@ def cutoff_column(name: str, minutes: float, nth: int | None = None) -> str:
     return f"{name}{rank}_{minutes:g}min"
 
 
+#: label cells (stations × 2 ends × nodes) one chunk of :func:`geo.network.nearest_k` may hold
+_CHUNK_CELLS = 8_000_000
 #: per (threshold, rank or None for the nearest) the points within the threshold
 _Masks = dict[tuple[float, int | None], NDArray[np.bool_]]
 
@@ -790,8 +792,9 @@ def nth_nearest(
     sx, sy = _point_xy(st, field="stations")
     px, py = _point_xy(_to_wgs84(points, field="demand"), field="demand")
     limit = horizon_minutes * network.meters_per_minute
+    chunk = int(np.clip(_CHUNK_CELLS // max(2 * network.n_nodes, 1), 1, 64))  # ≤ ~64 MB of labels a chunk
     node_i, node_min = nearest_k(
-        network, sx, sy, k=nth, horizon_minutes=horizon_minutes, max_meters=snap_meters
+        network, sx, sy, k=nth, horizon_minutes=horizon_minutes, max_meters=snap_meters, chunk=chunk
     )
     node_m = np.where(np.isfinite(node_min), node_min * network.meters_per_minute, np.inf)
     pts = network.snap(px, py, max_meters=snap_meters)
