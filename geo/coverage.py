@@ -20,6 +20,13 @@ nodes contracted to one arc each, built once per network by :func:`geo._contract
 chain nodes are then rebuilt exactly from their chain ends and any station on their own chain, so
 the result is that of the full graph.
 
+Several thresholds come from the same pass (:func:`coverage_cutoffs`, :func:`cutoffs_of`): the search
+runs to the largest threshold (and on to the horizon), so every point's minutes are known and the
+covered weight at a smaller threshold is that of the points within it — the same figure a separate
+run at that threshold gives. :func:`nth_nearest` adds the N-th nearest *distinct* station per point
+(a fallback when the nearest is closed or full) from the N nearest stations of every node
+(:func:`geo.network.nearest_k`, one limited search per station) and the point's own edge.
+
 All frames are WGS-84 (EPSG:4326); inputs in another CRS are converted. Metric buffers for service
 areas use the local UTM zone (``estimate_utm_crs``).
 """

@@ -199,3 +199,23 @@ def test_validation_names_the_field(changsha_walk: Network) -> None:
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"]
     assert cutoff_column("covered_share", 7.5, 2) == "covered_share_2nd_7.5min"
+
+
+def test_threshold_checks_one_wording() -> None:
+    from geo.checks import check_minutes, check_minutes_spec, check_nth
+
+    assert check_minutes_spec("15, 5,10,5") == (5.0, 10.0, 15.0)
+    assert check_minutes_spec(["5,10", 15]) == (5.0, 10.0, 15.0)
+    assert check_minutes_spec(7.5) == (7.5,)
+    with pytest.raises(InputError) as single:
+        check_minutes("0", field="--minutes")
+    with pytest.raises(InputError) as listed:
+        check_minutes_spec("5,0", field="--minutes")
+    assert listed.value.message == single.value.message  # the same rule, the same words
+    with pytest.raises(InputError, match="at most 3 thresholds"):
+        check_minutes_spec("1,2,3,4", max_count=3)
+    assert check_nth(2) == 2
+    for bad in (1, 11, 2.5, True, "2"):
+        with pytest.raises(InputError) as err:
+            check_nth(bad)
+        assert err.value.field == "nth"
