@@ -136,3 +136,16 @@ def test_nth_alone_and_bad_values(city: dict[str, Any], served: TestClient) -> N
             r = served.get(url, params=params)
             assert r.status_code == 422, (url, params, r.text)
             assert r.json()["field"] == field, (url, params, r.json())
+
+
+def test_openapi_documents_minutes_as_a_comma_separated_array() -> None:
+    spec = create_app(Settings(load_networks=False)).openapi()
+    for path in ("/coverage", "/coverage/areas"):
+        params = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
+        minutes = params["minutes"]
+        assert (minutes["style"], minutes["explode"]) == ("form", False)
+        assert minutes["schema"]["type"] == "array" and minutes["schema"]["items"]["maximum"] == 120
+        nth = next(s for s in params["nth"]["schema"]["anyOf"] if s.get("type") == "integer")
+        assert (nth["minimum"], nth["maximum"]) == (2, 10)
+    gaps = {p["name"]: p for p in spec["paths"]["/gaps"]["get"]["parameters"]}
+    assert "nth" not in gaps and gaps["minutes"]["schema"]["type"] == "number"  # one threshold there
