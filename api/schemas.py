@@ -373,3 +373,26 @@ class SitingRequest(BaseModel):
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
+
+
+# ------------------------------------------------------------------------------ coverage at several cutoffs
+#: the most thresholds one coverage request may ask for (``minutes=5,10,15``)
+MAX_CUTOFFS = 12
+
+
+class CoverageCutoffsResponse(CoverageResponse):
+    """``/coverage``; with several ``minutes`` or ``nth`` also ``cutoffs`` and ``nth`` (absent otherwise)."""
+
+    cutoffs: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="one entry per threshold: minutes, demand_total, demand_covered, covered_share and, "
+        "with nth, demand_covered_nth / covered_share_nth (demand with nth stations within the threshold)",
+    )
+    nth: int | None = Field(default=None, description="N of the N-th nearest station asked for")
+
+
+class AreaCutoffsTable(AreaTable):
+    """``/coverage/areas``; with several ``minutes`` or ``nth`` also ``cutoffs`` and ``nth``."""
+
+    cutoffs: list[dict[str, Any]] | None = None
+    nth: int | None = None

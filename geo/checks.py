@@ -153,3 +153,30 @@ LANGS = ("zh", "en")
 def check_lang(value: Any, *, field: str = "lang") -> str:
     """``zh`` or ``en`` (case and surrounding blanks ignored)."""
     return check_choice(value, field=field, choices=LANGS)
+
+#: the deepest fallback asked of coverage (``nth``: the N-th nearest station)
+MAX_NTH = 10
+
+
+def check_minutes_spec(
+    value: Any, *, field: str = "minutes", max_count: int | None = None
+) -> tuple[float, ...]:
+    """One threshold or several: a number, a comma-separated text (``"5,10,15"``) or a sequence
+    (whose texts may hold commas too), at most ``max_count`` given; each as :func:`check_minutes`,
+    returned as :func:`check_minutes_list` does (sorted, unique).
+
+    >>> check_minutes_spec("15,5,10")
+    (5.0, 10.0, 15.0)
+    """
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    parts = [p.strip() if isinstance(p, str) else p for v in items
+             for p in (v.split(",") if isinstance(v, str) else [v])]
+    if max_count is not None and len(parts) > max_count:
+        raise InputError(f"{field} takes at most {max_count} thresholds, got {len(parts)}", field=field)
+    return check_minutes_list(parts, field=field)
+
+
+def check_nth(value: Any, *, field: str = "nth") -> int:
+    """The rank N of the station a fallback question asks for: a whole number in [2, :data:`MAX_NTH`]
+    (N = 2: the second-nearest station)."""
+    return check_count(value, field=field, minimum=2, maximum=MAX_NTH)

@@ -20,6 +20,13 @@ nodes contracted to one arc each, built once per network by :func:`geo._contract
 chain nodes are then rebuilt exactly from their chain ends and any station on their own chain, so
 the result is that of the full graph.
 
+Several thresholds come from the same pass (:func:`coverage_cutoffs`, :func:`cutoffs_of`): the search
+runs to the largest threshold (and on to the horizon), so every point's minutes are known and the
+covered weight at a smaller threshold is that of the points within it — the same figure a separate
+run at that threshold gives. :func:`nth_nearest` adds the N-th nearest *distinct* station per point
+(a fallback when the nearest is closed or full) from the N nearest stations of every node
+(:func:`geo.network.nearest_k`, one limited search per station) and the point's own edge.
+
 All frames are WGS-84 (EPSG:4326); inputs in another CRS are converted. Metric buffers for service
 areas use the local UTM zone (``estimate_utm_crs``).
 """
@@ -67,9 +74,15 @@ __all__ = [
     "SUMMARY_KEYS",
     "CoverageResult",
     "CoverageSummary",
+    "CutoffCoverage",
     "compute_coverage",
+    "coverage_cutoffs",
     "covered_area",
+    "cutoff_column",
+    "cutoffs_of",
     "node_pass",
+    "nth_nearest",
+    "ordinal",
     "select_stations",
     "service_areas",
     "weighted_quantile",
@@ -159,6 +172,11 @@ class CoverageResult:
     node_station: NDArray[np.int64]
     horizon_minutes: float = 60.0
     network: Network | None = field(default=None, repr=False)
+    #: the snap limit the run used (metres), so that a later step snaps points exactly as it did
+    snap_meters: float = 300.0
+    #: metres from every demand point to its nearest station (inf unreachable/unsnappable): the
+    #: exact values the threshold compares, for :func:`cutoffs_of`
+    demand_meters: NDArray[np.float64] | None = field(default=None, repr=False)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -494,7 +512,7 @@ def compute_coverage(
     return CoverageResult(
         summary=summary, demand=out, stations=st, by_area=by_area, by_group=by_group,
         node_minutes=node_minutes, node_station=node_station, horizon_minutes=float(horizon_minutes),
-        network=network,
+        network=network, snap_meters=float(snap_meters), demand_meters=times.meters,
     )  # fmt: skip
 
 
@@ -509,6 +527,7 @@ class _Times:
     covered: NDArray[np.bool_]
     snapped: NDArray[np.bool_]
     snap_meters: NDArray[np.float64]
+    meters: NDArray[np.float64]
 
 
 def _check_coverage_args(network: Any, minutes: float, horizon_minutes: float, snap_meters: float) -> None:
@@ -561,6 +580,7 @@ def _demand_times(
         covered=reach & (total_m <= minutes * mpm),
         snapped=snap.snapped,
         snap_meters=snap.meters,
+        meters=np.where(reach, total_m, np.inf),
     )
 
 
@@ -673,6 +693,293 @@ def _warn_unsnappable(summary: CoverageSummary, snap_meters: float, mode: str) -
             summary.stations_unsnappable, snap_meters, mode,
         )  # fmt: skip
 
+
+# ------------------------------------------------------------------------------------------ cutoffs
+def ordinal(n: int) -> str:
+    """``2`` → ``"2nd"``, ``3`` → ``"3rd"``, ``11`` → ``"11th"`` (column names of the N-th station)."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def cutoff_column(name: str, minutes: float, nth: int | None = None) -> str:
+    """The column of a per-threshold figure: ``covered_share_5min``; with ``nth`` the share whose
+    N-th nearest station is within the threshold: ``covered_share_2nd_5min``."""
+    rank = f"_{ordinal(nth)}" if nth else ""
+    return f"{name}{rank}_{minutes:g}min"
+
+
+#: label cells (stations × 2 ends × nodes) one chunk of :func:`geo.network.nearest_k` may hold
+_CHUNK_CELLS = 8_000_000
+#: per (threshold, rank or None for the nearest) the points within the threshold
+_Masks = dict[tuple[float, int | None], NDArray[np.bool_]]
+
+
+@dataclass(frozen=True, eq=False)
+class CutoffCoverage:
+    """Coverage at several thresholds from ONE search, optionally with the N-th nearest station.
+
+    Attributes
+    ----------
+    minutes : tuple of float
+        The thresholds, increasing. The search ran to the largest (and on to the horizon).
+    nth : int or None
+        N when the N-th nearest distinct station was asked for (a fallback when the nearest is
+        closed or full), else None.
+    cutoffs : DataFrame
+        One row per threshold: ``minutes``, ``demand_total``, ``demand_covered``, ``covered_share``
+        and with ``nth`` ``demand_covered_nth``, ``covered_share_nth`` (weight and share of demand
+        with N stations within the threshold).
+    by_area, by_group : DataFrame
+        The tables of :attr:`result` (:data:`AGG_COLUMNS`, at the largest threshold) plus, per
+        threshold, ``demand_covered_<T>min`` and ``covered_share_<T>min`` (:func:`cutoff_column`)
+        and with ``nth`` the same with the rank (``covered_share_2nd_5min``).
+    demand : GeoDataFrame
+        :attr:`CoverageResult.demand` (EPSG:4326) plus, with ``nth``, ``minutes_<N-th>`` (e.g.
+        ``minutes_2nd``: minutes to the N-th nearest distinct station, NaN beyond the horizon) and
+        ``station_<N-th>`` (its station_id).
+    result : CoverageResult
+        The single run at the largest threshold.
+    """
+
+    minutes: tuple[float, ...]
+    nth: int | None
+    cutoffs: pd.DataFrame
+    by_area: pd.DataFrame
+    by_group: pd.DataFrame
+    demand: gpd.GeoDataFrame
+    result: CoverageResult
+
+    def cutoff_dicts(self) -> list[dict[str, Any]]:
+        """The rows of :attr:`cutoffs` as JSON-ready dicts (NaN → None)."""
+        return [{str(k): _num(v) if isinstance(v, float) else v for k, v in row.items()}
+                for row in self.cutoffs.to_dict(orient="records")]
+
+
+def nth_nearest(
+    network: Network,
+    stations: gpd.GeoDataFrame,
+    points: gpd.GeoDataFrame,
+    *,
+    nth: int = 2,
+    horizon_minutes: float = 60.0,
+    snap_meters: float = 300.0,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Minutes from every point to its ``nth`` nearest *distinct* station, and that station.
+
+    The travel time is coverage's (module doc): a point leaves its edge at either reachable end or
+    meets a station on its own edge directly. :func:`geo.network.nearest_k` gives every node its
+    ``nth`` nearest stations (one limited search per station); a point's ``nth`` nearest station is
+    then among those of its two exit nodes and the stations on its own edge (if a station is not
+    among an exit's ``nth`` nearest, that exit already offers ``nth`` stations at least as near).
+
+    Parameters
+    ----------
+    network : Network
+    stations, points : GeoDataFrame
+        Point frames (EPSG:4326; other CRS converted). Every station row counts (filter with
+        :func:`select_stations`).
+    nth : int
+        N ≥ 1 (1 is the nearest station, as :func:`compute_coverage`).
+    horizon_minutes : float
+        Search limit; farther stations are not counted.
+    snap_meters : float
+        Snap limit for points and stations.
+
+    Returns
+    -------
+    (minutes, station)
+        ``(n_points,)`` minutes (NaN when fewer than ``nth`` stations lie within the horizon or the
+        point is unsnappable) and the station's row position (-1 there).
+    """
+    from geo.checks import MAX_NTH, check_count
+    from geo.network import nearest_k
+
+    nth = check_count(nth, field="nth", minimum=1, maximum=MAX_NTH)
+    st = _to_wgs84(stations, field="stations")
+    sx, sy = _point_xy(st, field="stations")
+    px, py = _point_xy(_to_wgs84(points, field="demand"), field="demand")
+    limit = horizon_minutes * network.meters_per_minute
+    chunk = int(np.clip(_CHUNK_CELLS // max(2 * network.n_nodes, 1), 1, 64))  # ≤ ~64 MB of labels a chunk
+    node_i, node_min = nearest_k(
+        network, sx, sy, k=nth, horizon_minutes=horizon_minutes, max_meters=snap_meters, chunk=chunk
+    )
+    node_m = np.where(np.isfinite(node_min), node_min * network.meters_per_minute, np.inf)
+    pts = network.snap(px, py, max_meters=snap_meters)
+    st_snap = network.snap(sx, sy, max_meters=snap_meters)
+    point, station, meters = _point_candidates(pts, st_snap, node_i, node_m)
+    return _nth_of(len(pts), point, station, meters, nth=nth, limit=limit, mpm=network.meters_per_minute)
+
+
+def _point_candidates(
+    pts: Snap, st: Snap, node_i: NDArray[np.int64], node_m: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """``(point, station, metres)`` of every candidate: each exit node's listed stations, and the
+    stations on the point's own edge."""
+    exit_node, exit_m = pts.exits()  # (P, 2)
+    safe = np.maximum(exit_node, 0)
+    k = node_i.shape[1]
+    who = node_i[safe].reshape(len(pts), 2 * k)
+    via = (exit_m[:, :, None] + node_m[safe]).reshape(len(pts), 2 * k)
+    ok = (np.repeat(exit_node >= 0, k, axis=1)) & (who >= 0) & np.isfinite(via)
+    point = np.broadcast_to(np.arange(len(pts))[:, None], ok.shape)[ok]
+    i, j = same_edge_pairs(pts, st)
+    direct = same_edge_meters(pts, i, st, j) if i.size else np.zeros(0)
+    keep = np.isfinite(direct)
+    return (np.concatenate([point, i[keep]]).astype(np.int64), np.concatenate([who[ok], j[keep]]),
+            np.concatenate([via[ok], direct[keep]]))
+
+
+def _nth_of(
+    n_points: int,
+    point: NDArray[np.int64],
+    station: NDArray[np.int64],
+    meters: NDArray[np.float64],
+    *,
+    nth: int,
+    limit: float,
+    mpm: float,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per point the ``nth`` smallest of its candidates' metres, each station counted once (its
+    least metres), ties to the lower station index; minutes NaN / station -1 when fewer."""
+    order = np.lexsort((meters, station, point))
+    p, s, m = point[order], station[order], meters[order]
+    first = np.ones(p.size, dtype=bool)
+    first[1:] = (p[1:] != p[:-1]) | (s[1:] != s[:-1])
+    p, s, m = p[first], s[first], m[first]
+    order = np.lexsort((s, m, p))
+    p, s, m = p[order], s[order], m[order]
+    start = np.searchsorted(p, np.arange(n_points), side="left")
+    count = np.bincount(p, minlength=n_points)
+    has = (count >= nth) & (n_points > 0)
+    at = np.where(has, start + nth - 1, 0)
+    got = np.where(has, m[at] if m.size else np.inf, np.inf)
+    got[got > limit] = np.inf
+    who = np.where(np.isfinite(got), s[at] if s.size else -1, -1)
+    return np.where(np.isfinite(got), got / mpm, np.nan), who.astype(np.int64)
+
+
+def coverage_cutoffs(
+    network: Network,
+    stations: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    *,
+    minutes: Sequence[float] = (5.0, 10.0, 15.0),
+    nth: int | None = None,
+    horizon_minutes: float = 60.0,
+    areas: gpd.GeoDataFrame | None = None,
+    open_only: bool = True,
+    open_at: datetime | None = None,
+    amenities: Sequence[str] = (),
+    snap_meters: float = 300.0,
+) -> CutoffCoverage:
+    """Coverage at every threshold of ``minutes`` from one search (and the ``nth`` nearest station).
+
+    One :func:`compute_coverage` run at the largest threshold gives every point's minutes to its
+    nearest station; the covered weight at a smaller threshold T is that of the points within T,
+    exactly what a separate run at T counts. Parameters as :func:`compute_coverage`; ``minutes`` a
+    sequence of thresholds (or a text ``"5,10,15"``), ``nth`` N ≥ 2 for the fallback question
+    (:func:`nth_nearest`).
+
+    Returns
+    -------
+    CutoffCoverage
+    """
+    from geo.checks import check_minutes_spec
+
+    cuts = check_minutes_spec(minutes, field="minutes")
+    result = compute_coverage(
+        network, stations, demand, minutes=cuts[-1], horizon_minutes=horizon_minutes, areas=areas,
+        open_only=open_only, open_at=open_at, amenities=amenities, snap_meters=snap_meters,
+    )  # fmt: skip
+    return cutoffs_of(result, cuts, nth=nth)
+
+
+def cutoffs_of(
+    result: CoverageResult, minutes: Sequence[float] | str, *, nth: int | None = None
+) -> CutoffCoverage:
+    """:class:`CutoffCoverage` at every threshold of ``minutes`` (each ≤ the result's horizon) from
+    one :class:`CoverageResult`, without a new search for the nearest station; ``nth`` (≥ 2) adds
+    the N-th nearest station (:func:`nth_nearest`, on the result's network and stations)."""
+    from geo.checks import check_minutes_spec, check_nth
+
+    cuts = check_minutes_spec(minutes, field="minutes")
+    if cuts[-1] > result.horizon_minutes:
+        raise InputError(f"minutes {cuts[-1]:g} exceed the result's horizon {result.horizon_minutes:g}",
+                         field="minutes")
+    nth = None if nth is None else check_nth(nth)
+    network = result.network
+    if network is None:
+        raise InputError("this CoverageResult carries no network", field="result")
+    mpm = network.meters_per_minute
+    dem = result.demand
+    meters = result.demand_meters
+    if meters is None:
+        meters = np.nan_to_num(dem["minutes"].to_numpy(dtype=np.float64) * mpm, nan=np.inf)
+    weight = _weights(dem)
+    masks: _Masks = {(t, None): np.asarray(meters <= t * mpm) for t in cuts}
+    out = dem
+    if nth is not None:
+        nth_min, nth_st = nth_nearest(network, result.stations, dem, nth=nth,
+                                      horizon_minutes=result.horizon_minutes, snap_meters=result.snap_meters)
+        ids = _station_ids(result.stations)
+        out = dem.copy()
+        out[f"minutes_{ordinal(nth)}"] = nth_min
+        out[f"station_{ordinal(nth)}"] = pd.Series([ids[i] if i >= 0 else None for i in nth_st],
+                                                   index=out.index, dtype=object)
+        nth_m = np.nan_to_num(nth_min * mpm, nan=np.inf)
+        masks.update({(t, nth): np.asarray(nth_m <= t * mpm) for t in cuts})
+    return CutoffCoverage(
+        minutes=cuts, nth=nth, cutoffs=_cutoff_rows(cuts, nth, weight, masks),
+        by_area=_cutoff_table(result.by_area, "area_code", _area_keys(dem), weight, masks),
+        by_group=_cutoff_table(result.by_group, "group", _group_keys(dem), weight, masks),
+        demand=out, result=result,
+    )  # fmt: skip
+
+
+def _area_keys(dem: pd.DataFrame) -> NDArray[Any]:
+    if "area_code" not in dem.columns:
+        return np.full(len(dem), OUTSIDE_AREAS, dtype=object)
+    codes = dem["area_code"].astype(object)
+    return codes.where(codes.notna(), OUTSIDE_AREAS).astype(str).to_numpy()
+
+
+def _group_keys(dem: pd.DataFrame) -> NDArray[Any]:
+    if "group" not in dem.columns:
+        return np.full(len(dem), "(none)", dtype=object)
+    return dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
+
+
+def _cutoff_rows(
+    cuts: tuple[float, ...], nth: int | None, weight: NDArray[np.float64],
+    masks: _Masks,
+) -> pd.DataFrame:
+    total = float(weight.sum())
+    rows = []
+    for t in cuts:
+        row: dict[str, Any] = {"minutes": float(t), "demand_total": total}
+        for rank, tag in ((None, ""), (nth, "_nth")):
+            if (t, rank) in masks:
+                cov = float(weight[masks[(t, rank)]].sum())
+                row[f"demand_covered{tag}"] = cov
+                row[f"covered_share{tag}"] = cov / total if total > 0 else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cutoff_table(
+    base: pd.DataFrame, key: str, keys: NDArray[Any], weight: NDArray[np.float64], masks: _Masks
+) -> pd.DataFrame:
+    """``base`` plus ``demand_covered_<T>min`` / ``covered_share_<T>min`` per threshold (and rank),
+    summed as :func:`_aggregate` sums, so that each equals a separate run's figure exactly."""
+    table = base.copy()
+    sels = [keys == k for k in table[key].astype(str).tolist()]
+    for (t, rank), mask in sorted(masks.items(), key=lambda kv: (kv[0][1] or 0, kv[0][0])):
+        cov = np.array([float(weight[sel][mask[sel]].sum()) for sel in sels])
+        total = np.array([float(weight[sel].sum()) for sel in sels])
+        table[cutoff_column("demand_covered", t, rank)] = cov
+        table[cutoff_column("covered_share", t, rank)] = [
+            c / w if w > 0 else float("nan") for c, w in zip(cov.tolist(), total.tolist(), strict=True)]
+    return table
 
 # ------------------------------------------------------------------------------------------ areas
 def _reached_lines(network: Network, node_m: NDArray[np.float64], budget_m: float) -> NDArray[np.object_]:

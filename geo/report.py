@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,33 @@ HEADERS_ZH: dict[str, str] = {
     "cumulative_weight": "累计覆盖需求", "cumulative_share": "累计覆盖率",
     "crs": "坐标系", "amap_url": "高德导航",
 }  # fmt: skip
+#: per-threshold columns of :func:`geo.coverage.cutoff_column` (``covered_share_2nd_5min``) and the
+#: N-th station columns of the demand points (``minutes_2nd``, ``station_2nd``)
+_CUTOFF_COLUMN = re.compile(r"^(demand_covered|covered_share)(?:_(\d+)(?:st|nd|rd|th))?_([0-9.]+)min$")
+_NTH_COLUMN = re.compile(r"^(minutes|station)_(\d+)(?:st|nd|rd|th)$")
+
+
+def header_zh(column: str) -> str:
+    """The Chinese header of one column: :data:`HEADERS_ZH`, or for a per-threshold column
+    ``覆盖率(5分钟)``, with a rank N ``2站覆盖率(5分钟)`` (share of demand with N stations within
+    5 minutes), ``到第2近站点(分钟)``; else the name itself."""
+    if column in HEADERS_ZH:
+        return HEADERS_ZH[column]
+    cut = _CUTOFF_COLUMN.match(column)
+    if cut:
+        what, rank, minutes = cut.groups()
+        label = HEADERS_ZH[what] if rank is None else f"{rank}站{HEADERS_ZH[what].removeprefix('已')}"
+        return f"{label}({minutes}分钟)"
+    nth = _NTH_COLUMN.match(column)
+    if nth:
+        what, rank = nth.groups()
+        return f"到第{rank}近站点(分钟)" if what == "minutes" else f"第{rank}近站点"
+    return column
+
+
 def headers(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """``frame`` with its column names in ``lang`` (``zh``: :data:`HEADERS_ZH`; ``en``: as they are)."""
-    return frame.rename(columns=HEADERS_ZH) if check_lang(lang) == "zh" else frame
+    """``frame`` with its column names in ``lang`` (``zh``: :func:`header_zh`; ``en``: as they are)."""
+    return frame.rename(columns=header_zh) if check_lang(lang) == "zh" else frame
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
@@ -144,15 +169,15 @@ def write_study(
 ) -> list[Path]:
     """Every file of the report except the maps; returns the paths written.
 
-    ``coverage_by_area``/``coverage_by_group`` (CSV + XLSX, one row per area or group and mode),
+    ``coverage_by_area``/``coverage_by_group`` (CSV + XLSX, one row per area or group and mode; with
+    several thresholds a ``covered_share_<T>min`` column for each),
     ``gaps_<mode>.geojson``, ``proposals.geojson``/``.csv`` when the study sited stations, and
     ``report.md`` (Chinese) headed with ``title`` (default: the report title on ``place``).
     """
     check_lang(lang)
     out.mkdir(parents=True, exist_ok=True)
-    by_area = pd.concat([nonempty_areas(ms.coverage.by_area).assign(mode=m)
-                         for m, ms in result.modes.items()])
-    by_group = pd.concat([ms.coverage.by_group.assign(mode=m) for m, ms in result.modes.items()])
+    by_area = pd.concat([nonempty_areas(ms.by_area).assign(mode=m) for m, ms in result.modes.items()])
+    by_group = pd.concat([ms.by_group.assign(mode=m) for m, ms in result.modes.items()])
     written = write_table(by_area, out, "coverage_by_area", lang=lang)
     written += write_table(by_group, out, "coverage_by_group", lang=lang)
     for mode, ms in result.modes.items():

@@ -129,6 +129,14 @@ def _notes(stations: str, demand_source: str, off: list[str], areas: Path | None
     return notes
 
 
+def _thresholds(text: str) -> tuple[float, ...]:
+    """--minutes: one threshold or several (5,10,15); the largest is the report's service threshold."""
+    from geo.checks import check_minutes_spec
+
+    with option_errors():
+        return check_minutes_spec(text, field="--minutes")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``yizhan report`` to the main app."""
 
@@ -149,7 +157,7 @@ def register(app: typer.Typer) -> None:
         add: int = typer.Option(0, "--add", min=0, max=50, help="new stations to propose (0: none)"),
         candidates: str = typer.Option(
             "network:300", "--candidates", help="sites for --add: a file, pois:FILE or network[:METERS]"),
-        minutes: float = typer.Option(15.0, "--minutes", min=1, max=120, help="service threshold, minutes"),
+        minutes: str = typer.Option("15", "--minutes", help="service threshold(s), minutes: 15 or 5,10,15"),
         clip: str | None = typer.Option(
             None, "--clip", help="clip .osm/.graphml networks to lon0,lat0,lon1,lat1"),
         crs: str = typer.Option("wgs84", "--crs", help="coordinates of proposals.csv: wgs84, gcj02, bd09"),
@@ -167,6 +175,7 @@ def register(app: typer.Typer) -> None:
         from geo.study import run_study
 
         setup_logging(verbose)
+        cuts = _thresholds(minutes)
         with option_errors("--crs"):
             crs = resolve_crs(crs)
         with option_errors("--lang"):
@@ -194,12 +203,12 @@ def register(app: typer.Typer) -> None:
         with option_errors():
             result = run_study(
                 networks, station_frame, demand_frame, cands if cands is not None else station_frame.iloc[:0],
-                minutes=minutes, add=add, siting_mode="walk" if "walk" in networks else first,
+                minutes=cuts[-1], cutoffs=cuts, add=add, siting_mode="walk" if "walk" in networks else first,
                 areas=area_frame, method=method,
             )
         notes = _notes(stations, info.demand_source, off, areas)
         written = write_report(result, out, place=place, title=None, notes=notes,
-                               map_title=f"{place}工会驿站{minutes:g}分钟服务圈", crs=crs, lang=lang)
+                               map_title=f"{place}工会驿站{cuts[-1]:g}分钟服务圈", crs=crs, lang=lang)
         if pdf:
             from maps.report_pdf import ReportMeta, write_report_pdf
 
