@@ -41,10 +41,10 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {  # status -> (colour, marker, 
 }
 PROPOSAL_COLOR = "#1565c0"
 GAP_COLOR = "#f03b20"
-#: demand points whose coverage differs between two plans: change -> (colour, Chinese label)
-DEMAND_CHANGE_STYLE: dict[str, tuple[str, str]] = {
-    "gained": ("#2e7d32", "新获得覆盖的需求点"),
-    "lost": ("#d50000", "失去覆盖的需求点"),
+#: demand points whose coverage differs between two plans: change -> (colour, marker, Chinese label)
+DEMAND_CHANGE_STYLE: dict[str, tuple[str, str, str]] = {
+    "gained": ("#2e7d32", "o", "新获得覆盖的需求点"),
+    "lost": ("#e65100", "x", "失去覆盖的需求点"),
 }
 #: stations that differ between two plans: change -> (colour, marker, Chinese label)
 STATION_CHANGE_STYLE: dict[str, tuple[str, str, str]] = {
@@ -147,11 +147,12 @@ def draw_changed_demand(ax: Any, changed: gpd.GeoDataFrame | None) -> list[Any]:
     if changed is None or changed.empty:
         return []
     handles = []
-    for change, (color, label) in DEMAND_CHANGE_STYLE.items():
+    for change, (color, marker, label) in DEMAND_CHANGE_STYLE.items():
         rows = changed[changed["change"] == change]
         if len(rows):
-            ax.scatter(rows.geometry.x, rows.geometry.y, s=7, color=color, alpha=0.8, lw=0, zorder=5)
-            handles.append(Line2D([], [], marker="o", color=color, lw=0, markersize=4, label=label))
+            ax.scatter(rows.geometry.x, rows.geometry.y, s=9, color=color, marker=marker, alpha=0.85,
+                       lw=0.9 if marker == "x" else 0, zorder=5)
+            handles.append(Line2D([], [], marker=marker, color=color, lw=0, markersize=4, label=label))
     return handles
 
 

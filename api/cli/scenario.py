@@ -14,6 +14,7 @@ and, with ``--pdf``, ``comparison.pdf`` (A4, Chinese, with a map of the differen
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,7 +213,9 @@ def write_comparison(pc: Any, out: Path, *, inputs: Inputs, pdf: bool, place: st
     sheets = {"总体": table[table["level"] == "total"], "分区域": table[table["level"] == "area"],
               "分群体": table[table["level"] == "group"]}
     for plan, stations in zip(pc.plans, pc.stations, strict=True):
-        sheets[f"动作-{plan.name}"[:31]] = actions_table(plan, stations, mode=pc.mode)
+        # characters XLSX refuses in a sheet name become _
+        sheet = re.sub(r"[\\/?*\[\]:]", "_", f"动作-{plan.name}")[:31]
+        sheets[sheet] = actions_table(plan, stations, mode=pc.mode)
     written = [write_csv(table, out / "comparison.csv", field="--out"),
                write_xlsx(sheets, out / "comparison.xlsx", field="--out")]
     if pdf:

@@ -203,6 +203,25 @@ def test_compare_pdf_reads_back(city: dict[str, Any], clean_store: Engine, tmp_p
     assert _characters_without_glyph(pdf, text) == set()
     assert not list(out.glob(".*.tmp*"))
     _csv_equals_json(table, figures)
+    _xlsx_holds_the_tables(out / "comparison.xlsx", table)
+    r = _invoke("scenario", "compare", A, B, "--network", city["npz"], "--pdf")
+    assert r.exit_code == 2 and r.output.strip() == "error: --pdf needs --out DIR (the PDF is written to " \
+        "DIR/comparison.pdf)"
+
+
+def _xlsx_holds_the_tables(path: Path, table: pd.DataFrame) -> None:
+    """The workbook: the total, areas and groups as in the CSV, and each plan's actions with the
+    formula-like station name kept as text (a string cell, never a formula)."""
+    sheets = pd.read_excel(path, sheet_name=None)
+    assert list(sheets) == ["总体", "分区域", "分群体", f"动作-{A}", f"动作-{B}"]
+    areas = sheets["分区域"]
+    pd.testing.assert_frame_equal(areas.reset_index(drop=True),
+                                  table[table["level"] == "area"].reset_index(drop=True), check_dtype=False)
+    assert len(sheets[f"动作-{A}"]) == 2 and len(sheets[f"动作-{B}"]) == 3
+    from openpyxl import load_workbook
+
+    cells = [c for row in load_workbook(path)[f"动作-{B}"].iter_rows() for c in row if c.value == "=1+1 驿站"]
+    assert len(cells) == 1 and cells[0].data_type == "s"
 
 
 def _pdftotext_page(pdf: Path, page: int) -> str:
