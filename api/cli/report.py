@@ -145,6 +145,11 @@ class Loaded:
     place: str
     off_network: list[str]
 
+    @property
+    def siting_mode(self) -> str:
+        """The mode proposals and comparisons use: walk when given, else the first network's."""
+        return "walk" if "walk" in self.networks else next(iter(self.networks))
+
 
 def _load(network: list[str], clip: str | None, stations: str, stations_crs: str | None, demand: list[str],
           demand_crs: str, areas: Path | None, area_fields: tuple[str, str | None, str | None],
@@ -173,32 +178,26 @@ def _study(loaded: Loaded, *, demand_spec: str, add: int, candidates: str, minut
            method: str) -> Any:
     from geo.study import run_study
 
-    networks = loaded.networks
-    first = next(iter(networks))
     cands = loaded.stations.iloc[:0]
     if add:
         with option_errors("--candidates"):
             cands = load_candidates(candidates, demand_spec=demand_spec,
-                                    network=networks.get("walk", networks[first]))
+                                    network=loaded.networks[loaded.siting_mode])
     with option_errors():
-        return run_study(networks, loaded.stations, loaded.demand, cands, minutes=minutes, add=add,
-                         siting_mode="walk" if "walk" in networks else first, areas=loaded.areas,
-                         method=method)
+        return run_study(loaded.networks, loaded.stations, loaded.demand, cands, minutes=minutes, add=add,
+                         siting_mode=loaded.siting_mode, areas=loaded.areas, method=method)
 
 
-def _scenarios(names: Sequence[str], loaded: Loaded, result: Any) -> Any:
-    """The comparison of the plans named by ``--scenario`` (one: ``base`` against it), or None."""
+def _scenarios(names: Sequence[str], loaded: Loaded, minutes: float) -> Any:
+    """The comparison of the plans named by ``--scenario`` (one: ``base`` against it) on the report's
+    network (its siting mode), demand and areas, or None without ``--scenario``."""
     if not names:
         return None
-    if len(names) > 2:
-        raise fail("--scenario: give one or two scenario names (one: compared with its base), "
-                   f"got {len(names)}")
     from api.cli.scenario import Inputs, compare_stored
 
     first, second = (names[0], names[1]) if len(names) == 2 else ("base", names[0])
-    mode = result.siting_mode
-    inputs = Inputs(loaded.networks[mode], loaded.demand, loaded.areas)
-    return compare_stored(first, second, inputs, result.minutes, mode=mode)
+    inputs = Inputs(loaded.networks[loaded.siting_mode], loaded.demand, loaded.areas)
+    return compare_stored(first, second, inputs, minutes, mode=loaded.siting_mode)
 
 
 def report(
@@ -241,11 +240,13 @@ def report(
         lang = check_lang(lang or default_lang())
     if method not in {"exact", "greedy"}:
         raise fail(f"--method must be exact or greedy, got {method!r}")
+    if len(scenario) > 2:
+        raise fail(f"--scenario: give one or two stored plans (one: against its base), got {len(scenario)}")
     loaded = _load(network, clip, stations, stations_crs, demand, demand_crs, areas,
                    (areas_level, areas_code_field, areas_name_field), title)
+    comparison = _scenarios(scenario, loaded, minutes)  # before the study: an unknown plan fails fast
     result = _study(loaded, demand_spec=(demand or ["network"])[0], add=add, candidates=candidates,
                     minutes=minutes, method=method)
-    comparison = _scenarios(scenario, loaded, result)
     notes = _notes(stations, loaded.demand_source, loaded.off_network, areas)
     written = _write(result, loaded, comparison, out=out, notes=notes, crs=crs, lang=lang, pdf=pdf)
     head = result.headline()
@@ -271,7 +272,7 @@ def _write(result: Any, loaded: Loaded, comparison: Any, *, out: Path, notes: li
     if comparison is not None:
         from api.cli.scenario import Inputs, write_comparison
 
-        inputs = Inputs(loaded.networks[result.siting_mode], loaded.demand, loaded.areas)
+        inputs = Inputs(loaded.networks[loaded.siting_mode], loaded.demand, loaded.areas)
         written += write_comparison(comparison, out, inputs=inputs, pdf=False)
     if pdf:
         from maps.report_pdf import ReportMeta, write_report_pdf
@@ -280,7 +281,7 @@ def _write(result: Any, loaded: Loaded, comparison: Any, *, out: Path, notes: li
         if comparison is not None:
             from maps.comparison_pdf import comparison_sections
 
-            network = loaded.networks[result.siting_mode]
+            network = loaded.networks[loaded.siting_mode]
             sections = comparison_sections(comparison, network, areas=loaded.areas)
         meta = ReportMeta(title=f"{place}十五分钟工会服务圈评估报告", place=place, notes=tuple(notes))
         written.append(write_report_pdf(result, out / "report.pdf", meta=meta, appendix=sections))

@@ -219,7 +219,7 @@ def summary_rows(cmp: Comparison, plans: tuple[Scenario, Scenario]) -> list[list
         ["失去覆盖劳动者", "", num_text(s["lost"], ".1f"), ""],
         ["成本（元）", num_text(s["cost_a"], ",.0f"), num_text(s["cost_b"], ",.0f"),
          diff(s["cost_a"], s["cost_b"], ",.0f")],
-        ["每净增一名覆盖劳动者的成本（元）", "", num_text(s["cost_per_gained"], ",.0f"), ""],
+        ["追加成本 ÷ 净增覆盖劳动者（元）", "", num_text(s["cost_per_gained"], ",.0f"), ""],
         ["动作数", str(len(plans[0].actions)), str(len(plans[1].actions)), ""],
     ]
 

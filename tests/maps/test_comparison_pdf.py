@@ -264,6 +264,8 @@ def test_report_has_the_comparison(city: dict[str, Any], clean_store: Engine, tm
     assert _flat(f"方案比较：{A} 与 {B}") in flat and "西片街道" in flat
     assert (out / "comparison.csv").is_file() and (out / "comparison.xlsx").is_file()
     r = _invoke(*args, "--scenario", A, "--scenario", B, "--scenario", A)
-    assert r.exit_code == 2 and "--scenario: give one or two" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert r.output.strip() == ("error: --scenario: give one or two stored plans (one: against its base), "
+                                "got 3")
     r = _invoke(*args, "--scenario", "没有的方案")
     assert r.exit_code == 3 and "no scenario named '没有的方案'" in r.output
