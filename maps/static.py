@@ -49,7 +49,7 @@ DEMAND_CHANGE_STYLE: dict[str, tuple[str, str, str]] = {
 #: stations that differ between two plans: change -> (colour, marker, Chinese label)
 STATION_CHANGE_STYLE: dict[str, tuple[str, str, str]] = {
     "added": ("#1b5e20", "P", "新增站点"),
-    "closed": ("#424242", "X", "关闭站点"),
+    "closed": ("#795548", "X", "关闭站点"),
     "relocated": ("#6a1b9a", "D", "迁址站点（箭头：原址→新址）"),
 }
 

@@ -30,7 +30,12 @@ from api.cli import app as cli
 from geo.amap import amap_url
 from geo.config import data_dir
 from geo.crs import wgs84_to_gcj02
-from geo.network import read_network_npz
+from geo.demand import demand_from_network
+from geo.network import load_network, read_network_npz
+from geo.scenario.compare import compare_plans
+from geo.scenario.plan import Scenario, make_action
+from maps.comparison_pdf import difference_map_png
+from maps.static import DEMAND_CHANGE_STYLE, STATION_CHANGE_STYLE
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 
@@ -269,3 +274,42 @@ def test_report_has_the_comparison(city: dict[str, Any], clean_store: Engine, tm
                                 "got 3")
     r = _invoke(*args, "--scenario", "没有的方案")
     assert r.exit_code == 3 and "no scenario named '没有的方案'" in r.output
+
+
+def _pixels(png: bytes, color: str) -> int:
+    """Pixels of a PNG within a small distance of ``color`` (#rrggbb)."""
+    import io
+
+    from matplotlib.image import imread
+
+    rgb = imread(io.BytesIO(png))[..., :3]
+    target = np.array([int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    return int((np.abs(rgb - target).max(axis=-1) < 0.04).sum())
+
+
+@pytest.mark.parametrize("name", sorted(CITIES))
+def test_the_difference_map_draws_every_change(name: str, tmp_path: Path) -> None:
+    """Each kind of change has its colour on the map (and legend) when it happens, none when the plans
+    are the same."""
+    osm, clip, _ = CITIES[name]
+    bounds = None if clip is None else tuple(float(v) for v in clip.split(","))
+    net = load_network(data_dir() / osm, mode="walk", clip=bounds, cache_dir=tmp_path)
+    big = np.flatnonzero(net.component == 0)
+    nodes = big[[len(big) // 7, len(big) // 3, len(big) // 2, 4 * len(big) // 5]]
+    base = gpd.GeoDataFrame({"station_id": list("abcd"), "name": list("甲乙丙丁"), "status": "open",
+                             "kind": "union_station"},
+                            geometry=gpd.points_from_xy(net.lon[nodes], net.lat[nodes]), crs="EPSG:4326")
+    far = big[-1]
+    plan = Scenario("新").with_action(make_action("add", lon=net.lon[far], lat=net.lat[far]))
+    plan = plan.with_action(make_action("close", station_id="a"))
+    moved = big[0]
+    plan = plan.with_action(make_action("relocate", station_id="b", lon=net.lon[moved], lat=net.lat[moved]))
+    demand = demand_from_network(net, meters_per_point=60)
+    changed = compare_plans((Scenario("base"), plan), (base, base), net, demand, minutes=5)
+    same = compare_plans((Scenario("base"), Scenario("base")), (base, base), net, demand, minutes=5)
+    assert set(changed.changes["change"]) == {"added", "closed", "relocated"}
+    assert set(changed.comparison.changed["change"]) == {"gained", "lost"}
+    png, plain = difference_map_png(changed, net), difference_map_png(same, net)
+    colours = [c for c, *_ in STATION_CHANGE_STYLE.values()] + [c for c, *_ in DEMAND_CHANGE_STYLE.values()]
+    for colour in colours:
+        assert _pixels(png, colour) > 20 and _pixels(plain, colour) == 0, colour
