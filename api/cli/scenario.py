@@ -223,7 +223,9 @@ def write_comparison(pc: Any, out: Path, *, inputs: Inputs, pdf: bool, place: st
         from maps.report_pdf import ReportMeta
 
         a, b = pc.names
-        meta = ReportMeta(title=f"{place}工会驿站方案比较：{a} 与 {b}", place=place)
+        bases = ("站点库（PostGIS）" if p.base == "db" else Path(p.base).name for p in pc.plans)
+        notes = tuple(f"方案 {p.name} 的基础站点：{base}。" for p, base in zip(pc.plans, bases, strict=True))
+        meta = ReportMeta(title=f"{place}工会驿站方案比较：{a} 与 {b}", place=place, notes=notes)
         written.append(write_comparison_pdf(pc, out / "comparison.pdf", network=inputs.network,
                                             areas=inputs.areas, meta=meta))
     return written
@@ -315,3 +317,6 @@ def compare(
     typer.echo(f"{first} → {second}: covered {100 * float(s['covered_share_a'] or 0):.1f}% → "
                f"{100 * float(s['covered_share_b'] or 0):.1f}%; workers gained {s['gained']:.1f}, lost "
                f"{s['lost']:.1f}; cost {s['cost_a']:,.0f} → {s['cost_b']:,.0f} yuan")
+    if out is not None:
+        shown = f", PDF {out / 'comparison.pdf'}" if pdf else ""
+        typer.echo(f"tables in {out / 'comparison.csv'} and .xlsx{shown}")
