@@ -55,17 +55,18 @@ def difference_map_png(pc: PlanComparison, network: Network | None, *,
                           station_changes=pc.changes, title=f"{a} → {b}：{pc.minutes:g} 分钟服务圈的变化")
 
 
-def comparison_sections(pc: PlanComparison, network: Network | None, *,
-                        areas: gpd.GeoDataFrame | None = None, heading: str = "h2") -> list[str]:
+def comparison_sections(pc: PlanComparison, network: Network | None, *, areas: gpd.GeoDataFrame | None = None,
+                        heading: str = "h2", number: str = "") -> list[str]:
     """The comparison as HTML sections (escaped): summary side by side, cost by phase, the map of the
     difference, per 街道/乡镇 and per worker group, and each plan's actions with GCJ-02 coordinates and
-    Amap links. ``heading`` is the level of the section titles (``h2`` alone, ``h3`` inside a report)."""
-    sub = "h3" if heading == "h2" else "h4"
+    Amap links. ``heading`` is the level of the section title (``h2``; sub-titles one level below) and
+    ``number`` its number in a report (e.g. ``六、``)."""
+    sub = f"h{int(heading[1:]) + 1}"
     a, b = (_e(n) for n in pc.names)
     table = comparison_table(pc.comparison)
     figures = [h.format(a=pc.names[0], b=pc.names[1]) for h in FIGURE_HEADERS]
     parts = [
-        f"<{heading}>方案比较：{a} 与 {b}</{heading}>",
+        f"<{heading}>{_e(number)}方案比较：{a} 与 {b}</{heading}>",
         f"<p>两个方案在同一路网、同一需求点上按 {pc.minutes:g} 分钟服务圈计算；"
         f"“新增/失去覆盖”为从 {a} 到 {b}。</p>",
         html_table(["指标", pc.names[0], pc.names[1], f"差（{pc.names[1]}−{pc.names[0]}）"],

@@ -282,7 +282,8 @@ def _write(result: Any, loaded: Loaded, comparison: Any, *, out: Path, notes: li
             from maps.comparison_pdf import comparison_sections
 
             network = loaded.networks[loaded.siting_mode]
-            sections = comparison_sections(comparison, network, areas=loaded.areas)
+            number = "六、" if result.siting is not None else "五、"  # after the report's own sections
+            sections = comparison_sections(comparison, network, areas=loaded.areas, number=number)
         meta = ReportMeta(title=f"{place}十五分钟工会服务圈评估报告", place=place, notes=tuple(notes))
         written.append(write_report_pdf(result, out / "report.pdf", meta=meta, appendix=sections))
     return written

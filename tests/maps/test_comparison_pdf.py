@@ -266,7 +266,7 @@ def test_report_has_the_comparison(city: dict[str, Any], clean_store: Engine, tm
     for word, glon, glat in _action_points(city, A) + _action_points(city, B):
         assert word in section and f"| {glon:.6f} | {glat:.6f} |" in section, word
     flat = _flat(_pdftotext(out / "report.pdf"))
-    assert _flat(f"方案比较：{A} 与 {B}") in flat and "西片街道" in flat
+    assert _flat(f"五、方案比较：{A} 与 {B}") in flat and "西片街道" in flat
     assert (out / "comparison.csv").is_file() and (out / "comparison.xlsx").is_file()
     r = _invoke(*args, "--scenario", A, "--scenario", B, "--scenario", A)
     assert r.exit_code == 2 and "Traceback" not in r.output
