@@ -272,6 +272,10 @@ def test_report_has_the_comparison(city: dict[str, Any], clean_store: Engine, tm
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert r.output.strip() == ("error: --scenario: give one or two stored plans (one: against its base), "
                                 "got 3")
+    r = _invoke(*args[:-1], tmp_path / "one", "--scenario", A)  # one plan: against its base
+    assert r.exit_code == 0, r.output
+    one = (tmp_path / "one" / "report.md").read_text(encoding="utf-8")
+    assert f"## 方案比较：base 与 {A}" in one and "远端新驿站" in one and "（无动作：即基础站点）" in one
     r = _invoke(*args, "--scenario", "没有的方案")
     assert r.exit_code == 3 and "no scenario named '没有的方案'" in r.output
 
