@@ -165,9 +165,11 @@ def write_proposals(
 
 def write_study(
     result: StudyResult, out: Path, *, place: str, title: str | None = None,
-    notes: Sequence[str] = (), crs: str = "wgs84", lang: str = "zh",
+    notes: Sequence[str] = (), crs: str = "wgs84", lang: str = "zh", appendix: str = "",
 ) -> list[Path]:
     """Every file of the report except the maps; returns the paths written.
+
+    ``appendix`` (Markdown, e.g. a comparison of scenarios) is added to ``report.md`` after the study.
 
     ``coverage_by_area``/``coverage_by_group`` (CSV + XLSX, one row per area or group and mode; with
     several thresholds a ``covered_share_<T>min`` column for each),
@@ -186,6 +188,7 @@ def write_study(
         written += write_proposals(result, out, crs=crs, lang=lang)
     heading = title or f"{place}十五分钟工会服务圈评估报告"
     text = study_report_markdown(result, title=heading, place=place, notes=tuple(notes))
+    text += f"\n{appendix}" if appendix else ""
     written.append(_atomic(out / "report.md", lambda p: p.write_text(text, encoding="utf-8")))
     log.info("report: %d files in %s", len(written), out)
     return written

@@ -229,6 +229,15 @@ def nonempty_areas(by_area: pd.DataFrame) -> pd.DataFrame:
     return by_area[~empty.to_numpy()]
 
 
+#: how report tables name demand that lies in no area
+OUTSIDE_AREAS_ZH = "（不在任何街道/乡镇内）"
+
+
+def area_label(code: str, name: str) -> str:
+    """The name a report prints for an area row (the outside-areas row in Chinese)."""
+    return OUTSIDE_AREAS_ZH if code == OUTSIDE_AREAS else str(name)
+
+
 def pct_text(x: float | None) -> str:
     """A share 0–1 as a percentage with one decimal for reports ("—" when unknown)."""
     return "—" if x is None or not math.isfinite(float(x)) else f"{100 * float(x):.1f}%"
