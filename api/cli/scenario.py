@@ -190,13 +190,12 @@ def _scenario(name: str, *, base_of: str | None = None) -> Any:
 
 def _evaluate(scn: Any, inputs: Inputs, minutes: float) -> tuple[Any, float]:
     """Coverage of scenario ``scn`` on the inputs, and its cost."""
-    from geo.coverage import compute_coverage
-    from geo.scenario.plan import apply_actions
+    from geo.scenario.evaluate import evaluate_scenario  # the evaluation the API serves too
 
-    stations = apply_actions(load_stations(scn.base, crs=None), scn)
+    base = load_stations(scn.base, crs=None)
     with option_errors():
-        result = compute_coverage(inputs.network, stations, inputs.demand, minutes=minutes,
-                                  areas=inputs.areas)
+        result = evaluate_scenario(inputs.network, base, scn, inputs.demand, minutes=minutes,
+                                   areas=inputs.areas)
     return result, scn.total_cost
 
 
