@@ -91,16 +91,27 @@ class ScenarioEvaluator:
     Calls are serialised by :attr:`lock` (the labels are updated in place).
     """
 
-    def __init__(self, network: Network, base: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
-                 minutes: float = 15.0, horizon_minutes: float = 60.0, areas: gpd.GeoDataFrame | None = None,
-                 snap_meters: float = 300.0) -> None:
+    def __init__(
+        self,
+        network: Network,
+        base: gpd.GeoDataFrame,
+        demand: gpd.GeoDataFrame,
+        *,
+        minutes: float = 15.0,
+        horizon_minutes: float = 60.0,
+        areas: gpd.GeoDataFrame | None = None,
+        snap_meters: float = 300.0,
+    ) -> None:
         if not isinstance(network, Network):
-            raise InputError(f"network must be a geo.network.Network, got {type(network).__name__}",
-                             field="network")
+            raise InputError(
+                f"network must be a geo.network.Network, got {type(network).__name__}", field="network"
+            )
         self.minutes = check_minutes(minutes)
         if not (np.isfinite(horizon_minutes) and horizon_minutes >= self.minutes):
-            raise InputError(f"horizon_minutes must be a number ≥ minutes ({self.minutes}), got "
-                             f"{horizon_minutes!r}", field="horizon_minutes")
+            raise InputError(
+                f"horizon_minutes must be a number ≥ minutes ({self.minutes}), got {horizon_minutes!r}",
+                field="horizon_minutes",
+            )
         self.network = network
         self.horizon_minutes = float(horizon_minutes)
         self.snap_meters = float(snap_meters)
@@ -111,8 +122,12 @@ class ScenarioEvaluator:
         self.demand_snap = network.snap(self.dx, self.dy, max_meters=self.snap_meters)
         self.areas = None if areas is None else _checked_areas(areas)
         self.demand_area = None if self.areas is None else area_index(self.dx, self.dy, self.areas)
-        self.labels = IncrementalLabels(network.offset_search, network.indptr, network.indices,
-                                        limit_m=self.horizon_minutes * network.meters_per_minute)
+        self.labels = IncrementalLabels(
+            network.offset_search,
+            network.indptr,
+            network.indices,
+            limit_m=self.horizon_minutes * network.meters_per_minute,
+        )
         self.lock = threading.Lock()
         self._applied: tuple[Action, ...] | None = None
         self._name: str | None = None
@@ -123,9 +138,8 @@ class ScenarioEvaluator:
         with self.lock:
             frame = apply_actions(self.base, scenario)
             done = self._applied
-            new = scenario.actions[len(done):] if done is not None else ()
-            if (done is not None and self._name == scenario.name
-                    and scenario.actions[:len(done)] == done):
+            new = scenario.actions[len(done) :] if done is not None else ()
+            if done is not None and self._name == scenario.name and scenario.actions[: len(done)] == done:
                 processed = self._apply(new, frame)
                 step = EvaluationStep(True, len(new), processed)
             else:
@@ -138,18 +152,25 @@ class ScenarioEvaluator:
                 step = EvaluationStep(False, len(scenario.actions), processed)
             self._applied, self._name = scenario.actions, scenario.name
             result = self._result(sel)
-        log.info("scenario %r evaluated (%s, %d action(s), %d labels)", scenario.name,
-                 "incremental" if step.incremental else "full pass", step.actions_applied,
-                 step.labels_processed)
+        log.info(
+            "scenario %r evaluated (%s, %d action(s), %d labels)",
+            scenario.name,
+            "incremental" if step.incremental else "full pass",
+            step.actions_applied,
+            step.labels_processed,
+        )
         return result, step
 
     def _station_sources(self, lon: Any, lat: Any) -> list[StationSources]:
         """The search sources of stations at ``lon``/``lat`` (WGS-84), snapped as the pass snaps them."""
-        snap = self.network.snap(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float),
-                                 max_meters=self.snap_meters)
+        snap = self.network.snap(
+            np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), max_meters=self.snap_meters
+        )
         nodes, offsets, station = sources_of(snap)
-        return [StationSources(nodes[station == i].astype(np.int64), offsets[station == i])
-                for i in range(len(snap))]
+        return [
+            StationSources(nodes[station == i].astype(np.int64), offsets[station == i])
+            for i in range(len(snap))
+        ]
 
     def _sources_of_open(self, frame: gpd.GeoDataFrame) -> dict[int, StationSources]:
         sel = select_stations(frame, open_only=True)
@@ -163,8 +184,9 @@ class ScenarioEvaluator:
         for action in actions:
             if action.kind == "add":
                 sid = f"{self._name}:{action.seq}"
-                processed += self.labels.add(number[sid], *self._station_sources([action.lon], [action.lat])
-                                             ).processed
+                processed += self.labels.add(
+                    number[sid], *self._station_sources([action.lon], [action.lat])
+                ).processed
             elif action.kind in ("close", "relocate"):
                 k = number[str(action.station_id)]
                 if k not in self.labels.stations:  # closed already, or never open: nothing served
@@ -182,8 +204,9 @@ class ScenarioEvaluator:
         sx, sy = _point_xy(sel, "stations")
         st_snap = net.snap(sx, sy, max_meters=self.snap_meters)
         rows = sel.index.to_numpy(dtype=np.int64)
-        position = np.full(int(max(self.labels.owner.max(initial=-1), rows.max(initial=-1))) + 1, -1,
-                           dtype=np.int64)
+        position = np.full(
+            int(max(self.labels.owner.max(initial=-1), rows.max(initial=-1))) + 1, -1, dtype=np.int64
+        )
         position[rows] = np.arange(len(sel))
         owner = self.labels.owner
         node_station = np.where(owner >= 0, position[owner], -1).astype(np.int64)
@@ -191,8 +214,9 @@ class ScenarioEvaluator:
         times = self._times(node_m, node_station, st_snap)
         demand = self.demand.copy()
         ids = sel["station_id"].tolist() if "station_id" in sel.columns else list(sel.index)
-        demand["nearest_station"] = pd.Series([ids[i] if i >= 0 else None for i in times.station],
-                                              index=demand.index, dtype=object)
+        demand["nearest_station"] = pd.Series(
+            [ids[i] if i >= 0 else None for i in times.station], index=demand.index, dtype=object
+        )
         demand["minutes"] = times.minutes
         demand["covered"] = times.covered
         demand["snapped"] = times.snapped
@@ -204,21 +228,32 @@ class ScenarioEvaluator:
         stations["snapped"] = st_snap.snapped
         mpm = net.meters_per_minute
         return CoverageResult(
-            summary=self._summary(times, st_snap), demand=demand, stations=stations, by_area=by_area,
-            by_group=self._by_group(times), node_minutes=np.where(np.isfinite(node_m), node_m / mpm, np.nan),
-            node_station=node_station, horizon_minutes=self.horizon_minutes, network=net,
+            summary=self._summary(times, st_snap),
+            demand=demand,
+            stations=stations,
+            by_area=by_area,
+            by_group=self._by_group(times),
+            node_minutes=np.where(np.isfinite(node_m), node_m / mpm, np.nan),
+            node_station=node_station,
+            horizon_minutes=self.horizon_minutes,
+            network=net,
         )
 
     def _times(self, node_m: NDArray[np.float64], node_station: NDArray[np.int64], st_snap: Snap) -> _Times:
         total_m, station = point_meters(self.demand_snap, node_m, node_station, st_snap)
         mpm = self.network.meters_per_minute
         reach = total_m <= self.labels.limit_m
-        return _Times(minutes=np.where(reach, total_m / mpm, np.nan), station=np.where(reach, station, -1),
-                      reach=reach, covered=reach & (total_m <= self.minutes * mpm),
-                      snapped=self.demand_snap.snapped)
+        return _Times(
+            minutes=np.where(reach, total_m / mpm, np.nan),
+            station=np.where(reach, station, -1),
+            reach=reach,
+            covered=reach & (total_m <= self.minutes * mpm),
+            snapped=self.demand_snap.snapped,
+        )
 
-    def _by_area(self, demand: gpd.GeoDataFrame, sx: NDArray[np.float64], sy: NDArray[np.float64],
-                 times: _Times) -> pd.DataFrame:
+    def _by_area(
+        self, demand: gpd.GeoDataFrame, sx: NDArray[np.float64], sy: NDArray[np.float64], times: _Times
+    ) -> pd.DataFrame:
         if self.areas is None or self.demand_area is None:
             return pd.DataFrame(columns=["area_code", "area_name", *AGG_COLUMNS])
         codes = self.areas["area_code"].astype(str).to_numpy()
@@ -237,8 +272,11 @@ class ScenarioEvaluator:
 
     def _by_group(self, times: _Times) -> pd.DataFrame:
         dem = self.demand
-        groups = (dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
-                  if "group" in dem.columns else np.full(len(dem), "(none)", dtype=object))
+        groups = (
+            dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
+            if "group" in dem.columns
+            else np.full(len(dem), "(none)", dtype=object)
+        )
         order = sorted(set(groups.tolist()))
         table = _aggregate(groups, order, self.weight, times, None)
         table.insert(0, "group", order)
@@ -249,28 +287,56 @@ class ScenarioEvaluator:
         rw, mins = w[reach], times.minutes[reach]
         total, cov = float(w.sum()), float(w[times.covered].sum())
         return CoverageSummary(
-            mode=self.network.mode, minutes=self.minutes, stations=int(np.sum(st_snap.snapped)),
-            demand_total=total, demand_covered=cov, covered_share=cov / total if total > 0 else float("nan"),
+            mode=self.network.mode,
+            minutes=self.minutes,
+            stations=int(np.sum(st_snap.snapped)),
+            demand_total=total,
+            demand_covered=cov,
+            covered_share=cov / total if total > 0 else float("nan"),
             mean_minutes=float(np.sum(rw * mins) / rw.sum()) if rw.sum() > 0 else float("nan"),
-            median_minutes=weighted_quantile(mins, rw, 0.5), p95_minutes=weighted_quantile(mins, rw, 0.95),
-            unreachable=float(w[snapped & ~reach].sum()), unreachable_count=int(np.sum(snapped & ~reach)),
-            unsnappable=float(w[~snapped].sum()), unsnappable_count=int(np.sum(~snapped)),
-            demand_count=int(w.size), stations_unsnappable=int(np.sum(~st_snap.snapped)),
+            median_minutes=weighted_quantile(mins, rw, 0.5),
+            p95_minutes=weighted_quantile(mins, rw, 0.95),
+            unreachable=float(w[snapped & ~reach].sum()),
+            unreachable_count=int(np.sum(snapped & ~reach)),
+            unsnappable=float(w[~snapped].sum()),
+            unsnappable_count=int(np.sum(~snapped)),
+            demand_count=int(w.size),
+            stations_unsnappable=int(np.sum(~st_snap.snapped)),
         )
 
 
-def evaluate_scenario(network: Network, base: gpd.GeoDataFrame, scenario: Scenario,
-                      demand: gpd.GeoDataFrame, *, minutes: float = 15.0, horizon_minutes: float = 60.0,
-                      areas: gpd.GeoDataFrame | None = None, snap_meters: float = 300.0) -> CoverageResult:
+def evaluate_scenario(
+    network: Network,
+    base: gpd.GeoDataFrame,
+    scenario: Scenario,
+    demand: gpd.GeoDataFrame,
+    *,
+    minutes: float = 15.0,
+    horizon_minutes: float = 60.0,
+    areas: gpd.GeoDataFrame | None = None,
+    snap_meters: float = 300.0,
+) -> CoverageResult:
     """One full evaluation of ``scenario`` on ``base`` (see :class:`ScenarioEvaluator`)."""
-    evaluator = ScenarioEvaluator(network, base, demand, minutes=minutes, horizon_minutes=horizon_minutes,
-                                  areas=areas, snap_meters=snap_meters)
+    evaluator = ScenarioEvaluator(
+        network,
+        base,
+        demand,
+        minutes=minutes,
+        horizon_minutes=horizon_minutes,
+        areas=areas,
+        snap_meters=snap_meters,
+    )
     return evaluator.evaluate(scenario)[0]
 
 
 # ---------------------------------------------------------------------- helpers (the pass's rules)
-def _aggregate(keys: NDArray[Any], order: list[Any], weight: NDArray[np.float64], times: _Times,
-               station_keys: NDArray[Any] | None) -> pd.DataFrame:
+def _aggregate(
+    keys: NDArray[Any],
+    order: list[Any],
+    weight: NDArray[np.float64],
+    times: _Times,
+    station_keys: NDArray[Any] | None,
+) -> pd.DataFrame:
     """The per-key rows of :data:`geo.coverage.AGG_COLUMNS`."""
     rows = []
     for key in order:
@@ -279,16 +345,21 @@ def _aggregate(keys: NDArray[Any], order: list[Any], weight: NDArray[np.float64]
         reach = np.isfinite(mins)
         total, cov = float(w.sum()), float(w[times.covered[sel]].sum())
         rw = w[reach]
-        rows.append({
-            "demand_count": int(sel.sum()), "demand_total": total, "demand_covered": cov,
-            "covered_share": cov / total if total > 0 else float("nan"), "uncovered": total - cov,
-            "unreachable": float(w[times.snapped[sel] & ~reach].sum()),
-            "unsnappable": float(w[~times.snapped[sel]].sum()),
-            "mean_minutes": float(np.sum(rw * mins[reach]) / rw.sum()) if rw.sum() > 0 else float("nan"),
-            "median_minutes": weighted_quantile(mins[reach], rw, 0.5),
-            "p95_minutes": weighted_quantile(mins[reach], rw, 0.95),
-            "stations": int(np.sum(station_keys == key)) if station_keys is not None else 0,
-        })
+        rows.append(
+            {
+                "demand_count": int(sel.sum()),
+                "demand_total": total,
+                "demand_covered": cov,
+                "covered_share": cov / total if total > 0 else float("nan"),
+                "uncovered": total - cov,
+                "unreachable": float(w[times.snapped[sel] & ~reach].sum()),
+                "unsnappable": float(w[~times.snapped[sel]].sum()),
+                "mean_minutes": float(np.sum(rw * mins[reach]) / rw.sum()) if rw.sum() > 0 else float("nan"),
+                "median_minutes": weighted_quantile(mins[reach], rw, 0.5),
+                "p95_minutes": weighted_quantile(mins[reach], rw, 0.95),
+                "stations": int(np.sum(station_keys == key)) if station_keys is not None else 0,
+            }
+        )
     return pd.DataFrame(rows, columns=list(AGG_COLUMNS))
 
 
@@ -327,3 +398,18 @@ def _weights(frame: pd.DataFrame) -> NDArray[np.float64]:
         shown = frame["weight"].iloc[i]
         raise InputError(f"demand weight must be a finite number ≥ 0; row {i} has {shown!r}", field="weight")
     return w
+
+
+def check_action(base: gpd.GeoDataFrame, scenario: Scenario, action: Action) -> None:
+    """Refuse an action naming a station that is not in ``base`` (InputError naming ``station_id``),
+    before it is stored. (:func:`geo.scenario.plan.apply_actions` applies close, relocate, hours and
+    amenities to base stations only.)"""
+    from geo.errors import NotFoundError
+
+    try:
+        apply_actions(base, scenario.with_action(action))
+    except NotFoundError as exc:
+        raise InputError(
+            f"station {action.station_id!r} is not in the base of scenario {scenario.name!r}",
+            field="station_id",
+        ) from exc

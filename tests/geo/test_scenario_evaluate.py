@@ -20,23 +20,42 @@ def _inputs(net: Network, seed: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame
     rng = np.random.default_rng(seed)
     big = np.flatnonzero(net.component == np.argmax(net.component_sizes))
     pick = rng.choice(big, 10, replace=False)
-    base = gpd.GeoDataFrame({
-        "station_id": [str(100 + i) for i in range(10)], "name": [f"站{i}" for i in range(10)],
-        "kind": "union_station", "status": ["open"] * 9 + ["planned"], "amenities": [[]] * 10,
-        "opening_hours": None,
-    }, geometry=[Point(x + 2e-4, y - 1e-4) for x, y in zip(net.lon[pick], net.lat[pick], strict=True)],
-        crs="EPSG:4326")
+    base = gpd.GeoDataFrame(
+        {
+            "station_id": [str(100 + i) for i in range(10)],
+            "name": [f"站{i}" for i in range(10)],
+            "kind": "union_station",
+            "status": ["open"] * 9 + ["planned"],
+            "amenities": [[]] * 10,
+            "opening_hours": None,
+        },
+        geometry=[Point(x + 2e-4, y - 1e-4) for x, y in zip(net.lon[pick], net.lat[pick], strict=True)],
+        crs="EPSG:4326",
+    )
     near = rng.choice(big, 400)
-    demand = gpd.GeoDataFrame({
-        "demand_id": [f"d{i}" for i in range(400)], "group": rng.choice(["delivery_rider", "courier"], 400),
-        "weight": rng.integers(1, 6, 400).astype(float),
-    }, geometry=[Point(x, y) for x, y in zip(net.lon[near] + rng.normal(0, 4e-4, 400),
-                                             net.lat[near] + rng.normal(0, 4e-4, 400), strict=True)],
-        crs="EPSG:4326")
+    demand = gpd.GeoDataFrame(
+        {
+            "demand_id": [f"d{i}" for i in range(400)],
+            "group": rng.choice(["delivery_rider", "courier"], 400),
+            "weight": rng.integers(1, 6, 400).astype(float),
+        },
+        geometry=[
+            Point(x, y)
+            for x, y in zip(
+                net.lon[near] + rng.normal(0, 4e-4, 400),
+                net.lat[near] + rng.normal(0, 4e-4, 400),
+                strict=True,
+            )
+        ],
+        crs="EPSG:4326",
+    )
     x0, y0, x1, y1 = demand.total_bounds
     xm = (x0 + x1) / 2
-    areas = gpd.GeoDataFrame({"area_code": ["A", "B"], "area_name": ["西", "东"]},
-                             geometry=[box(x0, y0, xm, y1), box(xm, y0, x1, y1)], crs="EPSG:4326")
+    areas = gpd.GeoDataFrame(
+        {"area_code": ["A", "B"], "area_name": ["西", "东"]},
+        geometry=[box(x0, y0, xm, y1), box(xm, y0, x1, y1)],
+        crs="EPSG:4326",
+    )
     return base, demand, areas
 
 
