@@ -45,6 +45,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     **KEY_RESPONSES,
+    400: {"model": ErrorBody, "description": "the body cannot be parsed"},
     403: {"model": ErrorBody, "description": "a viewer key may not change scenarios"},
     409: {"model": ErrorBody, "description": "a scenario of that name exists already"},
 }
