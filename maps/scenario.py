@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import folium
@@ -403,3 +404,43 @@ def _fit(m: folium.Map, frames: Sequence[gpd.GeoDataFrame]) -> None:
         return
     b = pd.concat([f.geometry.bounds for f in shown])
     m.fit_bounds([[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]])
+
+
+def write_comparison_map(
+    path: str | Path,
+    stations_a: gpd.GeoDataFrame,
+    stations_b: gpd.GeoDataFrame,
+    comparison: Any,
+    *,
+    name: str,
+    base_name: str,
+    minutes: float = 15,
+    tiles: str = "osm",
+) -> Path:
+    """Write the map of plan ``b`` (``name``) against plan ``a`` (``base_name``) as one self-contained
+    HTML file (scripts and styles inlined), through a temporary file renamed onto ``path``.
+
+    ``stations_a``/``stations_b`` are the two results' stations (``CoverageResult.stations``),
+    ``comparison`` their :class:`geo.scenario.compare.Comparison`.
+    """
+    from geo.scenario.diff import station_changes
+    from geo.text import atomic_path
+
+    changes = station_changes(stations_a, stations_b)
+    m = scenario_map(
+        changes.kept,
+        changes.added,
+        changes.closed,
+        changes.relocated,
+        comparison.changed,
+        name=name,
+        summary=comparison.summary,
+        base_name=base_name,
+        minutes=minutes,
+        tiles=tiles,
+        assets="inline",
+    )
+    target = Path(path)
+    with atomic_path(target, field="--map") as tmp:
+        tmp.write_text(m.get_root().render(), encoding="utf-8")
+    return target

@@ -243,6 +243,7 @@ def compare(
     areas_level: str = AREAS_LEVEL_OPT, areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
     areas_name_field: str | None = AREAS_NAME_FIELD_OPT, minutes: float = typer.Option(15.0, "--minutes"),
     out: Path | None = typer.Option(None, "--out"), as_json: bool = typer.Option(False, "--json"),
+    map_file: Path | None = typer.Option(None, "--map", help="write the map of B against A (HTML) here"),
 ) -> None:
     """Two plans side by side (``base`` = the other plan's base): per area and per worker group."""
     from geo.checks import check_minutes
@@ -261,6 +262,11 @@ def compare(
         write_table(cmp.by_area, out, "compare_by_area")
         write_table(cmp.by_group, out, "compare_by_group")
         write_geojson(cmp.changed, out / "changed.geojson")
+    if map_file is not None:
+        from maps.scenario import write_comparison_map
+
+        write_comparison_map(map_file, a.stations, b.stations, cmp, name=second, base_name=first,
+                             minutes=minutes)
     if as_json:
         print_json({"a": first, "b": second, **cmp.summary, "by_area": cmp.by_area.to_dict("records"),
                     "by_group": cmp.by_group.to_dict("records")})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -303,7 +304,7 @@ def test_each_action_served_incrementally_equals_a_fresh_pass(
     assert _same(ref["by_group"], body["by_group"])
 
 
-def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient) -> None:
+def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_path: Path) -> None:
     ids = [str(f["id"]) for f in served.get("/stations", params={"limit": 100}).json()["features"]]
     for name in ("甲", "乙"):
         served.post("/scenarios", json={"name": name}, headers=WRITE)
@@ -328,6 +329,8 @@ def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient) -> Non
             "--minutes",
             3,
             "--json",
+            "--map",
+            tmp_path / f"{a}-{b}.html",
         )
         assert r.exit_code == 0, r.output
         ref = json.loads(r.stdout)
@@ -340,3 +343,9 @@ def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient) -> Non
     page = served.get("/maps/scenarios/甲", params={"minutes": 3, "tiles": "none"})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "Content-Security-Policy" in page.headers and "方案：甲" in page.text
+    # the CLI's map file: self-contained, the same layers as the served page
+    written = (tmp_path / "base-甲.html").read_text(encoding="utf-8")
+    assert "/static/" not in written and "方案：甲" in written
+    for key, count in (("kept", 7), ("added", 1), ("closed", 1), ("relocated", 0)):
+        assert f'data-k="{key}">{count}<' in written and f'data-k="{key}">{count}<' in page.text, key
+    assert not list(tmp_path.glob(".*.tmp*"))  # written through a temporary file renamed
