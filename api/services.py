@@ -400,20 +400,30 @@ class ServedScenario:
     base: Any
 
 
-def scenario_base(session: Any, base: str) -> tuple[gpd.GeoDataFrame, Any]:
-    """The stations a scenario starts from (``db``: the registry; else the station file the operator
-    named with ``yizhan scenario create --base FILE``) and a token that changes when they change."""
+def _base_token(session: Any, base: str) -> tuple[Any, ...]:
+    """What changes when a scenario's base stations change: the registry version, or the file's stat."""
     if base == "db":
         from geo.db import repository
 
-        return repository.stations_frame(session), ("db", repository.registry_version(session))
+        return ("db", repository.registry_version(session))
     path = Path(base)
     if not path.is_file():
         raise InputError(f"the base station file of this scenario is missing: {path.name}", field="base")
+    stat = path.stat()
+    return ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def scenario_base(session: Any, base: str) -> gpd.GeoDataFrame:
+    """The stations a scenario starts from: ``db``, the registry; else the station file the operator
+    named with ``yizhan scenario create --base FILE`` (InputError naming ``base`` when it is gone)."""
+    if base == "db":
+        from geo.db import repository
+
+        return repository.stations_frame(session)
+    _base_token(session, base)  # the file is still there
     from geo.stations import read_station_file
 
-    stat = path.stat()
-    return read_station_file(path).frame, ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return read_station_file(Path(base)).frame
 
 
 def scenario_coverage(
@@ -429,7 +439,7 @@ def scenario_coverage(
     network = app_state.networks.get(mode)
     if network is None:
         raise InputError(f"no network is loaded for mode {mode!r}", field="mode")
-    base, base_token = scenario_base(session, scenario.base)
+    base_token = _base_token(session, scenario.base)
     areas = served_areas(app_state, session)
     area_key = tuple(sorted(areas["area_code"].astype(str))) if areas is not None else ()
     demand = served_demand(app_state, mode)
@@ -443,7 +453,7 @@ def scenario_coverage(
     evaluator = found[1] if found is not None and found[0] == state else None
     if evaluator is None:
         evaluator = ScenarioEvaluator(
-            network, base, demand.frame, minutes=minutes,
+            network, scenario_base(session, scenario.base), demand.frame, minutes=minutes,
             horizon_minutes=max(float(minutes), settings.horizon_minutes), areas=areas,
             snap_meters=settings.snap_max_meters,
         )
@@ -453,4 +463,4 @@ def scenario_coverage(
                 cache.evaluators.popitem(last=False)
     result, step = evaluator.evaluate(scenario)
     return ServedScenario(scenario=scenario, result=result, step=step, demand_source=demand.source,
-                          areas=areas, base=base)
+                          areas=areas, base=evaluator.base)

@@ -140,7 +140,7 @@ def append_action(
     scn = _store().get_scenario(session, name)  # an unknown scenario is 404 before the body is judged
     fields = body.model_dump(exclude={"kind"})
     action = make_action(body.kind, crs=crs.value, **fields)
-    check_action(scenario_base(session, scn.base)[0], scn, action)
+    check_action(scenario_base(session, scn.base), scn, action)
     stored = _store().add_action(session, name, action)
     return json_value(
         {
