@@ -80,7 +80,18 @@ def _scenario_body(scn: Any) -> dict[str, Any]:
         "description": scn.description,
         "total_cost": scn.total_cost,
         "actions": json_value(actions),
-        "phases": json_value(scn.cost_by_phase().to_dict("records")),
+        "phases": [_phase(p) for p in json_value(scn.cost_by_phase().to_dict("records"))],
+    }
+
+
+def _phase(row: dict[str, Any]) -> dict[str, Any]:
+    """A cost-per-phase row with whole numbers as such (pandas makes a year column with a gap float)."""
+    year = row.get("year")
+    return {
+        **row,
+        "phase": int(row["phase"]),
+        "actions": int(row["actions"]),
+        "year": None if year is None else int(year),
     }
 
 
