@@ -403,7 +403,13 @@ def _fit(m: folium.Map, frames: Sequence[gpd.GeoDataFrame]) -> None:
     if not shown:
         return
     b = pd.concat([f.geometry.bounds for f in shown])
-    m.fit_bounds([[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]])
+    # room for the title box above and the legend below (pixels)
+    m.fit_bounds(
+        [[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]],
+        padding_top_left=(40, 110),
+        padding_bottom_right=(40, 190),
+        max_zoom=18,
+    )
 
 
 def write_comparison_map(
