@@ -138,6 +138,7 @@ class ScenarioEvaluator:
         with self.lock:
             frame = apply_actions(self.base, scenario)
             done = self._applied
+            self._applied = None  # until the labels are in step again (an error leaves them half-done)
             new = scenario.actions[len(done) :] if done is not None else ()
             if done is not None and self._name == scenario.name and scenario.actions[: len(done)] == done:
                 processed = self._apply(new, frame)

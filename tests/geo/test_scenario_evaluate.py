@@ -118,3 +118,20 @@ def test_a_changed_prefix_gets_a_full_pass(changsha_walk: Network) -> None:
     result, step = evaluator.evaluate(other)
     assert not step.incremental
     _assert_same(result, compute_coverage(net, apply_actions(base, other), demand, minutes=5))
+
+
+def test_a_refused_action_leaves_the_labels_intact(shanghai_walk: Network) -> None:
+    """An action on a station the base lacks fails, and leaves no half-applied labels behind."""
+    from geo.errors import NotFoundError
+
+    net = shanghai_walk
+    base, demand, _ = _inputs(net, 8)
+    evaluator = ScenarioEvaluator(net, base, demand, minutes=5)
+    scn = Scenario(name="a").with_action(make_action("close", station_id="100"))
+    evaluator.evaluate(scn)
+    with pytest.raises(NotFoundError):
+        evaluator.evaluate(scn.with_action(make_action("close", station_id="nope")))
+    good = scn.with_action(make_action("close", station_id="101"))
+    result, step = evaluator.evaluate(good)
+    assert step.incremental  # the failed one was refused before any label changed
+    _assert_same(result, compute_coverage(net, apply_actions(base, good), demand, minutes=5))
