@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from shapely.geometry import box
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -225,7 +227,23 @@ def city(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         }
     ).to_csv(demand, index=False)
     spots = [(float(net.lon[i]), float(net.lat[i])) for i in rng.choice(big, size=3, replace=False)]
-    return {"name": request.param, "npz": npz, "stations": stations, "demand": demand, "spots": spots}
+    # two 街道 halves west and east of the middle of the network (the per-area rows)
+    x0, y0, x1, y1 = net.lon.min(), net.lat.min(), net.lon.max(), net.lat.max()
+    xm = (x0 + x1) / 2
+    areas = tmp / "streets.geojson"
+    gpd.GeoDataFrame(
+        {"code": ["310101001", "310101002"], "name": ["西街道", "东街道"]},
+        geometry=[box(x0, y0, xm, y1), box(xm, y0, x1, y1)],
+        crs="EPSG:4326",
+    ).to_file(areas, driver="GeoJSON")
+    return {
+        "name": request.param,
+        "npz": npz,
+        "stations": stations,
+        "demand": demand,
+        "spots": spots,
+        "areas": areas,
+    }
 
 
 @pytest.fixture()
@@ -236,6 +254,7 @@ def served(city: dict[str, Any], database_url: str, clean_store: Engine) -> Iter
         database_url=database_url,
         networks={"walk": city["npz"]},
         demand=(str(city["demand"]),),
+        areas=city["areas"],
         api_keys=(WRITE["X-API-Key"],),
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
@@ -293,6 +312,8 @@ def test_each_action_served_incrementally_equals_a_fresh_pass(
         city["npz"],
         "--demand",
         city["demand"],
+        "--areas",
+        city["areas"],
         "--minutes",
         3,
         "--json",
@@ -301,7 +322,9 @@ def test_each_action_served_incrementally_equals_a_fresh_pass(
     ref = json.loads(cli_run.stdout)
     assert ref["cost"] == body["cost"] == 171000.0
     assert _same({k: ref[k] for k in body["summary"]}, body["summary"])
-    assert _same(ref["by_group"], body["by_group"])
+    assert _same(ref["by_group"], body["by_group"]) and _same(ref["by_area"], body["by_area"])
+    assert [a["area_name"] for a in body["by_area"]] == ["西街道", "东街道", "(outside areas)"]
+    assert sum(a["demand_total"] for a in body["by_area"]) == pytest.approx(body["summary"]["demand_total"])
 
 
 def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_path: Path) -> None:
@@ -326,6 +349,8 @@ def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_pa
             city["npz"],
             "--demand",
             city["demand"],
+            "--areas",
+            city["areas"],
             "--minutes",
             3,
             "--json",
@@ -340,6 +365,8 @@ def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_pa
         assert groups == {"delivery_rider", "courier", "sanitation_worker"}
         gained = sum(g["gained"] for g in body["by_group"])
         assert gained == pytest.approx(body["gained"]) and body["lost"] >= 0
+        assert [r["area_name"] for r in body["by_area"]] == ["西街道", "东街道", None]  # None: outside
+        assert sum(r["gained"] - r["lost"] for r in body["by_area"]) == pytest.approx(body["net_gain"])
     page = served.get("/maps/scenarios/甲", params={"minutes": 3, "tiles": "none"})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "Content-Security-Policy" in page.headers and "方案：甲" in page.text
