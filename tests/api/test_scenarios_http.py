@@ -30,7 +30,7 @@ from api.cli import app as cli
 from api.services import clear_scenarios
 from api.settings import Settings
 from geo.config import data_dir
-from geo.crs import wgs84_to_gcj02
+from geo.crs import convert, wgs84_to_gcj02
 from geo.network import read_network_npz
 from tests.api._support import SHENZHEN_UNIVERSITY, TECH_PARK, WRITE
 
@@ -119,18 +119,20 @@ def test_create_list_show_delete(api: TestClient, add_station: Any) -> None:
     assert api.get("/scenarios/扩面").status_code == 404
 
 
-def test_points_are_converted_on_input(api: TestClient) -> None:
-    api.post("/scenarios", json={"name": "gcj"}, headers=WRITE)
-    glon, glat = wgs84_to_gcj02(*TECH_PARK)
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+def test_points_are_converted_on_input(api: TestClient, crs: str) -> None:
+    """A point given in GCJ-02 or BD-09 is stored in WGS-84 (geo.crs.convert, as /stations does)."""
+    api.post("/scenarios", json={"name": "crs"}, headers=WRITE)
+    lon, lat = (float(v) for v in convert(*TECH_PARK, src="wgs84", dst=crs))
     r = api.post(
-        "/scenarios/gcj/actions?crs=gcj02",
-        json={"kind": "add", "lon": float(glon), "lat": float(glat)},
-        headers=WRITE,
+        f"/scenarios/crs/actions?crs={crs}", json={"kind": "add", "lon": lon, "lat": lat}, headers=WRITE
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["source_crs"] == "gcj02" and body["seq"] == 1
-    assert (body["lon"], body["lat"]) == pytest.approx(TECH_PARK, abs=2e-6)  # GCJ-02 → WGS-84 round trip
+    assert body["source_crs"] == crs and body["seq"] == 1
+    back = convert(lon, lat, src=crs, dst="wgs84")
+    assert (body["lon"], body["lat"]) == pytest.approx((float(back[0]), float(back[1])), abs=1e-9)
+    assert (body["lon"], body["lat"]) == pytest.approx(TECH_PARK, abs=2e-6)  # the round trip
 
 
 @pytest.mark.parametrize(
