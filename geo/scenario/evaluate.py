@@ -28,6 +28,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -272,16 +273,21 @@ class ScenarioEvaluator:
         return table
 
     def _by_group(self, times: _Times) -> pd.DataFrame:
+        groups, order = self._groups
+        table = _aggregate(groups, order, self.weight, times, None)
+        table.insert(0, "group", order)
+        return table.drop(columns=["stations"])
+
+    @cached_property
+    def _groups(self) -> tuple[NDArray[Any], list[Any]]:
+        """Each point's worker group (``(none)`` when missing) and the groups in order (once)."""
         dem = self.demand
         groups = (
             dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
             if "group" in dem.columns
             else np.full(len(dem), "(none)", dtype=object)
         )
-        order = sorted(set(groups.tolist()))
-        table = _aggregate(groups, order, self.weight, times, None)
-        table.insert(0, "group", order)
-        return table.drop(columns=["stations"])
+        return groups, sorted(set(groups.tolist()))
 
     def _summary(self, times: _Times, st_snap: Snap) -> CoverageSummary:
         w, reach, snapped = self.weight, times.reach, times.snapped
