@@ -233,13 +233,12 @@ def write_comparison(pc: Any, out: Path, *, inputs: Inputs, pdf: bool, place: st
 
 def _evaluate(scn: Any, inputs: Inputs, minutes: float) -> tuple[Any, float]:
     """Coverage of scenario ``scn`` on the inputs, and its cost."""
-    from geo.coverage import compute_coverage
-    from geo.scenario.plan import apply_actions
+    from geo.scenario.evaluate import evaluate_scenario  # the evaluation the API serves too
 
-    stations = apply_actions(load_stations(scn.base, crs=None), scn)
+    base = load_stations(scn.base, crs=None)
     with option_errors():
-        result = compute_coverage(inputs.network, stations, inputs.demand, minutes=minutes,
-                                  areas=inputs.areas)
+        result = evaluate_scenario(inputs.network, base, scn, inputs.demand, minutes=minutes,
+                                   areas=inputs.areas)
     return result, scn.total_cost
 
 
@@ -289,6 +288,7 @@ def compare(
     out: Path | None = typer.Option(None, "--out"), as_json: bool = typer.Option(False, "--json"),
     pdf: bool = typer.Option(False, "--pdf", help="also write DIR/comparison.pdf (A4, Chinese, map)"),
     title: str = typer.Option("", "--title", help="the area's name for the PDF, e.g. 长沙市岳麓区"),
+    map_file: Path | None = typer.Option(None, "--map", help="write the map of B against A (HTML) here"),
 ) -> None:
     """Two plans side by side (``base`` = the other plan's base): per area and per worker group."""
     from geo.checks import check_minutes
@@ -309,6 +309,11 @@ def compare(
         write_table(cmp.by_group, out, "compare_by_group")
         write_geojson(cmp.changed, out / "changed.geojson")
         write_comparison(pc, out, inputs=inputs, pdf=pdf, place=title)
+    if map_file is not None:
+        from maps.scenario import write_comparison_map
+
+        write_comparison_map(map_file, pc.results[0].stations, pc.results[1].stations, cmp, name=second,
+                             base_name=first, minutes=minutes)
     if as_json:
         print_json({"a": first, "b": second, **cmp.summary, "by_area": cmp.by_area.to_dict("records"),
                     "by_group": cmp.by_group.to_dict("records")})

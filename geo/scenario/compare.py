@@ -18,10 +18,11 @@ import pandas as pd
 
 from geo.amap import amap_url
 from geo.catalog import worker_groups
-from geo.coverage import CoverageResult, compute_coverage, weighted_quantile
+from geo.coverage import CoverageResult, weighted_quantile
 from geo.crs import wgs84_to_gcj02
 from geo.errors import InputError
 from geo.network import Network
+from geo.scenario import diff
 from geo.scenario.plan import Scenario, apply_actions
 from geo.study import area_label, num_text, pct_text
 
@@ -143,20 +144,22 @@ def station_changes(stations_a: gpd.GeoDataFrame, stations_b: gpd.GeoDataFrame) 
         point in plan a, NaN for an added station) and ``lon_b``/``lat_b``; the geometry is the point
         in plan b (plan a for a closed station), EPSG:4326. Inputs are not mutated.
     """
-    a, b = (_open_points(f).to_dict("index") for f in (stations_a, stations_b))
-    nan = {"name": "", "lon": np.nan, "lat": np.nan}
-    rows = []
-    for sid in [*a, *(s for s in b if s not in a)]:
-        pa, pb = a.get(sid, nan), b.get(sid, nan)
-        if sid in a and sid in b and (pa["lon"], pa["lat"]) == (pb["lon"], pb["lat"]):
-            continue
-        change = "added" if sid not in a else "closed" if sid not in b else "relocated"
-        shown = pb if sid in b else pa
-        rows.append({"station_id": sid, "name": shown["name"], "change": change, "lon_a": pa["lon"],
-                     "lat_a": pa["lat"], "lon_b": pb["lon"], "lat_b": pb["lat"], "lon": shown["lon"],
-                     "lat": shown["lat"]})
-    frame = pd.DataFrame(rows, columns=["station_id", "name", "change", "lon_a", "lat_a", "lon_b", "lat_b",
-                                        "lon", "lat"])
+    layers = diff.station_changes(stations_a, stations_b)  # the one definition of a change
+    parts = []
+    for change in STATION_CHANGES:
+        frame = getattr(layers, change)
+        x, y = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+        nan = np.full(len(frame), np.nan)
+        old_x = frame["old_lon"].to_numpy(float) if change == "relocated" else x
+        old_y = frame["old_lat"].to_numpy(float) if change == "relocated" else y
+        names = frame["name"] if "name" in frame.columns else frame["station_id"]
+        parts.append(pd.DataFrame({
+            "station_id": frame["station_id"].astype(str).to_numpy(), "name": names.astype(str).to_numpy(),
+            "change": change,
+            "lon_a": nan if change == "added" else old_x, "lat_a": nan if change == "added" else old_y,
+            "lon_b": nan if change == "closed" else x, "lat_b": nan if change == "closed" else y,
+            "lon": x, "lat": y}))
+    frame = pd.concat(parts, ignore_index=True)
     geometry = gpd.points_from_xy(frame["lon"], frame["lat"], crs="EPSG:4326")
     return gpd.GeoDataFrame(frame.drop(columns=["lon", "lat"]), geometry=geometry, crs="EPSG:4326")
 
@@ -311,10 +314,13 @@ def compare_plans(
     demand: gpd.GeoDataFrame, *, minutes: float, areas: gpd.GeoDataFrame | None = None, mode: str = "walk",
 ) -> PlanComparison:
     """Evaluate both plans (each base with its actions applied; inputs EPSG:4326, not mutated) with
-    :func:`geo.coverage.compute_coverage` on the same demand and compare them, plan a → plan b."""
+    :func:`geo.scenario.evaluate.evaluate_scenario` (the evaluation the API serves) on the same demand
+    and compare them, plan a → plan b."""
+    from geo.scenario.evaluate import evaluate_scenario
+
     stations = (apply_actions(bases[0], plans[0]), apply_actions(bases[1], plans[1]))
-    results = (compute_coverage(network, stations[0], demand, minutes=minutes, areas=areas),
-               compute_coverage(network, stations[1], demand, minutes=minutes, areas=areas))
+    results = (evaluate_scenario(network, bases[0], plans[0], demand, minutes=minutes, areas=areas),
+               evaluate_scenario(network, bases[1], plans[1], demand, minutes=minutes, areas=areas))
     cmp = compare_results(*results, cost_a=plans[0].total_cost, cost_b=plans[1].total_cost)
     return PlanComparison(plans, stations, results, cmp, station_changes(*stations), float(minutes), mode)
 
