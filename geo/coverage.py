@@ -196,7 +196,8 @@ def weighted_quantile(values: NDArray[np.float64], weights: NDArray[np.float64],
     return float(v[min(i, v.size - 1)])
 
 
-def _to_wgs84(frame: gpd.GeoDataFrame, *, field: str) -> gpd.GeoDataFrame:
+def frame_wgs84(frame: gpd.GeoDataFrame, *, field: str) -> gpd.GeoDataFrame:
+    """``frame`` in EPSG:4326 (no CRS: taken as WGS-84); InputError naming ``field`` if not a GeoDataFrame."""
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"{field} must be a GeoDataFrame, got {type(frame).__name__}", field=field)
     if frame.crs is None:
@@ -204,7 +205,8 @@ def _to_wgs84(frame: gpd.GeoDataFrame, *, field: str) -> gpd.GeoDataFrame:
     return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(WGS84)
 
 
-def _point_xy(frame: gpd.GeoDataFrame, *, field: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def point_xy(frame: gpd.GeoDataFrame, *, field: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Longitudes and latitudes of a frame of points (InputError naming ``field`` for another geometry)."""
     geom = frame.geometry.values
     if len(geom) == 0:
         return np.zeros(0), np.zeros(0)
@@ -217,7 +219,8 @@ def _point_xy(frame: gpd.GeoDataFrame, *, field: str) -> tuple[NDArray[np.float6
     return shapely.get_x(geom).astype(np.float64), shapely.get_y(geom).astype(np.float64)
 
 
-def _weights(frame: pd.DataFrame) -> NDArray[np.float64]:
+def demand_weights(frame: pd.DataFrame) -> NDArray[np.float64]:
+    """The ``weight`` column as floats (1 each without it); InputError naming the first bad row."""
     if "weight" not in frame.columns:
         return np.ones(len(frame))
     w = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(dtype=np.float64)
@@ -288,7 +291,7 @@ def select_stations(
     GeoDataFrame
         A new frame with the kept rows (original index kept), EPSG:4326.
     """
-    frame = _to_wgs84(stations, field="stations")
+    frame = frame_wgs84(stations, field="stations")
     wanted = {resolve_amenity(a, field="amenities") for a in amenities}
     if open_only and "status" not in frame.columns:
         raise InputError("stations frame has no status column; pass open_only=False", field="status")
@@ -415,15 +418,16 @@ def _searched_neighbours(network: Network, st: Snap, limit: float, out: NDArray[
         np.minimum(out, via, out=out)
 
 
-def _aggregate(
+def aggregate_coverage(
     keys: NDArray[Any],
     order: list[Any],
     weight: NDArray[np.float64],
-    minutes: NDArray[np.float64],
-    covered: NDArray[np.bool_],
-    snapped: NDArray[np.bool_],
+    times: PointTimes,
     station_keys: NDArray[Any] | None,
 ) -> pd.DataFrame:
+    """One row of :data:`AGG_COLUMNS` per key in ``order`` over the points whose ``keys`` equal it
+    (``stations``: how many ``station_keys`` equal it, 0 without them)."""
+    minutes, covered, snapped = times.minutes, times.covered, times.snapped
     rows = []
     for key in order:
         sel = keys == key
@@ -490,12 +494,12 @@ def compute_coverage(
     CoverageResult
     """
     _check_coverage_args(network, minutes, horizon_minutes, snap_meters)
-    dem = _to_wgs84(demand, field="demand")
-    weight = _weights(dem)
-    dx, dy = _point_xy(dem, field="demand")
-    areas = _checked_areas(areas)
+    dem = frame_wgs84(demand, field="demand")
+    weight = demand_weights(dem)
+    dx, dy = point_xy(dem, field="demand")
+    areas = checked_areas(areas)
     sel = select_stations(stations, open_only=open_only, open_at=open_at, amenities=amenities)
-    sx, sy = _point_xy(sel, field="stations")
+    sx, sy = point_xy(sel, field="stations")
     limit = horizon_minutes * network.meters_per_minute
 
     node_m, node_station, st_snap = node_pass(
@@ -504,9 +508,9 @@ def compute_coverage(
     times = _demand_times(network, dx, dy, node_m, node_station, st_snap, minutes, limit, snap_meters)
     out = _demand_frame(dem, _station_ids(sel), times)
     st = _stations_frame(sel, network, node_m, node_station, st_snap, limit)
-    by_area = _by_area(areas, out, dx, dy, sx, sy, weight, times)
-    by_group = _by_group(dem, weight, times)
-    summary = _summary(network, minutes, weight, times, st_snap)
+    by_area = coverage_by_area(areas, out, weight, times, **_area_indices(areas, dx, dy, sx, sy))
+    by_group = coverage_by_group(demand_groups(dem), weight, times)
+    summary = coverage_summary(network, minutes, weight, times, st_snap)
     _warn_unsnappable(summary, snap_meters, network.mode)
     node_minutes = np.where(np.isfinite(node_m), node_m / network.meters_per_minute, np.nan)
     return CoverageResult(
@@ -517,9 +521,10 @@ def compute_coverage(
 
 
 @dataclass(frozen=True)
-class _Times:
+class PointTimes:
     """Per demand point: minutes (NaN unreachable/unsnappable), nearest station position (-1),
-    and the masks the tables need."""
+    the masks the tables need, the snap distance and the metres to the nearest station (inf when
+    unreachable)."""
 
     minutes: NDArray[np.float64]
     station: NDArray[np.int64]
@@ -546,10 +551,11 @@ def _check_coverage_args(network: Any, minutes: float, horizon_minutes: float, s
         raise InputError(f"snap_meters must be ≥ 0, got {snap_meters!r}", field="snap_meters")
 
 
-def _checked_areas(areas: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+def checked_areas(areas: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """Areas in EPSG:4326 with ``area_code`` and ``area_name`` (InputError naming ``areas``), or None."""
     if areas is None:
         return None
-    areas = _to_wgs84(areas, field="areas")
+    areas = frame_wgs84(areas, field="areas")
     missing = sorted({"area_code", "area_name"} - set(areas.columns))
     if missing:
         raise InputError(f"areas frame lacks column(s) {', '.join(missing)}", field="areas")
@@ -566,14 +572,29 @@ def _demand_times(
     minutes: float,
     limit: float,
     snap_meters: float,
-) -> _Times:
+) -> PointTimes:
     """Each demand point joins its nearest usable edge and leaves it at either reachable end (or
     meets a station on the same edge): a lookup in the node labels, no further search."""
     snap = network.snap(dx, dy, max_meters=snap_meters)
+    return point_times(network, snap, node_m, node_station, st_snap, minutes=minutes, limit_m=limit)
+
+
+def point_times(
+    network: Network,
+    snap: Snap,
+    node_m: NDArray[np.float64],
+    node_station: NDArray[np.int64],
+    st_snap: Snap,
+    *,
+    minutes: float,
+    limit_m: float,
+) -> PointTimes:
+    """The times of demand points snapped as ``snap``, from node labels ``node_m`` (metres to the
+    nearest station ``node_station``, searched to ``limit_m``); covered within ``minutes``."""
     total_m, station = point_meters(snap, node_m, node_station, st_snap)
-    reach = total_m <= limit
+    reach = total_m <= limit_m
     mpm = network.meters_per_minute
-    return _Times(
+    return PointTimes(
         minutes=np.where(reach, total_m / mpm, np.nan),
         station=np.where(reach, station, -1),
         reach=reach,
@@ -584,7 +605,7 @@ def _demand_times(
     )
 
 
-def _demand_frame(dem: gpd.GeoDataFrame, ids: list[Any], times: _Times) -> gpd.GeoDataFrame:
+def _demand_frame(dem: gpd.GeoDataFrame, ids: list[Any], times: PointTimes) -> gpd.GeoDataFrame:
     out = dem.copy()
     out["nearest_station"] = pd.Series(
         [ids[i] if i >= 0 else None for i in times.station], index=out.index, dtype=object
@@ -613,50 +634,60 @@ def _stations_frame(
     return st
 
 
-def _by_area(
+def coverage_by_area(
     areas: gpd.GeoDataFrame | None,
     out: gpd.GeoDataFrame,
-    dx: NDArray[np.float64],
-    dy: NDArray[np.float64],
-    sx: NDArray[np.float64],
-    sy: NDArray[np.float64],
     weight: NDArray[np.float64],
-    times: _Times,
+    times: PointTimes,
+    *,
+    point_area: NDArray[np.int64],
+    station_area: NDArray[np.int64],
 ) -> pd.DataFrame:
-    """The per-area table; also writes ``area_code``/``area_name`` into ``out`` (the new frame)."""
+    """The per-area table (``point_area``/``station_area``: :func:`geo.areas.area_index` of the
+    points and stations); also writes ``area_code``/``area_name`` into ``out`` (a new frame)."""
     if areas is None:
         return pd.DataFrame(columns=["area_code", "area_name", *AGG_COLUMNS])
     codes = areas["area_code"].astype(str).to_numpy()
     names = areas["area_name"].to_numpy()
-    pa = area_index(dx, dy, areas)
-    sa = area_index(sx, sy, areas)
+    pa, sa = point_area, station_area
     pt_code = np.where(pa >= 0, codes[np.maximum(pa, 0)], OUTSIDE_AREAS).astype(object)
-    station_area = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
+    station_code = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
     out["area_code"] = np.where(pa >= 0, codes[np.maximum(pa, 0)], None)
     out["area_name"] = np.where(pa >= 0, names[np.maximum(pa, 0)], None)
     order = [*dict.fromkeys(codes.tolist()), OUTSIDE_AREAS]
-    by_area = _aggregate(pt_code, order, weight, times.minutes, times.covered, times.snapped, station_area)
+    by_area = aggregate_coverage(pt_code, order, weight, times, station_code)
     name_of = dict(zip(codes.tolist(), names.tolist(), strict=True))
     by_area.insert(0, "area_name", [name_of.get(c, OUTSIDE_AREAS) for c in order])
     by_area.insert(0, "area_code", order)
     return by_area
 
 
-def _by_group(dem: gpd.GeoDataFrame, weight: NDArray[np.float64], times: _Times) -> pd.DataFrame:
-    groups = (
-        dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
-        if "group" in dem.columns
-        else np.full(len(dem), "(none)", dtype=object)
-    )
+def _area_indices(areas: gpd.GeoDataFrame | None, dx: NDArray[np.float64], dy: NDArray[np.float64],
+                  sx: NDArray[np.float64], sy: NDArray[np.float64]) -> dict[str, NDArray[np.int64]]:
+    if areas is None:
+        return {"point_area": np.zeros(0, np.int64), "station_area": np.zeros(0, np.int64)}
+    return {"point_area": area_index(dx, dy, areas), "station_area": area_index(sx, sy, areas)}
+
+
+def demand_groups(dem: pd.DataFrame) -> NDArray[Any]:
+    """Each point's worker group as text (``(none)`` where missing or without a ``group`` column)."""
+    if "group" not in dem.columns:
+        return np.full(len(dem), "(none)", dtype=object)
+    return dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
+
+
+def coverage_by_group(groups: NDArray[Any], weight: NDArray[np.float64], times: PointTimes) -> pd.DataFrame:
+    """The per-worker-group table (``groups``: :func:`demand_groups`), groups in sorted order."""
     gorder = sorted(set(groups.tolist()))
-    by_group = _aggregate(groups, gorder, weight, times.minutes, times.covered, times.snapped, None)
+    by_group = aggregate_coverage(groups, gorder, weight, times, None)
     by_group.insert(0, "group", gorder)
     return by_group.drop(columns=["stations"])
 
 
-def _summary(
-    network: Network, minutes: float, weight: NDArray[np.float64], times: _Times, st_snap: Snap
+def coverage_summary(
+    network: Network, minutes: float, weight: NDArray[np.float64], times: PointTimes, st_snap: Snap
 ) -> CoverageSummary:
+    """The headline figures of one coverage run (``st_snap``: where the stations joined)."""
     reach, snapped = times.reach, times.snapped
     rw = weight[reach]
     total = float(weight.sum())
@@ -795,9 +826,9 @@ def nth_nearest(
     from geo.network import nearest_k
 
     nth = check_count(nth, field="nth", minimum=1, maximum=MAX_NTH)
-    st = _to_wgs84(stations, field="stations")
-    sx, sy = _point_xy(st, field="stations")
-    px, py = _point_xy(_to_wgs84(points, field="demand"), field="demand")
+    st = frame_wgs84(stations, field="stations")
+    sx, sy = point_xy(st, field="stations")
+    px, py = point_xy(frame_wgs84(points, field="demand"), field="demand")
     limit = horizon_minutes * network.meters_per_minute
     chunk = int(np.clip(_CHUNK_CELLS // max(2 * network.n_nodes, 1), 1, 64))  # ≤ ~64 MB of labels a chunk
     node_i, node_min = nearest_k(
@@ -915,7 +946,7 @@ def cutoffs_of(
     meters = result.demand_meters
     if meters is None:
         meters = np.nan_to_num(dem["minutes"].to_numpy(dtype=np.float64) * mpm, nan=np.inf)
-    weight = _weights(dem)
+    weight = demand_weights(dem)
     masks: _Masks = {(t, None): np.asarray(meters <= t * mpm) for t in cuts}
     out = dem
     if nth is not None:
@@ -970,7 +1001,7 @@ def _cutoff_table(
     base: pd.DataFrame, key: str, keys: NDArray[Any], weight: NDArray[np.float64], masks: _Masks
 ) -> pd.DataFrame:
     """``base`` plus ``demand_covered_<T>min`` / ``covered_share_<T>min`` per threshold (and rank),
-    summed as :func:`_aggregate` sums, so that each equals a separate run's figure exactly."""
+    summed as :func:`aggregate_coverage` sums, so that each equals a separate run's figure exactly."""
     table = base.copy()
     sels = [keys == k for k in table[key].astype(str).tolist()]
     for (t, rank), mask in sorted(masks.items(), key=lambda kv: (kv[0][1] or 0, kv[0][0])):
@@ -1032,8 +1063,8 @@ def service_areas(
         raise InputError(f"minutes must be a positive number, got {minutes!r}", field="minutes")
     if not (np.isfinite(buffer_meters) and buffer_meters > 0):
         raise InputError(f"buffer_meters must be positive, got {buffer_meters!r}", field="buffer_meters")
-    st = _to_wgs84(stations, field="stations")
-    sx, sy = _point_xy(st, field="stations")
+    st = frame_wgs84(stations, field="stations")
+    sx, sy = point_xy(st, field="stations")
     snap = network.snap(sx, sy, max_meters=snap_meters)
     budget = minutes * network.meters_per_minute
     utm = _utm_of(network)
@@ -1133,15 +1164,15 @@ def covered_area(
             np.inf,
         )
         st = result_or_network.stations[result_or_network.stations["snapped"].to_numpy(dtype=bool)]
-        sx, sy = _point_xy(st, field="stations")
+        sx, sy = point_xy(st, field="stations")
         snap = network.snap(sx, sy, max_meters=np.inf)
     elif isinstance(result_or_network, Network):
         network = result_or_network
         if stations is None:
             raise InputError("covered_area(network, stations): stations are missing", field="stations")
         t = float(minutes if minutes is not None else 15.0)
-        st = _to_wgs84(stations, field="stations")
-        sx, sy = _point_xy(st, field="stations")
+        st = frame_wgs84(stations, field="stations")
+        sx, sy = point_xy(st, field="stations")
         node_m, _, snap = node_pass(network, sx, sy, horizon_minutes=t, snap_meters=snap_meters)
         keep = snap.snapped
         sx, sy, snap = sx[keep], sy[keep], snap.take(keep)

@@ -37,7 +37,7 @@ from geo.areas import area_index
 from geo.capacity.supply import station_capacity
 from geo.capacity.travel import TravelPairs, travel_pairs
 from geo.checks import check_capacities, check_choice, check_minutes
-from geo.coverage import OUTSIDE_AREAS, weighted_quantile
+from geo.coverage import OUTSIDE_AREAS, demand_weights, weighted_quantile
 from geo.errors import InputError
 from geo.network import Network
 
@@ -151,12 +151,6 @@ def _with_capacity(
     return out
 
 
-def _weights(demand: pd.DataFrame) -> NDArray[np.float64]:
-    if "weight" not in demand.columns:
-        return np.ones(len(demand))
-    return check_capacities(demand["weight"], field="weight")
-
-
 def two_step_fca(
     network: Network,
     stations: gpd.GeoDataFrame,
@@ -202,7 +196,7 @@ def two_step_fca(
     dx, dy = _points_xy(demand, field="demand")
     sx, sy = _points_xy(stations, field="stations")
     st = _with_capacity(stations, capacity, visits)
-    w = _weights(demand)
+    w = demand_weights(demand)
     supply = st["capacity_per_day"].to_numpy(dtype=np.float64)
     pairs = travel_pairs(network, dx, dy, sx, sy, minutes=minutes, snap_meters=snap_meters)
     access, ratio, in_reach = fca_scores(pairs, w, supply, decay=decay)

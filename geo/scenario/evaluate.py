@@ -28,30 +28,34 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from numpy.typing import NDArray
 
 from geo.areas import area_index
 from geo.checks import check_minutes
 from geo.coverage import (
-    AGG_COLUMNS,
-    OUTSIDE_AREAS,
     CoverageResult,
-    CoverageSummary,
+    PointTimes,
+    checked_areas,
+    coverage_by_area,
+    coverage_by_group,
+    coverage_summary,
+    demand_groups,
+    demand_weights,
+    frame_wgs84,
+    point_times,
+    point_xy,
     select_stations,
-    weighted_quantile,
 )
 from geo.errors import InputError
 from geo.network import Network
 from geo.scenario.plan import Action, Scenario, apply_actions
 from geo.scenario.whatif import IncrementalLabels, StationSources
-from geo.snapping import Snap, point_meters, sources_of
+from geo.snapping import sources_of
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +68,6 @@ class EvaluationStep:
     incremental: bool
     actions_applied: int
     labels_processed: int
-
-
-@dataclass(frozen=True)
-class _Times:
-    minutes: NDArray[np.float64]
-    station: NDArray[np.int64]
-    reach: NDArray[np.bool_]
-    covered: NDArray[np.bool_]
-    snapped: NDArray[np.bool_]
 
 
 class ScenarioEvaluator:
@@ -116,12 +111,13 @@ class ScenarioEvaluator:
         self.network = network
         self.horizon_minutes = float(horizon_minutes)
         self.snap_meters = float(snap_meters)
-        self.base = _wgs84(base, "stations")
-        self.demand = _wgs84(demand, "demand")
-        self.weight = _weights(self.demand)
-        self.dx, self.dy = _point_xy(self.demand, "demand")
+        self.base = frame_wgs84(base, field="stations")
+        self.demand = frame_wgs84(demand, field="demand")
+        self.weight = demand_weights(self.demand)
+        self.groups = demand_groups(self.demand)
+        self.dx, self.dy = point_xy(self.demand, field="demand")
         self.demand_snap = network.snap(self.dx, self.dy, max_meters=self.snap_meters)
-        self.areas = None if areas is None else _checked_areas(areas)
+        self.areas = checked_areas(areas)
         self.demand_area = None if self.areas is None else area_index(self.dx, self.dy, self.areas)
         self.labels = IncrementalLabels(
             network.offset_search,
@@ -176,7 +172,7 @@ class ScenarioEvaluator:
 
     def _sources_of_open(self, frame: gpd.GeoDataFrame) -> dict[int, StationSources]:
         sel = select_stations(frame, open_only=True)
-        sx, sy = _point_xy(sel, "stations")
+        sx, sy = point_xy(sel, field="stations")
         return dict(zip(sel.index.tolist(), self._station_sources(sx, sy), strict=True))
 
     def _apply(self, actions: Sequence[Action], frame: gpd.GeoDataFrame) -> int:
@@ -203,7 +199,7 @@ class ScenarioEvaluator:
     # ------------------------------------------------------------------ the result
     def _result(self, sel: gpd.GeoDataFrame) -> CoverageResult:
         net = self.network
-        sx, sy = _point_xy(sel, "stations")
+        sx, sy = point_xy(sel, field="stations")
         st_snap = net.snap(sx, sy, max_meters=self.snap_meters)
         rows = sel.index.to_numpy(dtype=np.int64)
         position = np.full(
@@ -213,7 +209,8 @@ class ScenarioEvaluator:
         owner = self.labels.owner
         node_station = np.where(owner >= 0, position[owner], -1).astype(np.int64)
         node_m = self.labels.dist.copy()
-        times = self._times(node_m, node_station, st_snap)
+        times = point_times(net, self.demand_snap, node_m, node_station, st_snap, minutes=self.minutes,
+                            limit_m=self.labels.limit_m)
         demand = self.demand.copy()
         ids = sel["station_id"].tolist() if "station_id" in sel.columns else list(sel.index)
         demand["nearest_station"] = pd.Series(
@@ -222,7 +219,7 @@ class ScenarioEvaluator:
         demand["minutes"] = times.minutes
         demand["covered"] = times.covered
         demand["snapped"] = times.snapped
-        demand["snap_meters"] = self.demand_snap.meters
+        demand["snap_meters"] = times.snap_meters
         by_area = self._by_area(demand, sx, sy, times)
         stations = sel.copy()
         stations["node"] = st_snap.node
@@ -230,86 +227,24 @@ class ScenarioEvaluator:
         stations["snapped"] = st_snap.snapped
         mpm = net.meters_per_minute
         return CoverageResult(
-            summary=self._summary(times, st_snap),
+            summary=coverage_summary(net, self.minutes, self.weight, times, st_snap),
             demand=demand,
             stations=stations,
             by_area=by_area,
-            by_group=self._by_group(times),
+            by_group=coverage_by_group(self.groups, self.weight, times),
             node_minutes=np.where(np.isfinite(node_m), node_m / mpm, np.nan),
             node_station=node_station,
             horizon_minutes=self.horizon_minutes,
             network=net,
         )
 
-    def _times(self, node_m: NDArray[np.float64], node_station: NDArray[np.int64], st_snap: Snap) -> _Times:
-        total_m, station = point_meters(self.demand_snap, node_m, node_station, st_snap)
-        mpm = self.network.meters_per_minute
-        reach = total_m <= self.labels.limit_m
-        return _Times(
-            minutes=np.where(reach, total_m / mpm, np.nan),
-            station=np.where(reach, station, -1),
-            reach=reach,
-            covered=reach & (total_m <= self.minutes * mpm),
-            snapped=self.demand_snap.snapped,
-        )
-
-    def _by_area(
-        self, demand: gpd.GeoDataFrame, sx: NDArray[np.float64], sy: NDArray[np.float64], times: _Times
-    ) -> pd.DataFrame:
+    def _by_area(self, demand: gpd.GeoDataFrame, sx: NDArray[np.float64], sy: NDArray[np.float64],
+                 times: PointTimes) -> pd.DataFrame:
         if self.areas is None or self.demand_area is None:
-            return pd.DataFrame(columns=["area_code", "area_name", *AGG_COLUMNS])
-        codes = self.areas["area_code"].astype(str).to_numpy()
-        names = self.areas["area_name"].to_numpy()
-        pa, sa = self.demand_area, area_index(sx, sy, self.areas)
-        pt_code = np.where(pa >= 0, codes[np.maximum(pa, 0)], OUTSIDE_AREAS).astype(object)
-        station_area = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
-        demand["area_code"] = np.where(pa >= 0, codes[np.maximum(pa, 0)], None)
-        demand["area_name"] = np.where(pa >= 0, names[np.maximum(pa, 0)], None)
-        order = [*dict.fromkeys(codes.tolist()), OUTSIDE_AREAS]
-        table = _aggregate(pt_code, order, self.weight, times, station_area)
-        name_of = dict(zip(codes.tolist(), names.tolist(), strict=True))
-        table.insert(0, "area_name", [name_of.get(c, OUTSIDE_AREAS) for c in order])
-        table.insert(0, "area_code", order)
-        return table
-
-    def _by_group(self, times: _Times) -> pd.DataFrame:
-        groups, order = self._groups
-        table = _aggregate(groups, order, self.weight, times, None)
-        table.insert(0, "group", order)
-        return table.drop(columns=["stations"])
-
-    @cached_property
-    def _groups(self) -> tuple[NDArray[Any], list[Any]]:
-        """Each point's worker group (``(none)`` when missing) and the groups in order (once)."""
-        dem = self.demand
-        groups = (
-            dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
-            if "group" in dem.columns
-            else np.full(len(dem), "(none)", dtype=object)
-        )
-        return groups, sorted(set(groups.tolist()))
-
-    def _summary(self, times: _Times, st_snap: Snap) -> CoverageSummary:
-        w, reach, snapped = self.weight, times.reach, times.snapped
-        rw, mins = w[reach], times.minutes[reach]
-        total, cov = float(w.sum()), float(w[times.covered].sum())
-        return CoverageSummary(
-            mode=self.network.mode,
-            minutes=self.minutes,
-            stations=int(np.sum(st_snap.snapped)),
-            demand_total=total,
-            demand_covered=cov,
-            covered_share=cov / total if total > 0 else float("nan"),
-            mean_minutes=float(np.sum(rw * mins) / rw.sum()) if rw.sum() > 0 else float("nan"),
-            median_minutes=weighted_quantile(mins, rw, 0.5),
-            p95_minutes=weighted_quantile(mins, rw, 0.95),
-            unreachable=float(w[snapped & ~reach].sum()),
-            unreachable_count=int(np.sum(snapped & ~reach)),
-            unsnappable=float(w[~snapped].sum()),
-            unsnappable_count=int(np.sum(~snapped)),
-            demand_count=int(w.size),
-            stations_unsnappable=int(np.sum(~st_snap.snapped)),
-        )
+            none = np.zeros(0, np.int64)
+            return coverage_by_area(None, demand, self.weight, times, point_area=none, station_area=none)
+        return coverage_by_area(self.areas, demand, self.weight, times, point_area=self.demand_area,
+                                station_area=area_index(sx, sy, self.areas))
 
 
 def evaluate_scenario(
@@ -337,76 +272,6 @@ def evaluate_scenario(
 
 
 # ---------------------------------------------------------------------- helpers (the pass's rules)
-def _aggregate(
-    keys: NDArray[Any],
-    order: list[Any],
-    weight: NDArray[np.float64],
-    times: _Times,
-    station_keys: NDArray[Any] | None,
-) -> pd.DataFrame:
-    """The per-key rows of :data:`geo.coverage.AGG_COLUMNS`."""
-    rows = []
-    for key in order:
-        sel = keys == key
-        w, mins = weight[sel], times.minutes[sel]
-        reach = np.isfinite(mins)
-        total, cov = float(w.sum()), float(w[times.covered[sel]].sum())
-        rw = w[reach]
-        rows.append(
-            {
-                "demand_count": int(sel.sum()),
-                "demand_total": total,
-                "demand_covered": cov,
-                "covered_share": cov / total if total > 0 else float("nan"),
-                "uncovered": total - cov,
-                "unreachable": float(w[times.snapped[sel] & ~reach].sum()),
-                "unsnappable": float(w[~times.snapped[sel]].sum()),
-                "mean_minutes": float(np.sum(rw * mins[reach]) / rw.sum()) if rw.sum() > 0 else float("nan"),
-                "median_minutes": weighted_quantile(mins[reach], rw, 0.5),
-                "p95_minutes": weighted_quantile(mins[reach], rw, 0.95),
-                "stations": int(np.sum(station_keys == key)) if station_keys is not None else 0,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(AGG_COLUMNS))
-
-
-def _wgs84(frame: Any, field: str) -> gpd.GeoDataFrame:
-    if not isinstance(frame, gpd.GeoDataFrame):
-        raise InputError(f"{field} must be a GeoDataFrame, got {type(frame).__name__}", field=field)
-    if frame.crs is None:
-        return frame.set_crs("EPSG:4326")
-    return frame if frame.crs.to_epsg() == 4326 else frame.to_crs("EPSG:4326")
-
-
-def _checked_areas(areas: Any) -> gpd.GeoDataFrame:
-    areas = _wgs84(areas, "areas")
-    missing = sorted({"area_code", "area_name"} - set(areas.columns))
-    if missing:
-        raise InputError(f"areas frame lacks column(s) {', '.join(missing)}", field="areas")
-    return areas
-
-
-def _point_xy(frame: gpd.GeoDataFrame, field: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    geom = frame.geometry.values
-    if len(geom) == 0:
-        return np.zeros(0), np.zeros(0)
-    if np.any(shapely.get_type_id(geom) != 0):
-        raise InputError(f"{field} geometry must be points", field=field)
-    return shapely.get_x(geom).astype(np.float64), shapely.get_y(geom).astype(np.float64)
-
-
-def _weights(frame: pd.DataFrame) -> NDArray[np.float64]:
-    if "weight" not in frame.columns:
-        return np.ones(len(frame))
-    w = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        shown = frame["weight"].iloc[i]
-        raise InputError(f"demand weight must be a finite number ≥ 0; row {i} has {shown!r}", field="weight")
-    return w
-
-
 def check_action(base: gpd.GeoDataFrame, scenario: Scenario, action: Action) -> None:
     """Refuse an action naming a station that is not in ``base`` (InputError naming ``station_id``),
     before it is stored. (:func:`geo.scenario.plan.apply_actions` applies close, relocate, hours and
