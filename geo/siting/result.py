@@ -40,8 +40,36 @@ AS_DICT_SELECTED_KEYS: tuple[str, ...] = (
 )
 
 
+#: keys of the ``per_area`` / ``per_group`` records of :meth:`SitingResult.as_dict` (those present)
+AREA_KEYS: tuple[str, ...] = ("area_code", "area_name", "weight", "share_before", "share_after",
+                              "share_unconstrained", "p95_before", "p95_after", "stations_before",
+                              "stations_added", "bound")  # fmt: skip
+GROUP_KEYS: tuple[str, ...] = ("group", "weight", "share_before", "share_after", "share_unconstrained",
+                               "bound")  # fmt: skip
+
+
 def _num(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def fair_records(table: pd.DataFrame, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """JSON-ready rows of a per-area or per-group table: the ``keys`` it has, numbers as floats (``None``
+    for NaN or infinite: a p95 beyond the search horizon), ``bound`` as bool, counts as int, names as text."""
+    cols = [k for k in keys if k in table.columns]
+    out = []
+    for rec in table[cols].to_dict("records"):
+        row: dict[str, Any] = {}
+        for k, v in rec.items():
+            if k == "bound":
+                row[k] = bool(v)
+            elif k.startswith("stations"):
+                row[k] = int(v)
+            elif k in ("area_code", "area_name", "group"):
+                row[k] = str(v)
+            else:
+                row[k] = _num(float(v))
+        out.append(row)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +120,19 @@ class SitingResult:
     presolve : dict
         Presolve counts of the exact method: ``candidates``, ``dominated``, ``columns_before``,
         ``columns``, ``components``.
+    fairness : dict
+        The fairness arguments given (``min_share_per_area``, ``max_p95_per_area_minutes``,
+        ``min_share_per_group``); empty for none. With areas, ``per_area`` also has ``p95_before`` and
+        ``p95_after`` (lower weighted 95 % quantile of the minutes to the nearest station over all the area's
+        weight, unreachable counting as infinitely far); with fairness, ``per_area`` and ``per_group`` have
+        ``share_unconstrained`` (covered share with the unconstrained optimum) and ``bound`` (the area's or
+        group's fairness row is active, see :mod:`geo.siting.fairness`).
+    price_of_fairness : dict
+        With fairness: ``weight`` (covered weight of the unconstrained optimum minus that of this plan),
+        ``share`` (of all demand weight), ``relative`` (of the unconstrained covered weight),
+        ``unconstrained_covered``, ``fair_covered``; empty without fairness.
+    binding_areas, binding_groups : tuple of str
+        Area codes and worker groups whose fairness row is active.
     """
 
     selected: gpd.GeoDataFrame
@@ -116,15 +157,21 @@ class SitingResult:
     bound_source: str = ""
     stop_reason: str = ""
     presolve: dict[str, int] = field(default_factory=dict)
+    fairness: dict[str, float] = field(default_factory=dict)
+    price_of_fairness: dict[str, float] = field(default_factory=dict)
+    binding_areas: tuple[str, ...] = ()
+    binding_groups: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary with exactly the keys method, status, objective, bound, gap, bound_source,
         seconds, stop_reason (``None`` when every site asked for is proposed), presolve, covered_before,
-        covered_after, share_before, share_after and selected (list of candidate_id, name, host_type, lon,
-        lat, gain, cumulative_share, order); unknown numbers are ``None``. ``status``, ``objective``,
-        ``bound`` and ``gap`` are the certificate: ``optimal`` (gap within the solver tolerance) or
-        ``time_limit`` for the exact method, ``heuristic`` for greedy; ``bound`` is a proven bound on the
-        best possible objective (upper for maximal covering, lower for set covering)."""
+        covered_after, share_before, share_after, selected (list of candidate_id, name, host_type, lon,
+        lat, gain, cumulative_share, order), per_area and per_group (lists of records, see
+        :func:`fair_records`), fairness (the arguments given, ``None`` without), price_of_fairness
+        (``None`` without fairness), binding_areas and binding_groups; unknown numbers are ``None``.
+        ``status``, ``objective``, ``bound`` and ``gap`` are the certificate: ``optimal`` (gap within the
+        solver tolerance) or ``time_limit`` for the exact method, ``heuristic`` for greedy; ``bound`` is a
+        proven bound on the best possible objective (upper for maximal covering, lower for set covering)."""
         rows = []
         for rec in self.selected.itertuples(index=False):
             rows.append(
@@ -154,6 +201,12 @@ class SitingResult:
             "share_before": float(self.share_before),
             "share_after": float(self.share_after),
             "selected": rows,
+            "per_area": fair_records(self.per_area, AREA_KEYS),
+            "per_group": fair_records(self.per_group, GROUP_KEYS),
+            "fairness": dict(self.fairness) or None,
+            "price_of_fairness": {k: _num(v) for k, v in self.price_of_fairness.items()} or None,
+            "binding_areas": list(self.binding_areas),
+            "binding_groups": list(self.binding_groups),
         }
 
     def _export_frame(self) -> gpd.GeoDataFrame:
@@ -201,6 +254,10 @@ class SitingResult:
             ("reachable_share", self.reachable_share),
             ("sites_added", len(self.selected)),
             *((f"unsnappable_{k}", v) for k, v in self.unsnappable.items()),
+            *((k, v) for k, v in self.fairness.items()),
+            *((f"price_of_fairness_{k}", v) for k, v in self.price_of_fairness.items()),
+            *((("binding_areas", " ".join(self.binding_areas)),) if self.fairness else ()),
+            *((("binding_groups", " ".join(self.binding_groups)),) if self.fairness else ()),
         ]
         return pd.DataFrame(items, columns=["item", "value"])
 
