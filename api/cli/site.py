@@ -4,6 +4,10 @@ Example::
 
     yizhan site --network nanshan.osm --stations stations.csv --demand pois:nanshan_pois.geojson \\
         --candidates pois --mode walk --minutes 15 --add 5 --out proposals/ --json
+
+Fairness (exact ``--add`` / ``--budget``): ``--min-share-per-area 0.3 --areas towns.geojson`` (every
+乡镇/街道 at least 30 % covered), ``--max-p95-per-area 20`` (every area's p95 within 20 minutes),
+``--min-share-per-group 0.5``; the output adds the price of fairness and the binding areas.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from api.cli.inputs import (  # anyarea: the same --areas options as every comma
     load_demand,
     load_stations,
 )
+from geo.checks import check_minutes, check_share
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +44,68 @@ def _print_table(result: Any) -> None:
     )
     if result.stop_reason:
         typer.echo(f"stopped early: {result.stop_reason}")
+    if result.price_of_fairness:
+        pof = result.price_of_fairness
+        binding = ", ".join([*result.binding_areas, *result.binding_groups]) or "none"
+        typer.echo(f"price of fairness: {pof['weight']:.6g} covered weight ({pof['share']:.3%} of all "
+                   f"demand, {pof['relative']:.3%} of the unconstrained optimum); "
+                   f"binding: {binding}")  # fmt: skip
     for rec in result.selected.itertuples(index=False):
         typer.echo(
             f"{rec.order:>3}  {rec.candidate_id:<28} {rec.host_type:<20} {rec.name}  "
             f"+{rec.gain:.4g} -> {rec.cumulative_share:.3f}"
         )
+
+
+#: the request's options, shared by ``site`` (module-level so the command stays short)
+ADD_OPT = typer.Option(None, "--add", help="add this many stations (maximal covering)")
+TARGET_SHARE_OPT = typer.Option(
+    None, "--target-share", help="fewest stations to reach this covered share (set covering)"
+)
+BUDGET_OPT = typer.Option(None, "--budget", help="total budget over the candidates' cost")
+MIN_SHARE_AREA_OPT = typer.Option(
+    None, "--min-share-per-area",
+    help="fairness: every area (--areas) ends with at least this covered share of its demand (0-1)",
+)  # fmt: skip
+MAX_P95_AREA_OPT = typer.Option(
+    None, "--max-p95-per-area",
+    help="fairness: every area's p95 travel time at most these minutes (95 % of its weight within them)",
+)  # fmt: skip
+MIN_SHARE_GROUP_OPT = typer.Option(
+    None, "--min-share-per-group", help="fairness: every worker group ends with at least this covered share"
+)
+OUT_OPT = typer.Option(
+    None, "--out", help="directory for proposals.geojson, proposals.csv, proposals.xlsx (and areas.csv)"
+)
+
+
+def _check_request(add: int | None, target_share: float | None, budget: float | None,
+                   fair: dict[str, float | None], areas: Path | None, min_per_area: int) -> None:  # fmt: skip
+    """The CLI's own checks (flag names in the messages); the rest is checked by plan_sites."""
+    given = [n for n, v in (("--add", add), ("--target-share", target_share), ("--budget", budget)) if v]
+    if sum(v is not None for v in (add, target_share, budget)) != 1:
+        got = ", ".join(given) or "none"
+        raise fail(f"give exactly one of --add, --target-share or --budget (got {got})")
+    if min_per_area and areas is None:
+        raise fail("--min-per-area needs --areas")
+    for flag, value in fair.items():
+        if value is not None and flag == "--max-p95-per-area":
+            check_minutes(value, field=flag)
+        elif value is not None:
+            check_share(value, field=flag)
+    per_area = [f for f in ("--min-share-per-area", "--max-p95-per-area") if fair[f] is not None]
+    if per_area and areas is None:
+        raise fail(f"{per_area[0]} needs --areas")
+
+
+def _write(result: Any, out: Path) -> list[Path]:
+    """Write the proposals (GeoJSON, CSV, XLSX) and, with areas, the per-area table; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [result.to_geojson(out / "proposals.geojson"), result.to_csv(out / "proposals.csv"),
+             result.to_excel(out / "proposals.xlsx")]  # fmt: skip
+    if len(result.per_area):
+        paths.append(result.areas_to_csv(out / "areas.csv"))
+    return paths
 
 
 def register(app: typer.Typer) -> None:
@@ -66,71 +128,48 @@ def register(app: typer.Typer) -> None:
         areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
         mode: str = typer.Option("walk", "--mode", help="travel mode: walk or ebike"),
         minutes: float = typer.Option(15.0, "--minutes", help="travel-time threshold"),
-        add: int | None = typer.Option(None, "--add", help="add this many stations (maximal covering)"),
-        target_share: float | None = typer.Option(
-            None, "--target-share", help="fewest stations to reach this covered share (set covering)"
-        ),
-        budget: float | None = typer.Option(None, "--budget", help="total budget over the candidates' cost"),
+        add: int | None = ADD_OPT,
+        target_share: float | None = TARGET_SHARE_OPT,
+        budget: float | None = BUDGET_OPT,
         min_per_area: int = typer.Option(0, "--min-per-area", help="stations every area must end with"),
+        min_share_per_area: float | None = MIN_SHARE_AREA_OPT,
+        max_p95_per_area: float | None = MAX_P95_AREA_OPT,
+        min_share_per_group: float | None = MIN_SHARE_GROUP_OPT,
         method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
         time_limit: float = typer.Option(60.0, "--time-limit", help="solver time limit, seconds"),
         snap_meters: float = typer.Option(300.0, "--snap-meters", help="snap limit, metres"),
-        all_statuses: bool = typer.Option(
-            False, "--all-statuses", help="count planned stations as fixed too"
-        ),
-        out: Path | None = typer.Option(
-            None, "--out", help="directory for proposals.geojson, proposals.csv, proposals.xlsx"
-        ),
+        all_statuses: bool = typer.Option(False, "--all-statuses", help="count planned stations fixed too"),
+        out: Path | None = OUT_OPT,
         as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
     ) -> None:
         """Propose where the next stations should go, in build order (phase 1, 2, 3 ...)."""
         setup_logging(verbose)
-        given = [n for n, v in (("--add", add), ("--target-share", target_share), ("--budget", budget)) if v]
-        if sum(v is not None for v in (add, target_share, budget)) != 1:
-            raise fail(
-                f"give exactly one of --add, --target-share or --budget (got {', '.join(given) or 'none'})"
-            )
-        if min_per_area and areas is None:
-            raise fail("--min-per-area needs --areas")
+        fair = {"--min-share-per-area": min_share_per_area, "--max-p95-per-area": max_p95_per_area,
+                "--min-share-per-group": min_share_per_group}  # fmt: skip
+        _check_request(add, target_share, budget, fair, areas, min_per_area)
         from geo.catalog import resolve_mode
         from geo.network import load_network
         from geo.siting import plan_sites
 
         net = load_network(network, mode=resolve_mode(mode))
-        station_frame = load_stations(stations, crs=None)
         demand_frame, _ = load_demand(
             [demand], street_network=lambda: net, crs="wgs84", group=None, weight_field=None, clip=None
         )
-        cand_frame = load_candidates(candidates, demand_spec=demand, network=net)
         area_frame = None if areas is None else load_areas(
             areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
         result = plan_sites(
-            net,
-            station_frame,
-            demand_frame,
-            cand_frame,
-            minutes=minutes,
-            add=add,
-            target_share=target_share,
-            budget=budget,
-            min_per_area=min_per_area,
-            areas=area_frame,
-            method=method,
-            time_limit_seconds=time_limit,
-            snap_meters=snap_meters,
-            open_only=not all_statuses,
-        )
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            result.to_geojson(out / "proposals.geojson")
-            result.to_csv(out / "proposals.csv")
-            result.to_excel(out / "proposals.xlsx")
+            net, load_stations(stations, crs=None), demand_frame,
+            load_candidates(candidates, demand_spec=demand, network=net), minutes=minutes, add=add,
+            target_share=target_share, budget=budget, min_per_area=min_per_area, areas=area_frame,
+            method=method, time_limit_seconds=time_limit, snap_meters=snap_meters,
+            open_only=not all_statuses, min_share_per_area=min_share_per_area,
+            max_p95_per_area_minutes=max_p95_per_area, min_share_per_group=min_share_per_group,
+        )  # fmt: skip
+        written = _write(result, out) if out is not None else []
         if as_json:
             print_json(result.as_dict())
-        else:
-            _print_table(result)
-            if out is not None:
-                typer.echo(
-                    f"wrote {out / 'proposals.geojson'}, {out / 'proposals.csv'}, {out / 'proposals.xlsx'}"
-                )
+            return
+        _print_table(result)
+        if written:
+            typer.echo("wrote " + ", ".join(str(p) for p in written))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geo.areas import area_index
-from geo.checks import MAX_HORIZON_MINUTES, check_fairness_request, check_minutes, check_share
+from geo.checks import MAX_HORIZON_MINUTES, check_fairness_request, check_minutes, check_positive, check_share
 from geo.errors import InfeasibleError, InputError
 from geo.siting.candidates import validate_candidates
 from geo.siting.coverage_sets import CoverageSets, build_coverage_sets
@@ -105,8 +105,7 @@ def _validate_request(
         raise InputError(msg, field="add")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="method")
-    if not (isinstance(minutes, int | float) and math.isfinite(minutes) and minutes > 0):
-        raise InputError(f"minutes must be a number > 0, got {minutes!r}", field="minutes")
+    check_positive(minutes, field="minutes", unit="minutes")
     if add is not None and (not isinstance(add, int | np.integer) or add < 0):
         raise InputError(f"add must be a whole number >= 0, got {add!r}", field="add")
     if target_share is not None and not (0 < target_share <= 1):
@@ -287,42 +286,32 @@ def plan_sites(
     """Propose where the next stations should go.
 
     Exactly one of ``add`` (maximal covering: add that many stations), ``target_share`` (set covering: fewest
-    stations so the covered share of all demand weight reaches it) or ``budget`` (maximal covering within a
-    total of the candidates' ``cost``) is given. Existing stations are fixed: the demand they cover counts
-    before anything is added.
+    stations so the covered share of all demand weight reaches it, in (0, 1]) or ``budget`` (maximal
+    covering within a total of the candidates' ``cost``) is given. Existing stations are fixed: the demand
+    they cover counts before anything is added.
 
     Parameters
     ----------
     network : geo.network.Network
         Street network of the travel mode (its ``speed_kph`` is used).
-    stations : GeoDataFrame or None
-        Existing stations (canonical stations frame, EPSG:4326); with ``open_only`` only ``status == "open"``
-        rows count.
-    demand : GeoDataFrame
-        Canonical demand frame (EPSG:4326, ``weight``; ``group`` used for the per-group table).
-    candidates : GeoDataFrame
-        Canonical candidates frame (EPSG:4326).
+    stations, demand, candidates : GeoDataFrame
+        Canonical frames (EPSG:4326): existing stations (or None; with ``open_only`` only ``status ==
+        "open"`` rows count), demand (``weight``; ``group`` for the per-group table), candidates.
     minutes : float, default 15
         Travel-time threshold (the project definition, straight-line offsets included).
-    add, target_share, budget
-        The request (see above). ``target_share`` in (0, 1].
     min_per_area : int, default 0
         Every area must end with at least this many stations, existing ones included (needs ``areas``).
     areas : GeoDataFrame, optional
         Canonical areas frame (``area_code``, ``area_name``, polygons, EPSG:4326) for the per-area minimum
         and the per-area table; candidates, stations and demand are mapped to areas by point-in-polygon.
-    method : {"exact", "greedy"}
-        HiGHS MIP (with ``time_limit_seconds``) or lazy greedy.
-    snap_meters : float, default 300
-        Snap limit; farther points are unsnappable (counted in the result, never dropped).
-    open_only : bool, default True
-        Only open stations are fixed.
+    method, time_limit_seconds, snap_meters, open_only
+        ``exact`` (HiGHS MIP within the time limit) or ``greedy`` (lazy greedy); the snap limit in metres
+        (farther points are unsnappable, counted, never dropped); whether only open stations are fixed.
     min_share_per_area, max_p95_per_area_minutes, min_share_per_group : optional
-        Fairness (exact ``add`` or ``budget`` only; :mod:`geo.siting.fairness` states the mathematics):
-        every area ends with at least this share of its demand weight covered within ``minutes``; every
-        area's p95 travel time is at most this many minutes (95 % of its weight within them); every worker
-        group (demand ``group``) ends with at least this covered share. The unconstrained optimum is solved
-        too: the result carries the price of fairness and the binding areas and groups.
+        Fairness (exact ``add``/``budget``; the mathematics in :mod:`geo.siting.fairness`): every area
+        covered at least this share within ``minutes``; every area's p95 at most these minutes (95 % of its
+        weight within them); every worker group (``group``) covered at least this share. The unconstrained
+        optimum is solved too, for the price of fairness and the binding areas and groups.
 
     Returns
     -------
@@ -333,8 +322,7 @@ def plan_sites(
     InputError
         Bad arguments or frames.
     InfeasibleError
-        The request cannot be met; the message says what is reachable (for fairness: which areas or groups
-        cannot reach the floor, with every candidate or within ``add`` / ``budget``).
+        The request cannot be met; the message says what is reachable (or which areas/groups are short).
     """
     fair_args = {"min_share_per_area": min_share_per_area, "min_share_per_group": min_share_per_group,
                  "max_p95_per_area_minutes": max_p95_per_area_minutes}  # fmt: skip
@@ -342,28 +330,29 @@ def plan_sites(
                       min_per_area=min_per_area, areas=areas, method=method,
                       time_limit_seconds=time_limit_seconds)  # fmt: skip
     _validate_fairness(fair_args, areas=areas, method=method, target_share=target_share)
-    _check_points(demand, field="demand")
-    _check_points(stations, field="stations")
-    validate_candidates(candidates)
-    if "weight" not in demand.columns:
-        raise InputError("demand needs a 'weight' column", field="demand")
+    _check_frames(stations, demand, candidates)
     fixed = _fixed_stations(stations, open_only=open_only)
-    cs = build_coverage_sets(
-        network, candidates, demand, minutes=minutes, stations=fixed, snap_meters=snap_meters
-    )
+    cs = build_coverage_sets(network, candidates, demand, minutes=minutes, stations=fixed,
+                             snap_meters=snap_meters)  # fmt: skip
     ctx = _area_context(areas, candidates, fixed, demand, min_per_area=min_per_area)
     layers = _fair_layers(network, candidates, demand, fixed, cs, ctx, fair_args, minutes=minutes,
                           snap_meters=snap_meters)  # fmt: skip
     run = functools.partial(_solve, cs, candidates, ctx, add=add, target_share=target_share, budget=budget,
                             method=method, time_limit_seconds=time_limit_seconds)  # fmt: skip
-    sol, model = run()
-    fair = None
-    if layers:
-        fair = _FairRun(layers, sol, {k: float(v) for k, v in fair_args.items() if v is not None}, cs)
-        sol = _solve_fair(run, layers, candidates, add=add, budget=budget)
+    sol, model, fair = _solve_all(run, cs, layers, fair_args, candidates, add=add, budget=budget)
     res = _result(cs, candidates, demand, areas, ctx, sol, model=model, method=method, minutes=minutes)
     return _with_fairness(res, network, fixed, demand, areas, ctx, sol, fair, minutes=minutes,
                           snap_meters=snap_meters)  # fmt: skip
+
+
+def _check_frames(
+    stations: gpd.GeoDataFrame | None, demand: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame
+) -> None:
+    _check_points(demand, field="demand")
+    _check_points(stations, field="stations")
+    validate_candidates(candidates)
+    if "weight" not in demand.columns:
+        raise InputError("demand needs a 'weight' column", field="demand")
 
 
 def _validate_fairness(
@@ -429,6 +418,24 @@ class _FairRun:
     free: Solution
     args: dict[str, float]
     cs: CoverageSets
+
+
+def _solve_all(
+    run: Any,
+    cs: CoverageSets,
+    layers: tuple[FairLayer, ...],
+    fair_args: dict[str, float | None],
+    candidates: gpd.GeoDataFrame,
+    *,
+    add: int | None,
+    budget: float | None,
+) -> tuple[Solution, str, _FairRun | None]:
+    """The request's optimum; with fairness layers the unconstrained optimum first, then the fair one."""
+    sol, model = run()
+    if not layers:
+        return sol, model, None
+    fair = _FairRun(layers, sol, {k: float(v) for k, v in fair_args.items() if v is not None}, cs)
+    return _solve_fair(run, layers, candidates, add=add, budget=budget), model, fair
 
 
 def _solve_fair(

@@ -232,6 +232,13 @@ class SitingResult:
 
         return write_csv(pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name)), path)
 
+    def areas_to_csv(self, path: str | Path) -> Path:
+        """Write the per-area table (shares before/after, p95, and with fairness the unconstrained share and
+        ``bound``) as UTF-8 CSV with BOM."""
+        from geo.text import write_csv
+
+        return write_csv(self.per_area, path)
+
     def summary_frame(self) -> pd.DataFrame:
         """Key figures as a two-column table (``item``, ``value``)."""
         items = [

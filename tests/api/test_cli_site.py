@@ -35,6 +35,12 @@ KEYS = {
     "share_before",
     "share_after",
     "selected",
+    "per_area",
+    "per_group",
+    "fairness",
+    "price_of_fairness",
+    "binding_areas",
+    "binding_groups",
 }
 SEL_KEYS = {"candidate_id", "name", "host_type", "lon", "lat", "gain", "cumulative_share", "order"}
 
