@@ -334,14 +334,19 @@ def make_layer(
     return FairLayer(field, float(value), grouping, group_of, cs, shares)
 
 
-def price_of_fairness(free_covered: float, fair_covered: float, total: float) -> dict[str, float]:
-    """``weight`` (unconstrained minus fair covered weight), ``share`` (of all demand weight), ``relative``
-    (of the unconstrained covered weight), ``unconstrained_covered`` and ``fair_covered``."""
-    weight = free_covered - fair_covered
+def price_of_fairness(free_new: float, fair_new: float, *, before: float, total: float) -> dict[str, float]:
+    """From the newly covered weight of the unconstrained (``free_new``) and the fair optimum (``fair_new``):
+    ``weight`` (their difference; differences within 1e-9 relative are 0), ``share`` (of all demand weight
+    ``total``), ``relative`` (of the unconstrained covered weight, ``before`` included),
+    ``unconstrained_covered`` and ``fair_covered`` (``before`` included)."""
+    weight = free_new - fair_new
+    if abs(weight) <= 1e-9 * max(abs(free_new), 1.0):
+        weight = 0.0
+    free = before + free_new
     return {
         "weight": weight,
         "share": weight / total if total > 0 else 0.0,
-        "relative": weight / free_covered if free_covered > 0 else 0.0,
-        "unconstrained_covered": free_covered,
-        "fair_covered": fair_covered,
+        "relative": weight / free if free > 0 else 0.0,
+        "unconstrained_covered": free,
+        "fair_covered": before + fair_new,
     }

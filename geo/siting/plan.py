@@ -572,10 +572,10 @@ def _with_fairness(
     keys, _ = _group_keys(demand)
     per_group = per_group.assign(share_unconstrained=_shares(keys, len(per_group), w, free_mask),
                                  bound=bound["group"])  # fmt: skip
-    free_covered = res.covered_before + fair.free.covered
     return replace(
         res, per_area=per_area, per_group=per_group, fairness=dict(fair.args),
-        price_of_fairness=price_of_fairness(free_covered, res.covered_after, res.total_weight),
+        price_of_fairness=price_of_fairness(fair.free.covered, sol.covered, before=res.covered_before,
+                                            total=res.total_weight),
         binding_areas=tuple(per_area.loc[per_area["bound"].astype(bool), "area_code"].astype(str))
         if len(per_area) else (),
         binding_groups=tuple(per_group.loc[per_group["bound"].astype(bool), "group"].astype(str)),
