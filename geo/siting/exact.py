@@ -16,7 +16,7 @@ budget, with an optional per-area minimum) to proven optimality or a proven boun
    agree (optimal) or a share of the time runs out; then step 5 continues from the best plan found;
 5. otherwise the LP relaxation (interior point, fast where HiGHS's simplex is slow) bounds the warm start,
    which is optimal when within ``mip_rel_gap`` of it; else the compact MIP
-   (:func:`geo.siting.models.mclp_milp`) on the presolved instance after reduced-cost fixing (candidates
+   (:func:`geo.siting.models.cover_milp`) on the presolved instance after reduced-cost fixing (candidates
    the LP proves cannot beat the warm start are left out), started from the warm start. The bound is the
    tightest of HiGHS's dual bound, the LP bound and the greedy's submodular bound.
 
@@ -35,16 +35,16 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from geo.siting.highs import ShareRows
+from geo.siting.highs import Cover, ShareRows
 from geo.siting.local_search import swap_improve
 from geo.siting.models import (
     LpBound,
     Solution,
     build_order,
     check_model_args,
+    cover_milp,
     mclp_greedy,
     mclp_lp,
-    mclp_milp,
     prepare,
     relative_gap,
     short_reason,
@@ -224,13 +224,13 @@ def _whole(
                        area_labels=labels, lp_bound=False)  # fmt: skip
     start, value = _warm_start(pre, warm.selected, need, p=p, deadline=deadline, incumbent=incumbent)
     feasible = all(bool(s.met(start).all()) for s in shares)
+    cover = Cover(a, w, pre.cost, pre.area_of, need, p, budget, shares)
     reach = float(w.sum())
     bound, source = (reach, "exhausted") if value >= reach * (1 - 1e-12) else (warm.bound, warm.bound_source)
     lp = LpBound(math.inf, np.zeros(0))
     if not feasible or bound - value > mip_rel_gap * max(value, 1e-9):
         lp_s = LP_SHARE * max(0.0, deadline - time.perf_counter())
-        lp = mclp_lp(a, w, pre.cost, pre.area_of, need, p=p, budget=budget, time_limit_seconds=lp_s,
-                     shares=shares)  # fmt: skip
+        lp = mclp_lp(cover, time_limit_seconds=lp_s)
         if lp.bound < bound:
             bound, source = lp.bound, "lp"
     if feasible and bound - value <= mip_rel_gap * max(value, 1e-9):
@@ -238,8 +238,7 @@ def _whole(
     left = max(0.05, deadline - time.perf_counter())
     if not feasible:  # no incumbent: no reduced-cost fixing either
         start, lp = np.zeros(0, dtype=np.int64), LpBound(math.inf, np.zeros(0))
-    mip = reduced_milp(a, w, pre.cost, pre.area_of, need, p=p, budget=budget, start=start, lp=lp,
-                       seconds=left, mip_rel_gap=mip_rel_gap, shares=shares)  # fmt: skip
+    mip = reduced_milp(cover, start=start, lp=lp, seconds=left, mip_rel_gap=mip_rel_gap)
     if mip.bound < bound:
         bound, source = mip.bound, "highs"
     status = "optimal" if mip.status == "optimal" else "time_limit"
@@ -271,32 +270,19 @@ def _warm_start(
 
 
 def reduced_milp(
-    a: sp.csr_matrix,
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    p: int | None,
-    budget: float | None,
-    start: NDArray[np.int64],
-    lp: LpBound,
-    seconds: float,
-    mip_rel_gap: float,
-    shares: tuple[ShareRows, ...] = (),
+    cover: Cover, *, start: NDArray[np.int64], lp: LpBound, seconds: float, mip_rel_gap: float
 ) -> Solution:
     """The compact MIP after reduced-cost fixing: candidates that the LP proves cannot be in any selection
     better than ``start`` are left out. The MIP's bound stays a bound of the whole instance (a selection
     using a left-out candidate covers less than ``start``, hence less than the result). ``selected`` in
-    rows of ``a``; ``presolve["fixed_by_reduced_cost"]`` counts the candidates left out."""
+    rows of ``cover.a``; ``presolve["fixed_by_reduced_cost"]`` counts the candidates left out."""
+    a, w = cover.a, cover.w
     n = a.shape[0]
     value = float(w[np.unique(a[start].indices)].sum()) if start.size else 0.0
     keep = lp.keep(value, start)
     rows = np.flatnonzero(keep) if keep.size == n else np.arange(n, dtype=np.int64)
     pos = np.searchsorted(rows, start)
-    mip = mclp_milp(sp.csr_matrix(a[rows]), w, c[rows], ar[rows], need, p=p, budget=budget, start=pos,
-                    time_limit_seconds=seconds, mip_rel_gap=mip_rel_gap,
-                    shares=tuple(s.rows_of(rows) for s in shares))  # fmt: skip
+    mip = cover_milp(cover.rows_of(rows), start=pos, time_limit_seconds=seconds, mip_rel_gap=mip_rel_gap)
     log.info("reduced-cost fixing left out %d of %d candidates", n - rows.size, n)
     return replace(mip, selected=rows[mip.selected], presolve={"fixed_by_reduced_cost": int(n - rows.size)})
 
@@ -398,8 +384,7 @@ def _bound_point(cv: _Curve, k: int, *, seconds: float) -> None:
         value = float(cv.w[np.unique(cv.a[start].indices)].sum())
         if value > cv.lower[k]:
             cv.lower[k], cv.sets[k] = value, start
-    lp = mclp_lp(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                 p=k, budget=None, time_limit_seconds=seconds)  # fmt: skip
+    lp = mclp_lp(Cover.plain(cv.a, cv.w, p=k), time_limit_seconds=seconds)
     cv.lps[k] = lp
     cv.upper[k] = min(cv.upper[k], lp.bound)
     cv.stage[k] = 1
@@ -408,10 +393,8 @@ def _bound_point(cv: _Curve, k: int, *, seconds: float) -> None:
 
 def _solve_point(cv: _Curve, k: int, *, seconds: float, mip_rel_gap: float) -> None:
     """Solve one component at k sites with the MIP, started from the best known set, and record it."""
-    n = cv.a.shape[0]
     lp = cv.lps.get(k, LpBound(math.inf, np.zeros(0)))
-    mip = reduced_milp(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                       p=k, budget=None, start=cv.sets[k], lp=lp, seconds=seconds,
+    mip = reduced_milp(Cover.plain(cv.a, cv.w, p=k), start=cv.sets[k], lp=lp, seconds=seconds,
                        mip_rel_gap=mip_rel_gap)  # fmt: skip
     if mip.objective > cv.lower[k]:
         cv.lower[k], cv.sets[k] = mip.objective, mip.selected

@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 
 from geo.errors import InfeasibleError
 from geo.siting.coverage_sets import CoverageSets, merge_columns
-from geo.siting.highs import ShareRows, mclp_model
+from geo.siting.highs import Cover, ShareRows, mclp_model
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +192,9 @@ def _min_cost(shares: tuple[ShareRows, ...], cost: NDArray[np.float64], *, secon
     """A proven lower bound on the least total ``cost`` of sites meeting every share row (``inf`` when no
     selection does): the model of :func:`mclp_model` with no coverage objective, minimising cost."""
     n = cost.size
-    empty = sp.csr_matrix((n, 0))
-    no_area = np.full(n, -1, dtype=np.int64)
-    model, _ = mclp_model(empty, np.zeros(0), cost, no_area, np.zeros(0, dtype=np.int64), p=None,
-                          budget=math.inf, shares=shares)  # fmt: skip
+    no_area, no_need = np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cover = Cover(sp.csr_matrix((n, 0)), np.zeros(0), cost, no_area, no_need, None, math.inf, shares)
+    model, _ = mclp_model(cover)
     col_cost = np.concatenate([cost, np.zeros(model.col_cost.size - n)])
     try:
         run = replace(model, col_cost=col_cost, maximize=False).solve(time_limit_seconds=seconds)

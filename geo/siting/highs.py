@@ -246,6 +246,34 @@ class MilpModel:
                           relax=relax, mip_rel_gap=mip_rel_gap)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Cover:
+    """A prepared maximal covering instance (see :func:`geo.siting.models.prepare`), the one argument of the
+    model builders and solvers: coverage ``a`` (CSR 0/1, candidates × columns), column weights ``w``,
+    candidate cost ``c``, area ``ar`` (−1 none) and per-area minimum count ``need``, exactly one of ``p``
+    (at most ``p`` sites) or ``budget``, and the coverage-share rows ``shares``."""
+
+    a: sp.csr_matrix
+    w: NDArray[np.float64]
+    c: NDArray[np.float64]
+    ar: NDArray[np.int64]
+    need: NDArray[np.int64]
+    p: int | None
+    budget: float | None
+    shares: tuple[ShareRows, ...] = ()
+
+    @classmethod
+    def plain(cls, a: sp.csr_matrix, w: NDArray[np.float64], *, p: int) -> Cover:
+        """At most ``p`` sites of unit cost, no areas, no share rows."""
+        n = a.shape[0]
+        return cls(a, w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64), p, None)
+
+    def rows_of(self, keep: NDArray[np.int64]) -> Cover:
+        """The same instance on the candidates ``keep`` (row indices) only."""
+        return Cover(sp.csr_matrix(self.a[keep]), self.w, self.c[keep], self.ar[keep], self.need, self.p,
+                     self.budget, tuple(s.rows_of(keep) for s in self.shares))  # fmt: skip
+
+
 def link_rows(a_hit: sp.csr_matrix, *, offset: int, n_col: int) -> sp.csr_matrix:
     """Rows ``x_k - Σ_{j covers k} y_j ≤ 0`` over ``n_col`` columns: ``y`` first (one per row of ``a_hit``),
     ``x`` at columns ``offset ..`` (one per column of ``a_hit``)."""
@@ -257,18 +285,8 @@ def link_rows(a_hit: sp.csr_matrix, *, offset: int, n_col: int) -> sp.csr_matrix
     return sp.csr_matrix((vals, (rows, cols)), shape=(m, n_col))
 
 
-def mclp_model(
-    a: sp.csr_matrix,
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    p: int | None,
-    budget: float | None,
-    shares: tuple[ShareRows, ...] = (),
-) -> tuple[MilpModel, NDArray[np.int64]]:
-    """The compact maximal covering MIP, the one place it is set up.
+def mclp_model(cover: Cover) -> tuple[MilpModel, NDArray[np.int64]]:
+    """The compact maximal covering MIP of ``cover``, the one place it is set up.
 
     Columns: binary ``y_j`` (open candidate ``j``), ``0 ≤ x_i ≤ 1`` (column ``i`` of ``a`` covered; only
     columns some candidate reaches), then for every share layer ``L`` its ``0 ≤ z^L_k ≤ 1``. Maximise
@@ -289,10 +307,11 @@ def mclp_model(
     model, hit
         The model and the columns of ``a`` that are its ``x``.
     """
+    a, w, c, ar, need, p, budget = cover.a, cover.w, cover.c, cover.ar, cover.need, cover.p, cover.budget
     n_cand = a.shape[0]
     hit = np.flatnonzero(np.diff(a.tocsc().indptr) > 0)
     a_hit = sp.csr_matrix(a[:, hit])
-    live = [s for s in shares if np.any(s.need > 0)]
+    live = [s for s in cover.shares if np.any(s.need > 0)]
     n_col = n_cand + hit.size + sum(s.matrix.shape[1] for s in live)
     blocks = [link_rows(a_hit, offset=n_cand, n_col=n_col)]
     lower = [np.full(hit.size, -np.inf)]

@@ -12,7 +12,7 @@ Models
 ------
 * maximal covering (MCLP): add at most ``p`` stations (sites adding nothing are never proposed), or
   stations within a total ``budget`` of per-site ``cost``, maximising newly covered weight; solved with
-  the compact HiGHS MIP (:func:`mclp_milp`; presolved, decomposed and certified by
+  the compact HiGHS MIP (:func:`cover_milp`; presolved, decomposed and certified by
   :func:`geo.siting.exact.mclp_exact`) or by lazy greedy / CELF (:func:`mclp_greedy`).
 * set covering: fewest new stations so that at least ``target_weight`` is newly covered
   (:func:`set_cover_exact`, :func:`set_cover_greedy`).
@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from geo.errors import InfeasibleError, InputError
-from geo.siting.highs import MilpModel, ShareRows, area_rows, link_rows, mclp_model
+from geo.siting.highs import Cover, MilpModel, area_rows, link_rows, mclp_model
 from geo.siting.presolve import presolve
 
 log = logging.getLogger(__name__)
@@ -385,12 +385,12 @@ def mclp_greedy(
     t0 = time.perf_counter()
     a, w, c, ar, need = prepare(matrix, weights, cost, area_of, area_need)
     check_model_args(a, c, ar, need, p=p, budget=budget, labels=area_labels)
-    picks, gains = _greedy_picks(a, w, c, ar, need, p=p, budget=budget)
+    picks, gains = _greedy_picks(Cover(a, w, c, ar, need, p, budget))
     got = float(np.sum(gains))
     bound = _online_bound(a, w, picks, gains, p=p, cost=c if budget is not None else None, budget=budget)
     source = "submodular"
     if lp_bound and a.nnz <= LP_BOUND_MAX_NNZ:
-        lp = mclp_lp_bound(a, w, c, ar, need, p=p, budget=budget)
+        lp = mclp_lp(Cover(a, w, c, ar, need, p, budget)).bound
         if lp < bound:
             bound, source = lp, "lp"
     bound = max(bound, got) if math.isfinite(bound) else bound
@@ -409,19 +409,11 @@ def mclp_greedy(
     )
 
 
-def _greedy_picks(
-    a: sp.csr_matrix,
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    p: int | None,
-    budget: float | None,
-) -> tuple[list[int], list[float]]:
+def _greedy_picks(cover: Cover) -> tuple[list[int], list[float]]:
     """The picks of :func:`mclp_greedy` on prepared arrays: short areas first, then CELF until ``p`` sites,
     the budget or no gain; with a budget (and no area minimum) the best single affordable site when it
     covers more. Returns (picks in order, gains)."""
+    a, w, c, ar, need, p, budget = cover.a, cover.w, cover.c, cover.ar, cover.need, cover.p, cover.budget
     n_cand = a.shape[0]
     covered = np.zeros(a.shape[1], dtype=bool)
     eligible = np.ones(n_cand, dtype=bool)
@@ -580,15 +572,22 @@ def mclp_milp(
     start: NDArray[np.int64],
     time_limit_seconds: float,
     mip_rel_gap: float = 1e-9,
-    shares: tuple[ShareRows, ...] = (),
 ) -> Solution:
-    """The compact maximal covering MIP on prepared arrays (see :func:`prepare`), solved with HiGHS.
+    """:func:`cover_milp` on prepared arrays (see :func:`prepare`), without share rows."""
+    return cover_milp(Cover(a, w, c, ar, need, p, budget), start=start, time_limit_seconds=time_limit_seconds,
+                      mip_rel_gap=mip_rel_gap)  # fmt: skip
+
+
+def cover_milp(
+    cover: Cover, *, start: NDArray[np.int64], time_limit_seconds: float, mip_rel_gap: float = 1e-9
+) -> Solution:
+    """The compact maximal covering MIP of ``cover``, solved with HiGHS.
 
     Model (:func:`geo.siting.highs.mclp_model`): binary ``y_j`` (open candidate ``j``), continuous
     ``0 ≤ x_i ≤ 1`` (column ``i`` covered); maximise ``Σ w_i x_i`` s.t. ``x_i ≤ Σ_{j covers i} y_j``,
     ``Σ y_j ≤ p`` (or ``Σ cost_j y_j ≤ budget``), ``Σ_{j in area a} y_j ≥ area_need[a]`` and the
-    coverage-share rows of ``shares`` (fairness). Columns no candidate covers are left out. ``start`` (row
-    indices of a selection) is the incumbent HiGHS starts from when it is feasible.
+    coverage-share rows of ``cover.shares`` (fairness). Columns no candidate covers are left out. ``start``
+    (row indices of a selection) is the incumbent HiGHS starts from when it is feasible.
 
     Returns
     -------
@@ -601,15 +600,17 @@ def mclp_milp(
     InfeasibleError
         HiGHS proves the model infeasible (or finds no feasible selection in time).
     """
+    a, w = cover.a, cover.w
     n_cand = a.shape[0]
-    model, hit = mclp_model(a, w, c, ar, need, p=p, budget=budget, shares=shares)
-    feasible = all(bool(s.met(start).all()) for s in shares)
+    model, hit = mclp_model(cover)
+    feasible = all(bool(s.met(start).all()) for s in cover.shares)
     x0 = None
     if feasible:
         start_y = np.zeros(n_cand)
         start_y[start] = 1.0
         x0 = np.concatenate([start_y, np.minimum(1.0, a[:, hit].T @ start_y),
-                             *(np.minimum(1.0, s.matrix.T @ start_y) for s in shares if np.any(s.need > 0))])
+                             *(np.minimum(1.0, s.matrix.T @ start_y) for s in cover.shares
+                               if np.any(s.need > 0))])  # fmt: skip
     run = model.solve(time_limit_seconds=time_limit_seconds, start=x0, mip_rel_gap=mip_rel_gap)
     chosen = np.flatnonzero(run.x[:n_cand] > 0.5)
     order, gains = build_order(a, w, chosen)
@@ -655,44 +656,17 @@ class LpBound:
         return out
 
 
-def mclp_lp(
-    a: sp.csr_matrix,
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    p: int | None,
-    budget: float | None,
-    time_limit_seconds: float = 10.0,
-    shares: tuple[ShareRows, ...] = (),
-) -> LpBound:
-    """The LP relaxation of :func:`mclp_milp` (interior point + crossover): a proven upper bound on the
+def mclp_lp(cover: Cover, *, time_limit_seconds: float = 10.0) -> LpBound:
+    """The LP relaxation of :func:`cover_milp` (interior point + crossover): a proven upper bound on the
     optimum and the candidates' reduced costs; bound ``inf`` when HiGHS does not finish it in time."""
-    n_cand = a.shape[0]
-    model, _ = mclp_model(a, w, c, ar, need, p=p, budget=budget, shares=shares)
+    model, _ = mclp_model(cover)
     try:
         run = model.solve(time_limit_seconds=time_limit_seconds, relax=True)
     except InfeasibleError:
         return LpBound(math.inf, np.zeros(0))
     if run.status != "optimal":
         return LpBound(math.inf, np.zeros(0))
-    return LpBound(float(run.bound) * (1 + 1e-7) + 1e-9, run.col_dual[:n_cand])
-
-
-def mclp_lp_bound(
-    a: sp.csr_matrix,
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    p: int | None,
-    budget: float | None,
-    time_limit_seconds: float = 10.0,
-) -> float:
-    """The bound of :func:`mclp_lp` alone."""
-    return mclp_lp(a, w, c, ar, need, p=p, budget=budget, time_limit_seconds=time_limit_seconds).bound
+    return LpBound(float(run.bound) * (1 + 1e-7) + 1e-9, run.col_dual[: cover.a.shape[0]])
 
 
 def _set_cover_model(
