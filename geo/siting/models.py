@@ -18,6 +18,9 @@ Models
   (:func:`set_cover_exact`, :func:`set_cover_greedy`).
 * per-area minimum (either model): candidate ``j`` lies in area ``area_of[j]`` (−1 for none) and area ``a``
   needs ``area_need[a]`` more new stations.
+* coverage-share floors (exact maximal covering): per area or worker group a least newly covered weight,
+  at the threshold or at a p95 ceiling's cutoff (:class:`geo.siting.highs.ShareRows`; the mathematics and
+  the price of fairness in :mod:`geo.siting.fairness`).
 
 Infeasible requests raise :class:`geo.errors.InfeasibleError` whose message says what is reachable.
 """

@@ -165,6 +165,13 @@ def test_infeasible_within_p_names_the_group() -> None:
     assert err.field == "min_share_per_area"
     assert str(err) == ("min_share_per_area cannot be met within 2 stations to add: 西片 (B) alone needs at "
                         "least 3 new stations")  # fmt: skip
+    cost = np.array([1.0, 2.0, 2.5, 0.5, 0.5])  # the three sites of 西片 cost 5.5 together
+    with pytest.raises(InfeasibleError):
+        mclp_exact(sp.csr_matrix(reach), w, budget=5.0, cost=cost, shares=(rows,))
+    err = explain_infeasible((rows,), cost, p=None, budget=5.0)
+    assert str(err) == ("min_share_per_area cannot be met within the budget 5: 西片 (B) alone needs at least "
+                        "5.5 in cost")  # fmt: skip
+    assert mclp_exact(sp.csr_matrix(reach), w, budget=5.5, cost=cost, shares=(rows,)).covered == 9.0
 
 
 def test_group_quantile_is_the_weighted_p95_over_all_weight() -> None:
