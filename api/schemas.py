@@ -535,3 +535,35 @@ class ScenarioComparison(BaseModel):
     demand_source: str
     by_area: list[dict[str, Any]]
     by_group: list[dict[str, Any]]
+
+# -- fairness in exact siting (#21)
+class FairSitingRequest(SitingRequest):
+    """A siting scenario with optional fairness constraints (exact ``add`` or ``budget`` only): every area at
+    least ``min_share_per_area`` covered, every area's p95 travel time at most ``max_p95_per_area_minutes``
+    (95 % of its weight within them), every worker group at least ``min_share_per_group`` covered. The answer
+    adds ``per_area``, ``per_group``, ``price_of_fairness`` and ``binding_areas``/``binding_groups``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                      for name in ("add", "target_share", "budget")],
+            # fairness is a constraint of the exact maximal covering model: method exact, no target_share
+            "allOf": [{
+                "if": {"anyOf": [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                                 for name in ("min_share_per_area", "max_p95_per_area_minutes",
+                                              "min_share_per_group")]},
+                "then": {"properties": {"method": {"const": "exact"}, "target_share": {"type": "null"}}},
+            }],
+        },
+    )  # fmt: skip
+
+    min_share_per_area: Finite | None = Field(
+        default=None, ge=0, le=1, description="share 0-1 of each area's demand covered (needs stored areas)"
+    )
+    max_p95_per_area_minutes: Finite | None = Field(
+        default=None, gt=0, le=MAX_MINUTES, description="p95 minutes per area (needs stored areas)"
+    )
+    min_share_per_group: Finite | None = Field(
+        default=None, ge=0, le=1, description="share 0-1 of each worker group's demand covered"
+    )

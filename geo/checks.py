@@ -180,3 +180,18 @@ def check_nth(value: Any, *, field: str = "nth") -> int:
     """The rank N of the station a fallback question asks for: a whole number in [2, :data:`MAX_NTH`]
     (N = 2: the second-nearest station)."""
     return check_count(value, field=field, minimum=2, maximum=MAX_NTH)
+
+# -- fairness in exact siting (#21)
+def check_fairness_request(given: Sequence[str], *, method: str, set_cover: bool, has_areas: bool) -> None:
+    """Fairness arguments (``given``: their names) need the exact method, a maximal covering request (add
+    or budget) and, per area, areas."""
+    if not given:
+        return
+    if method != "exact":
+        raise InputError(f"{given[0]} needs the exact method (HiGHS), not {method!r}", field=given[0])
+    if set_cover:
+        raise InputError(f"{given[0]} applies to add or budget (maximal covering), not target_share",
+                         field=given[0])
+    per_area = [g for g in given if g.endswith("per_area") or g.endswith("per_area_minutes")]
+    if per_area and not has_areas:
+        raise InputError(f"{per_area[0]} needs areas", field=per_area[0])

@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.amap import amap_url
 from geo.checks import check_lang
-from geo.crs import convert, resolve_crs
 from geo.errors import InputError
 from geo.network import Network
+from geo.siting.result import proposals_table
 from geo.study import StudyResult, nonempty_areas, study_report_markdown
 
 log = logging.getLogger(__name__)
@@ -135,22 +134,6 @@ def area_title(areas: gpd.GeoDataFrame | None, fallback: str) -> str:
     return "、".join(names) if len(names) <= 3 else f"{'、'.join(names[:3])}等{len(names)}个区域"
 
 
-def proposals_table(selected: gpd.GeoDataFrame, *, crs: str = "wgs84", mode: str = "walk") -> pd.DataFrame:
-    """Proposed sites without geometry, ``lon``/``lat`` in ``crs``, a ``crs`` column and an Amap link."""
-    code = resolve_crs(crs)
-    table = pd.DataFrame(selected.drop(columns=selected.geometry.name)).copy()
-    if table.empty:
-        return table.assign(crs=pd.Series(dtype=str), amap_url=pd.Series(dtype=str))
-    lon, lat = table["lon"].to_numpy(float), table["lat"].to_numpy(float)
-    glon, glat = convert(lon, lat, src="wgs84", dst="gcj02")
-    if code != "wgs84":
-        table["lon"], table["lat"] = convert(lon, lat, src="wgs84", dst=code)
-    table["crs"] = code
-    names = table["name"].astype(str)
-    table["amap_url"] = [amap_url(x, y, n, mode) for x, y, n in zip(glon, glat, names, strict=True)]
-    return table
-
-
 def write_proposals(
     result: StudyResult, out: Path, *, crs: str = "wgs84", lang: str = "zh"
 ) -> list[Path]:
@@ -159,8 +142,9 @@ def write_proposals(
     sel = result.siting.selected
     table = headers(proposals_table(sel, crs=crs, mode=result.siting_mode), lang)
     geo_path = write_geojson(sel, out / "proposals.geojson")
-    csv = _atomic(out / "proposals.csv", lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
-    return [geo_path, csv]
+    from geo.text import write_csv  # formulas neutralised, written atomically
+
+    return [geo_path, write_csv(table, out / "proposals.csv")]
 
 
 def write_study(
