@@ -75,6 +75,7 @@ class StationSnapshot:
     records: tuple[dict[str, Any], ...]  # station dicts as geo.db.repository.station_rows gives them
     lon: NDArray[np.float64]
     lat: NDArray[np.float64]
+    statuses: tuple[str | None, ...]
     amenities: tuple[frozenset[str], ...]
     opening_hours: tuple[str | None, ...]
     features: tuple[dict[str, Any], ...]  # WGS-84 GeoJSON Feature of each station, built once
@@ -92,7 +93,7 @@ class StationSnapshot:
             found = gpd.GeoDataFrame(
                 {
                     "station_id": self.ids,
-                    "status": [r.get("status") for r in self.records],
+                    "status": list(self.statuses),
                     "amenities": [list(a) for a in self.amenities],
                     "opening_hours": list(self.opening_hours),
                 },
@@ -134,6 +135,7 @@ def snapshot_of(version: int, records: Sequence[dict[str, Any]]) -> StationSnaps
         records=tuple(ordered),
         lon=np.array([float(r["lon"]) for r in ordered], dtype=np.float64),
         lat=np.array([float(r["lat"]) for r in ordered], dtype=np.float64),
+        statuses=tuple(r.get("status") for r in ordered),
         amenities=tuple(frozenset(r.get("amenities") or ()) for r in ordered),
         opening_hours=tuple(None if _missing(r.get("opening_hours")) else str(r["opening_hours"])
                             for r in ordered),
@@ -153,7 +155,7 @@ def patched_snapshot(
     ids = np.concatenate([old.ids[keep], fresh.ids])
     order = np.argsort(ids, kind="stable")
     merged: dict[str, Any] = {}
-    for name in ("records", "amenities", "opening_hours", "features"):
+    for name in ("records", "statuses", "amenities", "opening_hours", "features"):
         items = [getattr(old, name)[i] for i in keep] + list(getattr(fresh, name))
         merged[name] = tuple(items[i] for i in order.tolist())
     for name in ("row_versions", "lon", "lat"):
@@ -381,7 +383,7 @@ class NearestIndex:
             with self._lock:
                 if new is not snap:
                     self._snapshot = new
-                    self._matches.clear()
+                    self._carry_matches(snap, new)
                 self._seen = max(self._seen, started)
                 self._checked_at = checked
             return new
@@ -415,6 +417,22 @@ class NearestIndex:
         gone = np.union1d(removed, np.setdiff1d(changed, [int(r["station_id"]) for r in records]))
         logger.info("registry version %s: %d stations changed, %d removed", version, len(records), gone.size)
         return patched_snapshot(snap, version, records, gone.tolist())
+
+    def _carry_matches(self, old: StationSnapshot | None, new: StationSnapshot) -> None:
+        """Keep the matching stations found at ``old`` for ``new`` when no station came or went and
+        none changed what the filters read (status, amenities, opening hours): after a PATCH of a
+        phone number, or a move, requests stay on the event loop. Otherwise forget them. (Lock held.)"""
+        same = (
+            old is not None
+            and np.array_equal(old.ids, new.ids)
+            and old.statuses == new.statuses
+            and old.amenities == new.amenities
+            and old.opening_hours == new.opening_hours
+        )
+        kept = {(new.version, *key[1:]): found for key, found in self._matches.items()
+                if same and old is not None and key[0] == old.version}  # fmt: skip
+        self._matches.clear()
+        self._matches.update(kept)
 
     def is_warm(
         self,
