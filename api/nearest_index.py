@@ -341,6 +341,16 @@ class NearestIndex:
         periodic check due)."""
         return self.must_refresh() or time.monotonic() - self._checked_at >= self.check_seconds
 
+    def claim_check(self) -> bool:
+        """Whether the periodic check is due; if so the caller is the one to make it
+        (``snapshot(session, force_check=True)``), and other callers are told no for ``check_seconds``."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked_at < self.check_seconds:
+                return False
+            self._checked_at = now
+            return True
+
     def clear(self) -> None:
         """Forget the stations and every table (the next request reloads)."""
         self.wait_background()
@@ -358,12 +368,13 @@ class NearestIndex:
             raise RuntimeError("no station snapshot yet: call snapshot(session) first")
         return snap
 
-    def snapshot(self, session: Any) -> StationSnapshot:
+    def snapshot(self, session: Any, *, force_check: bool = False) -> StationSnapshot:
         """The stations at (or after) the registry's current version, refreshed when it moved.
 
         One thread refreshes at a time. A caller that must see a write announced before it (see
         :meth:`must_refresh`) waits for a refresh that started after that write; a caller for which
-        only the periodic check is due returns the held snapshot while another thread checks.
+        only the periodic check is due (or that claimed it, ``force_check``) returns the held
+        snapshot while another thread checks.
         """
         with self._lock:
             written = self._written
@@ -373,7 +384,7 @@ class NearestIndex:
         try:
             snap = self._snapshot
             if snap is not None and self._seen >= written and (
-                waits or time.monotonic() - self._checked_at < self.check_seconds
+                waits or (not force_check and time.monotonic() - self._checked_at < self.check_seconds)
             ):
                 return snap  # another thread refreshed (after the write, or checked just now)
             with self._lock:

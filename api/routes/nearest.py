@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -14,6 +15,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Mode, OutCRS, SessionScope, SessionScopeDep, network_for, query_model
@@ -24,8 +27,9 @@ from api.settings import Settings
 from geo.amap import amap_url
 from geo.catalog import resolve_amenity
 from geo.crs import convert
-from geo.errors import InputError
+from geo.errors import InputError, StoreUnavailableError, first_line
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["nearest"])
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -37,6 +41,16 @@ def _checked_snapshot(index: NearestIndex, sessions: SessionScope) -> StationSna
     pooled connection while it computes."""
     with sessions() as session:
         return index.snapshot(session)
+
+
+def _periodic_check(index: NearestIndex, sessions: SessionScope) -> None:
+    """The claimed periodic registry check, run after a response was sent (thread pool). A failure
+    (the store unreachable) is logged; the next claim, ``registry_check_seconds`` later, retries."""
+    try:
+        with sessions() as session:
+            index.snapshot(session, force_check=True)
+    except (SQLAlchemyError, StoreUnavailableError) as exc:  # after the response: nobody to answer
+        logger.warning("periodic registry check failed: %s", first_line(exc))
 
 
 def local_time(when: dt.datetime) -> dt.datetime:
@@ -95,20 +109,28 @@ def _asked(params: NearestParams, settings: Settings) -> _Asked:
 
 async def _lookup(
     index: NearestIndex, sessions: SessionScope, params: NearestParams, asked: _Asked, settings: Settings
-) -> tuple[StationSnapshot, list[Hit], float]:
+) -> tuple[StationSnapshot, list[Hit], float, BackgroundTask | None]:
     """The hits from the index: on the event loop when the stations are checked and the table is
-    cached (a snap, a row lookup, one short path); the registry check and a table build or derivation
-    in the thread pool."""
-    if index.needs_check():
+    cached (a snap, a row lookup, one short path); a table build or derivation in the thread pool.
+
+    After a write through this API (or with ``registry_check_seconds`` 0) the request waits for the
+    stations to be refreshed (thread pool): it must see the write. The periodic check for other
+    writers is claimed by one request per period and made after its answer is sent (the returned
+    background task), so no request waits for it.
+    """
+    check = None
+    if index.must_refresh() or index.check_seconds <= 0:
         current = await run_in_threadpool(_checked_snapshot, index, sessions)
     else:
         current = index.current()
+        if index.claim_check():
+            check = BackgroundTask(_periodic_check, index, sessions)
     mode = params.mode.value
     query = partial(index.query, current, mode, asked.lon, asked.lat, k=params.k,
                     amenities=asked.amenities, at=asked.when, snap_max_meters=settings.snap_max_meters)
     if index.is_warm(current, mode, amenities=asked.amenities, at=asked.when):
-        return query()
-    return await run_in_threadpool(query)
+        return (*query(), check)
+    return (*await run_in_threadpool(query), check)
 
 
 def _output_points(
@@ -178,13 +200,13 @@ async def nearest(
 
     Served on the event loop from the precomputed tables (a snap, a row lookup and one short path);
     reading the registry version (and the stations that changed), and building or updating a table,
-    run in the thread pool.
+    run in the thread pool (see ``_lookup``).
     """
     state = request.app.state
     settings: Settings = state.settings
     network_for(state.networks, params.mode)
     asked = _asked(params, settings)
-    snap, hits, snap_m = await _lookup(state.nearest, sessions, params, asked, settings)
+    snap, hits, snap_m, check = await _lookup(state.nearest, sessions, params, asked, settings)
     today = (asked.when or dt.datetime.now(SHANGHAI)).date()
     body = {
         "query": {
@@ -203,4 +225,4 @@ async def nearest(
     }
     # the dict already has the documented shape: no response-model validation, and orjson writes it
     # in a tenth of the time json.dumps takes
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json", background=check)

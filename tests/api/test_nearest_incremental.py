@@ -11,6 +11,7 @@ Over the HTTP API: an acknowledged write is seen by the very next request (read-
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -238,3 +239,26 @@ def test_only_written_rows_are_read_again(client: TestClient, add_station: Calla
     assert r.status_code == 200, r.text
     _ids(client, lon=113.9445, lat=22.5405)
     assert index.rows_read == rows + 1
+
+
+def test_other_writers_seen_after_the_periodic_check(
+    client: TestClient, add_station: Callable[..., dict[str, Any]], api_app: tuple[FastAPI, TestClient],
+    db_session: Session,
+) -> None:
+    """A write by another process (no mark_stale here) is seen once the periodic check ran: one
+    request claims it and is answered from the held stations, the check runs after that answer."""
+    index: NearestIndex = api_app[0].state.nearest
+    point = {"lon": 113.9445, "lat": 22.5405}
+    a = add_station("深大驿站", 113.9365, 22.5405)
+    assert _ids(client, **point) == [a["id"]]
+    saved = index.check_seconds
+    index.check_seconds = 0.05
+    try:
+        rec = repository.create_station(db_session, {"name": "后海驿站", "lon": 113.9410, "lat": 22.5470,
+                                                     "kind": "union_station"}, actor="cli")  # fmt: skip
+        time.sleep(0.06)
+        assert not index.must_refresh()
+        assert rec["station_id"] not in _ids(client, **point)  # claimed the check, did not wait for it
+        assert rec["station_id"] in _ids(client, **point)
+    finally:
+        index.check_seconds = saved
