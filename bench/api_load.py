@@ -413,6 +413,28 @@ def writes_table(
             time.sleep(1.0)
 
 
+def seed_at_nodes(url: str, settings: Settings, n: int, seed: int = 15) -> None:
+    """``n`` open stations at distinct random nodes of the walk network (a county-sized registry), in
+    one import."""
+    import pandas as pd
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from geo.db import repository
+    from geo.network import load_network
+
+    net = load_network(settings.networks["walk"], mode="walk", clip=settings.network_clip)
+    nodes = np.random.default_rng(seed).choice(net.n_nodes, size=min(n, net.n_nodes), replace=False)
+    frame = pd.DataFrame({
+        "external_id": [f"node-{i}" for i in nodes], "name": [f"节点{i}号驿站" for i in nodes],
+        "lon": net.lon[nodes] + 1e-5, "lat": net.lat[nodes], "kind": "union_station", "opening_hours": "24/7",
+    })  # fmt: skip
+    eng = create_engine(sqlalchemy_url(url))
+    with Session(eng) as session:
+        repository.import_stations(session, frame, source="bench-nodes", actor="bench", skip_invalid=True)
+    eng.dispose()
+
+
 def refresh_vs_reload(url: str, settings: Settings, repeats: int = 20) -> None:
     """In-process, CPU time of this thread: after one PATCH, the index's incremental refresh (only the
     changed row) against a full reload of the stations, and, after one station closed, the table
@@ -537,6 +559,9 @@ def main() -> None:
         if args.writes or args.write_only:
             writes_table(url, glon, glat, rate=args.write_rate, seconds=seconds, k=args.k)
             refresh_vs_reload(url, settings)
+            with temporary_database(db_server(), prefix="yizhan_bench") as big:
+                seed_at_nodes(big, settings, 3000)
+                refresh_vs_reload(big, settings)
         if args.write_only:
             return
         lookup_vs_reference(url, settings, lon, lat, args.k)
