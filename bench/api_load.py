@@ -378,10 +378,16 @@ async def load_with_writes(
     return res, wrote
 
 
+WINDOWS = {"none": "none (reference)", "import": "imports back to back", "patch": "one PATCH a second",
+           "move": "one move a second"}
+
+
 def writes_table(
-    url: str, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int
+    url: str, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int,
+    windows: tuple[str, ...] = tuple(WINDOWS), repeats: int = 1,
 ) -> None:
-    """/nearest alone, during imports, during one PATCH a second (issue #15)."""
+    """/nearest alone, during imports, during one PATCH a second, during one move a second (#15); the
+    windows in turn, ``repeats`` times (the machine is shared: repeats show the spread)."""
     from sqlalchemy import create_engine, text
 
     eng = create_engine(sqlalchemy_url(url))
@@ -399,13 +405,13 @@ def writes_table(
         print(f"/nearest at {rate:.0f}/s for {seconds:.0f} s per window, 1 uvicorn worker, under writes:")
         print(f"{'writes':>22} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} {'writes done':>11} "
               f"{'s/write':>8} {'p99 / alone':>11}")  # fmt: skip
-        alone = None
-        for kind, label in (("none", "none (reference)"), ("import", "imports back to back"),
-                            ("patch", "one PATCH a second"), ("move", "one move a second")):  # fmt: skip
+        alone = float("nan")
+        for kind in ["none", *(w for w in windows if w != "none")] * repeats:
+            label = WINDOWS[kind]
             res, wrote = run_loop(load_with_writes(kind, host, int(port), glon, glat, rate=rate,
                                                    seconds=seconds, k=k, station_id=station_id,
                                                    point=point))  # fmt: skip
-            alone = alone or res["p99_ms"]
+            alone = res["p99_ms"] if kind == "none" else alone
             done = f"{wrote['ok']:.0f}/{wrote['writes']:.0f}" if wrote else "-"
             per = f"{wrote['mean_s']:.2f}" if wrote else "-"
             print(f"{label:>22} {res['p50_ms']:>7.2f} {res['p99_ms']:>7.2f} {res['max_ms']:>7.1f} "
@@ -545,6 +551,9 @@ def main() -> None:
     parser.add_argument("--writes", action="store_true", help="also measure /nearest under writes")
     parser.add_argument("--write-rate", type=float, default=150.0, help="/nearest rate under writes")
     parser.add_argument("--write-only", action="store_true", help="only the under-writes windows")
+    parser.add_argument("--windows", default=",".join(WINDOWS),
+                        help=f"under-writes windows, comma-separated, of {', '.join(WINDOWS)}")
+    parser.add_argument("--repeats", type=int, default=1, help="times the under-writes windows run")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), 60.0)
     rates = [float(r) for r in args.rates.split(",")]
@@ -557,7 +566,12 @@ def main() -> None:
             "(GCJ-02 requests)"
         )
         if args.writes or args.write_only:
-            writes_table(url, glon, glat, rate=args.write_rate, seconds=seconds, k=args.k)
+            windows = tuple(w for w in args.windows.split(",") if w)
+            unknown = sorted(set(windows) - set(WINDOWS))
+            if unknown:
+                raise SystemExit(f"--windows: unknown window {unknown[0]!r} (give {', '.join(WINDOWS)})")
+            writes_table(url, glon, glat, rate=args.write_rate, seconds=seconds, k=args.k, windows=windows,
+                         repeats=max(1, args.repeats))
             refresh_vs_reload(url, settings)
             with temporary_database(db_server(), prefix="yizhan_bench") as big:
                 seed_at_nodes(big, settings, 3000)
