@@ -60,6 +60,8 @@ COMPLETE = np.iinfo(np.int32).max
 MAX_ADDED = 32
 #: stations per limited-Dijkstra call of a full build (each call holds the GIL)
 BUILD_CHUNK = 4
+#: a queued background rebuild runs only if its table is among this many most recently used
+RECENT_TABLES = 4
 #: a refresh reading more changed rows than this (or than a quarter of the stations) reads them all
 MAX_CHANGED_ROWS = 256
 
@@ -191,12 +193,13 @@ class Hit:
 
 
 def build_table(net: Any, ids: NDArray[np.int64], lon: NDArray[np.float64], lat: NDArray[np.float64], *,
-                width: int, horizon_minutes: float) -> NearestTable:
-    """The table of these stations from scratch (:func:`geo.network.nearest_k`)."""
+                width: int, horizon_minutes: float, chunk: int = BUILD_CHUNK) -> NearestTable:
+    """The table of these stations from scratch (:func:`geo.network.nearest_k`, ``chunk`` stations
+    per search call)."""
     from geo.network import nearest_k
 
     if ids.size:
-        idx, minutes = nearest_k(net, lon, lat, k=width, horizon_minutes=horizon_minutes, chunk=BUILD_CHUNK)
+        idx, minutes = nearest_k(net, lon, lat, k=width, horizon_minutes=horizon_minutes, chunk=chunk)
     else:
         idx = np.full((net.n_nodes, width), -1, dtype=np.int64)
         minutes = np.full((net.n_nodes, width), np.nan)
@@ -558,15 +561,21 @@ class NearestIndex:
 
     def _rebuild_later(self, key: tuple[str, str], table: NearestTable) -> None:
         """Rebuild ``table`` from scratch in the background thread (its depth runs low); requests use
-        it meanwhile, and the rebuilt one replaces it if it is still cached."""
+        it meanwhile, and the rebuilt one replaces it if it is still cached. A rebuild whose table is
+        no longer among the most recently used when its turn comes is skipped; one station per search
+        call, so the thread never holds the GIL for long."""
         with self._lock:
             if key in self._rebuilding:
                 return
 
             def work() -> None:
                 try:
+                    with self._lock:  # stale by now (the stations changed again): skip it
+                        recent = list(self._tables)[-RECENT_TABLES:]
+                    if key not in recent:
+                        return
                     fresh = build_table(self.networks[key[0]], table.ids, table.lon, table.lat,
-                                        width=self.width, horizon_minutes=self.horizon_minutes)
+                                        width=self.width, horizon_minutes=self.horizon_minutes, chunk=1)
                     with self._lock:
                         if key in self._tables:
                             self._tables[key] = fresh
