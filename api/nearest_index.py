@@ -539,20 +539,16 @@ class NearestIndex:
         """The table of ``ids`` derived from the cached table of ``mode`` that differs least, if one
         can give it exactly (every row depth stays >= max_k) and cheaper than a build."""
         with self._lock:
-            cached = [t for (m, _), t in self._tables.items() if m == mode]
-        best: tuple[int, NearestTable, _Diff] | None = None
-        for table in cached:
-            diff = table_diff(table, ids, lon, lat)
-            if diff.added.size > MAX_ADDED or diff.added.size >= max(ids.size, 1):
-                continue
-            if best is not None and diff.size >= best[0]:
-                continue
-            if diff.removed.size and int(depth_after(table, diff.removed).min(initial=COMPLETE)) < self.max_k:
-                continue
-            best = (diff.size, table, diff)
-        if best is None:
+            cached = [t for (m, _), t in reversed(self._tables.items()) if m == mode]  # newest first
+        diffs = [(table, table_diff(table, ids, lon, lat)) for table in cached]
+        usable = [(d.size, i) for i, (_, d) in enumerate(diffs)
+                  if d.added.size <= MAX_ADDED and d.added.size < max(ids.size, 1)]  # fmt: skip
+        for _, i in sorted(usable):  # the smallest change first; the depths checked only until one fits
+            base, diff = diffs[i]
+            if diff.removed.size == 0 or int(depth_after(base, diff.removed).min()) >= self.max_k:
+                break
+        else:
             return None
-        _, base, diff = best
         derived = derive_table(self.networks[mode], base, diff, ids, lon, lat,
                                horizon_minutes=self.horizon_minutes)
         with self._lock:
