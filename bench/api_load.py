@@ -22,11 +22,16 @@ stations), and prints the ratio.
 Target: p99 <= 20 ms at 200 requests/s with zero errors.
 
 Under writes (issue #15): with ``--writes`` it then measures ``/nearest`` at ``--write-rate``
-requests/s (default 150) in three windows on the same server: alone (the reference), while station
+requests/s (default 150) in four windows on the same server: alone (the reference), while station
 imports run back to back (``POST /stations/import`` of the trial's file: 3,000 rows at one spot,
-100 KB, rejected as a whole), and while one ``PATCH /stations/{id}`` a second arrives (each one
-changes the registry, so ``/nearest`` re-reads it). It prints p50/p99/max per window and the ratio
-of each p99 to the one without writes. Target: p99 <= 20 ms in every window.
+100 KB, rejected as a whole), while one ``PATCH /stations/{id}`` of a phone number a second arrives
+(each one changes the registry, so ``/nearest`` refreshes the changed row and keeps its tables), and
+while one PATCH a second moves a station 10 m further east (a table is derived for each new set of
+points; when its slack runs low, one is rebuilt in the background). It
+prints p50/p99/max per window and the ratio of each p99 to the one without writes. Target: p99 <=
+20 ms in every window. Then, in-process and in CPU time of the thread, the incremental refresh after
+one PATCH against reading every row, and a table derived after one station closed against one built
+from scratch, with their ratios.
 
 Usage: ``.venv/bin/python bench/api_load.py [--seconds 10] [--rates 100,200,500] [--k 3]
 [--writes] [--write-rate 150] [--write-only]``
@@ -320,8 +325,17 @@ def import_request(host: str, port: int, data: bytes) -> bytes:
     return head.encode() + body
 
 
-def patch_request(host: str, port: int, station_id: int, i: int) -> bytes:
-    body = f'{{"type": "Feature", "properties": {{"phone": "0755-{i:08d}"}}}}'.encode()
+def patch_request(
+    host: str, port: int, station_id: int, i: int, *, move_from: tuple[float, float] | None = None
+) -> bytes:
+    """A PATCH of the station's phone, or (``move_from``) of its point: ``i % 40`` times 10 m east
+    (every move a new set of station points, so a table is derived, not found in the cache)."""
+    if move_from is None:
+        body = f'{{"type": "Feature", "properties": {{"phone": "0755-{i:08d}"}}}}'.encode()
+    else:
+        lon = move_from[0] + 0.0001 * (i % 40)
+        body = (f'{{"type": "Feature", "geometry": {{"type": "Point", "coordinates": [{lon:.7f}, '
+                f'{move_from[1]:.7f}]}}}}').encode()
     head = (
         f"PATCH /stations/{station_id} HTTP/1.1\r\nHost: {host}:{port}\r\nX-API-Key: {API_KEY}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -329,8 +343,10 @@ def patch_request(host: str, port: int, station_id: int, i: int) -> bytes:
     return head.encode() + body
 
 
-async def writer(kind: str, host: str, port: int, seconds: float, station_id: int) -> dict[str, float]:
-    """Writes of one kind for ``seconds``: imports back to back, or one PATCH a second."""
+async def writer(kind: str, host: str, port: int, seconds: float, station_id: int,
+                 point: tuple[float, float] = (0.0, 0.0)) -> dict[str, float]:
+    """Writes of one kind for ``seconds``: imports back to back, or one PATCH a second (``patch``: a
+    phone number; ``move``: the station's point, 10 m further each time)."""
     reader, writer_ = await asyncio.open_connection(host, port)
     conn = _Conn(reader, writer_)
     data = one_spot_csv()
@@ -341,12 +357,12 @@ async def writer(kind: str, host: str, port: int, seconds: float, station_id: in
         if kind == "import":
             request = import_request(host, port, data)
         else:
-            request = patch_request(host, port, station_id, done)
+            request = patch_request(host, port, station_id, done, move_from=point if kind == "move" else None)
         status, _ = await asyncio.wait_for(conn.request(request), timeout=120.0)
         took.append(time.perf_counter() - t0)
         statuses.append(status)
         done += 1
-        if kind == "patch":
+        if kind in ("patch", "move"):
             await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - t0)))
     writer_.close()
     return {"writes": float(done), "ok": float(sum(s in (200, 201, 422) for s in statuses)),
@@ -355,45 +371,124 @@ async def writer(kind: str, host: str, port: int, seconds: float, station_id: in
 
 async def load_with_writes(
     kind: str, host: str, port: int, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float,
-    k: int, station_id: int,
+    k: int, station_id: int, point: tuple[float, float],
 ) -> tuple[dict[str, float], dict[str, float] | None]:
     load = open_loop(host, port, glon, glat, rate=rate, seconds=seconds, k=k)
     if kind == "none":
         return await load, None
-    res, wrote = await asyncio.gather(load, writer(kind, host, port, seconds, station_id))
+    res, wrote = await asyncio.gather(load, writer(kind, host, port, seconds, station_id, point))
     return res, wrote
 
 
+WINDOWS = {"none": "none (reference)", "import": "imports back to back", "patch": "one PATCH a second",
+           "move": "one move a second"}
+
+
 def writes_table(
-    url: str, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int
+    url: str, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int,
+    windows: tuple[str, ...] = tuple(WINDOWS), repeats: int = 1,
 ) -> None:
-    """/nearest alone, during imports, during one PATCH a second (issue #15)."""
+    """/nearest alone, during imports, during one PATCH a second, during one move a second (#15); the
+    windows in turn, ``repeats`` times (the machine is shared: repeats show the spread)."""
     from sqlalchemy import create_engine, text
 
     eng = create_engine(sqlalchemy_url(url))
     with eng.connect() as conn:
-        station_id = int(conn.execute(text("SELECT min(id) FROM stations")).scalar_one())
+        station_id, lon, lat = conn.execute(text(
+            "SELECT id, ST_X(geom), ST_Y(geom) FROM stations ORDER BY id LIMIT 1")).one()  # fmt: skip
     eng.dispose()
+    point = (float(lon), float(lat))
     os.environ["YIZHAN_API_KEYS"] = API_KEY
     with server(url, 1) as (base, _pid):
         host, port = base.removeprefix("http://").split(":")
         run_loop(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=k))
-        for kind in ("import", "patch"):  # warm-up: the first write of each kind imports its modules
-            run_loop(writer(kind, host, int(port), 0.1, station_id))
+        for kind in ("import", "patch", "move"):  # warm-up: the first write of each kind imports modules
+            run_loop(writer(kind, host, int(port), 0.1, station_id, point))
         print(f"/nearest at {rate:.0f}/s for {seconds:.0f} s per window, 1 uvicorn worker, under writes:")
         print(f"{'writes':>22} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} {'writes done':>11} "
               f"{'s/write':>8} {'p99 / alone':>11}")  # fmt: skip
-        alone = None
-        for kind, label in (("none", "none (reference)"), ("import", "imports back to back"),
-                            ("patch", "one PATCH a second")):  # fmt: skip
+        alone = float("nan")
+        for kind in ["none", *(w for w in windows if w != "none")] * repeats:
+            label = WINDOWS[kind]
             res, wrote = run_loop(load_with_writes(kind, host, int(port), glon, glat, rate=rate,
-                                                   seconds=seconds, k=k, station_id=station_id))  # fmt: skip
-            alone = alone or res["p99_ms"]
+                                                   seconds=seconds, k=k, station_id=station_id,
+                                                   point=point))  # fmt: skip
+            alone = res["p99_ms"] if kind == "none" else alone
             done = f"{wrote['ok']:.0f}/{wrote['writes']:.0f}" if wrote else "-"
             per = f"{wrote['mean_s']:.2f}" if wrote else "-"
             print(f"{label:>22} {res['p50_ms']:>7.2f} {res['p99_ms']:>7.2f} {res['max_ms']:>7.1f} "
                   f"{res['errors']:>6.0f} {done:>11} {per:>8} {res['p99_ms'] / alone:>11.2f}")  # fmt: skip
             time.sleep(1.0)
+
+
+def seed_at_nodes(url: str, settings: Settings, n: int, seed: int = 15) -> None:
+    """``n`` open stations at distinct random nodes of the walk network (a county-sized registry), in
+    one import."""
+    import pandas as pd
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from geo.db import repository
+    from geo.network import load_network
+
+    net = load_network(settings.networks["walk"], mode="walk", clip=settings.network_clip)
+    nodes = np.random.default_rng(seed).choice(net.n_nodes, size=min(n, net.n_nodes), replace=False)
+    frame = pd.DataFrame({
+        "external_id": [f"node-{i}" for i in nodes], "name": [f"节点{i}号驿站" for i in nodes],
+        "lon": net.lon[nodes] + 1e-5, "lat": net.lat[nodes], "kind": "union_station", "opening_hours": "24/7",
+    })  # fmt: skip
+    eng = create_engine(sqlalchemy_url(url))
+    with Session(eng) as session:
+        repository.import_stations(session, frame, source="bench-nodes", actor="bench", skip_invalid=True)
+    eng.dispose()
+
+
+def refresh_vs_reload(url: str, settings: Settings, repeats: int = 20) -> None:
+    """In-process, CPU time of this thread: after one PATCH, the index's incremental refresh (only the
+    changed row) against a full reload of the stations, and, after one station closed, the table
+    derived from the cached one against a build from scratch (what /nearest did before, #15)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from api.nearest_index import NearestIndex, build_table, derive_table, snapshot_of, table_diff
+    from geo.db import repository
+    from geo.network import load_network
+
+    net = load_network(settings.networks["walk"], mode="walk", clip=settings.network_clip)
+    index = NearestIndex({"walk": net}, horizon_minutes=settings.horizon_minutes, max_k=settings.max_k)
+    eng = create_engine(sqlalchemy_url(url))
+    t_inc, t_full, t_derive, t_build = [], [], [], []
+    with Session(eng) as session:
+        sid = int(repository.station_versions(session)[0][0])
+        index.query(session, "walk", float(net.lon[0]), float(net.lat[0]), k=3)
+        for i in range(repeats):
+            repository.update_station(session, sid, {"phone": f"0755-{i:08d}"}, actor="bench", partial=True)
+            index.mark_stale()
+            t0 = time.thread_time()
+            snap = index.snapshot(session)
+            t_inc.append(time.thread_time() - t0)
+            t0 = time.thread_time()
+            snapshot_of(repository.registry_version(session), repository.station_rows(session))
+            t_full.append(time.thread_time() - t0)
+            positions = index.matching(snap)
+            table = index.table("walk", snap, positions)
+            fewer = positions[positions != positions[i % positions.size]]
+            ids, lon, lat = snap.ids[fewer], snap.lon[fewer], snap.lat[fewer]
+            t0 = time.thread_time()
+            diff = table_diff(table, ids, lon, lat)
+            derive_table(net, table, diff, ids, lon, lat, horizon_minutes=index.horizon_minutes)
+            t_derive.append(time.thread_time() - t0)
+            t0 = time.thread_time()
+            build_table(net, ids, lon, lat, width=index.width, horizon_minutes=index.horizon_minutes)
+            t_build.append(time.thread_time() - t0)
+    eng.dispose()
+    ms = {name: 1000.0 * float(np.median(v)) for name, v in
+          (("inc", t_inc), ("full", t_full), ("derive", t_derive), ("build", t_build))}  # fmt: skip
+    print(f"in-process CPU ms (median of {repeats}), {snap.ids.size} stations: after one PATCH, incremental "
+          f"refresh {ms['inc']:.2f} vs reading every row {ms['full']:.2f} "
+          f"(ratio {ms['full'] / ms['inc']:.1f}x); "
+          f"after one station closed, derived table {ms['derive']:.2f} vs built {ms['build']:.2f} "
+          f"(ratio {ms['build'] / ms['derive']:.1f}x)")
 
 
 def lookup_vs_reference(url: str, settings: Settings, lon: np.ndarray, lat: np.ndarray, k: int) -> None:
@@ -458,6 +553,9 @@ def main() -> None:
     parser.add_argument("--writes", action="store_true", help="also measure /nearest under writes")
     parser.add_argument("--write-rate", type=float, default=150.0, help="/nearest rate under writes")
     parser.add_argument("--write-only", action="store_true", help="only the under-writes windows")
+    parser.add_argument("--windows", default=",".join(WINDOWS),
+                        help=f"under-writes windows, comma-separated, of {', '.join(WINDOWS)}")
+    parser.add_argument("--repeats", type=int, default=1, help="times the under-writes windows run")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), 60.0)
     rates = [float(r) for r in args.rates.split(",")]
@@ -470,7 +568,16 @@ def main() -> None:
             "(GCJ-02 requests)"
         )
         if args.writes or args.write_only:
-            writes_table(url, glon, glat, rate=args.write_rate, seconds=seconds, k=args.k)
+            windows = tuple(w for w in args.windows.split(",") if w)
+            unknown = sorted(set(windows) - set(WINDOWS))
+            if unknown:
+                raise SystemExit(f"--windows: unknown window {unknown[0]!r} (give {', '.join(WINDOWS)})")
+            writes_table(url, glon, glat, rate=args.write_rate, seconds=seconds, k=args.k, windows=windows,
+                         repeats=max(1, args.repeats))
+            refresh_vs_reload(url, settings)
+            with temporary_database(db_server(), prefix="yizhan_bench") as big:
+                seed_at_nodes(big, settings, 3000)
+                refresh_vs_reload(big, settings)
         if args.write_only:
             return
         lookup_vs_reference(url, settings, lon, lat, args.k)

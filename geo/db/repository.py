@@ -22,6 +22,8 @@ from geo.db.stations import (
     delete_station,
     get_station,
     list_stations,
+    station_rows,
+    station_versions,
     stations_frame,
     update_station,
 )
@@ -29,6 +31,6 @@ from geo.db.stations import (
 __all__ = [
     "UNCHANGED_METERS", "BBox", "ImportSummary", "areas_frame", "assign_areas", "close_station",
     "create_station", "delete_station", "get_area", "get_station", "import_stations", "list_areas",
-    "list_stations", "registry_summary", "registry_version", "station_changes", "stations_frame",
-    "update_station", "upsert_areas",
+    "list_stations", "registry_summary", "registry_version", "station_changes", "station_rows",
+    "station_versions", "stations_frame", "update_station", "upsert_areas",
 ]

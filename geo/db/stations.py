@@ -222,6 +222,22 @@ def stations_frame(
     return records_to_frame(records, id_field="station_id")
 
 
+def station_versions(session: Session) -> list[tuple[int, int]]:
+    """``(station id, version)`` of every station, ordered by id: what a reader holding stations needs
+    to find the ones that changed (a station's version rises with every real change, migration 0004)."""
+    rows = session.execute(select(Station.id, Station.version).order_by(Station.id))
+    return [(int(sid), int(version)) for sid, version in rows]
+
+
+def station_rows(session: Session, station_ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+    """The stations with these ids (every station when ``None``) as station dicts (canonical fields,
+    ``lon``/``lat`` WGS-84, ``version``), ordered by id; ids that do not exist are left out."""
+    stmt = select(*STATION_SELECT).order_by(Station.id)
+    if station_ids is not None:
+        stmt = stmt.where(Station.id.in_(sorted({int(i) for i in station_ids})))
+    return [row_dict(r) for r in session.execute(stmt)]
+
+
 def get_station(session: Session, station_id: int) -> dict[str, Any]:
     """Return one station as a dict (canonical fields, ``lon``/``lat`` WGS-84, timestamps).
 
