@@ -67,7 +67,8 @@ def domain_errors(func: Callable[P, R]) -> Callable[P, R]:
             from api.cli.lang import translate
 
             message = translate(exc.message)
-            if exc.field and exc.field not in exc.message:  # a flag's own check names it already
+            named = exc.field and exc.field.startswith("--") and exc.message.startswith(exc.field)
+            if exc.field and not named:  # a flag's own check names it already
                 message = translate(f"{message} ({exc.field})")
             raise fail(message, exit_code_for(exc)) from None
         except ModuleNotFoundError as exc:
