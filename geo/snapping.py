@@ -486,9 +486,10 @@ class _SampleTree:
         r, i = r.reshape(xy.shape[0], k), i.reshape(xy.shape[0], k)
         cand = self.sample_edge[i].astype(np.int64)
         d = self.index.distance(cand, np.broadcast_to(xy[:, None, :], (*cand.shape, 2)))
-        col = np.argmin(d, axis=1)
-        rows = np.arange(xy.shape[0])
-        edge, dist = cand[rows, col], d[rows, col]
+        dist = d.min(axis=1)
+        # the lowest edge among equally near ones (a point at a node is as near to all its edges)
+        edge = np.where(d == dist[:, None], cand, np.iinfo(np.int64).max).min(axis=1)
+        edge = np.where(np.isfinite(dist), edge, cand[:, 0])
         unsure = np.flatnonzero(~(dist <= r[:, -1] - SAMPLE_M / 2))
         if k == self.sample_edge.size:  # every sample examined: exact already
             unsure = unsure[:0]
