@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import SHENZHEN_CORE, print_table, shenzhen_osm, tile_network
 
+from geo import _contract
 from geo.network import DERIVED_FORMAT, load_network, read_network_npz, save_network
 from geo.region.synthetic import station_points
 
@@ -112,7 +113,11 @@ def _current(npz: Path) -> bool:
     """True when the file's stored structures have the layout this version reads."""
     with np.load(npz) as z:
         derived = json.loads(str(z["meta"])).get("derived") or {}
-    return derived.get("format") == DERIVED_FORMAT and "snap" in derived
+    return (
+        derived.get("format") == DERIVED_FORMAT
+        and derived.get("contract_format") == _contract.STATE_FORMAT
+        and "snap" in derived
+    )
 
 
 def peak_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:

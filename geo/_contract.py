@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,7 +70,7 @@ def _chain_dist(
 
 
 def _segmented_min_scan(
-    values: NDArray[np.float64], args: NDArray[np.int64], segment: NDArray[np.int64]
+    values: NDArray[np.float64], args: NDArray[np.int64], segment: NDArray[np.integer[Any]]
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     """Inclusive prefix minimum of ``values`` within runs of equal ``segment`` (sorted), with the
     ``args`` entry attaining it (the earliest on ties). Hillis–Steele doubling: log2(n) vector steps."""
@@ -420,31 +420,34 @@ class ContractedSearch:
         self._keep(chains, ends, along, junctions)
 
     def _keep(self, chains: _Chains, ends: _Ends, along: _Along, junctions: _Junctions) -> None:
-        """Store what :meth:`run` reads (the arrays :func:`search_state` stores)."""
+        """Store what :meth:`run` reads (the arrays :func:`search_state` stores): node and chain
+        numbers as int32 (the CSR's own type), prefix sums as int64, metres as float64."""
         jid, ci, n_chains, chain_two = junctions.jid, chains.chain_of_i, chains.n_chains, chains.chain_two
+        i32 = np.int32
         self.n_junctions = int(junctions.jnodes.size)
         self.n_chains = n_chains
-        self._jnodes = junctions.jnodes
-        self._jid = jid
-        self._inodes = chains.inodes
-        self._loc = junctions.loc
-        self._chain_i = ci
-        self._pos = along.pos
+        self._jnodes = junctions.jnodes.astype(i32)
+        self._jid = jid.astype(i32)
+        self._inodes = chains.inodes.astype(i32)
+        self._loc = junctions.loc.astype(i32)
+        self._chain_i = ci.astype(i32)
+        self._pos = along.pos.astype(i32)
         self._maxpos = int(along.pos.max()) + 1 if along.pos.size else 1
         self._a_in, self._a_out, self._b_in, self._b_out = along.a_in, along.a_out, along.b_in, along.b_out
         self._chain_two = chain_two
-        self._a_end_i = jid[ends.a_end][ci]
-        self._b_end_i = jid[ends.b_end][ci]
-        self._b_end, self._a_end = ends.b_end, ends.a_end
-        self._chain_a, self._chain_b = jid[ends.a_end], jid[ends.b_end]
+        self._a_end_i = jid[ends.a_end][ci].astype(i32)
+        self._b_end_i = jid[ends.b_end][ci].astype(i32)
+        self._b_end, self._a_end = ends.b_end.astype(i32), ends.a_end.astype(i32)
+        chain_a, chain_b = jid[ends.a_end], jid[ends.b_end]
+        self._chain_a, self._chain_b = chain_a.astype(i32), chain_b.astype(i32)
         self._chain_ptr = np.zeros(n_chains + 1, dtype=np.int64)
         np.cumsum(np.bincount(ci, minlength=n_chains), out=self._chain_ptr[1:])
         # junction -> chains it reaches into (as end A, or as end B of a two-way chain), for passes
         # that reach only a small part of a large network
-        reach = np.concatenate([self._chain_a, self._chain_b[chain_two]])
+        reach = np.concatenate([chain_a, chain_b[chain_two]])
         chains_of = np.concatenate([np.arange(n_chains), np.flatnonzero(chain_two)])
         o = np.argsort(reach, kind="stable")
-        self._jchain = chains_of[o]
+        self._jchain = chains_of[o].astype(i32)
         self._jchain_ptr = np.zeros(self.n_junctions + 1, dtype=np.int64)
         np.cumsum(np.bincount(reach, minlength=self.n_junctions), out=self._jchain_ptr[1:])
 
@@ -508,9 +511,9 @@ class ContractedSearch:
         sn: NDArray[np.int64],
         off: NDArray[np.float64],
         on_j: NDArray[np.bool_],
-        li: NDArray[np.int64],
+        li: NDArray[np.int32],
         ki: NDArray[np.int64],
-        ci: NDArray[np.int64],
+        ci: NDArray[np.int32],
     ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
         """Sources of the junction pass: junction stations, chain stations at end B (forward) and
         at end A (two-way chains); their junction ids, offsets and station indices."""
@@ -524,7 +527,7 @@ class ContractedSearch:
         return v_node, v_off, v_k
 
     def _touched_chains(
-        self, oj: NDArray[np.int64], reached: NDArray[np.int64], ci: NDArray[np.int64]
+        self, oj: NDArray[np.int64], reached: NDArray[np.int64], ci: NDArray[np.int32]
     ) -> NDArray[np.int64]:
         """Chains with a reached end junction (end B only for two-way chains) or a station."""
         if reached.size * 8 < self.n_junctions:
@@ -539,9 +542,9 @@ class ContractedSearch:
         self,
         idx: NDArray[np.int64],
         off: NDArray[np.float64],
-        li: NDArray[np.int64],
+        li: NDArray[np.int32],
         ki: NDArray[np.int64],
-        ci: NDArray[np.int64],
+        ci: NDArray[np.int32],
         best: NDArray[np.float64],
         own: NDArray[np.int64],
         *,
@@ -550,7 +553,7 @@ class ContractedSearch:
         """Improve ``best``/``own`` of the chain nodes ``idx`` in place by the stations on their own
         chain (owners ``k_base + station``): forward from stations at or before the node, backward
         on two-way chains from stations at or after it."""
-        key_s = ci * self._maxpos + self._pos[li]
+        key_s = ci.astype(np.int64) * self._maxpos + self._pos[li]
         o = np.argsort(key_s, kind="stable")
         key_s, ci_s, li_s, k_s = key_s[o], ci[o], li[o], ki[o]
         has = np.zeros(self.n_chains, dtype=bool)
@@ -558,7 +561,7 @@ class ContractedSearch:
         sub = np.flatnonzero(has[self._chain_i[idx]])
         sel = idx[sub]
         c_sel = self._chain_i[sel]
-        key_n = c_sel * self._maxpos + self._pos[sel]
+        key_n = c_sel.astype(np.int64) * self._maxpos + self._pos[sel]
         # forward: stations at or before the node on its chain
         fv, fk = _segmented_min_scan(off[k_s] - self._a_in[li_s], k_s, ci_s)
         j = np.searchsorted(key_s, key_n, side="right") - 1
@@ -589,7 +592,7 @@ _STORED: weakref.WeakKeyDictionary[Network, tuple[dict[str, NDArray], dict[str, 
 _LOCK = threading.Lock()
 
 #: bump when the meaning of ContractedSearch's arrays changes (stored with every network file)
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 
 
 def search_state(search: ContractedSearch) -> tuple[dict[str, NDArray], dict[str, int]]:
