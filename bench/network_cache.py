@@ -92,7 +92,8 @@ def search_structures(tiles: int) -> None:
               "seconds")  # fmt: skip
         print_table(["file", "npz", "read s", "search s", "first snap s", "total s", "vs stored"], rows)
         stations = Path(tmp) / "stations.csv"
-        pd.DataFrame({"编号": [f"S{i}" for i in range(lon.size)], "经度": lon.round(7),
+        pd.DataFrame({"编号": [f"S{i}" for i in range(lon.size)], "名称": [f"站{i}" for i in range(lon.size)],
+                      "经度": lon.round(7),
                       "纬度": lat.round(7), "类型": "outdoor_worker_station",
                       "状态": "open"}).to_csv(stations, index=False)  # fmt: skip
         demand = Path(tmp) / "demand.csv"
@@ -103,7 +104,9 @@ def search_structures(tiles: int) -> None:
             cmd = [YIZHAN, "coverage", "--network", str(path), "--stations", str(stations), "--demand",
                    str(demand), "--mode", "walk", "--minutes", "15", "--json"]  # fmt: skip
             t0 = time.perf_counter()
-            subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=ROOT)
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=ROOT)
+            if done.returncode:
+                raise SystemExit(f"yizhan coverage failed: {done.stderr.strip()[-800:]}")
             walls.append(time.perf_counter() - t0)
     print(f"\nyizhan coverage (200 stations, 5,000 demand points, fresh process): plain file "
           f"{walls[0]:.2f} s, stored file {walls[1]:.2f} s, ratio {walls[0] / walls[1]:.1f}x")  # fmt: skip
