@@ -3,8 +3,14 @@
 A :class:`Network` holds the directed arcs a traveller of one mode may use, node coordinates in
 WGS-84 (EPSG:4326), arc lengths in metres (great-circle between consecutive OSM nodes, the
 unsimplified osmnx graph, so routes and service areas follow the real street shape), weakly
-connected component labels, and a lazily built spatial index over the edges for snapping
-(:mod:`geo.snapping`).
+connected component labels, and a spatial index over the edges for snapping (:mod:`geo.snapping`),
+built on first use or read with the network's file.
+
+Files (:func:`save_network`) are uncompressed ``.npz`` archives whose arrays start at 64-byte
+boundaries; :func:`read_network_npz` maps them read-only instead of copying them, so a process
+holds only the pages it touches and processes share them. With ``derived=True`` a file also holds
+the reverse CSR, the contracted junction graph of the coverage search and the snapping index
+(edges and KD-trees), checked against the network's checksum when read.
 
 Sources
 -------
