@@ -5,66 +5,111 @@ GraphML) + mode rules + CSR), load time of the cached ``.npz`` (``load_network``
 ratio, and the file sizes. Caches go to a temporary directory, so the numbers never depend on an
 earlier run.
 
-Second table (``--tiles N``, default 12): the stored search structures on a synthetic e-bike
-network of N×N Shenzhen tiles: building the contracted junction graph and reverse CSR in a fresh
-process vs loading them from a ``save_network(derived=True)`` file in a fresh process (imports
-excluded; the read includes the checksum).
+Second table (``--tiles N``, default 18): the stored search and snapping structures on the
+Shenzhen Nanshan walk network (core clip) tiled N×N (18×18: 5.1 M arcs), each row a fresh process:
+reading the file, the search structures (reverse CSR + contracted junction graph) and the first
+snap of 200 station points (which builds or reads the edge index and its KD-trees), for a file
+with nothing stored, a file with the search structures only (the snapping index dropped after
+reading: the state before it was stored), and a file with everything stored
+(``save_network(derived=True)``), with the ratio of each total to the last. Third table: the whole
+``yizhan coverage`` command (fresh process, start-up and imports included) on the plain and the
+stored file.
 
-Run: ``.venv/bin/python bench/network_cache.py [--tiles 12]``
+Run: ``.venv/bin/python bench/network_cache.py [--tiles 18]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import SHENZHEN_CORE, print_table, shenzhen_osm, timed
+from _common import SHENZHEN_CORE, print_table, shenzhen_osm, tile_network, timed
 
 from geo.config import data_dir
 from geo.network import cache_path, load_network, save_network
-from geo.osm.build import network_from_osm
-from geo.osm.synthetic import tile_province
+from geo.region.synthetic import station_points
 
+ROOT = Path(__file__).resolve().parents[1]
+YIZHAN = str(Path(sys.executable).with_name("yizhan"))
 FRESH = """
 import sys, time
+import numpy as np
 from geo import _contract
 from geo.network import read_network_npz
+lon, lat = np.loadtxt(sys.argv[2], delimiter=",", unpack=True)
 t0 = time.perf_counter()
 net = read_network_npz(sys.argv[1])
+if sys.argv[3] == "drop-snap":
+    vars(net).pop("_stored_edge_index", None)
 t1 = time.perf_counter()
 net.reverse_arrays
-_contract.contracted_search(net)
+_contract.coverage_search(net)
 t2 = time.perf_counter()
-print(t1 - t0, t2 - t1)
+snap = net.snap(lon, lat)
+t3 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2, int(snap.snapped.sum()))
 """
 
 
 def search_structures(tiles: int) -> None:
-    """Fresh-process cost of the coverage search structures: built vs loaded from the file."""
+    """Fresh-process cost of the search and snapping structures: built vs loaded from the file."""
     with tempfile.TemporaryDirectory() as tmp:
-        prov = tile_province(shenzhen_osm(), Path(tmp), cols=tiles, rows=tiles)
-        net = network_from_osm(prov.pbf, mode="ebike")
+        base = load_network(shenzhen_osm(), mode="walk", clip=SHENZHEN_CORE, cache_dir=Path(tmp))
+        net = tile_network(base, tiles, tiles)
         plain = save_network(net, Path(tmp) / "plain.npz")
+        t0 = time.perf_counter()
         stored = save_network(net, Path(tmp) / "stored.npz", derived=True)
+        save_s = time.perf_counter() - t0
+        lon, lat = station_points(net, 200, seed=1)
+        points = Path(tmp) / "stations.txt"
+        np.savetxt(points, np.column_stack([lon, lat]), delimiter=",", fmt="%.7f")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         rows = []
-        for name, path in (("built in the process", plain), ("loaded from the file", stored)):
-            out = subprocess.run([sys.executable, "-c", FRESH, str(path)], capture_output=True, text=True,
-                                 check=True, env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
-            read_s, search_s = (float(x) for x in out.stdout.split())
-            rows.append([name, f"{net.n_arcs:,}", f"{path.stat().st_size / 1e6:.1f} MB", read_s, search_s,
-                         read_s + search_s])  # fmt: skip
-    print(f"\nsearch structures (reverse CSR + contracted junction graph), {tiles}×{tiles} Shenzhen tiles, "
-          "ebike, fresh process each; seconds")  # fmt: skip
-    print_table(["search structures", "arcs", "npz", "read s", "search s", "total s"], rows)
+        cases = (("nothing stored", plain, "keep"), ("search stored, snapping built", stored, "drop-snap"),
+                 ("search and snapping stored", stored, "keep"))  # fmt: skip
+        for name, path, how in cases:
+            out = subprocess.run([sys.executable, "-c", FRESH, str(path), str(points), how],
+                                 capture_output=True, text=True, check=True, env=env)  # fmt: skip
+            read_s, search_s, snap_s, _ = (float(x) for x in out.stdout.split())
+            rows.append([name, f"{path.stat().st_size / 1e6:.0f} MB", read_s, search_s, snap_s,
+                         read_s + search_s + snap_s])  # fmt: skip
+        for row in rows:
+            row.append(f"{row[-1] / rows[-1][-1]:.1f}x")
+        print(f"\nsearch structures and snapping index, {tiles}x{tiles} Shenzhen walk tiles, "
+              f"{net.n_arcs:,} arcs, fresh process each (stored file written in {save_s:.1f} s); "
+              "seconds")  # fmt: skip
+        print_table(["file", "npz", "read s", "search s", "first snap s", "total s", "vs stored"], rows)
+        stations = Path(tmp) / "stations.csv"
+        pd.DataFrame({"编号": [f"S{i}" for i in range(lon.size)], "名称": [f"站{i}" for i in range(lon.size)],
+                      "经度": lon.round(7),
+                      "纬度": lat.round(7), "类型": "outdoor_worker_station",
+                      "状态": "open"}).to_csv(stations, index=False)  # fmt: skip
+        demand = Path(tmp) / "demand.csv"
+        dlon, dlat = station_points(net, 5000, seed=2)
+        pd.DataFrame({"lon": dlon.round(7), "lat": dlat.round(7)}).to_csv(demand, index=False)
+        walls = []
+        for path in (plain, stored):
+            cmd = [YIZHAN, "coverage", "--network", str(path), "--stations", str(stations), "--demand",
+                   str(demand), "--mode", "walk", "--minutes", "15", "--json"]  # fmt: skip
+            t0 = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=ROOT)
+            if done.returncode:
+                raise SystemExit(f"yizhan coverage failed: {done.stderr.strip()[-800:]}")
+            walls.append(time.perf_counter() - t0)
+    print(f"\nyizhan coverage (200 stations, 5,000 demand points, fresh process): plain file "
+          f"{walls[0]:.2f} s, stored file {walls[1]:.2f} s, ratio {walls[0] / walls[1]:.1f}x")  # fmt: skip
 
 
 def main() -> None:
@@ -114,7 +159,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tiles", type=int, default=12)
+    ap.add_argument("--tiles", type=int, default=18)
     a = ap.parse_args()
     main()
     search_structures(a.tiles)

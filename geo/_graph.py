@@ -12,6 +12,9 @@ from numpy.typing import NDArray
 
 # scipy.sparse.csgraph is imported inside the functions that use it (~80 ms of every CLI start)
 
+#: arcs whose lengths set the bucket width of :class:`OffsetSearch` (every k-th arc beyond this)
+QUANTILE_SAMPLE = 1 << 20
+
 #: mean Earth radius used for great-circle lengths (metres; the value osmnx uses)
 EARTH_RADIUS_M = 6_371_009.0
 
@@ -204,8 +207,12 @@ class OffsetSearch:
             raise ValueError("indptr, indices and length_m do not describe one CSR graph")
         if self._length_m.size and not bool(np.all(self._length_m >= 0)):
             raise ValueError("arc lengths must be non-negative")
-        positive = self._length_m[self._length_m > 0]
-        # the bucket queue's width: a short arc (corrections within a bucket stay rare) and never tiny
+        # the bucket queue's width: a short arc (corrections within a bucket stay rare) and never tiny;
+        # it decides only how much work a pass costs, never its result, so on large graphs the
+        # quantile of every k-th arc does (no copies of the whole length array)
+        step = max(1, self._length_m.size // QUANTILE_SAMPLE)
+        sample = self._length_m[::step]
+        positive = sample[sample > 0]
         self._bucket_m = max(float(np.quantile(positive, 0.3)), 0.5) if positive.size else 1.0
         self._max_arc_m = float(self._length_m.max()) if self._length_m.size else 0.0
         self.settled = 0  # labels processed by the last pass (observability, benchmarks)

@@ -3,8 +3,14 @@
 A :class:`Network` holds the directed arcs a traveller of one mode may use, node coordinates in
 WGS-84 (EPSG:4326), arc lengths in metres (great-circle between consecutive OSM nodes, the
 unsimplified osmnx graph, so routes and service areas follow the real street shape), weakly
-connected component labels, and a lazily built spatial index over the edges for snapping
-(:mod:`geo.snapping`).
+connected component labels, and a spatial index over the edges for snapping (:mod:`geo.snapping`),
+built on first use or read with the network's file.
+
+Files (:func:`save_network`) are uncompressed ``.npz`` archives whose arrays start at 64-byte
+boundaries; :func:`read_network_npz` maps them read-only instead of copying them, so a process
+holds only the pages it touches and processes share them. With ``derived=True`` a file also holds
+the reverse CSR, the contracted junction graph of the coverage search and the snapping index
+(edges and KD-trees), checked against the network's checksum when read.
 
 Sources
 -------
@@ -47,6 +53,7 @@ import logging
 import os
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -77,10 +84,17 @@ log = logging.getLogger(__name__)
 
 #: bump when the arc rules or the npz layout change (part of every cache key)
 FORMAT_VERSION = 1
-#: bump when the stored search structures (reverse CSR, contracted junction graph) change layout
-DERIVED_FORMAT = 1
+#: bump when the stored search structures (reverse CSR, contracted junction graph, snapping index)
+#: change layout
+DERIVED_FORMAT = 2
 
 Clip: TypeAlias = BaseGeometry | tuple[float, float, float, float]
+
+#: where a network read from a file keeps its stored snapping index until first used
+_STORED_EDGE_INDEX = "_stored_edge_index"
+#: cached structures that do not depend on the speed (all in metres): kept by ``with_speed``
+_SPEED_FREE = ("symmetric", "tails", "_csr", "reverse_arrays", "offset_search", "forward_search",
+               "edge_index", _STORED_EDGE_INDEX)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,9 +144,10 @@ class Network:
         return np.repeat(np.arange(self.n_nodes, dtype=np.int32), np.diff(self.indptr))
 
     def with_speed(self, speed_kph: float) -> Network:
-        """Return the same network with another speed (arrays shared, not copied)."""
+        """Return the same network with another speed (arrays and the search and snapping
+        structures, all in metres, shared, not copied)."""
         _check_speed(speed_kph)
-        return Network(
+        other = Network(
             mode=self.mode,
             speed_kph=float(speed_kph),
             node_id=self.node_id,
@@ -147,6 +162,14 @@ class Network:
             source_hash=self.source_hash,
             options=dict(self.options),
         )
+        from geo import _contract
+
+        mine, theirs = vars(self), vars(other)
+        for name in _SPEED_FREE:
+            if name in mine:
+                theirs[name] = mine[name]
+        _contract.share_search(self, other)
+        return other
 
     # ----------------------------------------------------------------- graphs
     def csr(self) -> sp.csr_matrix:
@@ -185,7 +208,11 @@ class Network:
     # ----------------------------------------------------------------- snapping
     @cached_property
     def edge_index(self) -> EdgeIndex:
-        """The network's edges with a spatial index over their segments (built on first use)."""
+        """The network's edges with a spatial index over their segments (read with the network's
+        file when stored there, built on first use otherwise)."""
+        stored = vars(self).pop(_STORED_EDGE_INDEX, None)
+        if stored is not None:
+            return EdgeIndex.from_state(self, *stored)
         return EdgeIndex(self)
 
     def snap(self, lon: ArrayLike, lat: ArrayLike, *, max_meters: float = 300.0) -> Snap:
@@ -588,18 +615,27 @@ def clip_network(network: Network, clip: Clip) -> Network:
 
 
 # --------------------------------------------------------------------------- npz
+#: the arrays every network file holds
+_NETWORK_ARRAYS = {
+    "node_id": np.int64, "lon": np.float64, "lat": np.float64, "indptr": np.int32, "indices": np.int32,
+    "length_m": np.float64, "component": np.int32, "component_sizes": np.int64,
+}  # fmt: skip
+#: arrays start at multiples of this many bytes in the files written here (so they can be mapped)
+_ALIGN = 64
+
+
 def network_checksum(network: Network) -> str:
     """sha256 of the arrays that define the graph (CSR and lengths): what stored search structures
     are checked against."""
     h = hashlib.sha256()
     for a in (network.indptr, network.indices, network.length_m):
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(a).view(np.uint8).data)  # the arrays' bytes, not a copy of them
     return h.hexdigest()
 
 
 def _derived_arrays(network: Network) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
-    """The reverse CSR and (for networks large enough to use it) the contracted junction graph of
-    the coverage search, with what checks them on reading."""
+    """The reverse CSR, (for networks large enough to use it) the contracted junction graph of
+    the coverage search and the snapping index, with what checks them on reading."""
     from geo import _contract
 
     arrays: dict[str, NDArray[Any]] = {}
@@ -616,15 +652,37 @@ def _derived_arrays(network: Network) -> tuple[dict[str, NDArray[Any]], dict[str
         state, scalars = _contract.search_state(_contract.contracted_search(network))
         arrays.update({f"contract__{k}": v for k, v in state.items()})
         meta["contract_scalars"] = scalars
+    snap_arrays, meta["snap"] = network.edge_index.state()
+    arrays.update({f"snap__{k}": v for k, v in snap_arrays.items()})
     return arrays, meta
+
+
+def _write_npz(fh: Any, arrays: dict[str, NDArray[Any]]) -> None:
+    """``np.savez`` (uncompressed, no pickles), with every array's data starting at a multiple of
+    :data:`_ALIGN` bytes in the file: a padding extra field in each member's local header."""
+    import struct
+
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            # local header: 30 bytes + name + extra (ours + the 20-byte zip64 field zipfile appends);
+            # the .npy header then pads the array data to a multiple of 64 bytes
+            start = fh.tell() + 30 + len(info.filename.encode()) + 20
+            pad = 4 + (-(start + 4)) % _ALIGN
+            info.extra = struct.pack("<HH", 0x7979, pad - 4) + bytes(pad - 4)
+            with zf.open(info, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
 
 
 def save_network(network: Network, path: str | Path, *, derived: bool = False) -> Path:
     """Write the compact ``.npz`` form of a network (atomic replace). Returns the path.
 
-    With ``derived``, the reverse CSR and the contracted junction graph of the coverage search are
-    stored too (built now if needed), so another process loading the file skips building them;
-    they are checked against :func:`network_checksum` when read.
+    With ``derived``, the reverse CSR, the contracted junction graph of the coverage search and
+    the snapping index (edges and KD-trees) are stored too (built now if needed), so another
+    process loading the file skips building them; they are checked against
+    :func:`network_checksum` when read. Arrays are aligned in the file, so readers map them
+    instead of copying them (:func:`read_network_npz`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -643,19 +701,8 @@ def save_network(network: Network, path: str | Path, *, derived: bool = False) -
     os.close(fd)
     try:
         with open(tmp, "wb") as fh:
-            payload: dict[str, Any] = {
-                "node_id": network.node_id,
-                "lon": network.lon,
-                "lat": network.lat,
-                "indptr": network.indptr,
-                "indices": network.indices,
-                "length_m": network.length_m,
-                "component": network.component,
-                "component_sizes": network.component_sizes,
-                "meta": np.asarray(json.dumps(meta)),
-                **extra,
-            }
-            np.savez(fh, **payload)
+            payload = {name: getattr(network, name) for name in _NETWORK_ARRAYS}
+            _write_npz(fh, {**payload, "meta": np.asarray(json.dumps(meta)), **extra})
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -663,8 +710,9 @@ def save_network(network: Network, path: str | Path, *, derived: bool = False) -
     return path
 
 
-def _adopt_derived(net: Network, z: Any, meta: dict[str, Any], name: str) -> None:
-    """Attach the stored reverse CSR and contracted search when they match this network."""
+def _adopt_derived(net: Network, z: dict[str, NDArray[Any]], meta: dict[str, Any], name: str) -> None:
+    """Attach the stored reverse CSR, contracted search and snapping index when they match this
+    network."""
     from geo import _contract
 
     derived = meta.get("derived")
@@ -680,59 +728,85 @@ def _adopt_derived(net: Network, z: Any, meta: dict[str, Any], name: str) -> Non
     cached["symmetric"] = bool(derived["symmetric"])
     if not derived["symmetric"]:
         cached["reverse_arrays"] = (
-            z["reverse_indptr"].astype(np.int32),
-            z["reverse_indices"].astype(np.int32),
-            z["reverse_length_m"].astype(np.float64),
+            z["reverse_indptr"].astype(np.int32, copy=False),
+            z["reverse_indices"].astype(np.int32, copy=False),
+            z["reverse_length_m"].astype(np.float64, copy=False),
         )
     if "contract_scalars" in derived:
-        state = {k.removeprefix("contract__"): z[k] for k in z.files if k.startswith("contract__")}
+        state = {k.removeprefix("contract__"): v for k, v in z.items() if k.startswith("contract__")}
         _contract.adopt_state(net, state, {k: int(v) for k, v in derived["contract_scalars"].items()})
+    snap = derived.get("snap")
+    if snap is not None and EdgeIndex.stored_usable(snap):
+        arrays = {k.removeprefix("snap__"): v for k, v in z.items() if k.startswith("snap__")}
+        cached[_STORED_EDGE_INDEX] = (arrays, snap)
+    elif snap is not None:
+        log.info("%s: stored snapping index of another format or scipy; it will be rebuilt", name)
+
+
+def _mapped_arrays(path: Path) -> dict[str, NDArray[Any]]:
+    """Every array of an uncompressed ``.npz`` as a read-only view of the file mapped into memory
+    (pages are read when touched and shared between processes); members that are compressed or
+    not aligned are read into memory instead."""
+    import io
+    import mmap
+
+    out: dict[str, NDArray[Any]] = {}
+    with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+        size = os.fstat(fh.fileno()).st_size
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        for info in zf.infolist():
+            name = info.filename.removesuffix(".npy")
+            if mapped is None or info.compress_type != zipfile.ZIP_STORED or info.file_size == 0:
+                out[name] = _read_member(zf, info)
+                continue
+            at = info.header_offset
+            local = mapped[at : at + 30]
+            start = at + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+            head = io.BytesIO(mapped[start : start + min(info.file_size, 1 << 16)])
+            version = np.lib.format.read_magic(head)
+            fmt = np.lib.format
+            reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, fortran, dtype = reader(head)
+            count = int(np.prod(shape, dtype=np.int64))
+            if dtype.hasobject or (start + head.tell()) % max(dtype.alignment, 1):
+                out[name] = _read_member(zf, info)
+                continue
+            arr = np.frombuffer(mapped, dtype=dtype, count=count, offset=start + head.tell())
+            out[name] = arr.reshape(shape, order="F" if fortran else "C")
+    return out
+
+
+def _read_member(zf: Any, info: Any) -> NDArray[Any]:
+    with zf.open(info) as member:
+        return np.asarray(np.lib.format.read_array(member, allow_pickle=False))
 
 
 def read_network_npz(path: str | Path) -> Network:
     """Read a compact ``.npz`` network written by :func:`save_network` (no pickles); stored search
-    structures are attached when their checksum matches the network's arrays."""
+    structures are attached when their checksum matches the network's arrays. Arrays are mapped
+    from the file, not copied (read-only)."""
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"network file {str(path)!r} does not exist", field="source")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            arrays = {
-                k: z[k]
-                for k in (
-                    "node_id",
-                    "lon",
-                    "lat",
-                    "indptr",
-                    "indices",
-                    "length_m",
-                    "component",
-                    "component_sizes",
-                )
-            }
-            if meta.get("format") != FORMAT_VERSION:
-                raise InputError(
-                    f"{path.name} has network format {meta.get('format')}, expected {FORMAT_VERSION}",
-                    field="source",
-                )
-            net = Network(
-                mode=meta["mode"],
-                speed_kph=float(meta["speed_kph"]),
-                source=meta.get("source", ""),
-                source_hash=meta.get("source_hash", ""),
-                options=meta.get("options", {}),
-                node_id=arrays["node_id"].astype(np.int64),
-                lon=arrays["lon"].astype(np.float64),
-                lat=arrays["lat"].astype(np.float64),
-                indptr=arrays["indptr"].astype(np.int32),
-                indices=arrays["indices"].astype(np.int32),
-                length_m=arrays["length_m"].astype(np.float64),
-                component=arrays["component"].astype(np.int32),
-                component_sizes=arrays["component_sizes"].astype(np.int64),
+        z = _mapped_arrays(path)
+        meta = json.loads(str(z["meta"]))
+        if meta.get("format") != FORMAT_VERSION:
+            raise InputError(
+                f"{path.name} has network format {meta.get('format')}, expected {FORMAT_VERSION}",
+                field="source",
             )
-            _adopt_derived(net, z, meta, path.name)
-    except (OSError, KeyError, ValueError) as exc:
+        arrays = {k: z[k].astype(dtype, copy=False) for k, dtype in _NETWORK_ARRAYS.items()}
+        net = Network(
+            mode=meta["mode"],
+            speed_kph=float(meta["speed_kph"]),
+            source=meta.get("source", ""),
+            source_hash=meta.get("source_hash", ""),
+            options=meta.get("options", {}),
+            **arrays,
+        )
+        _adopt_derived(net, z, meta, path.name)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path.name} is not a yizhan network file: {exc}", field="source") from None
     return net
 
@@ -797,18 +871,7 @@ def load_network(
     if not path.exists():
         raise NotFoundError(f"network source {str(path)!r} does not exist", field="source")
     if path.suffix.lower() == ".npz":
-        net = read_network_npz(path)
-        if mode is not None and resolve_mode(mode) != net.mode:
-            raise InputError(f"{path.name} is a {net.mode} network, not {mode}", field="mode")
-        stored_oneway = net.options.get("oneway")
-        if oneway is not None and stored_oneway is not None and bool(oneway) != bool(stored_oneway):
-            raise InputError(
-                f"{path.name} was built with oneway={stored_oneway}; rebuild it from the street file",
-                field="oneway",
-            )
-        if clip is not None:
-            net = clip_network(net, clip)
-        return net.with_speed(speed_kph) if speed_kph is not None else net
+        return _load_npz(path, mode=mode, speed_kph=speed_kph, clip=clip, oneway=oneway)
     mode = resolve_mode(mode or "walk")
     speed = float(speed_kph) if speed_kph is not None else mode_speeds_kph()[mode]
     cpath = cache_path(path, mode=mode, clip=clip, oneway=oneway, cache_dir=cache_dir) if cache else None
@@ -819,6 +882,33 @@ def load_network(
             return net.with_speed(speed)
         except InputError as exc:
             log.warning("ignoring unreadable network cache %s: %s", cpath, exc)
+    net = _build_network(path, mode=mode, speed=speed, clip=clip, oneway=oneway)
+    if cpath is not None:
+        save_network(net, cpath, derived=True)
+    return net
+
+
+def _load_npz(
+    path: Path, *, mode: str | None, speed_kph: float | None, clip: Clip | None, oneway: bool | None
+) -> Network:
+    """:func:`load_network` of a yizhan ``.npz``: the stored mode and one-way rule must match the
+    ones asked for."""
+    net = read_network_npz(path)
+    if mode is not None and resolve_mode(mode) != net.mode:
+        raise InputError(f"{path.name} is a {net.mode} network, not {mode}", field="mode")
+    stored_oneway = net.options.get("oneway")
+    if oneway is not None and stored_oneway is not None and bool(oneway) != bool(stored_oneway):
+        raise InputError(
+            f"{path.name} was built with oneway={stored_oneway}; rebuild it from the street file",
+            field="oneway",
+        )
+    if clip is not None:
+        net = clip_network(net, clip)
+    return net.with_speed(speed_kph) if speed_kph is not None else net
+
+
+def _build_network(path: Path, *, mode: str, speed: float, clip: Clip | None, oneway: bool | None) -> Network:
+    """:func:`load_network` of a street file: OSM PBF/XML streamed with pyosmium, GraphML with osmnx."""
     t0 = time.perf_counter()
     if osm_format(path) is not None:  # OSM PBF/XML: streamed with pyosmium
         from geo.osm.build import network_from_osm
@@ -844,8 +934,6 @@ def load_network(
         net.n_nodes,
         net.n_arcs,
     )
-    if cpath is not None:
-        save_network(net, cpath, derived=True)
     return net
 
 

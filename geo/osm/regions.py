@@ -129,23 +129,12 @@ def build_areas(
     progress : bool
         Progress bars (the pass over the file, the areas of each mode).
     store_search : bool
-        Store each network's reverse CSR and contracted search graph
+        Store each network's reverse CSR, contracted search graph and snapping index
         (:func:`geo.network.save_network` ``derived``); costs build time, saves it in every later
         coverage process.
     """
     osm, out = Path(osm), Path(out)
-    modes = [resolve_mode(m, field="modes") for m in modes]
-    if not modes:
-        raise InputError("give at least one mode", field="modes")
-    if not (np.isfinite(halo_minutes) and halo_minutes >= 0):
-        raise InputError(f"halo_minutes must be ≥ 0, got {halo_minutes!r}", field="halo_minutes")
-    if not osm.exists():
-        raise NotFoundError(f"OSM file {str(osm)!r} does not exist", field="osm")
-    if osm_format(osm) is None:
-        raise InputError(
-            f"{osm.name} is not an OSM file: use .osm.pbf, .osm, .osm.bz2 or .osm.gz", field="osm"
-        )
-    _check_out(out)
+    modes = _checked_inputs(osm, out, modes, halo_minutes)
     polygons = read_area_polygons(areas, code_field=code_field)
     digest = file_sha256(osm)
     jobs = [_job(a, m, halo_minutes, oneway, digest, store_search) for m in modes for a in polygons]
@@ -158,26 +147,64 @@ def build_areas(
         built: dict[tuple[str | None, str], AreaNetwork] = {}
         seconds: dict[str, float] = {}
         if todo:
-            t0 = time.perf_counter()
-            streets = read_streets(osm, source_sha256=digest, progress=progress)
-            seconds["read"] = round(time.perf_counter() - t0, 3)
-            for area in polygons:
-                check_area_in_bounds(area, streets)
-            for mode in modes:
-                mode_jobs = [j for j in todo if j.mode == mode]
-                if mode_jobs:
-                    t0 = time.perf_counter()
-                    built.update(_build_mode(streets, mode_jobs, tmp, oneway=oneway,
-                                             halo_minutes=halo_minutes, store_search=store_search,
-                                             progress=progress))  # fmt: skip
-                    seconds[mode] = round(time.perf_counter() - t0, 3)
-            del streets
+            built, seconds = _build_todo(osm, digest, polygons, modes, todo, tmp, oneway=oneway,
+                                         halo_minutes=halo_minutes, store_search=store_search,
+                                         progress=progress)  # fmt: skip
         entries = _finish(tmp, out, jobs, previous, built)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("build-areas: %d networks built, %d reused in %s", len(built), len(previous), out)
     return BuildAreasResult(out=out, entries=entries, built=len(built), reused=len(previous), seconds=seconds)
+
+
+def _checked_inputs(osm: Path, out: Path, modes: Sequence[str], halo_minutes: float) -> list[str]:
+    """The modes resolved; errors for no mode, a bad halo, a missing or non-OSM file, a bad out."""
+    resolved = [resolve_mode(m, field="modes") for m in modes]
+    if not resolved:
+        raise InputError("give at least one mode", field="modes")
+    if not (np.isfinite(halo_minutes) and halo_minutes >= 0):
+        raise InputError(f"halo_minutes must be ≥ 0, got {halo_minutes!r}", field="halo_minutes")
+    if not osm.exists():
+        raise NotFoundError(f"OSM file {str(osm)!r} does not exist", field="osm")
+    if osm_format(osm) is None:
+        raise InputError(
+            f"{osm.name} is not an OSM file: use .osm.pbf, .osm, .osm.bz2 or .osm.gz", field="osm"
+        )
+    _check_out(out)
+    return resolved
+
+
+def _build_todo(
+    osm: Path,
+    digest: str,
+    polygons: Sequence[Area],
+    modes: Sequence[str],
+    todo: Sequence[_Job],
+    tmp: Path,
+    *,
+    oneway: bool | None,
+    halo_minutes: float,
+    store_search: bool,
+    progress: bool,
+) -> tuple[dict[tuple[str | None, str], AreaNetwork], dict[str, float]]:
+    """One pass over the file for the streets, then every mode's networks written into ``tmp``;
+    the networks built and the seconds of each step."""
+    built: dict[tuple[str | None, str], AreaNetwork] = {}
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    streets = read_streets(osm, source_sha256=digest, progress=progress)
+    seconds["read"] = round(time.perf_counter() - t0, 3)
+    for area in polygons:
+        check_area_in_bounds(area, streets)
+    for mode in modes:
+        mode_jobs = [j for j in todo if j.mode == mode]
+        if mode_jobs:
+            t0 = time.perf_counter()
+            built.update(_build_mode(streets, mode_jobs, tmp, oneway=oneway, halo_minutes=halo_minutes,
+                                     store_search=store_search, progress=progress))  # fmt: skip
+            seconds[mode] = round(time.perf_counter() - t0, 3)
+    return built, seconds
 
 
 def _job(

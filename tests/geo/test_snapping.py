@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import shapely
 
+from geo import snapping
 from geo.coverage import compute_coverage
 from geo.errors import InputError
 from geo.network import Network, network_from_graph
@@ -72,6 +73,35 @@ def test_snap_is_nearest_edge_or_piece_rule(request: pytest.FixtureRequest, fixt
     np.testing.assert_allclose(
         exit_m[both].sum(axis=1) - 2 * snap.meters[both], snap.length_m[both], rtol=1e-9
     )
+
+
+@pytest.mark.parametrize("fixture", ["shenzhen_walk", "xian_ebike"])
+def test_more_samples_before_the_strtree_find_the_same_distances(
+    request: pytest.FixtureRequest, fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large trees ask 64, then 512 samples before the STRtree: the same nearest distances as the
+    STRtree path and as brute force, on points near streets, far from them and off the network."""
+    net: Network = request.getfixturevalue(fixture)
+    rng = np.random.default_rng(5)
+    x0, x1 = net.lon.min() - 0.01, net.lon.max() + 0.01
+    y0, y1 = net.lat.min() - 0.01, net.lat.max() + 0.01
+    lon, lat = rng.uniform(x0, x1, 400), rng.uniform(y0, y1, 400)
+    reference = net.with_speed(net.speed_kph).snap(lon, lat, max_meters=2000.0)
+    monkeypatch.setattr(snapping, "STRTREE_MAX_EDGES", 0)
+    monkeypatch.setattr(snapping._SampleTree, "_strtree", property(lambda self: pytest.fail("STRtree")))
+    fresh = _fresh(net)
+    got = fresh.snap(lon, lat, max_meters=2000.0)
+    np.testing.assert_array_equal(got.meters, reference.meters)
+    d = _segment_distances(net, lon, lat)
+    chosen = d[np.arange(lon.size), got.edge]
+    assert (np.abs(chosen - d[np.arange(lon.size), reference.edge]) < 1e-9).all()
+
+
+def _fresh(net: Network) -> Network:
+    """The same arrays without any cached structure (a fresh edge index)."""
+    return Network(mode=net.mode, speed_kph=net.speed_kph, node_id=net.node_id, lon=net.lon, lat=net.lat,
+                   indptr=net.indptr, indices=net.indices, length_m=net.length_m, component=net.component,
+                   component_sizes=net.component_sizes)  # fmt: skip
 
 
 def test_snap_reports_unsnappable_and_validates(shenzhen_walk: Network) -> None:
