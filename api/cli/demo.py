@@ -152,14 +152,15 @@ def _sample_inputs(osm: Path, pois_path: Path, stations: Path | None, stations_c
                    step: Callable[[str], None], advance: Callable[[], None]) -> dict[str, Any]:
     """Networks, townships, stations (not stored), demand and candidates of the bundled sample."""
     from geo.areas import areas_from_osm
+    from geo.catalog import mode_codes
     from geo.demand import combine_demand, demand_from_network, demand_from_pois
     from geo.network import load_network
     from geo.siting import candidates_from_pois
     from geo.stations import read_station_file, report_from_frame
     from geo.study import SHENZHEN_CORE_BBOX
 
-    step("路网 networks (walk, ebike)")
-    networks = {m: load_network(osm, mode=m, clip=SHENZHEN_CORE_BBOX) for m in ("walk", "ebike")}
+    step(f"路网 networks ({', '.join(mode_codes())})")
+    networks = {m: load_network(osm, mode=m, clip=SHENZHEN_CORE_BBOX) for m in mode_codes()}
     advance()
     step("街道边界 townships")
     areas = areas_from_osm(osm, admin_level=8, clip_bbox=SHENZHEN_CORE_BBOX)

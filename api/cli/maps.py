@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from api.cli._common import domain_errors, fail, setup_logging
+from api.cli._common import domain_errors, fail, mode_help, setup_logging
 from api.cli.inputs import AREAS_CODE_FIELD_OPT, AREAS_LEVEL_OPT, AREAS_NAME_FIELD_OPT, AREAS_OPT
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def coverage(
     stations: str = typer.Option("db", "--stations", help="a station file or 'db' (the registry)"),
     demand: str = typer.Option(..., "--demand", help="demand: a points file or pois:FILE"),
     mode: list[str] = typer.Option(
-        ["walk"], "--mode", help="travel mode(s): walk, ebike; repeat for one covered-area layer per mode"
+        ["walk"], "--mode", help=mode_help("travel mode(s), repeat for one covered-area layer per mode")
     ),
     minutes: float = typer.Option(15.0, "--minutes", help="travel-time threshold"),
     areas: Path | None = AREAS_OPT,
@@ -145,7 +145,7 @@ def finder(
         help="URL of a yizhan API for /nearest; without it: offline straight-line estimates",
     ),
     lang: str = typer.Option("zh", "--lang", help="zh or en"),
-    mode: str = typer.Option("walk", "--mode", help="initial travel mode: walk or ebike"),
+    mode: str = typer.Option("walk", "--mode", help=mode_help("initial travel mode")),
     k: int = typer.Option(3, "--k", help="number of stations listed"),
     tiles: str = typer.Option("osm", "--tiles", help=TILES_HELP),
     assets: str = typer.Option("inline", "--assets", help=ASSETS_HELP),

@@ -1,6 +1,6 @@
 """``yizhan network``: build a compact travel network file and describe one.
 
-``yizhan network build --osm FILE --mode walk|ebike [--clip FILE|bbox] [--speed-kph X] --out FILE``
+``yizhan network build --osm FILE --mode MODE [--clip FILE|bbox] [--speed-kph X] --out FILE``
 ``yizhan network build --osm FILE.osm.pbf --area AREAS.geojson [--area-code C] --halo-minutes M``
 ``yizhan network build-areas --osm FILE.osm.pbf --areas AREAS.geojson --code-field adcode --modes walk,ebike
 --halo-minutes 60 --out DIR``
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import typer
 
-from api.cli._common import domain_errors, print_json, setup_logging
+from api.cli._common import domain_errors, mode_help, print_json, setup_logging
+from geo.catalog import mode_codes
 
 app = typer.Typer(
     help="Street networks: build the compact .npz a coverage run loads fast, or describe one.",
@@ -29,7 +30,7 @@ def build(
         ..., "--osm", help="OSM PBF or XML (.osm.pbf, .osm, .osm.bz2, .osm.gz) or osmnx GraphML file"
     ),
     out: Path = typer.Option(..., "--out", help="where to write the compact network (.npz)"),
-    mode: str = typer.Option("walk", "--mode", help="walk or ebike"),
+    mode: str = typer.Option("walk", "--mode", help=mode_help()),
     clip: str | None = typer.Option(
         None, "--clip", help="minx,miny,maxx,maxy in WGS-84 degrees, or a polygon file (GeoJSON/GPKG/SHP)"
     ),
@@ -83,7 +84,7 @@ def build_areas(
     areas: Path = typer.Option(..., "--areas", help="area polygons (GeoJSON/GPKG/SHP) with a code field"),
     out: Path = typer.Option(..., "--out", help="output folder: <code>/<mode>.npz and manifest.json"),
     code_field: str = typer.Option("adcode", "--code-field", help="field of --areas holding the codes"),
-    modes: str = typer.Option("walk,ebike", "--modes", help="comma-separated modes"),
+    modes: str = typer.Option(",".join(mode_codes()), "--modes", help=mode_help("comma-separated modes")),
     halo_minutes: float = typer.Option(60.0, "--halo-minutes", help="travel-time halo around each area"),
     two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),

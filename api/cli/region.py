@@ -20,7 +20,7 @@ from typing import Any
 
 import typer
 
-from api.cli._common import domain_errors, fail, print_json, setup_logging
+from api.cli._common import domain_errors, fail, mode_help, print_json, setup_logging
 from api.cli.inputs import load_areas, load_demand, load_stations, option_errors
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def coverage(
     stations: str = typer.Option(..., "--stations", help="a station file or 'db' (the registry)"),
     demand: Path = typer.Option(..., "--demand", help="demand points file, or a folder of them"),
     out: Path = typer.Option(..., "--out", help="result folder (replaced as a whole)"),
-    mode: str = typer.Option("walk", "--mode", help="travel mode: walk or ebike"),
+    mode: str = typer.Option("walk", "--mode", help=mode_help()),
     minutes: float = typer.Option(15.0, "--minutes", help="coverage threshold, minutes"),
     horizon_minutes: float | None = typer.Option(
         None,
@@ -154,7 +154,7 @@ def site(
     ),
     add_per_area: int | None = typer.Option(None, "--add-per-area", help="new sites per county"),
     budget_per_area: float | None = typer.Option(None, "--budget-per-area", help="cost budget per county"),
-    mode: str = typer.Option("walk", "--mode", help="travel mode: walk or ebike"),
+    mode: str = typer.Option("walk", "--mode", help=mode_help()),
     minutes: float = typer.Option(15.0, "--minutes", help="coverage threshold, minutes"),
     method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
     scheduler: str = typer.Option("local", "--scheduler", help="local, local:N or tcp://HOST:PORT"),

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import KEY_RESPONSES, check_station_import
-from api.deps import ActorDep, IfMatchDep, OutCRS, SessionDep, SettingsDep, etag_of
+from api.deps import DEFAULT_CRS, ActorDep, IfMatchDep, OutCRS, SessionDep, SettingsDep, etag_of
 from api.errors import error_body
 from api.routes._geojson import GEOJSON, features, json_value, page_links, record_feature
 from api.schemas import (
@@ -136,7 +136,7 @@ def list_stations_route(
     open_at: Annotated[
         IsoTime | None, Query(description="only stations open then (naive = China time)")
     ] = None,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = DEFAULT_CRS,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
@@ -179,7 +179,7 @@ def list_stations_route(
 def get_station_route(
     session: SessionDep,
     station_id: int,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = DEFAULT_CRS,
 ) -> Any:
     from geo.db import repository
 
@@ -207,7 +207,7 @@ def create_station_route(
     session: SessionDep,
     actor: ActorDep,
     body: StationFeatureIn,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = DEFAULT_CRS,
 ) -> Any:
     from geo.db import repository
 
@@ -231,7 +231,7 @@ def replace_station_route(
     station_id: int,
     body: StationReplaceIn,
     if_match: IfMatchDep,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = DEFAULT_CRS,
 ) -> Any:
     """Replace every field; with ``If-Match``, only if the station is still at that ETag (else 412)."""
     from geo.db import repository
@@ -257,7 +257,7 @@ def patch_station_route(
     station_id: int,
     body: StationPatchIn,
     if_match: IfMatchDep,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = DEFAULT_CRS,
 ) -> Any:
     """Set only the fields given, in one statement (concurrent changes of other fields are kept);
     with ``If-Match``, only if the station is still at that ETag (else 412, nothing applied)."""
@@ -339,7 +339,7 @@ async def import_stations_route(
     session: SessionDep,
     actor: ActorDep,
     file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or GeoJSON station file")],
-    crs: Annotated[OutCRS, Query(description="coordinate system of the file's coordinates")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the file's coordinates")] = DEFAULT_CRS,
     source: Annotated[Text | None, Query(max_length=200, description="provenance label")] = None,
     skip_invalid: Annotated[bool, Query(description="import the valid rows, skip the others")] = False,
     dry_run: Annotated[bool, Query(description="validate only, store nothing")] = False,
