@@ -118,3 +118,18 @@ def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[floa
         raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 < lon1 and lat0 < lat1, "
                          f"got {value!r}", field=field)
     return lon0, lat0, lon1, lat1
+
+
+def check_weights(values: Any, *, field: str = "demand") -> Any:
+    """The weights of ``field``'s rows: finite numbers ≥ 0 (text that is no number is refused) → a float64
+    array."""
+    import numpy as np
+    import pandas as pd
+
+    weights = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
+    if len(bad):
+        row = int(bad[0])
+        raise InputError(f"{field} weights must be finite numbers ≥ 0; row {row} has "
+                         f"{list(values)[row]!r}", field=field)
+    return weights

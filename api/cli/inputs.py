@@ -191,6 +191,14 @@ def load_candidates(spec: str, *, demand_spec: str, network: Any) -> Any:
 
 
 
+#: the coordinate system of an input file, converted to WGS-84 on input (docs/ARCHITECTURE.md, "CRS policy")
+STATIONS_CRS_OPT = typer.Option(
+    None, "--stations-crs",
+    help="coordinates of the station file: wgs84, gcj02 or bd09 (default: as the file says)",
+)
+DEMAND_CRS_OPT = typer.Option(
+    "wgs84", "--demand-crs", help="coordinates of a points file: wgs84, gcj02, bd09"
+)
 AREAS_OPT = typer.Option(
     None, "--areas",
     help="boundaries: GeoJSON/GPKG/SHP, or an .osm extract (admin_level 6/8/10 by --areas-level)",

@@ -165,7 +165,7 @@ def test_outputs_and_text_summary(files: dict[str, Any], local_out: Path, tmp_pa
     [
         ("no-manifest", 3, "has no manifest.json"),
         ("halo", 2, "smaller than the"),
-        ("horizon", 2, "--horizon-minutes must be ≥ --minutes"),
+        ("horizon", 2, "--horizon-minutes must be a number of minutes in [5, 1440] (at least the threshold)"),
     ],
 )
 def test_errors_are_one_line_before_any_task(
