@@ -13,6 +13,7 @@ Every function checks one kind of argument, returns the normalised value and rai
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,13 +78,19 @@ def check_non_negative(value: Any, *, field: str, unit: str = "") -> float:
 
 def check_count(value: Any, *, field: str, minimum: int = 1, maximum: int | None = None) -> int:
     """A whole number in [``minimum``, ``maximum``] (k nearest, sites to add, top rows)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
+    whole = not isinstance(value, bool) and isinstance(value, numbers.Real) and float(value).is_integer()
+    if not whole:
         raise InputError(f"{field} must be a whole number, got {value!r}", field=field)
-    count = int(value)
+    count = int(value) if isinstance(value, numbers.Integral) else int(float(value))
     if count < minimum or (maximum is not None and count > maximum):
         upper = f", at most {maximum}" if maximum is not None else ""
         raise InputError(f"{field} must be at least {minimum}{upper}, got {value!r}", field=field)
     return count
+
+
+def check_h3_resolution(value: Any, *, field: str = "resolution") -> int:
+    """An H3 grid resolution: a whole number 0–15 (:func:`check_count`'s wording)."""
+    return check_count(value, field=field, minimum=0, maximum=15)
 
 
 def check_share(value: Any, *, field: str) -> float:
