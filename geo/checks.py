@@ -101,6 +101,13 @@ def check_share(value: Any, *, field: str) -> float:
     return share
 
 
+def check_choice(value: Any, choices: Sequence[str], *, field: str) -> str:
+    """One word of a short fixed list (a method, a format, a language)."""
+    if value not in choices:
+        raise InputError(f"{field} must be one of {', '.join(choices)}, got {value!r}", field=field)
+    return str(value)
+
+
 def check_mode(value: Any, *, field: str = "mode") -> str:
     """A travel mode code from ``data/modes.toml``."""
     from geo.catalog import resolve_mode
@@ -115,15 +122,23 @@ def check_crs(value: Any, *, field: str = "crs") -> str:
     return resolve_crs(str(value), field=field)
 
 
-def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[float, float, float, float]:
-    """A WGS-84 box ``lon0,lat0,lon1,lat1`` (a sequence or the comma-separated text), degrees."""
+def check_bbox(
+    value: Sequence[Any] | str, *, field: str = "bbox", strict: bool = True
+) -> tuple[float, float, float, float]:
+    """A WGS-84 box ``lon0,lat0,lon1,lat1`` (a sequence or the comma-separated text), degrees.
+
+    ``strict=False`` also accepts a box of zero width or height (a query for one point or line).
+    """
     parts = value.split(",") if isinstance(value, str) else list(value)
     if len(parts) != 4:
         raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees, got {value!r}", field=field)
     lon0, lat0, lon1, lat1 = (_number(p, field=field) for p in parts)
-    if not (-180 <= lon0 < lon1 <= 180 and -90 <= lat0 < lat1 <= 90):
-        raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 < lon1 and lat0 < lat1, "
-                         f"got {value!r}", field=field)
+    ordered = (lon0 < lon1 and lat0 < lat1) if strict else (lon0 <= lon1 and lat0 <= lat1)
+    in_range = all(-180 <= x <= 180 for x in (lon0, lon1)) and all(-90 <= y <= 90 for y in (lat0, lat1))
+    if not (ordered and in_range):
+        relation = "<" if strict else "≤"
+        raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 {relation} lon1 and "
+                         f"lat0 {relation} lat1, got {value!r}", field=field)
     return lon0, lat0, lon1, lat1
 
 
@@ -140,3 +155,16 @@ def check_weights(values: Any, *, field: str = "demand") -> Any:
         raise InputError(f"{field} weights must be finite numbers ≥ 0; row {row} has "
                          f"{list(values)[row]!r}", field=field)
     return weights
+
+
+def check_point_frame(frame: Any, *, field: str) -> None:
+    """A GeoDataFrame of points labelled EPSG:4326 (WGS-84 degrees), the contract of every canonical
+    frame of points (stations, demand, candidates)."""
+    import geopandas as gpd
+
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError(f"{field} must be a GeoDataFrame, got {type(frame).__name__}", field=field)
+    if frame.crs is None or frame.crs.to_epsg() != 4326:
+        raise InputError(f"{field} must be in EPSG:4326 (WGS-84), got {frame.crs}", field=field)
+    if len(frame) and not bool((frame.geom_type == "Point").all()):
+        raise InputError(f"{field} geometry must be points", field=field)

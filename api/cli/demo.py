@@ -28,7 +28,6 @@ import typer
 
 from api.cli._common import domain_errors, fail, setup_logging
 from geo.config import data_dir as default_data_dir
-from geo.errors import InputError
 
 if TYPE_CHECKING:  # rich is imported when the demo runs, not on every `yizhan` start
     from rich.console import Console
@@ -93,10 +92,11 @@ def register(app: typer.Typer) -> None:
         setup_logging(verbose)
         from api.cli.inputs import default_lang
         from api.cli.report import write_report
+        from geo.checks import check_choice
+        from geo.siting.plan import METHODS
         from geo.study import SHENZHEN_OSM, SHENZHEN_POIS, run_study
 
-        if method not in {"exact", "greedy"}:
-            raise InputError(f"--method must be exact or greedy, got {method!r}", field="method")
+        check_choice(method, METHODS, field="--method")
         root = (data_dir or default_data_dir()).expanduser()
         osm, pois_path = root / SHENZHEN_OSM, root / SHENZHEN_POIS
         for path in (osm, pois_path):

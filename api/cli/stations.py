@@ -36,19 +36,13 @@ class Level(StrEnum):
     community = "community"
 
 
-def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+def _bbox(text: str | None, *, field: str = "--bbox") -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` (WGS-84 degrees, spaces ignored), by :func:`geo.checks.check_bbox`."""
     if text is None:
         return None
-    from geo.errors import InputError
+    from geo.checks import check_bbox
 
-    parts = [p for p in text.replace(" ", "").split(",") if p]
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise InputError(f"bbox must be minlon,minlat,maxlon,maxlat, got {text!r}", field="bbox")
-    return (values[0], values[1], values[2], values[3])
+    return check_bbox(text.replace(" ", ""), field=field, strict=False)
 
 
 def _print_summary(summary: dict[str, Any], *, rejected: bool) -> None:
@@ -224,7 +218,7 @@ def areas_import(
     elif file is not None and file.suffix.lower() in (".osm", ".xml"):
         level = level or Level.township
         frame = areas_from_osm(file, admin_level=admin_level or OSM_ADMIN_LEVELS[level.value],
-                               level=level.value, clip_bbox=_bbox(clip_bbox))
+                               level=level.value, clip_bbox=_bbox(clip_bbox, field="--clip-bbox"))
         source = "osm"
     else:
         assert file is not None

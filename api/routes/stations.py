@@ -28,6 +28,7 @@ from api.schemas import (
     StatusWord,
     Text,
 )
+from geo.checks import check_bbox
 from geo.crs import convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
 from geo.ops.standards import latest_stars, with_stars
@@ -55,30 +56,13 @@ UPLOAD_SUFFIXES = (".csv", ".xlsx", ".geojson", ".json", ".txt", ".tsv")
 
 
 def parse_bbox(text: str | None, *, field: str = "bbox") -> tuple[float, float, float, float] | None:
-    """Parse ``minx,miny,maxx,maxy`` (WGS-84 degrees)."""
+    """Parse ``minx,miny,maxx,maxy`` (WGS-84 degrees; an OGC 3-D box's heights are dropped)."""
     if text is None or text == "":
         return None
     parts = text.split(",")
-    if len(parts) not in (4, 6):
-        raise InputError(f"bbox must be minx,miny,maxx,maxy in degrees, got {text!r}", field=field)
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        raise InputError(f"bbox must be four numbers, got {text!r}", field=field) from None
-    if len(nums) == 6:  # OGC 3-D bbox: drop the heights
-        nums = [nums[0], nums[1], nums[3], nums[4]]
-    minx, miny, maxx, maxy = nums
-    if not all(map(_finite, nums)):
-        raise InputError(f"bbox must be finite numbers, got {text!r}", field=field)
-    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
-        raise InputError(f"bbox is outside -180..180, -90..90: {text!r}", field=field)
-    if minx > maxx or miny > maxy:
-        raise InputError(f"bbox minimum exceeds maximum: {text!r}", field=field)
-    return (minx, miny, maxx, maxy)
-
-
-def _finite(x: float) -> bool:
-    return x == x and x not in (float("inf"), float("-inf"))
+    if len(parts) == 6:  # OGC 3-D bbox: drop the heights
+        text = ",".join([parts[0], parts[1], parts[3], parts[4]])
+    return check_bbox(text, field=field, strict=False)
 
 
 def to_wgs84_point(lon: float, lat: float, crs: str, *, lon_field: str = "lon") -> tuple[float, float]:

@@ -19,6 +19,7 @@ from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from geo import _graph
+from geo.checks import check_non_negative
 from geo.errors import InputError
 from geo.network import Network
 from geo.network import clip_network as clip_to_geometry
@@ -31,8 +32,7 @@ _QUAD_SEGS = 16
 def buffer_meters(polygon: BaseGeometry, meters: float) -> BaseGeometry:
     """``polygon`` (WGS-84) buffered by ``meters`` great-circle metres, returned in WGS-84; the result
     contains every point within ``meters`` of the polygon (curves drawn outside the true arc)."""
-    if not (math.isfinite(meters) and meters >= 0):
-        raise InputError(f"halo_meters must be ≥ 0, got {meters!r}", field="halo_meters")
+    check_non_negative(meters, field="halo_meters")
     c = polygon.centroid
     local = CRS.from_proj4(
         f"+proj=aeqd +lat_0={c.y} +lon_0={c.x} +R={_graph.EARTH_RADIUS_M} +units=m +no_defs"
