@@ -49,12 +49,17 @@ def build(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Build a walk or e-bike network from a street file and write it as a compact .npz."""
+    from geo.checks import check_mode, check_non_negative, check_positive
     from geo.errors import InputError
     from geo.network import load_network, parse_clip, save_network
 
     setup_logging(verbose)
     if out.suffix.lower() != ".npz":
         raise InputError(f"--out must end in .npz, got {out.name}", field="out")
+    mode = check_mode(mode, field="--mode")
+    check_non_negative(halo_minutes, field="--halo-minutes")
+    if speed_kph is not None:
+        check_positive(speed_kph, field="--speed-kph")
     geom = parse_clip(clip) if clip else None
     oneway = False if two_way else None
     t0 = time.perf_counter()
@@ -94,12 +99,15 @@ def build_areas(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Build a network per area and mode from one OSM file (one pass for all areas)."""
+    from geo.checks import check_mode, check_non_negative
     from geo.osm.regions import build_areas as run
 
     setup_logging(verbose)
+    mode_list = [check_mode(m.strip(), field="--modes") for m in modes.split(",") if m.strip()]
+    check_non_negative(halo_minutes, field="--halo-minutes")
     t0 = time.perf_counter()
     result = run(
-        osm, areas, out=out, code_field=code_field, modes=[m.strip() for m in modes.split(",") if m.strip()],
+        osm, areas, out=out, code_field=code_field, modes=mode_list,
         halo_minutes=halo_minutes, oneway=False if two_way else None, progress=progress,
         store_search=store_search,
     )  # fmt: skip
