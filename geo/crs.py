@@ -38,6 +38,7 @@ from geo.errors import InputError
 
 __all__ = [
     "CRS_NAMES",
+    "bbox_to_wgs84",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "convert",
@@ -609,6 +610,35 @@ def looks_swapped(lon: Any, lat: Any) -> Any:
     lon_a, lat_a, scalar = _as_arrays(lon, lat)
     result = np.asarray(~_in_mainland(lon_a, lat_a) & _in_mainland(lat_a, lon_a), dtype=np.bool_)
     return bool(result) if scalar else result
+
+
+def bbox_to_wgs84(
+    bbox: tuple[float, float, float, float], *, src: str
+) -> tuple[float, float, float, float]:
+    """Return the WGS-84 box ``(minlon, minlat, maxlon, maxlat)`` holding a box given in ``src``.
+
+    The four corners are converted (:func:`convert`) and their envelope returned. The GCJ-02 and
+    BD-09 offsets (hundreds of metres) change by about ten metres over ten kilometres, so the image
+    of a city-sized box is nearly a box, and the envelope holds it with a margin of metres.
+
+    Parameters
+    ----------
+    bbox : tuple of 4 float
+        ``(minlon, minlat, maxlon, maxlat)`` in degrees of ``src``.
+    src : str
+        ``"wgs84"``, ``"gcj02"``, ``"bd09"`` or an alias (see :func:`resolve_crs`).
+
+    Returns
+    -------
+    tuple of 4 float
+        The box in WGS-84 degrees (``bbox`` itself for ``src="wgs84"``).
+    """
+    code = resolve_crs(src)
+    if code == "wgs84":
+        return bbox
+    x0, y0, x1, y1 = bbox
+    xs, ys = convert(np.array([x0, x1, x0, x1]), np.array([y0, y0, y1, y1]), src=code, dst="wgs84")
+    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
 # --------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from api.schemas import (
     Text,
 )
 from geo.checks import check_bbox
-from geo.crs import convert, in_mainland_china
+from geo.crs import bbox_to_wgs84, convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
 from geo.ops.standards import latest_stars, with_stars
 
@@ -107,7 +107,7 @@ def list_stations_route(
     request: Request,
     session: SessionDep,
     bbox: Annotated[
-        str | None, Query(description="minx,miny,maxx,maxy (WGS-84)", pattern=BBOX_PATTERN)
+        str | None, Query(description="minx,miny,maxx,maxy in degrees of `crs`", pattern=BBOX_PATTERN)
     ] = None,
     kind: Annotated[list[KindWord] | None, Query(description="station kind code(s)", max_length=20)] = None,
     status: Annotated[
@@ -120,16 +120,17 @@ def list_stations_route(
     open_at: Annotated[
         IsoTime | None, Query(description="only stations open then (naive = China time)")
     ] = None,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = DEFAULT_CRS,
+    crs: Annotated[OutCRS, Query(description="coordinate system of bbox and of the output")] = DEFAULT_CRS,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
     """Stations as a GeoJSON FeatureCollection with ``numberMatched``/``numberReturned`` and paging links."""
     from geo.db import repository
 
+    box = parse_bbox(bbox)
     frame, total = repository.list_stations(
         session,
-        bbox=parse_bbox(bbox),
+        bbox=bbox_to_wgs84(box, src=crs.value) if box is not None else None,
         kinds=kind or (),
         statuses=status or (),
         amenities=amenity or (),

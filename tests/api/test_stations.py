@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -224,3 +225,23 @@ def test_import_gcj02_and_limits(client: TestClient, api_app: Any) -> None:
     big = b"name,lon,lat\n" + b"x" * (limit + 10)
     r = client.post("/stations/import", files={"file": ("big.csv", big, "text/csv")}, headers=WRITE)
     assert r.status_code == 413 and r.json()["field"] == "file"
+
+
+def test_bbox_is_read_in_the_crs_of_the_request(client: TestClient, add_station: AddStation) -> None:
+    """CRS policy: coordinates in are converted from ``crs`` (here a GCJ-02 box of the Amap screen)."""
+    from geo.crs import wgs84_to_gcj02
+
+    a = add_station("深大驿站", *SHENZHEN_UNIVERSITY)
+    lon, lat = wgs84_to_gcj02(*SHENZHEN_UNIVERSITY)
+    half = 0.0008  # ~80 m: well inside the ~500 m GCJ-02 offset in Shenzhen
+    box = f"{lon - half:.6f},{lat - half:.6f},{lon + half:.6f},{lat + half:.6f}"
+
+    def ids(**params: Any) -> list[int]:
+        r = client.get("/stations", params=params)
+        assert r.status_code == 200, r.text
+        return [f["id"] for f in r.json()["features"]]
+
+    assert ids(bbox=box, crs="gcj02") == [a["id"]]
+    assert ids(bbox=box) == []  # the same numbers read as WGS-84 miss the station
+    feature = client.get("/stations", params={"bbox": box, "crs": "gcj02"}).json()["features"][0]
+    assert feature["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-6)

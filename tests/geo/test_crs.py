@@ -432,3 +432,16 @@ def test_to_wgs84_frame_rejects_non_points_and_bad_crs() -> None:
     with pytest.raises(InputError) as info:
         crs.to_wgs84_frame(_amap_frame(), src="google")
     assert info.value.field == "crs"
+
+
+def test_bbox_to_wgs84_is_the_envelope_of_the_converted_corners() -> None:
+    from geo.crs import bbox_to_wgs84, convert
+
+    box = (113.90, 22.50, 114.00, 22.60)
+    assert bbox_to_wgs84(box, src="wgs84") == box
+    for src in ("gcj02", "bd09"):
+        got = bbox_to_wgs84(box, src=src)
+        xs, ys = convert([113.90, 114.00, 113.90, 114.00], [22.50, 22.50, 22.60, 22.60], src=src, dst="wgs84")
+        assert got == (min(xs), min(ys), max(xs), max(ys))
+        # the offsets are hundreds of metres, and within metres of each other at the corners of 10 km
+        assert 0.002 < box[0] - got[0] < 0.02 and abs((box[2] - box[0]) - (got[2] - got[0])) < 3e-4
