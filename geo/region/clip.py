@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
@@ -24,7 +26,7 @@ from geo.errors import InputError
 from geo.network import Network
 from geo.network import clip_network as clip_to_geometry
 
-__all__ = ["buffer_meters", "clip_to_area", "subnetwork_in_bounds", "union_networks"]
+__all__ = ["buffer_meters", "clip_to_area", "subnetwork_in_bounds", "union_networks", "with_arcs"]
 
 _QUAD_SEGS = 16
 
@@ -131,17 +133,26 @@ def union_networks(networks: list[Network]) -> Network:
     tails = np.concatenate([np.searchsorted(uniq, n.node_id[n.tails]) for n in networks])
     heads = np.concatenate([np.searchsorted(uniq, n.node_id[n.indices]) for n in networks])
     lengths = np.concatenate([n.length_m for n in networks])
-    indptr, indices, length_m = _graph.build_csr(uniq.size, tails, heads, lengths)
-    comp, sizes = _graph.weak_components(indptr, indices, length_m)
+    return with_arcs(networks[0], node_id=uniq, lon=lon, lat=lat, tails=tails, heads=heads, lengths=lengths,
+                     options={"union_of": len(networks)})
+
+
+def with_arcs(
+    template: Network,
+    *,
+    node_id: NDArray[np.int64],
+    lon: NDArray[np.float64],
+    lat: NDArray[np.float64],
+    tails: NDArray[np.int64],
+    heads: NDArray[np.int64],
+    lengths: NDArray[np.float64],
+    **fields: Any,
+) -> Network:
+    """``template`` (mode, speed, …) with these nodes (WGS-84) and arcs (positions into the nodes, metres):
+    the CSR and the weak components are rebuilt (:mod:`geo._graph`); ``fields`` replace others."""
+    indptr, indices, length_m = _graph.build_csr(len(node_id), tails, heads, lengths)
+    component, component_sizes = _graph.weak_components(indptr, indices, length_m)
     return replace(
-        networks[0],
-        node_id=uniq,
-        lon=lon,
-        lat=lat,
-        indptr=indptr,
-        indices=indices,
-        length_m=length_m,
-        component=comp,
-        component_sizes=sizes,
-        options={"union_of": len(networks)},
-    )
+        template, node_id=node_id, lon=lon, lat=lat, indptr=indptr, indices=indices, length_m=length_m,
+        component=component, component_sizes=component_sizes, **fields,
+    )  # fmt: skip

@@ -49,6 +49,7 @@ from geo.checks import check_count, check_horizon_minutes, check_minutes, check_
 from geo.coverage import compute_coverage, weighted_quantile
 from geo.errors import InputError
 from geo.network import read_network_npz
+from geo.osm.reader import file_sha256
 from geo.region.clip import union_networks
 from geo.region.inputs import (
     WGS84,
@@ -60,7 +61,7 @@ from geo.region.inputs import (
     station_rows,
     stations_near,
 )
-from geo.region.manifest import AreaEntry, file_sha256
+from geo.region.manifest import AreaEntry
 
 log = logging.getLogger(__name__)
 
