@@ -108,6 +108,15 @@ def check_choice(value: Any, choices: Sequence[str], *, field: str) -> str:
     return str(value)
 
 
+def check_suffix(path: Any, suffixes: Sequence[str], *, field: str) -> str:
+    """An output file name ending in one of ``suffixes`` (case-insensitive) → that suffix, lower case."""
+    name = str(getattr(path, "name", path))
+    suffix = next((s for s in suffixes if name.lower().endswith(s.lower())), None)
+    if suffix is None:
+        raise InputError(f"{field} must end in {' or '.join(suffixes)}, got {name}", field=field)
+    return suffix.lower()
+
+
 def check_mode(value: Any, *, field: str = "mode") -> str:
     """A travel mode code from ``data/modes.toml``."""
     from geo.catalog import resolve_mode

@@ -49,13 +49,11 @@ def build(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Build a walk or e-bike network from a street file and write it as a compact .npz."""
-    from geo.checks import check_mode, check_non_negative, check_positive
-    from geo.errors import InputError
+    from geo.checks import check_mode, check_non_negative, check_positive, check_suffix
     from geo.network import load_network, parse_clip, save_network
 
     setup_logging(verbose)
-    if out.suffix.lower() != ".npz":
-        raise InputError(f"--out must end in .npz, got {out.name}", field="out")
+    check_suffix(out, (".npz",), field="--out")
     mode = check_mode(mode, field="--mode")
     check_non_negative(halo_minutes, field="--halo-minutes")
     if speed_kph is not None:

@@ -189,12 +189,13 @@ def site(
     """Propose new stations county by county (exact siting per county, one Dask task each)."""
     setup_logging(verbose)
     from api.cli.coverage import records
+    from geo.checks import check_suffix
     from geo.region.siting import region_sites
 
     if (add_per_area is None) == (budget_per_area is None):
         raise fail("give exactly one of --add-per-area or --budget-per-area")
-    if out.suffix.lower() not in (".geojson", ".csv"):
-        raise fail(f"--out must end in .geojson or .csv, got {out.name}")
+    with option_errors():
+        check_suffix(out, (".geojson", ".csv"), field="--out")
     mode = _checked_run(networks, mode, minutes, snap_meters)
     spacing, cand_frame = _candidate_option(candidates)
     station_frame, demand_frame = _region_inputs(stations, stations_crs, demand, demand_crs)

@@ -108,3 +108,11 @@ def test_weights_choices_resolution_and_point_frames_have_one_wording_each() -> 
         checks.check_point_frame(points.set_geometry([shapely.box(0, 0, 1, 1)]), field="stations")
     with pytest.raises(InputError, match=r"^stations must be a GeoDataFrame, got DataFrame$"):
         checks.check_point_frame(pd.DataFrame({"lon": [114.0]}), field="stations")
+
+
+def test_output_suffixes_have_one_wording() -> None:
+    from pathlib import Path
+
+    assert checks.check_suffix(Path("out/x.GeoJSON"), (".geojson", ".csv"), field="--out") == ".geojson"
+    with pytest.raises(InputError, match=r"^--out must end in \.geojson or \.csv, got x\.txt$"):
+        checks.check_suffix(Path("out/x.txt"), (".geojson", ".csv"), field="--out")
