@@ -183,10 +183,21 @@ def load_candidates(spec: str, *, demand_spec: str, network: Any) -> Any:
         return candidates_from_pois(path)
     if low.startswith("pois:"):
         return candidates_from_pois(spec[5:])
-    if low == "network" or low.startswith("network:"):
-        meters = float(spec.split(":", 1)[1]) if ":" in spec else 300.0
-        return candidates_from_network(network, spacing_meters=meters)
+    spacing = candidate_spacing(spec)
+    if spacing is not None:
+        return candidates_from_network(network, spacing_meters=spacing)
     return candidates_from_file(spec)
+
+
+def candidate_spacing(spec: str, *, default_meters: float = 300.0) -> float | None:
+    """The node spacing of ``--candidates network[:METERS]`` (a number > 0), None for any other value."""
+    from geo.checks import check_positive
+
+    low = spec.strip().lower()
+    if low != "network" and not low.startswith("network:"):
+        return None
+    meters = low.partition(":")[2]
+    return check_positive(meters, field="--candidates") if meters else default_meters
 
 
 

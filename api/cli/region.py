@@ -24,6 +24,7 @@ from api.cli._common import domain_errors, fail, mode_help, print_json, setup_lo
 from api.cli.inputs import (
     DEMAND_CRS_OPT,
     STATIONS_CRS_OPT,
+    candidate_spacing,
     load_areas,
     load_demand,
     load_stations,
@@ -218,16 +219,13 @@ def site(
 
 def _candidate_option(candidates: str) -> tuple[float, Any]:
     """``network[:METERS]`` → (spacing, None); a candidates file → (300, its frame)."""
-    if not candidates.lower().startswith("network"):
+    with option_errors("--candidates"):
+        spacing = candidate_spacing(candidates)
+        if spacing is not None:
+            return spacing, None
         from geo.siting import candidates_from_file
 
-        with option_errors("--candidates"):
-            return 300.0, candidates_from_file(candidates)
-    _, _, meters = candidates.partition(":")
-    try:
-        return (float(meters) if meters else 300.0), None
-    except ValueError:
-        raise fail(f"--candidates: network:METERS needs a number, got {candidates!r}") from None
+        return 300.0, candidates_from_file(candidates)
 
 
 def _write_proposals(proposals: Any, out: Path) -> None:

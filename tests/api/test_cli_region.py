@@ -234,3 +234,16 @@ def test_region_site_writes_one_proposals_file(files: dict[str, Any], tmp_path: 
     i = args.index("--add-per-area")
     res = runner.invoke(app, args[:i] + args[i + 2 :])
     assert res.exit_code == 2 and "exactly one of --add-per-area or --budget-per-area" in res.stderr
+
+
+def test_candidate_spacing_is_checked_like_every_number() -> None:
+    """``--candidates network[:METERS]`` (shared by map coverage, site and region site): a bad number is
+    an InputError naming the option (one line on stderr), never a ValueError traceback."""
+    from api.cli.inputs import candidate_spacing
+    from geo.errors import InputError
+
+    assert candidate_spacing("network") == 300.0 and candidate_spacing("Network:150") == 150.0
+    assert candidate_spacing("pois") is None and candidate_spacing("networks.csv") is None
+    for bad in ("network:abc", "network:0", "network:-5"):
+        with pytest.raises(InputError, match=r"^--candidates must be a number"):
+            candidate_spacing(bad)
