@@ -43,8 +43,11 @@ ASSETS_HELP = "inline (self-contained file), local (/static URLs served by 'yizh
 
 
 def _write(out: Path, html: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
+    """Write the page to a temporary file beside ``out`` and rename it (:func:`geo.text.atomic_path`)."""
+    from geo.text import atomic_path
+
+    with atomic_path(out, field="--out") as tmp:
+        tmp.write_text(html, encoding="utf-8")
 
 
 @app.command("coverage")

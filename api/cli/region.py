@@ -231,14 +231,13 @@ def _candidate_option(candidates: str) -> tuple[float, Any]:
 def _write_proposals(proposals: Any, out: Path) -> None:
     """The proposals as CSV (no geometry column) or GeoJSON, written to a temporary file and renamed."""
     from api.cli.coverage import write_geojson
+    from geo.text import atomic_path
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".csv":
-        proposals.drop(columns="geometry").to_csv(tmp, index=False, encoding="utf-8")
-    else:
-        write_geojson(proposals, tmp)
-    tmp.replace(out)
+    with atomic_path(out, field="--out") as tmp:
+        if out.suffix.lower() == ".csv":
+            proposals.drop(columns="geometry").to_csv(tmp, index=False, encoding="utf-8")
+        else:
+            write_geojson(proposals, tmp)
 
 
 def map_region(
@@ -254,14 +253,13 @@ def map_region(
     """Write the 全国一张图: counties coloured by covered share, rollups per province and prefecture."""
     setup_logging(verbose)
     from geo.region import read_region_result
+    from geo.text import atomic_path
     from maps.region import region_map
 
     areas, summary = read_region_result(result)
     fmap = region_map(areas, summary, tiles=tiles, assets=assets, county_link=county_maps)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(fmap.get_root().render(), encoding="utf-8")
-    tmp.replace(out)
+    with atomic_path(out, field="--out") as tmp:
+        tmp.write_text(fmap.get_root().render(), encoding="utf-8")
     typer.echo(f"wrote {out} ({len(areas)} areas, tiles {tiles}, assets {assets})")
 
 
