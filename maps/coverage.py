@@ -316,8 +316,8 @@ def add_covered_area(
     ----------
     polygons : GeoDataFrame
         EPSG:4326 (Multi)Polygons (service areas of the stations, one or many rows).
-    mode : {"walk", "ebike"}
-        Travel mode: names and colours the layer (call once per mode).
+    mode : str
+        A travel mode of ``data/modes.toml``: names and colours the layer (call once per mode).
     minutes : float
         Time budget shown in the layer name.
 

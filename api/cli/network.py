@@ -23,6 +23,11 @@ app = typer.Typer(
 )
 
 
+IGNORE_ONEWAY_OPT = typer.Option(
+    False, "--ignore-oneway", help="ride one-way streets both ways (for modes that respect them)"
+)
+
+
 @app.command("build")
 @domain_errors
 def build(
@@ -41,14 +46,14 @@ def build(
         0.0, "--halo-minutes", help="with --area: keep streets this many minutes of travel beyond it"
     ),
     speed_kph: float | None = typer.Option(None, "--speed-kph", help="speed stored with the network"),
-    two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
+    two_way: bool = IGNORE_ONEWAY_OPT,
     progress: bool = typer.Option(False, "--progress", help="progress bar per pass over the file"),
     store_search: bool = typer.Option(
         True, "--store-search/--no-store-search", help="store the reverse CSR and contracted search graph"
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Build a walk or e-bike network from a street file and write it as a compact .npz."""
+    """Build the network of one travel mode from a street file and write it as a compact .npz."""
     from geo.checks import check_mode, check_non_negative, check_positive, check_suffix
     from geo.network import load_network, parse_clip, save_network
 
@@ -89,7 +94,7 @@ def build_areas(
     code_field: str = typer.Option("adcode", "--code-field", help="field of --areas holding the codes"),
     modes: str = typer.Option(",".join(mode_codes()), "--modes", help=mode_help("comma-separated modes")),
     halo_minutes: float = typer.Option(60.0, "--halo-minutes", help="travel-time halo around each area"),
-    two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
+    two_way: bool = IGNORE_ONEWAY_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
     store_search: bool = typer.Option(
         False, "--store-search/--no-store-search", help="store each network's contracted search graph"
