@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import shapely
-from numpy.typing import NDArray
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from geo import _graph
 from geo.checks import check_non_negative
 from geo.errors import InputError
-from geo.network import Network
+from geo.network import Network, assemble_network
 from geo.network import clip_network as clip_to_geometry
 
-__all__ = ["buffer_meters", "clip_to_area", "subnetwork_in_bounds", "union_networks", "with_arcs"]
+__all__ = ["buffer_meters", "clip_to_area", "subnetwork_in_bounds", "union_networks"]
 
 _QUAD_SEGS = 16
 
@@ -133,26 +131,8 @@ def union_networks(networks: list[Network]) -> Network:
     tails = np.concatenate([np.searchsorted(uniq, n.node_id[n.tails]) for n in networks])
     heads = np.concatenate([np.searchsorted(uniq, n.node_id[n.indices]) for n in networks])
     lengths = np.concatenate([n.length_m for n in networks])
-    return with_arcs(networks[0], node_id=uniq, lon=lon, lat=lat, tails=tails, heads=heads, lengths=lengths,
-                     options={"union_of": len(networks)})
-
-
-def with_arcs(
-    template: Network,
-    *,
-    node_id: NDArray[np.int64],
-    lon: NDArray[np.float64],
-    lat: NDArray[np.float64],
-    tails: NDArray[np.int64],
-    heads: NDArray[np.int64],
-    lengths: NDArray[np.float64],
-    **fields: Any,
-) -> Network:
-    """``template`` (mode, speed, …) with these nodes (WGS-84) and arcs (positions into the nodes, metres):
-    the CSR and the weak components are rebuilt (:mod:`geo._graph`); ``fields`` replace others."""
-    indptr, indices, length_m = _graph.build_csr(len(node_id), tails, heads, lengths)
-    component, component_sizes = _graph.weak_components(indptr, indices, length_m)
-    return replace(
-        template, node_id=node_id, lon=lon, lat=lat, indptr=indptr, indices=indices, length_m=length_m,
-        component=component, component_sizes=component_sizes, **fields,
+    first_net = networks[0]
+    return assemble_network(
+        first_net.mode, first_net.speed_kph, uniq, lon, lat, tails, heads, lengths, source=first_net.source,
+        source_hash=first_net.source_hash, options={"union_of": len(networks)},
     )  # fmt: skip

@@ -21,8 +21,8 @@ import shapely
 from numpy.typing import NDArray
 
 from geo import _graph
-from geo.network import Network, save_network
-from geo.region.clip import clip_to_area, with_arcs
+from geo.network import Network, assemble_network, save_network
+from geo.region.clip import clip_to_area
 from geo.region.manifest import write_manifest
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,9 @@ def tile_region(
     lengths = np.concatenate(
         [*(base.length_m for _ in range(k)), _graph.haversine_m(lon[st], lat[st], lon[sh], lat[sh])]
     )
-    merged = with_arcs(
-        base, node_id=np.arange(n * k, dtype=np.int64), lon=lon, lat=lat, tails=tails, heads=heads,
-        lengths=lengths, source=f"tiled {rows}x{cols} of {Path(base.source).name}",
+    merged = assemble_network(
+        base.mode, base.speed_kph, np.arange(n * k, dtype=np.int64), lon, lat, tails, heads, lengths,
+        source=f"tiled {rows}x{cols} of {Path(base.source).name}", source_hash=base.source_hash,
         options={"tiled": [rows, cols], "stitches": stitches, "seed": seed},
     )  # fmt: skip
     x0 = float(base.lon.min()) - gap / 2
