@@ -617,9 +617,11 @@ def bbox_to_wgs84(
 ) -> tuple[float, float, float, float]:
     """Return the WGS-84 box ``(minlon, minlat, maxlon, maxlat)`` holding a box given in ``src``.
 
-    The four corners are converted (:func:`convert`) and their envelope returned. The GCJ-02 and
-    BD-09 offsets (hundreds of metres) change by about ten metres over ten kilometres, so the image
-    of a city-sized box is nearly a box, and the envelope holds it with a margin of metres.
+    The box's outline is converted (:func:`convert`) at a point every ~500 m (at least 16 per edge,
+    at most 4096) and the envelope of those points returned. The GCJ-02 offset is not a shift: it
+    varies by tens of metres within a city, so converting the four corners alone misses parts of the
+    box by up to ~60 m; the image of the outline bounds the image of the box (the conversion is
+    continuous and one-to-one), and between sample points the offset changes by well under a metre.
 
     Parameters
     ----------
@@ -637,8 +639,12 @@ def bbox_to_wgs84(
     if code == "wgs84":
         return bbox
     x0, y0, x1, y1 = bbox
-    xs, ys = convert(np.array([x0, x1, x0, x1]), np.array([y0, y0, y1, y1]), src=code, dst="wgs84")
-    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+    n = int(min(4096, max(16, math.ceil(max(x1 - x0, y1 - y0) / 0.005))))
+    t = np.linspace(0.0, 1.0, n + 1)
+    xs = np.concatenate([x0 + t * (x1 - x0), x0 + t * (x1 - x0), np.full(n + 1, x0), np.full(n + 1, x1)])
+    ys = np.concatenate([np.full(n + 1, y0), np.full(n + 1, y1), y0 + t * (y1 - y0), y0 + t * (y1 - y0)])
+    lon, lat = convert(xs, ys, src=code, dst="wgs84")
+    return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
 
 # --------------------------------------------------------------------------------------------------
