@@ -31,6 +31,8 @@ FIELD_OPTIONS: dict[str, str] = {
     "amenities": "--amenity", "open_at": "--open-at", "opening_hours": "--open-at", "status": "--stations",
     "stations": "--stations", "demand": "--demand", "areas": "--areas", "mode": "--mode",
     "network": "--network", "resolution": "--resolution", "clip": "--clip",
+    "task_arcs": "--task-arcs", "scheduler": "--scheduler", "add_per_area": "--add-per-area",
+    "budget_per_area": "--budget-per-area", "method": "--method",
 }
 
 
