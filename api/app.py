@@ -118,4 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from api.routes import region as region_routes
 
     app.include_router(region_routes.router)
+    # scenarios (#21): /scenarios and the planner's scenario map /maps/scenarios/{name}
+    from api.routes import scenarios as scenario_routes
+
+    app.include_router(scenario_routes.router)
+    app.include_router(scenario_routes.maps_router)
     return app

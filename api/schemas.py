@@ -397,3 +397,197 @@ class SitingRequest(BaseModel):
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
+
+
+# ------------------------------------------------------------------------------ coverage at several cutoffs
+#: the most thresholds one coverage request may ask for (``minutes=5,10,15``)
+MAX_CUTOFFS = 12
+
+
+class CoverageCutoffsResponse(CoverageResponse):
+    """``/coverage``; with several ``minutes`` or ``nth`` also ``cutoffs`` and ``nth`` (absent otherwise)."""
+
+    cutoffs: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="one entry per threshold: minutes, demand_total, demand_covered, covered_share and, "
+        "with nth, demand_covered_nth / covered_share_nth (demand with nth stations within the threshold)",
+    )
+    nth: int | None = Field(default=None, description="N of the N-th nearest station asked for")
+
+
+class AreaCutoffsTable(AreaTable):
+    """``/coverage/areas``; with several ``minutes`` or ``nth`` also ``cutoffs`` and ``nth``."""
+
+    cutoffs: list[dict[str, Any]] | None = None
+    nth: int | None = None
+
+# -------------------------------------------------------------------------------------------- scenarios
+#: a scenario's name: starts with a visible character (so it never strips to nothing), no control
+#: characters but tab and newline
+SCENARIO_NAME_PATTERN = (
+    "^[^\\s\\u0000-\\u001F\\u007F-\\u00A0\\u1680\\u180E\\u2000-\\u200B\\u2028\\u2029\\u202F\\u205F\\u3000"
+    "\\uFEFF][^\\u0000-\\u0008\\u000B-\\u001F]*$"
+)
+ScenarioName = Annotated[str, Field(min_length=1, max_length=200, pattern=SCENARIO_NAME_PATTERN)]
+Phase = Annotated[int, Field(ge=1, le=100), BeforeValidator(_json_integer)]
+Year = Annotated[int, Field(ge=1900, le=2200), BeforeValidator(_json_integer)]
+Cost = Annotated[Finite, Field(ge=0, le=1e12, description="yuan")]
+StationRef = Annotated[Text, Field(min_length=1, max_length=100, description="the station's id in the base")]
+
+
+class ScenarioIn(BaseModel):
+    """A new, empty scenario (``POST /scenarios``); its base is the registry (``db``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ScenarioName
+    base: Literal["db"] = Field(default="db", description="the station registry (station files: CLI only)")
+    description: Text = Field(default="", max_length=2000)
+
+
+class _ActionCommon(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cost: Cost = 0.0
+    phase: Phase = 1
+    year: Year | None = None
+
+
+class AddActionIn(_ActionCommon):
+    """Open a new station at ``lon``/``lat`` (in the ``crs`` of the query)."""
+
+    kind: Literal["add"]
+    lon: BodyLon
+    lat: BodyLat
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    station_kind: KindWord | None = None
+    amenities: list[AmenityWord] = Field(default_factory=list, max_length=40)
+    opening_hours: Text | None = Field(default=None, min_length=1, max_length=500)
+
+
+class CloseActionIn(_ActionCommon):
+    """Close a station of the base (or one the scenario added)."""
+
+    kind: Literal["close"]
+    station_id: StationRef
+
+
+class RelocateActionIn(_ActionCommon):
+    """Move a station to ``lon``/``lat`` (in the ``crs`` of the query)."""
+
+    kind: Literal["relocate"]
+    station_id: StationRef
+    lon: BodyLon
+    lat: BodyLat
+
+
+class HoursActionIn(_ActionCommon):
+    """Change a station's opening hours (OSM ``opening_hours`` syntax)."""
+
+    kind: Literal["hours"]
+    station_id: StationRef
+    opening_hours: Text = Field(min_length=1, max_length=500)
+
+
+class AmenitiesActionIn(_ActionCommon):
+    """Replace a station's amenities."""
+
+    kind: Literal["amenities"]
+    station_id: StationRef
+    amenities: list[AmenityWord] = Field(max_length=40)
+
+
+ScenarioActionIn = Annotated[
+    AddActionIn | CloseActionIn | RelocateActionIn | HoursActionIn | AmenitiesActionIn,
+    Field(discriminator="kind"),
+]
+
+
+class ScenarioAction(BaseModel):
+    """One stored action (points WGS-84, with the CRS they were given in)."""
+
+    seq: int
+    kind: str
+    station_id: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    source_crs: str
+    name: str | None = None
+    station_kind: str | None = None
+    amenities: list[str] | None = None
+    opening_hours: str | None = None
+    cost: float
+    phase: int
+    year: int | None = None
+
+
+class ScenarioOut(BaseModel):
+    name: str
+    base: str
+    description: str
+    total_cost: float
+    actions: list[ScenarioAction]
+    phases: list[dict[str, Any]] = Field(description="cost and action count per phase (and year)")
+
+
+class ScenarioList(BaseModel):
+    scenarios: list[dict[str, Any]]
+
+
+class ScenarioCoverage(BaseModel):
+    scenario: str
+    query: dict[str, Any]
+    demand_source: str
+    cost: float
+    summary: dict[str, Any]
+    by_area: list[dict[str, Any]]
+    by_group: list[dict[str, Any]]
+    evaluation: dict[str, Any] = Field(
+        description="incremental (only the actions appended since the last evaluation applied) or a full pass"
+    )
+
+
+class ScenarioComparison(BaseModel):
+    """Plan ``a`` against plan ``b`` (``base`` = the other plan's base without actions), the figures of
+    ``yizhan scenario compare --json``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    a: str
+    b: str
+    query: dict[str, Any]
+    demand_source: str
+    by_area: list[dict[str, Any]]
+    by_group: list[dict[str, Any]]
+
+# -- fairness in exact siting (#21)
+class FairSitingRequest(SitingRequest):
+    """A siting scenario with optional fairness constraints (exact ``add`` or ``budget`` only): every area at
+    least ``min_share_per_area`` covered, every area's p95 travel time at most ``max_p95_per_area_minutes``
+    (95 % of its weight within them), every worker group at least ``min_share_per_group`` covered. The answer
+    adds ``per_area``, ``per_group``, ``price_of_fairness`` and ``binding_areas``/``binding_groups``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                      for name in ("add", "target_share", "budget")],
+            # fairness is a constraint of the exact maximal covering model: method exact, no target_share
+            "allOf": [{
+                "if": {"anyOf": [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                                 for name in ("min_share_per_area", "max_p95_per_area_minutes",
+                                              "min_share_per_group")]},
+                "then": {"properties": {"method": {"const": "exact"}, "target_share": {"type": "null"}}},
+            }],
+        },
+    )  # fmt: skip
+
+    min_share_per_area: Finite | None = Field(
+        default=None, ge=0, le=1, description="share 0-1 of each area's demand covered (needs stored areas)"
+    )
+    max_p95_per_area_minutes: Finite | None = Field(
+        default=None, gt=0, le=MAX_MINUTES, description="p95 minutes per area (needs stored areas)"
+    )
+    min_share_per_group: Finite | None = Field(
+        default=None, ge=0, le=1, description="share 0-1 of each worker group's demand covered"
+    )

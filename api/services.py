@@ -354,3 +354,113 @@ def covered_area_cached(app_state: Any, served: ServedCoverage) -> Any:
             while len(cache.covered) > MAX_RESULTS:
                 cache.covered.pop(next(iter(cache.covered)))
     return area
+
+
+# ------------------------------------------------------------------------------------------ scenarios
+#: scenario evaluators kept per app (least recently used dropped first)
+MAX_SCENARIOS = 16
+
+
+class ScenarioCache:
+    """Per (scenario, mode, minutes): the :class:`geo.scenario.evaluate.ScenarioEvaluator` of the last
+    evaluation and the state of the inputs it was built on (base, registry version, areas)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.evaluators: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+
+
+def scenario_cache(app_state: Any) -> ScenarioCache:
+    """The app's :class:`ScenarioCache` (made on first use)."""
+    with _APP_LOCK:
+        caches: dict[str, Any] = app_state.caches
+        cache = caches.setdefault("scenarios", ScenarioCache())
+    assert isinstance(cache, ScenarioCache)
+    return cache
+
+
+def clear_scenarios(app_state: Any) -> None:
+    """Forget the kept scenario evaluations (the next evaluation of each is a full pass)."""
+    cache = getattr(app_state, "caches", {}).get("scenarios")
+    if isinstance(cache, ScenarioCache):
+        with cache.lock:
+            cache.evaluators.clear()
+
+
+@dataclass(frozen=True, eq=False)
+class ServedScenario:
+    """A scenario's coverage on the served network and demand (``result``: a CoverageResult), how it
+    was reached (``step``: a :class:`geo.scenario.evaluate.EvaluationStep`), and the base stations."""
+
+    scenario: Any
+    result: Any
+    step: Any
+    demand_source: str
+    areas: Any
+    base: Any
+
+
+def _base_token(session: Any, base: str) -> tuple[Any, ...]:
+    """What changes when a scenario's base stations change: the registry version, or the file's stat."""
+    if base == "db":
+        from geo.db import repository
+
+        return ("db", repository.registry_version(session))
+    path = Path(base)
+    if not path.is_file():
+        raise InputError(f"the base station file of this scenario is missing: {path.name}", field="base")
+    stat = path.stat()
+    return ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def scenario_base(session: Any, base: str) -> gpd.GeoDataFrame:
+    """The stations a scenario starts from: ``db``, the registry; else the station file the operator
+    named with ``yizhan scenario create --base FILE`` (InputError naming ``base`` when it is gone)."""
+    if base == "db":
+        from geo.db import repository
+
+        return repository.stations_frame(session)
+    _base_token(session, base)  # the file is still there
+    from geo.stations import read_station_file
+
+    return read_station_file(Path(base)).frame
+
+
+def scenario_coverage(
+    app_state: Any, session: Any, scenario: Any, mode: str, *, minutes: float
+) -> ServedScenario:
+    """The coverage of ``scenario`` (a :class:`geo.scenario.plan.Scenario`) on the served ``mode``
+    network and demand, like ``/coverage``. The evaluator of the last call for the same scenario,
+    mode and minutes is kept: when only actions were appended since, only those are applied
+    (:mod:`geo.scenario.evaluate`), else it is rebuilt (another base, registry version or areas)."""
+    from geo.scenario.evaluate import ScenarioEvaluator
+
+    settings: Settings = app_state.settings
+    network = app_state.networks.get(mode)
+    if network is None:
+        raise InputError(f"no network is loaded for mode {mode!r}", field="mode")
+    base_token = _base_token(session, scenario.base)
+    areas = served_areas(app_state, session)
+    area_key = tuple(sorted(areas["area_code"].astype(str))) if areas is not None else ()
+    demand = served_demand(app_state, mode)
+    key = (scenario.name, scenario.base, mode, float(minutes))
+    state = (base_token, hash(area_key), demand.source)
+    cache = scenario_cache(app_state)
+    with cache.lock:
+        found = cache.evaluators.get(key)
+        if found is not None:
+            cache.evaluators.move_to_end(key)
+    evaluator = found[1] if found is not None and found[0] == state else None
+    if evaluator is None:
+        evaluator = ScenarioEvaluator(
+            network, scenario_base(session, scenario.base), demand.frame, minutes=minutes,
+            horizon_minutes=max(float(minutes), settings.horizon_minutes), areas=areas,
+            snap_meters=settings.snap_max_meters,
+        )
+        with cache.lock:
+            cache.evaluators[key] = (state, evaluator)
+            while len(cache.evaluators) > MAX_SCENARIOS:
+                cache.evaluators.popitem(last=False)
+    result, step = evaluator.evaluate(scenario)
+    return ServedScenario(scenario=scenario, result=result, step=step, demand_source=demand.source,
+                          areas=areas, base=evaluator.base)

@@ -209,3 +209,12 @@ def resolve_mode(mode: str, *, field: str = "mode") -> str:
 def column_aliases() -> dict[str, tuple[str, ...]]:
     """Return the station-file header aliases, field -> accepted header names."""
     return {k: tuple(v) for k, v in _load_toml("column_aliases.toml").items()}
+
+
+def message_templates(lang: str) -> dict[str, str]:
+    """English message templates and their wording in ``lang`` (``data/messages.toml``; empty for en).
+
+    Keys and values use the same ``{placeholder}`` names; see :mod:`api.cli.lang`.
+    """
+    table = _load_toml("messages.toml").get(lang, {})
+    return {str(k): str(v) for k, v in table.items()}

@@ -101,13 +101,6 @@ def check_share(value: Any, *, field: str) -> float:
     return share
 
 
-def check_choice(value: Any, choices: Sequence[str], *, field: str) -> str:
-    """One word of a short fixed list (a method, a format, a language)."""
-    if value not in choices:
-        raise InputError(f"{field} must be one of {', '.join(choices)}, got {value!r}", field=field)
-    return str(value)
-
-
 def check_suffix(path: Any, suffixes: Sequence[str], *, field: str) -> str:
     """An output file name ending in one of ``suffixes`` (case-insensitive) → that suffix, lower case."""
     name = str(getattr(path, "name", path))
@@ -151,19 +144,87 @@ def check_bbox(
     return lon0, lat0, lon1, lat1
 
 
-def check_weights(values: Any, *, field: str = "demand") -> Any:
-    """The weights of ``field``'s rows: finite numbers ≥ 0 (text that is no number is refused) → a float64
-    array."""
+def check_choice(value: Any, *, field: str, choices: Sequence[str]) -> str:
+    """One of a fixed set of words (decay functions, methods), compared lower-case."""
+    word = str(value).strip().lower()
+    if word not in choices:
+        raise InputError(f"{field} must be one of {', '.join(choices)}, got {value!r}", field=field)
+    return word
+
+
+def check_capacities(values: Any, *, field: str = "capacity") -> Any:
+    """Capacities (visits per day, demand weight): a float array, every value finite and ≥ 0; the first
+    offending row is named (its index label for a pandas Series, else its position)."""
     import numpy as np
     import pandas as pd
 
-    weights = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
-    if len(bad):
-        row = int(bad[0])
-        raise InputError(f"{field} weights must be finite numbers ≥ 0; row {row} has "
-                         f"{list(values)[row]!r}", field=field)
-    return weights
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    arr = pd.to_numeric(series.astype(object), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+    if bad.size:
+        i = int(bad[0])
+        shown = series.iloc[i]
+        shown = repr(shown) if isinstance(shown, str) else str(shown)
+        raise InputError(f"{field} must be a number ≥ 0 in every row; row {series.index[i]} has {shown}",
+                         field=field)
+    return arr
+
+
+#: the languages of messages, reports and table headers
+LANGS = ("zh", "en")
+
+
+def check_lang(value: Any, *, field: str = "lang") -> str:
+    """``zh`` or ``en`` (case and surrounding blanks ignored)."""
+    return check_choice(value, field=field, choices=LANGS)
+
+#: the deepest fallback asked of coverage (``nth``: the N-th nearest station)
+MAX_NTH = 10
+
+
+def check_minutes_spec(
+    value: Any, *, field: str = "minutes", max_count: int | None = None
+) -> tuple[float, ...]:
+    """One threshold or several: a number, a comma-separated text (``"5,10,15"``) or a sequence
+    (whose texts may hold commas too), at most ``max_count`` given; each as :func:`check_minutes`,
+    returned as :func:`check_minutes_list` does (sorted, unique).
+
+    >>> check_minutes_spec("15,5,10")
+    (5.0, 10.0, 15.0)
+    """
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    parts = [p.strip() if isinstance(p, str) else p for v in items
+             for p in (v.split(",") if isinstance(v, str) else [v])]
+    if max_count is not None and len(parts) > max_count:
+        raise InputError(f"{field} takes at most {max_count} thresholds, got {len(parts)}", field=field)
+    return check_minutes_list(parts, field=field)
+
+
+def check_nth(value: Any, *, field: str = "nth") -> int:
+    """The rank N of the station a fallback question asks for: a whole number in [2, :data:`MAX_NTH`]
+    (N = 2: the second-nearest station)."""
+    return check_count(value, field=field, minimum=2, maximum=MAX_NTH)
+
+# -- fairness in exact siting (#21)
+def check_fairness_request(given: Sequence[str], *, method: str, set_cover: bool, has_areas: bool) -> None:
+    """Fairness arguments (``given``: their names) need the exact method, a maximal covering request (add
+    or budget) and, per area, areas."""
+    if not given:
+        return
+    if method != "exact":
+        raise InputError(f"{given[0]} needs the exact method (HiGHS), not {method!r}", field=given[0])
+    if set_cover:
+        raise InputError(f"{given[0]} applies to add or budget (maximal covering), not target_share",
+                         field=given[0])
+    per_area = [g for g in given if g.endswith("per_area") or g.endswith("per_area_minutes")]
+    if per_area and not has_areas:
+        raise InputError(f"{per_area[0]} needs areas", field=per_area[0])
+
+
+def check_weights(values: Any, *, field: str = "weight") -> Any:
+    """Demand weights, one per row: the rule of :func:`check_capacities` (finite, ≥ 0, text that is no
+    number refused, the first bad row named) → a float64 array."""
+    return check_capacities(values, field=field)
 
 
 def check_point_frame(frame: Any, *, field: str) -> None:

@@ -20,6 +20,13 @@ nodes contracted to one arc each, built once per network by :func:`geo._contract
 chain nodes are then rebuilt exactly from their chain ends and any station on their own chain, so
 the result is that of the full graph.
 
+Several thresholds come from the same pass (:func:`coverage_cutoffs`, :func:`cutoffs_of`): the search
+runs to the largest threshold (and on to the horizon), so every point's minutes are known and the
+covered weight at a smaller threshold is that of the points within it — the same figure a separate
+run at that threshold gives. :func:`nth_nearest` adds the N-th nearest *distinct* station per point
+(a fallback when the nearest is closed or full) from the N nearest stations of every node
+(:func:`geo.network.nearest_k`, one limited search per station) and the point's own edge.
+
 All frames are WGS-84 (EPSG:4326); inputs in another CRS are converted. Metric buffers for service
 areas use the local UTM zone (``estimate_utm_crs``).
 """
@@ -67,9 +74,15 @@ __all__ = [
     "SUMMARY_KEYS",
     "CoverageResult",
     "CoverageSummary",
+    "CutoffCoverage",
     "compute_coverage",
+    "coverage_cutoffs",
     "covered_area",
+    "cutoff_column",
+    "cutoffs_of",
     "node_pass",
+    "nth_nearest",
+    "ordinal",
     "select_stations",
     "service_areas",
     "weighted_quantile",
@@ -159,6 +172,11 @@ class CoverageResult:
     node_station: NDArray[np.int64]
     horizon_minutes: float = 60.0
     network: Network | None = field(default=None, repr=False)
+    #: the snap limit the run used (metres), so that a later step snaps points exactly as it did
+    snap_meters: float = 300.0
+    #: metres from every demand point to its nearest station (inf unreachable/unsnappable): the
+    #: exact values the threshold compares, for :func:`cutoffs_of`
+    demand_meters: NDArray[np.float64] | None = field(default=None, repr=False)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -178,7 +196,8 @@ def weighted_quantile(values: NDArray[np.float64], weights: NDArray[np.float64],
     return float(v[min(i, v.size - 1)])
 
 
-def _to_wgs84(frame: gpd.GeoDataFrame, *, field: str) -> gpd.GeoDataFrame:
+def frame_wgs84(frame: gpd.GeoDataFrame, *, field: str) -> gpd.GeoDataFrame:
+    """``frame`` in EPSG:4326 (no CRS: taken as WGS-84); InputError naming ``field`` if not a GeoDataFrame."""
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"{field} must be a GeoDataFrame, got {type(frame).__name__}", field=field)
     if frame.crs is None:
@@ -186,7 +205,8 @@ def _to_wgs84(frame: gpd.GeoDataFrame, *, field: str) -> gpd.GeoDataFrame:
     return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(WGS84)
 
 
-def _point_xy(frame: gpd.GeoDataFrame, *, field: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def point_xy(frame: gpd.GeoDataFrame, *, field: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Longitudes and latitudes of a frame of points (InputError naming ``field`` for another geometry)."""
     geom = frame.geometry.values
     if len(geom) == 0:
         return np.zeros(0), np.zeros(0)
@@ -199,7 +219,8 @@ def _point_xy(frame: gpd.GeoDataFrame, *, field: str) -> tuple[NDArray[np.float6
     return shapely.get_x(geom).astype(np.float64), shapely.get_y(geom).astype(np.float64)
 
 
-def _weights(frame: pd.DataFrame) -> NDArray[np.float64]:
+def demand_weights(frame: pd.DataFrame) -> NDArray[np.float64]:
+    """The ``weight`` column as floats (1 each without it); InputError naming the first bad row."""
     if "weight" not in frame.columns:
         return np.ones(len(frame))
     w = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(dtype=np.float64)
@@ -270,7 +291,7 @@ def select_stations(
     GeoDataFrame
         A new frame with the kept rows (original index kept), EPSG:4326.
     """
-    frame = _to_wgs84(stations, field="stations")
+    frame = frame_wgs84(stations, field="stations")
     wanted = {resolve_amenity(a, field="amenities") for a in amenities}
     if open_only and "status" not in frame.columns:
         raise InputError("stations frame has no status column; pass open_only=False", field="status")
@@ -397,15 +418,16 @@ def _searched_neighbours(network: Network, st: Snap, limit: float, out: NDArray[
         np.minimum(out, via, out=out)
 
 
-def _aggregate(
+def aggregate_coverage(
     keys: NDArray[Any],
     order: list[Any],
     weight: NDArray[np.float64],
-    minutes: NDArray[np.float64],
-    covered: NDArray[np.bool_],
-    snapped: NDArray[np.bool_],
+    times: PointTimes,
     station_keys: NDArray[Any] | None,
 ) -> pd.DataFrame:
+    """One row of :data:`AGG_COLUMNS` per key in ``order`` over the points whose ``keys`` equal it
+    (``stations``: how many ``station_keys`` equal it, 0 without them)."""
+    minutes, covered, snapped = times.minutes, times.covered, times.snapped
     rows = []
     for key in order:
         sel = keys == key
@@ -472,12 +494,12 @@ def compute_coverage(
     CoverageResult
     """
     _check_coverage_args(network, minutes, horizon_minutes, snap_meters)
-    dem = _to_wgs84(demand, field="demand")
-    weight = _weights(dem)
-    dx, dy = _point_xy(dem, field="demand")
-    areas = _checked_areas(areas)
+    dem = frame_wgs84(demand, field="demand")
+    weight = demand_weights(dem)
+    dx, dy = point_xy(dem, field="demand")
+    areas = checked_areas(areas)
     sel = select_stations(stations, open_only=open_only, open_at=open_at, amenities=amenities)
-    sx, sy = _point_xy(sel, field="stations")
+    sx, sy = point_xy(sel, field="stations")
     limit = horizon_minutes * network.meters_per_minute
 
     node_m, node_station, st_snap = node_pass(
@@ -486,22 +508,23 @@ def compute_coverage(
     times = _demand_times(network, dx, dy, node_m, node_station, st_snap, minutes, limit, snap_meters)
     out = _demand_frame(dem, _station_ids(sel), times)
     st = _stations_frame(sel, network, node_m, node_station, st_snap, limit)
-    by_area = _by_area(areas, out, dx, dy, sx, sy, weight, times)
-    by_group = _by_group(dem, weight, times)
-    summary = _summary(network, minutes, weight, times, st_snap)
+    by_area = coverage_by_area(areas, out, weight, times, **_area_indices(areas, dx, dy, sx, sy))
+    by_group = coverage_by_group(demand_groups(dem), weight, times)
+    summary = coverage_summary(network, minutes, weight, times, st_snap)
     _warn_unsnappable(summary, snap_meters, network.mode)
     node_minutes = np.where(np.isfinite(node_m), node_m / network.meters_per_minute, np.nan)
     return CoverageResult(
         summary=summary, demand=out, stations=st, by_area=by_area, by_group=by_group,
         node_minutes=node_minutes, node_station=node_station, horizon_minutes=float(horizon_minutes),
-        network=network,
+        network=network, snap_meters=float(snap_meters), demand_meters=times.meters,
     )  # fmt: skip
 
 
 @dataclass(frozen=True)
-class _Times:
+class PointTimes:
     """Per demand point: minutes (NaN unreachable/unsnappable), nearest station position (-1),
-    and the masks the tables need."""
+    the masks the tables need, the snap distance and the metres to the nearest station (inf when
+    unreachable)."""
 
     minutes: NDArray[np.float64]
     station: NDArray[np.int64]
@@ -509,6 +532,7 @@ class _Times:
     covered: NDArray[np.bool_]
     snapped: NDArray[np.bool_]
     snap_meters: NDArray[np.float64]
+    meters: NDArray[np.float64]
 
 
 def _check_coverage_args(network: Any, minutes: float, horizon_minutes: float, snap_meters: float) -> None:
@@ -527,10 +551,11 @@ def _check_coverage_args(network: Any, minutes: float, horizon_minutes: float, s
         raise InputError(f"snap_meters must be ≥ 0, got {snap_meters!r}", field="snap_meters")
 
 
-def _checked_areas(areas: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+def checked_areas(areas: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """Areas in EPSG:4326 with ``area_code`` and ``area_name`` (InputError naming ``areas``), or None."""
     if areas is None:
         return None
-    areas = _to_wgs84(areas, field="areas")
+    areas = frame_wgs84(areas, field="areas")
     missing = sorted({"area_code", "area_name"} - set(areas.columns))
     if missing:
         raise InputError(f"areas frame lacks column(s) {', '.join(missing)}", field="areas")
@@ -547,24 +572,40 @@ def _demand_times(
     minutes: float,
     limit: float,
     snap_meters: float,
-) -> _Times:
+) -> PointTimes:
     """Each demand point joins its nearest usable edge and leaves it at either reachable end (or
     meets a station on the same edge): a lookup in the node labels, no further search."""
     snap = network.snap(dx, dy, max_meters=snap_meters)
+    return point_times(network, snap, node_m, node_station, st_snap, minutes=minutes, limit_m=limit)
+
+
+def point_times(
+    network: Network,
+    snap: Snap,
+    node_m: NDArray[np.float64],
+    node_station: NDArray[np.int64],
+    st_snap: Snap,
+    *,
+    minutes: float,
+    limit_m: float,
+) -> PointTimes:
+    """The times of demand points snapped as ``snap``, from node labels ``node_m`` (metres to the
+    nearest station ``node_station``, searched to ``limit_m``); covered within ``minutes``."""
     total_m, station = point_meters(snap, node_m, node_station, st_snap)
-    reach = total_m <= limit
+    reach = total_m <= limit_m
     mpm = network.meters_per_minute
-    return _Times(
+    return PointTimes(
         minutes=np.where(reach, total_m / mpm, np.nan),
         station=np.where(reach, station, -1),
         reach=reach,
         covered=reach & (total_m <= minutes * mpm),
         snapped=snap.snapped,
         snap_meters=snap.meters,
+        meters=np.where(reach, total_m, np.inf),
     )
 
 
-def _demand_frame(dem: gpd.GeoDataFrame, ids: list[Any], times: _Times) -> gpd.GeoDataFrame:
+def _demand_frame(dem: gpd.GeoDataFrame, ids: list[Any], times: PointTimes) -> gpd.GeoDataFrame:
     out = dem.copy()
     out["nearest_station"] = pd.Series(
         [ids[i] if i >= 0 else None for i in times.station], index=out.index, dtype=object
@@ -593,50 +634,60 @@ def _stations_frame(
     return st
 
 
-def _by_area(
+def coverage_by_area(
     areas: gpd.GeoDataFrame | None,
     out: gpd.GeoDataFrame,
-    dx: NDArray[np.float64],
-    dy: NDArray[np.float64],
-    sx: NDArray[np.float64],
-    sy: NDArray[np.float64],
     weight: NDArray[np.float64],
-    times: _Times,
+    times: PointTimes,
+    *,
+    point_area: NDArray[np.int64],
+    station_area: NDArray[np.int64],
 ) -> pd.DataFrame:
-    """The per-area table; also writes ``area_code``/``area_name`` into ``out`` (the new frame)."""
+    """The per-area table (``point_area``/``station_area``: :func:`geo.areas.area_index` of the
+    points and stations); also writes ``area_code``/``area_name`` into ``out`` (a new frame)."""
     if areas is None:
         return pd.DataFrame(columns=["area_code", "area_name", *AGG_COLUMNS])
     codes = areas["area_code"].astype(str).to_numpy()
     names = areas["area_name"].to_numpy()
-    pa = area_index(dx, dy, areas)
-    sa = area_index(sx, sy, areas)
+    pa, sa = point_area, station_area
     pt_code = np.where(pa >= 0, codes[np.maximum(pa, 0)], OUTSIDE_AREAS).astype(object)
-    station_area = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
+    station_code = np.where(sa >= 0, codes[np.maximum(sa, 0)], OUTSIDE_AREAS).astype(object)
     out["area_code"] = np.where(pa >= 0, codes[np.maximum(pa, 0)], None)
     out["area_name"] = np.where(pa >= 0, names[np.maximum(pa, 0)], None)
     order = [*dict.fromkeys(codes.tolist()), OUTSIDE_AREAS]
-    by_area = _aggregate(pt_code, order, weight, times.minutes, times.covered, times.snapped, station_area)
+    by_area = aggregate_coverage(pt_code, order, weight, times, station_code)
     name_of = dict(zip(codes.tolist(), names.tolist(), strict=True))
     by_area.insert(0, "area_name", [name_of.get(c, OUTSIDE_AREAS) for c in order])
     by_area.insert(0, "area_code", order)
     return by_area
 
 
-def _by_group(dem: gpd.GeoDataFrame, weight: NDArray[np.float64], times: _Times) -> pd.DataFrame:
-    groups = (
-        dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
-        if "group" in dem.columns
-        else np.full(len(dem), "(none)", dtype=object)
-    )
+def _area_indices(areas: gpd.GeoDataFrame | None, dx: NDArray[np.float64], dy: NDArray[np.float64],
+                  sx: NDArray[np.float64], sy: NDArray[np.float64]) -> dict[str, NDArray[np.int64]]:
+    if areas is None:
+        return {"point_area": np.zeros(0, np.int64), "station_area": np.zeros(0, np.int64)}
+    return {"point_area": area_index(dx, dy, areas), "station_area": area_index(sx, sy, areas)}
+
+
+def demand_groups(dem: pd.DataFrame) -> NDArray[Any]:
+    """Each point's worker group as text (``(none)`` where missing or without a ``group`` column)."""
+    if "group" not in dem.columns:
+        return np.full(len(dem), "(none)", dtype=object)
+    return dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
+
+
+def coverage_by_group(groups: NDArray[Any], weight: NDArray[np.float64], times: PointTimes) -> pd.DataFrame:
+    """The per-worker-group table (``groups``: :func:`demand_groups`), groups in sorted order."""
     gorder = sorted(set(groups.tolist()))
-    by_group = _aggregate(groups, gorder, weight, times.minutes, times.covered, times.snapped, None)
+    by_group = aggregate_coverage(groups, gorder, weight, times, None)
     by_group.insert(0, "group", gorder)
     return by_group.drop(columns=["stations"])
 
 
-def _summary(
-    network: Network, minutes: float, weight: NDArray[np.float64], times: _Times, st_snap: Snap
+def coverage_summary(
+    network: Network, minutes: float, weight: NDArray[np.float64], times: PointTimes, st_snap: Snap
 ) -> CoverageSummary:
+    """The headline figures of one coverage run (``st_snap``: where the stations joined)."""
     reach, snapped = times.reach, times.snapped
     rw = weight[reach]
     total = float(weight.sum())
@@ -673,6 +724,293 @@ def _warn_unsnappable(summary: CoverageSummary, snap_meters: float, mode: str) -
             summary.stations_unsnappable, snap_meters, mode,
         )  # fmt: skip
 
+
+# ------------------------------------------------------------------------------------------ cutoffs
+def ordinal(n: int) -> str:
+    """``2`` → ``"2nd"``, ``3`` → ``"3rd"``, ``11`` → ``"11th"`` (column names of the N-th station)."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def cutoff_column(name: str, minutes: float, nth: int | None = None) -> str:
+    """The column of a per-threshold figure: ``covered_share_5min``; with ``nth`` the share whose
+    N-th nearest station is within the threshold: ``covered_share_2nd_5min``."""
+    rank = f"_{ordinal(nth)}" if nth else ""
+    return f"{name}{rank}_{minutes:g}min"
+
+
+#: label cells (stations × 2 ends × nodes) one chunk of :func:`geo.network.nearest_k` may hold
+_CHUNK_CELLS = 8_000_000
+#: per (threshold, rank or None for the nearest) the points within the threshold
+_Masks = dict[tuple[float, int | None], NDArray[np.bool_]]
+
+
+@dataclass(frozen=True, eq=False)
+class CutoffCoverage:
+    """Coverage at several thresholds from ONE search, optionally with the N-th nearest station.
+
+    Attributes
+    ----------
+    minutes : tuple of float
+        The thresholds, increasing. The search ran to the largest (and on to the horizon).
+    nth : int or None
+        N when the N-th nearest distinct station was asked for (a fallback when the nearest is
+        closed or full), else None.
+    cutoffs : DataFrame
+        One row per threshold: ``minutes``, ``demand_total``, ``demand_covered``, ``covered_share``
+        and with ``nth`` ``demand_covered_nth``, ``covered_share_nth`` (weight and share of demand
+        with N stations within the threshold).
+    by_area, by_group : DataFrame
+        The tables of :attr:`result` (:data:`AGG_COLUMNS`, at the largest threshold) plus, per
+        threshold, ``demand_covered_<T>min`` and ``covered_share_<T>min`` (:func:`cutoff_column`)
+        and with ``nth`` the same with the rank (``covered_share_2nd_5min``).
+    demand : GeoDataFrame
+        :attr:`CoverageResult.demand` (EPSG:4326) plus, with ``nth``, ``minutes_<N-th>`` (e.g.
+        ``minutes_2nd``: minutes to the N-th nearest distinct station, NaN beyond the horizon) and
+        ``station_<N-th>`` (its station_id).
+    result : CoverageResult
+        The single run at the largest threshold.
+    """
+
+    minutes: tuple[float, ...]
+    nth: int | None
+    cutoffs: pd.DataFrame
+    by_area: pd.DataFrame
+    by_group: pd.DataFrame
+    demand: gpd.GeoDataFrame
+    result: CoverageResult
+
+    def cutoff_dicts(self) -> list[dict[str, Any]]:
+        """The rows of :attr:`cutoffs` as JSON-ready dicts (NaN → None)."""
+        return [{str(k): _num(v) if isinstance(v, float) else v for k, v in row.items()}
+                for row in self.cutoffs.to_dict(orient="records")]
+
+
+def nth_nearest(
+    network: Network,
+    stations: gpd.GeoDataFrame,
+    points: gpd.GeoDataFrame,
+    *,
+    nth: int = 2,
+    horizon_minutes: float = 60.0,
+    snap_meters: float = 300.0,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Minutes from every point to its ``nth`` nearest *distinct* station, and that station.
+
+    The travel time is coverage's (module doc): a point leaves its edge at either reachable end or
+    meets a station on its own edge directly. :func:`geo.network.nearest_k` gives every node its
+    ``nth`` nearest stations (one limited search per station); a point's ``nth`` nearest station is
+    then among those of its two exit nodes and the stations on its own edge (if a station is not
+    among an exit's ``nth`` nearest, that exit already offers ``nth`` stations at least as near).
+
+    Parameters
+    ----------
+    network : Network
+    stations, points : GeoDataFrame
+        Point frames (EPSG:4326; other CRS converted). Every station row counts (filter with
+        :func:`select_stations`).
+    nth : int
+        N ≥ 1 (1 is the nearest station, as :func:`compute_coverage`).
+    horizon_minutes : float
+        Search limit; farther stations are not counted.
+    snap_meters : float
+        Snap limit for points and stations.
+
+    Returns
+    -------
+    (minutes, station)
+        ``(n_points,)`` minutes (NaN when fewer than ``nth`` stations lie within the horizon or the
+        point is unsnappable) and the station's row position (-1 there).
+    """
+    from geo.checks import MAX_NTH, check_count
+    from geo.network import nearest_k
+
+    nth = check_count(nth, field="nth", minimum=1, maximum=MAX_NTH)
+    st = frame_wgs84(stations, field="stations")
+    sx, sy = point_xy(st, field="stations")
+    px, py = point_xy(frame_wgs84(points, field="demand"), field="demand")
+    limit = horizon_minutes * network.meters_per_minute
+    chunk = int(np.clip(_CHUNK_CELLS // max(2 * network.n_nodes, 1), 1, 64))  # ≤ ~64 MB of labels a chunk
+    node_i, node_min = nearest_k(
+        network, sx, sy, k=nth, horizon_minutes=horizon_minutes, max_meters=snap_meters, chunk=chunk
+    )
+    node_m = np.where(np.isfinite(node_min), node_min * network.meters_per_minute, np.inf)
+    pts = network.snap(px, py, max_meters=snap_meters)
+    st_snap = network.snap(sx, sy, max_meters=snap_meters)
+    point, station, meters = _point_candidates(pts, st_snap, node_i, node_m)
+    return _nth_of(len(pts), point, station, meters, nth=nth, limit=limit, mpm=network.meters_per_minute)
+
+
+def _point_candidates(
+    pts: Snap, st: Snap, node_i: NDArray[np.int64], node_m: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """``(point, station, metres)`` of every candidate: each exit node's listed stations, and the
+    stations on the point's own edge."""
+    exit_node, exit_m = pts.exits()  # (P, 2)
+    safe = np.maximum(exit_node, 0)
+    k = node_i.shape[1]
+    who = node_i[safe].reshape(len(pts), 2 * k)
+    via = (exit_m[:, :, None] + node_m[safe]).reshape(len(pts), 2 * k)
+    ok = (np.repeat(exit_node >= 0, k, axis=1)) & (who >= 0) & np.isfinite(via)
+    point = np.broadcast_to(np.arange(len(pts))[:, None], ok.shape)[ok]
+    i, j = same_edge_pairs(pts, st)
+    direct = same_edge_meters(pts, i, st, j) if i.size else np.zeros(0)
+    keep = np.isfinite(direct)
+    return (np.concatenate([point, i[keep]]).astype(np.int64), np.concatenate([who[ok], j[keep]]),
+            np.concatenate([via[ok], direct[keep]]))
+
+
+def _nth_of(
+    n_points: int,
+    point: NDArray[np.int64],
+    station: NDArray[np.int64],
+    meters: NDArray[np.float64],
+    *,
+    nth: int,
+    limit: float,
+    mpm: float,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per point the ``nth`` smallest of its candidates' metres, each station counted once (its
+    least metres), ties to the lower station index; minutes NaN / station -1 when fewer."""
+    order = np.lexsort((meters, station, point))
+    p, s, m = point[order], station[order], meters[order]
+    first = np.ones(p.size, dtype=bool)
+    first[1:] = (p[1:] != p[:-1]) | (s[1:] != s[:-1])
+    p, s, m = p[first], s[first], m[first]
+    order = np.lexsort((s, m, p))
+    p, s, m = p[order], s[order], m[order]
+    start = np.searchsorted(p, np.arange(n_points), side="left")
+    count = np.bincount(p, minlength=n_points)
+    has = (count >= nth) & (n_points > 0)
+    at = np.where(has, start + nth - 1, 0)
+    got = np.where(has, m[at] if m.size else np.inf, np.inf)
+    got[got > limit] = np.inf
+    who = np.where(np.isfinite(got), s[at] if s.size else -1, -1)
+    return np.where(np.isfinite(got), got / mpm, np.nan), who.astype(np.int64)
+
+
+def coverage_cutoffs(
+    network: Network,
+    stations: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    *,
+    minutes: Sequence[float] = (5.0, 10.0, 15.0),
+    nth: int | None = None,
+    horizon_minutes: float = 60.0,
+    areas: gpd.GeoDataFrame | None = None,
+    open_only: bool = True,
+    open_at: datetime | None = None,
+    amenities: Sequence[str] = (),
+    snap_meters: float = 300.0,
+) -> CutoffCoverage:
+    """Coverage at every threshold of ``minutes`` from one search (and the ``nth`` nearest station).
+
+    One :func:`compute_coverage` run at the largest threshold gives every point's minutes to its
+    nearest station; the covered weight at a smaller threshold T is that of the points within T,
+    exactly what a separate run at T counts. Parameters as :func:`compute_coverage`; ``minutes`` a
+    sequence of thresholds (or a text ``"5,10,15"``), ``nth`` N ≥ 2 for the fallback question
+    (:func:`nth_nearest`).
+
+    Returns
+    -------
+    CutoffCoverage
+    """
+    from geo.checks import check_minutes_spec
+
+    cuts = check_minutes_spec(minutes, field="minutes")
+    result = compute_coverage(
+        network, stations, demand, minutes=cuts[-1], horizon_minutes=horizon_minutes, areas=areas,
+        open_only=open_only, open_at=open_at, amenities=amenities, snap_meters=snap_meters,
+    )  # fmt: skip
+    return cutoffs_of(result, cuts, nth=nth)
+
+
+def cutoffs_of(
+    result: CoverageResult, minutes: Sequence[float] | str, *, nth: int | None = None
+) -> CutoffCoverage:
+    """:class:`CutoffCoverage` at every threshold of ``minutes`` (each ≤ the result's horizon) from
+    one :class:`CoverageResult`, without a new search for the nearest station; ``nth`` (≥ 2) adds
+    the N-th nearest station (:func:`nth_nearest`, on the result's network and stations)."""
+    from geo.checks import check_minutes_spec, check_nth
+
+    cuts = check_minutes_spec(minutes, field="minutes")
+    if cuts[-1] > result.horizon_minutes:
+        raise InputError(f"minutes {cuts[-1]:g} exceed the result's horizon {result.horizon_minutes:g}",
+                         field="minutes")
+    nth = None if nth is None else check_nth(nth)
+    network = result.network
+    if network is None:
+        raise InputError("this CoverageResult carries no network", field="result")
+    mpm = network.meters_per_minute
+    dem = result.demand
+    meters = result.demand_meters
+    if meters is None:
+        meters = np.nan_to_num(dem["minutes"].to_numpy(dtype=np.float64) * mpm, nan=np.inf)
+    weight = demand_weights(dem)
+    masks: _Masks = {(t, None): np.asarray(meters <= t * mpm) for t in cuts}
+    out = dem
+    if nth is not None:
+        nth_min, nth_st = nth_nearest(network, result.stations, dem, nth=nth,
+                                      horizon_minutes=result.horizon_minutes, snap_meters=result.snap_meters)
+        ids = _station_ids(result.stations)
+        out = dem.copy()
+        out[f"minutes_{ordinal(nth)}"] = nth_min
+        out[f"station_{ordinal(nth)}"] = pd.Series([ids[i] if i >= 0 else None for i in nth_st],
+                                                   index=out.index, dtype=object)
+        nth_m = np.nan_to_num(nth_min * mpm, nan=np.inf)
+        masks.update({(t, nth): np.asarray(nth_m <= t * mpm) for t in cuts})
+    return CutoffCoverage(
+        minutes=cuts, nth=nth, cutoffs=_cutoff_rows(cuts, nth, weight, masks),
+        by_area=_cutoff_table(result.by_area, "area_code", _area_keys(dem), weight, masks),
+        by_group=_cutoff_table(result.by_group, "group", _group_keys(dem), weight, masks),
+        demand=out, result=result,
+    )  # fmt: skip
+
+
+def _area_keys(dem: pd.DataFrame) -> NDArray[Any]:
+    if "area_code" not in dem.columns:
+        return np.full(len(dem), OUTSIDE_AREAS, dtype=object)
+    codes = dem["area_code"].astype(object)
+    return codes.where(codes.notna(), OUTSIDE_AREAS).astype(str).to_numpy()
+
+
+def _group_keys(dem: pd.DataFrame) -> NDArray[Any]:
+    if "group" not in dem.columns:
+        return np.full(len(dem), "(none)", dtype=object)
+    return dem["group"].astype(object).where(dem["group"].notna(), "(none)").astype(str).to_numpy()
+
+
+def _cutoff_rows(
+    cuts: tuple[float, ...], nth: int | None, weight: NDArray[np.float64],
+    masks: _Masks,
+) -> pd.DataFrame:
+    total = float(weight.sum())
+    rows = []
+    for t in cuts:
+        row: dict[str, Any] = {"minutes": float(t), "demand_total": total}
+        for rank, tag in ((None, ""), (nth, "_nth")):
+            if (t, rank) in masks:
+                cov = float(weight[masks[(t, rank)]].sum())
+                row[f"demand_covered{tag}"] = cov
+                row[f"covered_share{tag}"] = cov / total if total > 0 else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cutoff_table(
+    base: pd.DataFrame, key: str, keys: NDArray[Any], weight: NDArray[np.float64], masks: _Masks
+) -> pd.DataFrame:
+    """``base`` plus ``demand_covered_<T>min`` / ``covered_share_<T>min`` per threshold (and rank),
+    summed as :func:`aggregate_coverage` sums, so that each equals a separate run's figure exactly."""
+    table = base.copy()
+    sels = [keys == k for k in table[key].astype(str).tolist()]
+    for (t, rank), mask in sorted(masks.items(), key=lambda kv: (kv[0][1] or 0, kv[0][0])):
+        cov = np.array([float(weight[sel][mask[sel]].sum()) for sel in sels])
+        total = np.array([float(weight[sel].sum()) for sel in sels])
+        table[cutoff_column("demand_covered", t, rank)] = cov
+        table[cutoff_column("covered_share", t, rank)] = [
+            c / w if w > 0 else float("nan") for c, w in zip(cov.tolist(), total.tolist(), strict=True)]
+    return table
 
 # ------------------------------------------------------------------------------------------ areas
 def _reached_lines(network: Network, node_m: NDArray[np.float64], budget_m: float) -> NDArray[np.object_]:
@@ -725,8 +1063,8 @@ def service_areas(
         raise InputError(f"minutes must be a positive number, got {minutes!r}", field="minutes")
     if not (np.isfinite(buffer_meters) and buffer_meters > 0):
         raise InputError(f"buffer_meters must be positive, got {buffer_meters!r}", field="buffer_meters")
-    st = _to_wgs84(stations, field="stations")
-    sx, sy = _point_xy(st, field="stations")
+    st = frame_wgs84(stations, field="stations")
+    sx, sy = point_xy(st, field="stations")
     snap = network.snap(sx, sy, max_meters=snap_meters)
     budget = minutes * network.meters_per_minute
     utm = _utm_of(network)
@@ -826,15 +1164,15 @@ def covered_area(
             np.inf,
         )
         st = result_or_network.stations[result_or_network.stations["snapped"].to_numpy(dtype=bool)]
-        sx, sy = _point_xy(st, field="stations")
+        sx, sy = point_xy(st, field="stations")
         snap = network.snap(sx, sy, max_meters=np.inf)
     elif isinstance(result_or_network, Network):
         network = result_or_network
         if stations is None:
             raise InputError("covered_area(network, stations): stations are missing", field="stations")
         t = float(minutes if minutes is not None else 15.0)
-        st = _to_wgs84(stations, field="stations")
-        sx, sy = _point_xy(st, field="stations")
+        st = frame_wgs84(stations, field="stations")
+        sx, sy = point_xy(st, field="stations")
         node_m, _, snap = node_pass(network, sx, sy, horizon_minutes=t, snap_meters=snap_meters)
         keep = snap.snapped
         sx, sy, snap = sx[keep], sy[keep], snap.take(keep)

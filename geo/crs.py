@@ -518,6 +518,63 @@ def convert(lon: Any, lat: Any, *, src: str, dst: str) -> tuple[Any, Any]:
     return _out(*_KERNELS[(src_code, dst_code)](lon_a, lat_a), scalar)
 
 
+def bbox_outline_to_wgs84(bbox: tuple[float, float, float, float], *, src: str) -> _Pair:
+    """The outline of a ``minx, miny, maxx, maxy`` box given in ``src``, densely sampled, in WGS-84.
+
+    The conversion is a smooth one-to-one map, so the converted box is the polygon this outline
+    bounds. The GCJ-02 offset has terms with a period of 1/3 degree, so the outline bends by metres
+    between the corners, and BD-09 also turns the box by a small angle (~90 m across a 10 km box):
+    the corners alone are not enough. A 0.1° edge is sampled every ~40 m, where the outline's bend
+    between samples is below a millimetre.
+
+    Parameters
+    ----------
+    bbox : tuple of float
+        Degrees in ``src``: ``(minx, miny, maxx, maxy)``.
+    src : str
+        ``"wgs84"``, ``"gcj02"`` or ``"bd09"`` (or an alias accepted by :func:`resolve_crs`).
+
+    Returns
+    -------
+    lon, lat : numpy.ndarray of float64
+        A closed ring (first point repeated last), counter-clockwise, WGS-84 degrees.
+    """
+    minx, miny, maxx, maxy = bbox
+    t = np.linspace(0.0, 1.0, _BBOX_SAMPLES_PER_EDGE)[:-1]  # each edge without its last corner
+    up_x, up_y = minx + (maxx - minx) * t, miny + (maxy - miny) * t
+    down_x, down_y = maxx - (maxx - minx) * t, maxy - (maxy - miny) * t
+    ring_x = np.concatenate([up_x, np.full_like(t, maxx), down_x, np.full_like(t, minx), [minx]])
+    ring_y = np.concatenate([np.full_like(t, miny), up_y, np.full_like(t, maxy), down_y, [miny]])
+    return convert(ring_x, ring_y, src=src, dst="wgs84")
+
+
+def bbox_to_wgs84(
+    bbox: tuple[float, float, float, float], *, src: str
+) -> tuple[float, float, float, float]:
+    """The WGS-84 envelope of a ``minx, miny, maxx, maxy`` box given in ``src``.
+
+    Every point whose ``src`` coordinates lie in the box lies in the result, which is larger than
+    the box's exact image (:func:`bbox_outline_to_wgs84`) by centimetres for GCJ-02 and by up to
+    ~90 m across a 10 km box for BD-09 (its small turn).
+
+    Returns
+    -------
+    tuple of float
+        ``(minx, miny, maxx, maxy)`` in WGS-84 degrees; ``bbox`` itself when ``src`` is WGS-84.
+    """
+    if resolve_crs(src) == "wgs84":
+        return bbox
+    lon, lat = bbox_outline_to_wgs84(bbox, src=src)
+    pad = _BBOX_PAD_DEGREES  # the inverse conversions are iterative, exact to ~1 mm
+    return float(lon.min()) - pad, float(lat.min()) - pad, float(lon.max()) + pad, float(lat.max()) + pad
+
+
+#: points per edge of a converted box's outline (a 0.1° edge is then sampled every ~40 m)
+_BBOX_SAMPLES_PER_EDGE = 257
+#: ~1 cm: what the envelope adds to absorb the iterative inverse's millimetre
+_BBOX_PAD_DEGREES = 1e-7
+
+
 # --------------------------------------------------------------------------------------------------
 # location tests
 
@@ -610,41 +667,6 @@ def looks_swapped(lon: Any, lat: Any) -> Any:
     lon_a, lat_a, scalar = _as_arrays(lon, lat)
     result = np.asarray(~_in_mainland(lon_a, lat_a) & _in_mainland(lat_a, lon_a), dtype=np.bool_)
     return bool(result) if scalar else result
-
-
-def bbox_to_wgs84(
-    bbox: tuple[float, float, float, float], *, src: str
-) -> tuple[float, float, float, float]:
-    """Return the WGS-84 box ``(minlon, minlat, maxlon, maxlat)`` holding a box given in ``src``.
-
-    The box's outline is converted (:func:`convert`) at a point every ~500 m (at least 16 per edge,
-    at most 4096) and the envelope of those points returned. The GCJ-02 offset is not a shift: it
-    varies by tens of metres within a city, so converting the four corners alone misses parts of the
-    box by up to ~60 m; the image of the outline bounds the image of the box (the conversion is
-    continuous and one-to-one), and between sample points the offset changes by well under a metre.
-
-    Parameters
-    ----------
-    bbox : tuple of 4 float
-        ``(minlon, minlat, maxlon, maxlat)`` in degrees of ``src``.
-    src : str
-        ``"wgs84"``, ``"gcj02"``, ``"bd09"`` or an alias (see :func:`resolve_crs`).
-
-    Returns
-    -------
-    tuple of 4 float
-        The box in WGS-84 degrees (``bbox`` itself for ``src="wgs84"``).
-    """
-    code = resolve_crs(src)
-    if code == "wgs84":
-        return bbox
-    x0, y0, x1, y1 = bbox
-    n = int(min(4096, max(16, math.ceil(max(x1 - x0, y1 - y0) / 0.005))))
-    t = np.linspace(0.0, 1.0, n + 1)
-    xs = np.concatenate([x0 + t * (x1 - x0), x0 + t * (x1 - x0), np.full(n + 1, x0), np.full(n + 1, x1)])
-    ys = np.concatenate([np.full(n + 1, y0), np.full(n + 1, y1), y0 + t * (y1 - y0), y0 + t * (y1 - y0)])
-    lon, lat = convert(xs, ys, src=code, dst="wgs84")
-    return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
 
 # --------------------------------------------------------------------------------------------------

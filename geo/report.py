@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.amap import amap_url
-from geo.crs import convert, resolve_crs
+from geo.checks import check_lang
 from geo.errors import InputError
 from geo.network import Network
+from geo.siting.result import proposals_table
 from geo.study import StudyResult, nonempty_areas, study_report_markdown
 
 log = logging.getLogger(__name__)
@@ -42,19 +43,33 @@ HEADERS_ZH: dict[str, str] = {
     "cumulative_weight": "累计覆盖需求", "cumulative_share": "累计覆盖率",
     "crs": "坐标系", "amap_url": "高德导航",
 }  # fmt: skip
-LANGS = ("zh", "en")
+#: per-threshold columns of :func:`geo.coverage.cutoff_column` (``covered_share_2nd_5min``) and the
+#: N-th station columns of the demand points (``minutes_2nd``, ``station_2nd``)
+_CUTOFF_COLUMN = re.compile(r"^(demand_covered|covered_share)(?:_(\d+)(?:st|nd|rd|th))?_([0-9.]+)min$")
+_NTH_COLUMN = re.compile(r"^(minutes|station)_(\d+)(?:st|nd|rd|th)$")
 
 
-def check_lang(lang: str) -> str:
-    """``zh`` or ``en`` (InputError naming ``lang`` otherwise)."""
-    if lang not in LANGS:
-        raise InputError(f"lang must be zh or en, got {lang!r}", field="lang")
-    return lang
+def header_zh(column: str) -> str:
+    """The Chinese header of one column: :data:`HEADERS_ZH`, or for a per-threshold column
+    ``覆盖率(5分钟)``, with a rank N ``2站覆盖率(5分钟)`` (share of demand with N stations within
+    5 minutes), ``到第2近站点(分钟)``; else the name itself."""
+    if column in HEADERS_ZH:
+        return HEADERS_ZH[column]
+    cut = _CUTOFF_COLUMN.match(column)
+    if cut:
+        what, rank, minutes = cut.groups()
+        label = HEADERS_ZH[what] if rank is None else f"{rank}站{HEADERS_ZH[what].removeprefix('已')}"
+        return f"{label}({minutes}分钟)"
+    nth = _NTH_COLUMN.match(column)
+    if nth:
+        what, rank = nth.groups()
+        return f"到第{rank}近站点(分钟)" if what == "minutes" else f"第{rank}近站点"
+    return column
 
 
 def headers(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """``frame`` with its column names in ``lang`` (``zh``: :data:`HEADERS_ZH`; ``en``: as they are)."""
-    return frame.rename(columns=HEADERS_ZH) if check_lang(lang) == "zh" else frame
+    """``frame`` with its column names in ``lang`` (``zh``: :func:`header_zh`; ``en``: as they are)."""
+    return frame.rename(columns=header_zh) if check_lang(lang) == "zh" else frame
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
@@ -119,22 +134,6 @@ def area_title(areas: gpd.GeoDataFrame | None, fallback: str) -> str:
     return "、".join(names) if len(names) <= 3 else f"{'、'.join(names[:3])}等{len(names)}个区域"
 
 
-def proposals_table(selected: gpd.GeoDataFrame, *, crs: str = "wgs84", mode: str = "walk") -> pd.DataFrame:
-    """Proposed sites without geometry, ``lon``/``lat`` in ``crs``, a ``crs`` column and an Amap link."""
-    code = resolve_crs(crs)
-    table = pd.DataFrame(selected.drop(columns=selected.geometry.name)).copy()
-    if table.empty:
-        return table.assign(crs=pd.Series(dtype=str), amap_url=pd.Series(dtype=str))
-    lon, lat = table["lon"].to_numpy(float), table["lat"].to_numpy(float)
-    glon, glat = convert(lon, lat, src="wgs84", dst="gcj02")
-    if code != "wgs84":
-        table["lon"], table["lat"] = convert(lon, lat, src="wgs84", dst=code)
-    table["crs"] = code
-    names = table["name"].astype(str)
-    table["amap_url"] = [amap_url(x, y, n, mode) for x, y, n in zip(glon, glat, names, strict=True)]
-    return table
-
-
 def write_proposals(
     result: StudyResult, out: Path, *, crs: str = "wgs84", lang: str = "zh"
 ) -> list[Path]:
@@ -143,25 +142,28 @@ def write_proposals(
     sel = result.siting.selected
     table = headers(proposals_table(sel, crs=crs, mode=result.siting_mode), lang)
     geo_path = write_geojson(sel, out / "proposals.geojson")
-    csv = _atomic(out / "proposals.csv", lambda p: table.to_csv(p, index=False, encoding="utf-8-sig"))
-    return [geo_path, csv]
+    from geo.text import write_csv  # formulas neutralised, written atomically
+
+    return [geo_path, write_csv(table, out / "proposals.csv")]
 
 
 def write_study(
     result: StudyResult, out: Path, *, place: str, title: str | None = None,
-    notes: Sequence[str] = (), crs: str = "wgs84", lang: str = "zh",
+    notes: Sequence[str] = (), crs: str = "wgs84", lang: str = "zh", appendix: str = "",
 ) -> list[Path]:
     """Every file of the report except the maps; returns the paths written.
 
-    ``coverage_by_area``/``coverage_by_group`` (CSV + XLSX, one row per area or group and mode),
+    ``appendix`` (Markdown, e.g. a comparison of scenarios) is added to ``report.md`` after the study.
+
+    ``coverage_by_area``/``coverage_by_group`` (CSV + XLSX, one row per area or group and mode; with
+    several thresholds a ``covered_share_<T>min`` column for each),
     ``gaps_<mode>.geojson``, ``proposals.geojson``/``.csv`` when the study sited stations, and
     ``report.md`` (Chinese) headed with ``title`` (default: the report title on ``place``).
     """
     check_lang(lang)
     out.mkdir(parents=True, exist_ok=True)
-    by_area = pd.concat([nonempty_areas(ms.coverage.by_area).assign(mode=m)
-                         for m, ms in result.modes.items()])
-    by_group = pd.concat([ms.coverage.by_group.assign(mode=m) for m, ms in result.modes.items()])
+    by_area = pd.concat([nonempty_areas(ms.by_area).assign(mode=m) for m, ms in result.modes.items()])
+    by_group = pd.concat([ms.by_group.assign(mode=m) for m, ms in result.modes.items()])
     written = write_table(by_area, out, "coverage_by_area", lang=lang)
     written += write_table(by_group, out, "coverage_by_group", lang=lang)
     for mode, ms in result.modes.items():
@@ -170,6 +172,7 @@ def write_study(
         written += write_proposals(result, out, crs=crs, lang=lang)
     heading = title or f"{place}十五分钟工会服务圈评估报告"
     text = study_report_markdown(result, title=heading, place=place, notes=tuple(notes))
+    text += f"\n{appendix}" if appendix else ""
     written.append(_atomic(out / "report.md", lambda p: p.write_text(text, encoding="utf-8")))
     log.info("report: %d files in %s", len(written), out)
     return written

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,16 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.catalog import mode_speeds_kph
-from geo.coverage import OUTSIDE_AREAS, CoverageResult, compute_coverage, covered_area
+from geo.checks import check_minutes, check_minutes_list
+from geo.coverage import (
+    OUTSIDE_AREAS,
+    CoverageResult,
+    CutoffCoverage,
+    compute_coverage,
+    covered_area,
+    cutoff_column,
+    cutoffs_of,
+)
 from geo.errors import InputError
 from geo.gaps import find_gaps
 from geo.network import Network
@@ -37,12 +46,24 @@ MODE_LABELS_ZH = {"walk": "步行", "ebike": "电动自行车"}
 
 @dataclass(frozen=True, eq=False)
 class ModeStudy:
-    """Coverage, covered area and gaps of one travel mode."""
+    """Coverage, covered area and gaps of one travel mode (and, with several thresholds, the
+    shares at each from the same search)."""
 
     mode: str
     coverage: CoverageResult
     covered: gpd.GeoDataFrame
     gaps: gpd.GeoDataFrame
+    thresholds: CutoffCoverage | None = None
+
+    @property
+    def by_area(self) -> pd.DataFrame:
+        """The per-area table, with a column per threshold when there are several."""
+        return self.coverage.by_area if self.thresholds is None else self.thresholds.by_area
+
+    @property
+    def by_group(self) -> pd.DataFrame:
+        """The per-group table, with a column per threshold when there are several."""
+        return self.coverage.by_group if self.thresholds is None else self.thresholds.by_group
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +77,10 @@ class StudyResult:
         New sites for ``siting_mode`` in build order (None when none were asked for).
     siting_mode : str
     minutes : float
-        The service threshold T.
+        The service threshold T (with several thresholds the largest: siting, gaps and maps use it).
+    cutoffs : tuple of float
+        Several thresholds measured from the same search (empty: only ``minutes``); each mode's
+        :attr:`ModeStudy.thresholds` holds the shares.
     stations, demand, candidates : GeoDataFrame
         The inputs as used.
     areas : GeoDataFrame or None
@@ -71,6 +95,7 @@ class StudyResult:
     candidates: gpd.GeoDataFrame
     areas: gpd.GeoDataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    cutoffs: tuple[float, ...] = ()
 
     @property
     def open_stations(self) -> int:
@@ -91,6 +116,8 @@ class StudyResult:
                 "median_minutes": s.median_minutes,
                 "gaps": len(ms.gaps),
             }
+            if ms.thresholds is not None:
+                out[mode]["cutoffs"] = ms.thresholds.cutoff_dicts()  # type: ignore[index]
         if self.siting is None:
             out["siting"] = None
             return out
@@ -112,6 +139,7 @@ def run_study(
     candidates: gpd.GeoDataFrame,
     *,
     minutes: float = 15.0,
+    cutoffs: Sequence[float] = (),
     add: int = 5,
     siting_mode: str = "walk",
     areas: gpd.GeoDataFrame | None = None,
@@ -130,6 +158,8 @@ def run_study(
         Canonical frames (EPSG:4326). Open stations are fixed in the siting.
     minutes : float
         The service threshold T (default 15, the 十五分钟工会服务圈).
+    cutoffs : sequence of float
+        Several thresholds (each ≤ ``minutes``) reported from the same search; fewer than two: none.
     add : int
         How many new stations to site (maximal covering, build order by marginal gain); 0: no
         siting (``StudyResult.siting`` is None).
@@ -140,8 +170,7 @@ def run_study(
     resolution : int
         H3 resolution of the gap hexagons.
     method : {"exact", "greedy"}
-    time_limit_seconds : float
-        HiGHS time limit.
+        With ``time_limit_seconds`` the HiGHS time limit.
     progress : callable, optional
         Called with a short label before each step (for progress bars).
 
@@ -154,8 +183,7 @@ def run_study(
     if siting_mode not in networks:
         msg = f"siting_mode {siting_mode!r} has no network; loaded: {', '.join(networks)}"
         raise InputError(msg, field="siting_mode")
-    if not (math.isfinite(minutes) and 0 < minutes <= 120):
-        raise InputError(f"minutes must be in (0, 120], got {minutes}", field="minutes")
+    minutes, cuts = _checked_thresholds(minutes, cutoffs)
     if add < 0:
         raise InputError(f"add must be at least 0, got {add}", field="add")
     step = progress or (lambda label: None)
@@ -168,7 +196,8 @@ def run_study(
         covered = covered_area(result)
         step(f"gaps {mode}")
         gaps = find_gaps(result, resolution=resolution, stations=result.stations)
-        modes[mode] = ModeStudy(mode=mode, coverage=result, covered=covered, gaps=gaps)
+        modes[mode] = ModeStudy(mode=mode, coverage=result, covered=covered, gaps=gaps,
+                                thresholds=cutoffs_of(result, cuts) if cuts else None)
         log.info("%s: covered share %.3f", mode, result.summary.covered_share)
 
     siting = None
@@ -180,8 +209,17 @@ def run_study(
         )
     return StudyResult(
         modes=modes, siting=siting, siting_mode=siting_mode, minutes=minutes, stations=stations,
-        demand=demand, candidates=candidates, areas=areas,
+        demand=demand, candidates=candidates, areas=areas, cutoffs=cuts,
     )
+
+
+def _checked_thresholds(minutes: float, cutoffs: Sequence[float]) -> tuple[float, tuple[float, ...]]:
+    """``minutes`` and the several thresholds (none when fewer than two), each at most ``minutes``."""
+    minutes = check_minutes(minutes)
+    cuts = check_minutes_list(cutoffs, field="cutoffs") if len(cutoffs) > 1 else ()
+    if cuts and cuts[-1] > minutes:
+        raise InputError(f"cutoffs must be at most minutes ({minutes:g}), got {cuts[-1]:g}", field="cutoffs")
+    return minutes, cuts
 
 
 def nonempty_areas(by_area: pd.DataFrame) -> pd.DataFrame:
@@ -189,6 +227,15 @@ def nonempty_areas(by_area: pd.DataFrame) -> pd.DataFrame:
     empty = (by_area["demand_count"] == 0) & (by_area["stations"] == 0)
     empty &= by_area["area_code"] == OUTSIDE_AREAS
     return by_area[~empty.to_numpy()]
+
+
+#: how report tables name demand that lies in no area
+OUTSIDE_AREAS_ZH = "（不在任何街道/乡镇内）"
+
+
+def area_label(code: str, name: str) -> str:
+    """The name a report prints for an area row (the outside-areas row in Chinese)."""
+    return OUTSIDE_AREAS_ZH if code == OUTSIDE_AREAS else str(name)
 
 
 def pct_text(x: float | None) -> str:
@@ -225,7 +272,10 @@ def study_report_markdown(
     lines = [f"# {title}", ""]
     if place:
         lines.append(f"**范围**：{place}  ")
-    lines += [f"**日期**：{date.isoformat()}  ", f"**服务圈阈值**：{result.minutes:g} 分钟  ",
+    limit = f"{result.minutes:g} 分钟"
+    if result.cutoffs:
+        limit = f"{'、'.join(f'{t:g}' for t in result.cutoffs)} 分钟（选址与空白按 {result.minutes:g} 分钟）"
+    lines += [f"**日期**：{date.isoformat()}  ", f"**服务圈阈值**：{limit}  ",
               f"**现有站点**：{result.open_stations} 个", ""]
     lines += ["## 覆盖情况", ""]
     rows = []
@@ -242,19 +292,12 @@ def study_report_markdown(
             "无法接入路网": str(s.unsnappable_count),
         })
     lines += [_table(pd.DataFrame(rows)), ""]
+    lines += _cutoff_lines(result)
 
     walk = result.modes.get(result.siting_mode)
     if walk is not None and len(walk.coverage.by_area):
         lines += [f"## 分区域覆盖（{MODE_LABELS_ZH.get(result.siting_mode, result.siting_mode)}）", ""]
-        ba = nonempty_areas(walk.coverage.by_area)
-        area_rows = pd.DataFrame({
-            "区域": ba["area_name"].astype(str),
-            "需求": ba["demand_total"].map(lambda v: num_text(v, ".0f")),
-            "覆盖率": ba["covered_share"].map(pct_text),
-            "未覆盖": ba["uncovered"].map(lambda v: num_text(v, ".0f")),
-            "站点数": ba["stations"].astype(int).astype(str),
-        })
-        lines += [_table(area_rows), ""]
+        lines += [_table(_area_rows(walk, result.cutoffs)), ""]
 
     if walk is not None and len(walk.gaps):
         lines += ["## 最大的覆盖空白（H3 六边形）", ""]
@@ -287,6 +330,36 @@ def study_report_markdown(
             "纬度": sel["lat"].map(lambda v: f"{v:.5f}"),
         })), ""]
     return _finish(lines, result, notes)
+
+
+def _cutoff_lines(result: StudyResult) -> list[str]:
+    """With several thresholds: a table of the covered share at each, per mode (else nothing)."""
+    if not result.cutoffs:
+        return []
+    rows = []
+    for mode, ms in result.modes.items():
+        if ms.thresholds is None:
+            continue
+        row = {"出行方式": MODE_LABELS_ZH.get(mode, mode)}
+        row.update({f"{r['minutes']:g}分钟": pct_text(r["covered_share"])
+                    for r in ms.thresholds.cutoff_dicts()})
+        rows.append(row)
+    return ["## 不同时间阈值的覆盖率（同一次路网计算）", "", _table(pd.DataFrame(rows)), ""]
+
+
+def _area_rows(ms: ModeStudy, cutoffs: tuple[float, ...]) -> pd.DataFrame:
+    """The report's per-area table; with several thresholds a share column for each."""
+    ba = nonempty_areas(ms.by_area)
+    rows = pd.DataFrame({
+        "区域": ba["area_name"].astype(str),
+        "需求": ba["demand_total"].map(lambda v: num_text(v, ".0f")),
+        "覆盖率": ba["covered_share"].map(pct_text),
+        "未覆盖": ba["uncovered"].map(lambda v: num_text(v, ".0f")),
+        "站点数": ba["stations"].astype(int).astype(str),
+    })
+    for t in cutoffs:
+        rows[f"覆盖率({t:g}分钟)"] = ba[cutoff_column("covered_share", t)].map(pct_text)
+    return rows
 
 
 def _finish(lines: list[str], result: StudyResult, notes: tuple[str, ...]) -> str:

@@ -23,10 +23,9 @@ import pandas as pd
 
 from geo.amap import amap_url_wgs84
 from geo.catalog import travel_modes, worker_groups
-from geo.coverage import OUTSIDE_AREAS
 from geo.crs import wgs84_to_gcj02
 from geo.siting import SitingResult
-from geo.study import StudyResult, nonempty_areas, num_text, pct_text
+from geo.study import StudyResult, area_label, nonempty_areas, num_text, pct_text
 from maps.static import cjk_font, static_map_png
 
 log = logging.getLogger(__name__)
@@ -39,9 +38,6 @@ DEFAULT_SOURCES: tuple[str, ...] = (
     "表中 GCJ-02 坐标供高德地图使用。",
     "计算：yizhan 驿站（开源），出行时间按真实路网计算，见 docs/TRAVEL_TIME.md。",
 )
-
-#: how the per-area table names demand that lies in no area
-OUTSIDE_AREAS_ZH = "（不在任何街道/乡镇内）"
 
 
 @dataclass(frozen=True)
@@ -58,6 +54,12 @@ class ReportMeta:
 
 def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
+
+
+def css_string(text: str) -> str:
+    """``text`` for a double-quoted CSS string inside ``<style>`` (where HTML entities are not read):
+    quotes, backslashes, angle brackets, ampersands and control characters as CSS escapes."""
+    return "".join(f"\\{ord(c):x} " if c in '"\\<>&' or ord(c) < 0x20 else c for c in text)
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, cls: str = "") -> str:
@@ -98,11 +100,6 @@ def _area_rows(by_area: pd.DataFrame) -> list[list[object]]:
             for r in nonempty_areas(by_area).itertuples(index=False)]
 
 
-def area_label(code: str, name: str) -> str:
-    """The name a report prints for an area row (the outside-areas row in Chinese)."""
-    return OUTSIDE_AREAS_ZH if code == OUTSIDE_AREAS else str(name)
-
-
 def _group_rows(by_group: pd.DataFrame) -> list[list[object]]:
     labels = {g.code: g.label_zh for g in worker_groups()}
     return [[labels.get(str(r.group), str(r.group)), num_text(r.demand_total, ".0f"),
@@ -121,7 +118,7 @@ def _proposal_rows(selected: pd.DataFrame, mode: str) -> list[list[object]]:
     return rows
 
 
-def _image(png: bytes, alt: str) -> str:
+def image_html(png: bytes, alt: str) -> str:
     return f'<img class="map" alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -132,16 +129,17 @@ def _maps_section(result: StudyResult) -> str:
         png = static_map_png(ms.coverage.network, stations=result.stations, demand=ms.coverage.demand,
                              gaps=ms.gaps, proposals=proposals, areas=result.areas,
                              title=f"{_mode_label(mode)} {result.minutes:g} 分钟服务圈")
-        parts.append(f'<section class="figure">{_image(png, mode)}</section>')
+        parts.append(f'<section class="figure">{image_html(png, mode)}</section>')
     return "".join(parts)
 
 
-def report_html(result: StudyResult, meta: ReportMeta) -> str:
-    """The report as one self-contained HTML page (images inlined), ready for WeasyPrint."""
+def report_html(result: StudyResult, meta: ReportMeta, *, appendix: Sequence[str] = ()) -> str:
+    """The report as one self-contained HTML page (images inlined), ready for WeasyPrint; ``appendix``
+    are further sections (trusted HTML built from escaped parts, e.g. the 方案比较 of
+    :func:`maps.comparison_pdf.comparison_sections`) placed before the notes."""
     siting_mode = result.siting_mode
     main = result.modes.get(siting_mode) or next(iter(result.modes.values()))
     sr = result.siting
-    font = cjk_font() or "sans-serif"
     sections = [
         f"<h1>{_e(meta.title)}</h1>",
         f'<p class="meta">范围：{_e(meta.place or "（未指定）")}　日期：{meta.date.isoformat()}　'
@@ -158,12 +156,7 @@ def report_html(result: StudyResult, meta: ReportMeta) -> str:
     ]
     if sr is not None:
         sections += _proposals_section(sr, siting_mode)
-    notes = (*result.notes, *meta.notes)
-    if notes:
-        sections += ["<h2>说明</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"]
-    sections += ['<section class="sources"><h2>数据来源与许可</h2><ul>'
-                 + "".join(f"<li>{_e(s)}</li>" for s in meta.sources) + "</ul></section>"]
-    return _page(meta, font, "\n".join(sections))
+    return page_html(meta, [*sections, *appendix], notes=(*result.notes, *meta.notes))
 
 
 def _proposals_section(sr: SitingResult, mode: str) -> list[str]:
@@ -178,15 +171,24 @@ def _proposals_section(sr: SitingResult, mode: str) -> list[str]:
     ]
 
 
-def _page(meta: ReportMeta, font: str, body: str) -> str:
+def page_html(meta: ReportMeta, sections: Sequence[str], *, notes: Sequence[str] = ()) -> str:
+    """The one A4 page layout of every PDF (report and comparison): ``sections`` (trusted HTML), then
+    the notes and the data sources and licences on a last page of their own; the title in the header,
+    page numbers and the date in the footer, the CJK font of :func:`maps.static.cjk_font`."""
+    font = cjk_font() or "sans-serif"
+    tail = ["<h2>说明</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"] if notes else []
+    tail += ['<section class="sources"><h2>数据来源与许可</h2><ul>'
+             + "".join(f"<li>{_e(s)}</li>" for s in meta.sources) + "</ul></section>"]
+    body = "\n".join([*sections, *tail])
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{_e(meta.title)}</title>
 <style>
 @page {{ size: A4; margin: 18mm 15mm 20mm 15mm;
   @bottom-center {{ content: "第 " counter(page) " 页 / 共 " counter(pages) " 页"; font-size: 8pt; }}
   @bottom-right {{ content: "{meta.date.isoformat()}"; font-size: 8pt; }}
-  @top-left {{ content: "{_e(meta.title).replace('"', "")}"; font-size: 8pt; color: #666; }} }}
+  @top-left {{ content: "{css_string(meta.title)}"; font-size: 8pt; color: #666; }} }}
 body {{ font-family: "{font}", sans-serif; font-size: 9.5pt; line-height: 1.45; }}
 h1 {{ font-size: 18pt; margin: 0 0 4pt; }} h2 {{ font-size: 12.5pt; margin: 14pt 0 5pt; }}
+h3 {{ font-size: 10.5pt; margin: 10pt 0 4pt; }} table.wide {{ font-size: 8pt; }}
 .meta {{ color: #444; }} table {{ border-collapse: collapse; width: 100%; margin: 4pt 0; }}
 th, td {{ border: 0.5pt solid #999; padding: 2pt 4pt; text-align: left; }} th {{ background: #eee; }}
 tr {{ break-inside: avoid; }} img.map {{ width: 100%; }} .figure {{ break-inside: avoid; margin: 6pt 0; }}
@@ -194,12 +196,18 @@ tr {{ break-inside: avoid; }} img.map {{ width: 100%; }} .figure {{ break-inside
 </style></head><body>{body}</body></html>"""
 
 
-def write_report_pdf(result: StudyResult, out: Path, *, meta: ReportMeta | None = None) -> Path:
-    """Render the report of ``result`` to the PDF ``out`` (temporary file, renamed on success)."""
+def write_report_pdf(result: StudyResult, out: Path, *, meta: ReportMeta | None = None,
+                     appendix: Sequence[str] = ()) -> Path:
+    """Render the report of ``result`` (and ``appendix`` sections, see :func:`report_html`) to the PDF
+    ``out`` (temporary file, renamed on success)."""
+    return write_pdf(report_html(result, meta or ReportMeta(), appendix=appendix), out)
+
+
+def write_pdf(document: str, out: Path) -> Path:
+    """Render an HTML page of :func:`page_html` to the PDF ``out`` with WeasyPrint (temporary file,
+    renamed on success; nothing is left behind on failure)."""
     from weasyprint import HTML
 
-    meta = meta or ReportMeta()
-    document = report_html(result, meta)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -210,6 +218,6 @@ def write_report_pdf(result: StudyResult, out: Path, *, meta: ReportMeta | None 
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    log.info("report PDF written to %s", out)
+    log.info("PDF written to %s", out)
     return out
 

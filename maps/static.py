@@ -41,6 +41,17 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {  # status -> (colour, marker, 
 }
 PROPOSAL_COLOR = "#1565c0"
 GAP_COLOR = "#f03b20"
+#: demand points whose coverage differs between two plans: change -> (colour, marker, Chinese label)
+DEMAND_CHANGE_STYLE: dict[str, tuple[str, str, str]] = {
+    "gained": ("#2e7d32", "o", "新获得覆盖的需求点"),
+    "lost": ("#e65100", "x", "失去覆盖的需求点"),
+}
+#: stations that differ between two plans: change -> (colour, marker, Chinese label)
+STATION_CHANGE_STYLE: dict[str, tuple[str, str, str]] = {
+    "added": ("#1b5e20", "P", "新增站点"),
+    "closed": ("#795548", "X", "关闭站点"),
+    "relocated": ("#6a1b9a", "D", "迁址站点（箭头：原址→新址）"),
+}
 
 
 def cjk_font() -> str | None:
@@ -131,6 +142,42 @@ def draw_proposals(ax: Any, proposals: gpd.GeoDataFrame | None) -> list[Any]:
                    label="建议新增站点（数字为建设顺序）")]
 
 
+def draw_changed_demand(ax: Any, changed: gpd.GeoDataFrame | None) -> list[Any]:
+    """Demand points that gain or lose coverage from one plan to the other (column ``change``)."""
+    if changed is None or changed.empty:
+        return []
+    handles = []
+    for change, (color, marker, label) in DEMAND_CHANGE_STYLE.items():
+        rows = changed[changed["change"] == change]
+        if len(rows):
+            ax.scatter(rows.geometry.x, rows.geometry.y, s=9, color=color, marker=marker, alpha=0.85,
+                       lw=0.9 if marker == "x" else 0, zorder=5)
+            handles.append(Line2D([], [], marker=marker, color=color, lw=0, markersize=4, label=label))
+    return handles
+
+
+def draw_station_changes(ax: Any, changes: gpd.GeoDataFrame | None) -> list[Any]:
+    """Stations added, closed and relocated (an arrow from the old point to the new one), labelled with
+    their names; ``changes`` as :func:`geo.scenario.compare.station_changes` returns."""
+    if changes is None or changes.empty:
+        return []
+    handles = []
+    for change, (color, marker, label) in STATION_CHANGE_STYLE.items():
+        rows = changes[changes["change"] == change]
+        if not len(rows):
+            continue
+        ax.scatter(rows.geometry.x, rows.geometry.y, s=70, color=color, marker=marker, edgecolors="white",
+                   linewidths=0.8, zorder=7)
+        for r in rows.itertuples(index=False):
+            if change == "relocated":
+                ax.annotate("", xy=(r.lon_b, r.lat_b), xytext=(r.lon_a, r.lat_a), zorder=7,
+                            arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.2})
+            ax.annotate(str(r.name), (r.geometry.x, r.geometry.y), xytext=(5, 4), textcoords="offset points",
+                        fontsize=6.5, color=color, zorder=9)
+        handles.append(Line2D([], [], marker=marker, color=color, lw=0, markersize=7, label=label))
+    return handles
+
+
 def draw_scale_bar(ax: Any, *, bbox: Sequence[float]) -> None:
     """A scale bar of a round length (about a fifth of the width) and a north arrow."""
     lon0, lat0, lon1, lat1 = bbox
@@ -168,16 +215,20 @@ def static_map_png(
     gaps: gpd.GeoDataFrame | None = None,
     proposals: gpd.GeoDataFrame | None = None,
     areas: gpd.GeoDataFrame | None = None,
+    changed_demand: gpd.GeoDataFrame | None = None,
+    station_changes: gpd.GeoDataFrame | None = None,
     title: str = "",
     width_inches: float = 7.0,
     dpi: int = 220,
 ) -> bytes:
     """Draw one static map and return it as PNG bytes (all inputs EPSG:4326, none mutated).
 
-    The extent covers the demand, stations, proposals and areas given; streets, gaps and labels are
-    clipped to it. ``dpi`` 220 at 7 inches wide is sharp on an A4 page.
+    The extent covers the demand, stations, proposals, areas and changes given; streets, gaps and labels
+    are clipped to it. ``changed_demand`` (points with ``change`` gained/lost) and ``station_changes``
+    (added/closed/relocated) draw the difference between two plans. ``dpi`` 220 at 7 inches wide is
+    sharp on an A4 page.
     """
-    bbox = map_bbox(demand, stations, proposals, areas)
+    bbox = map_bbox(demand, stations, proposals, areas, changed_demand, station_changes)
     font = cjk_font()
     with plt.rc_context({"font.family": [font] if font else ["sans-serif"], "axes.unicode_minus": False}):
         aspect = _aspect((bbox[1] + bbox[3]) / 2)
@@ -188,6 +239,7 @@ def static_map_png(
             handles += draw_streets(ax, network, bbox=bbox)
         handles += draw_uncovered_demand(ax, demand) + draw_stations(ax, stations)
         handles += draw_proposals(ax, proposals)
+        handles += draw_changed_demand(ax, changed_demand) + draw_station_changes(ax, station_changes)
         draw_scale_bar(ax, bbox=bbox)
         ax.set_xlim(bbox[0], bbox[2])
         ax.set_ylim(bbox[1], bbox[3])

@@ -6,7 +6,9 @@ import typer
 
 from api.cli import coverage, db, demo, maps, network, serve, site, stations
 from api.cli import report as report_cli  # anyarea: yizhan report
-from api.cli._common import missing_extra
+from api.cli._common import fail, missing_extra
+from api.cli.lang import use_lang
+from geo.errors import YizhanError
 
 app = typer.Typer(
     name="yizhan",
@@ -17,6 +19,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    lang: str = typer.Option(
+        "", "--lang", help="zh or en: the language of messages (default YIZHAN_LANG, else en)"),
+) -> None:
+    """yizhan 驿站: plan trade-union worker service stations."""
+    try:
+        use_lang(lang)  # every run starts from --lang or YIZHAN_LANG
+    except YizhanError as exc:
+        raise fail(exc.message) from None
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(stations.app, name="stations")
 app.add_typer(stations.areas_app, name="areas")
@@ -57,3 +73,8 @@ def main() -> None:
 from api.cli import scenario  # noqa: E402
 
 app.add_typer(scenario.app, name="scenario")
+
+# capacity: 2SFCA accessibility of station capacity (yizhan access)
+from api.cli import access  # noqa: E402
+
+access.register(app)

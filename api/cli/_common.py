@@ -36,8 +36,10 @@ def exit_code_for(exc: YizhanError) -> int:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``error: message`` on one line to stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on one line to stderr (in the chosen ``--lang``) and return the Exit."""
+    from api.cli.lang import translate
+
+    typer.echo(translate(f"error: {translate(message)}"), err=True)
     return typer.Exit(code)
 
 
@@ -62,8 +64,12 @@ def domain_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except YizhanError as exc:
-            where = f" ({exc.field})" if exc.field else ""
-            raise fail(f"{exc.message}{where}", exit_code_for(exc)) from None
+            from api.cli.lang import translate
+
+            message = translate(exc.message)
+            if exc.field and exc.field not in exc.message:  # a flag's own check names it already
+                message = translate(f"{message} ({exc.field})")
+            raise fail(message, exit_code_for(exc)) from None
         except ModuleNotFoundError as exc:
             extra = missing_extra(exc)
             if extra is None:

@@ -4,7 +4,13 @@ Examples::
 
     yizhan coverage --network nanshan.osm --clip 113.92,22.535,113.97,22.56 --stations banks.csv \\
         --demand pois:nanshan_pois.geojson --mode walk --minutes 15 --out out/ --json
+    yizhan coverage --network area-walk.npz --stations db --minutes 5,10,15 --nth 2 --out out/
     yizhan gaps --network nanshan.osm --stations db --demand network --minutes 15 --top 10 --out gaps.geojson
+
+``--minutes 5,10,15`` measures several thresholds from one search (:func:`geo.coverage.cutoffs_of`):
+the summary, JSON and tables give the share at each; ``--nth 2`` adds each point's minutes to its
+second-nearest distinct station (``minutes_2nd``) and the share of demand with two stations within
+each threshold (a fallback when the nearest is closed or full).
 
 ``--demand`` may be given several times; the frames are combined. Without ``--demand`` the street
 length of the network is the demand (the sanitation-beat proxy, layer ``street_length``) and the
@@ -17,7 +23,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -90,21 +96,20 @@ def _check_inputs(
     *, mode: str, minutes: float, horizon_minutes: float, snap_meters: float, open_at: str | None,
     amenity: Sequence[str], clip: str | None, resolution: int | None = None, top: int | None = None,
 ) -> tuple[str, datetime | None, list[str], Any]:
-    """Validate the cheap options before any file is read."""
+    """Validate the cheap options before any file is read (wordings of :mod:`geo.checks`)."""
     from geo.catalog import resolve_amenity, resolve_mode
+    from geo.checks import check_count, check_horizon_minutes, check_minutes, check_non_negative
 
     with option_errors("--mode"):
         mode = resolve_mode(mode)
-    if not (math.isfinite(minutes) and minutes > 0):
-        raise fail(f"--minutes must be a number > 0, got {minutes:g}")
-    if not (math.isfinite(horizon_minutes) and horizon_minutes >= minutes):
-        raise fail(f"--horizon-minutes must be ≥ --minutes ({minutes:g}), got {horizon_minutes:g}")
-    if not (math.isfinite(snap_meters) and snap_meters >= 0):
-        raise fail(f"--snap-meters must be ≥ 0, got {snap_meters:g}")
+    with option_errors():
+        minutes = check_minutes(minutes, field="--minutes")
+        check_horizon_minutes(horizon_minutes, minutes=minutes, field="--horizon-minutes")
+        check_non_negative(snap_meters, field="--snap-meters", unit="metres")
+        if top is not None:
+            check_count(top, field="--top")
     if resolution is not None and not 0 <= resolution <= 15:
         raise fail(f"--resolution must be an H3 resolution 0–15, got {resolution}")
-    if top is not None and top < 1:
-        raise fail(f"--top must be ≥ 1, got {top}")
     when = None
     if open_at is not None:
         from geo.hours import parse_when
@@ -131,6 +136,23 @@ class Run:
     demand_info: DemandInfo
     #: with --amenity: the stations with no amenity data (unknown, not known to lack it)
     amenity_unknown: list[str] | None = None
+    #: with several --minutes or --nth: the shares at each threshold (geo.coverage.CutoffCoverage)
+    cutoffs: Any = None
+
+    @property
+    def by_area(self) -> Any:
+        """The per-area table (with a column per threshold when several were asked for)."""
+        return self.result.by_area if self.cutoffs is None else self.cutoffs.by_area
+
+    @property
+    def by_group(self) -> Any:
+        """The per-group table (with a column per threshold when several were asked for)."""
+        return self.result.by_group if self.cutoffs is None else self.cutoffs.by_group
+
+    @property
+    def demand(self) -> Any:
+        """The demand points with their minutes (and ``minutes_2nd`` … with --nth)."""
+        return self.result.demand if self.cutoffs is None else self.cutoffs.demand
 
 
 def run_coverage(
@@ -191,14 +213,29 @@ def run_coverage(
     return Run(result=result, stations=station_frame, demand_info=info, amenity_unknown=unknown)
 
 
+def with_cutoffs(run: Run, minutes: Sequence[float], nth: int | None) -> Run:
+    """``run`` with the shares at every threshold of ``minutes`` (and the ``nth`` nearest station)
+    when several thresholds or ``nth`` were asked for; one threshold alone: ``run`` as it is."""
+    if len(minutes) < 2 and nth is None:
+        return run
+    from geo.coverage import cutoffs_of
+
+    with option_errors():
+        return replace(run, cutoffs=cutoffs_of(run.result, minutes, nth=nth))
+
+
 def coverage_dict(run: Run) -> dict[str, Any]:
-    """Summary keys + ``by_area`` + ``by_group`` (+ ``demand`` provenance) as JSON-ready data."""
+    """Summary keys + ``by_area`` + ``by_group`` (+ ``demand`` provenance) as JSON-ready data; with
+    several thresholds or ``--nth`` also ``cutoffs`` (one entry per threshold) and ``nth``."""
     out = run.result.summary.as_dict()
-    out["by_area"] = records(run.result.by_area)
-    out["by_group"] = records(run.result.by_group)
+    out["by_area"] = records(run.by_area)
+    out["by_group"] = records(run.by_group)
     out["demand"] = run.demand_info.as_dict()
     if run.amenity_unknown is not None:
         out["amenity_unknown"] = {"count": len(run.amenity_unknown), "stations": run.amenity_unknown[:100]}
+    if run.cutoffs is not None:
+        out["cutoffs"] = run.cutoffs.cutoff_dicts()
+        out["nth"] = run.cutoffs.nth
     return out
 
 
@@ -206,12 +243,15 @@ def _fmt(x: Any, spec: str = ".1f") -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
+def _pct(x: Any) -> str:
+    return _fmt(None if x is None else 100 * x)
+
+
 def print_summary(run: Run) -> None:
     s = run.result.summary.as_dict()
-    share = s["covered_share"]
     typer.echo(
         f"{s['mode']}, {s['minutes']:g} min: {s['stations']} station(s); covered {s['demand_covered']:.1f} "
-        f"of {s['demand_total']:.1f} demand ({_fmt(None if share is None else 100 * share)} %); "
+        f"of {s['demand_total']:.1f} demand ({_pct(s['covered_share'])} %); "
         f"minutes mean {_fmt(s['mean_minutes'])}, median {_fmt(s['median_minutes'])}, "
         f"p95 {_fmt(s['p95_minutes'])}"
     )
@@ -219,23 +259,50 @@ def print_summary(run: Run) -> None:
         f"unreachable {s['unreachable']['count']} point(s) (weight {s['unreachable']['weight']:.1f}); "
         f"unsnappable {s['unsnappable']['count']} point(s) (weight {s['unsnappable']['weight']:.1f})"
     )
+    if run.cutoffs is not None:
+        _print_cutoffs(run.cutoffs)
     for note in run.demand_info.notes:
         typer.echo(f"note: {note}")
     if run.amenity_unknown:
         shown = ", ".join(run.amenity_unknown[:10]) + (" …" if len(run.amenity_unknown) > 10 else "")
         typer.echo(f"note: --amenity: {len(run.amenity_unknown)} station(s) have no amenity data (unknown, "
                    f"left out of the count): {shown}")
-    tables = (("by group", run.result.by_group, "group"), ("by area", run.result.by_area, "area_name"))
-    for title, frame, key in tables:
+    for title, frame, key in (("by group", run.by_group, "group"), ("by area", run.by_area, "area_name")):
         if frame.empty:
             continue
         typer.echo(f"{title}:")
         for rec in records(frame):
             typer.echo(
                 f"  {rec[key]!s:<24} covered {rec['demand_covered']:>10.1f} / {rec['demand_total']:>10.1f} "
-                f"({_fmt(None if rec['covered_share'] is None else 100 * rec['covered_share'])} %), "
-                f"median {_fmt(rec['median_minutes'])} min"
+                f"({_pct(rec['covered_share'])} %), median {_fmt(rec['median_minutes'])} min"
+                + _row_cutoffs(rec, run.cutoffs)
             )
+
+
+def _print_cutoffs(cc: Any) -> None:
+    """One line per threshold: the covered weight and share (and with --nth those of the fallback)."""
+    from geo.coverage import ordinal
+
+    for row in cc.cutoff_dicts():
+        line = (f"within {row['minutes']:g} min: covered {row['demand_covered']:.1f} of "
+                f"{row['demand_total']:.1f} ({_pct(row['covered_share'])} %)")
+        if cc.nth is not None:
+            line += (f"; {ordinal(cc.nth)} station within {row['minutes']:g} min: "
+                     f"{row['demand_covered_nth']:.1f} ({_pct(row['covered_share_nth'])} %)")
+        typer.echo(line)
+
+
+def _row_cutoffs(rec: dict[str, Any], cc: Any) -> str:
+    """`` · 5 min 32.3 % · 10 min 41.7 %`` (and ``· 2nd 5 min 20.0 %`` …) for one table row."""
+    if cc is None:
+        return ""
+    from geo.coverage import cutoff_column, ordinal
+
+    parts = [f"{t:g} min {_pct(rec[cutoff_column('covered_share', t)])} %" for t in cc.minutes]
+    if cc.nth is not None:
+        parts += [f"{ordinal(cc.nth)} {t:g} min {_pct(rec[cutoff_column('covered_share', t, cc.nth)])} %"
+                  for t in cc.minutes]
+    return " · " + " · ".join(parts)
 
 
 def _gap_records(gaps: Any) -> list[dict[str, Any]]:
@@ -297,146 +364,174 @@ SPEED_OPT = typer.Option(None, "--speed-kph", help="speed, km/h (default from da
 ALL_STATUSES_OPT = typer.Option(False, "--all-statuses", help="count planned and closed stations too")
 JSON_OPT = typer.Option(False, "--json", help="print JSON")
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="log progress")
+MINUTES_LIST_OPT = typer.Option(
+    "15", "--minutes", help="travel-time threshold(s), minutes: 15, or several from one search: 5,10,15"
+)
+NTH_OPT = typer.Option(
+    None, "--nth", help="also the N-th nearest station (N ≥ 2): minutes_2nd per point and the share with "
+    "N stations within each threshold (a fallback when the nearest is closed or full)",
+)
+COVERAGE_OUT_OPT = typer.Option(
+    None, "--out",
+    help="directory for demand.geojson, covered_area.geojson, gaps.geojson, by_area/by_group.csv",
+)
+LANG_OPT = typer.Option("", "--lang", help="zh or en: CSV headers (default YIZHAN_LANG, else en)")
 
 
 def register(app: typer.Typer) -> None:
     """Add ``yizhan coverage`` and ``yizhan gaps`` to the main app."""
+    app.command("coverage")(domain_errors(coverage_command))
+    app.command("gaps")(domain_errors(gaps_command))
 
-    @app.command("coverage")
-    @domain_errors
-    def coverage(
-        network: Path = NETWORK_OPT,
-        stations: str = STATIONS_OPT,
-        stations_crs: str | None = STATIONS_CRS_OPT,
-        demand: list[str] = DEMAND_OPT,
-        demand_crs: str = DEMAND_CRS_OPT,
-        demand_group: str | None = DEMAND_GROUP_OPT,
-        demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
-        areas: Path | None = AREAS_OPT,
-        areas_level: str = AREAS_LEVEL_OPT,
-        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
-        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
-        mode: str = MODE_OPT,
-        minutes: float = MINUTES_OPT,
-        horizon_minutes: float = HORIZON_OPT,
-        open_at: str | None = OPEN_AT_OPT,
-        amenity: list[str] = AMENITY_OPT,
-        clip: str | None = CLIP_OPT,
-        snap_meters: float = SNAP_OPT,
-        speed_kph: float | None = SPEED_OPT,
-        all_statuses: bool = ALL_STATUSES_OPT,
-        out: Path | None = typer.Option(
-            None, "--out",
-            help="directory for demand.geojson, covered_area.geojson, gaps.geojson, by_area/by_group.csv",
-        ),
-        resolution: int = typer.Option(9, "--resolution", help="H3 resolution of gaps.geojson"),
-        lang: str = typer.Option("", "--lang", help="zh or en: CSV headers (default YIZHAN_LANG, else en)"),
-        as_json: bool = JSON_OPT,
-        verbose: bool = VERBOSE_OPT,
-    ) -> None:
-        """Share of demand within --minutes of an open station, per area and worker group."""
-        setup_logging(verbose)
-        if out is not None and out.exists() and not out.is_dir():
-            raise fail(f"--out: {out} exists and is not a directory")
-        if lang and lang not in ("zh", "en"):
-            raise fail(f"--lang must be zh or en, got {lang!r}")
-        run = run_coverage(
-            network=network, stations=stations, stations_crs=stations_crs, demand=demand,
-            demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
-            areas=areas, areas_level=areas_level, areas_code_field=areas_code_field,
-            areas_name_field=areas_name_field, mode=mode, minutes=minutes,
-            horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
-            snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses, resolution=resolution,
-        )
-        payload = coverage_dict(run)
-        if out is not None:
-            written = write_outputs(run, out, resolution=resolution, lang=lang or default_lang("en"))
-            payload["outputs"] = [str(p) for p in written]
-        if as_json:
-            print_json(payload)
-            return
-        print_summary(run)
-        if out is not None:
-            typer.echo(f"wrote {', '.join(payload['outputs'])}")
 
-    @app.command("gaps")
-    @domain_errors
-    def gaps(
-        network: Path = NETWORK_OPT,
-        stations: str = STATIONS_OPT,
-        stations_crs: str | None = STATIONS_CRS_OPT,
-        demand: list[str] = DEMAND_OPT,
-        demand_crs: str = DEMAND_CRS_OPT,
-        demand_group: str | None = DEMAND_GROUP_OPT,
-        demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
-        areas: Path | None = AREAS_OPT,
-        areas_level: str = AREAS_LEVEL_OPT,
-        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
-        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
-        mode: str = MODE_OPT,
-        minutes: float = MINUTES_OPT,
-        horizon_minutes: float = HORIZON_OPT,
-        open_at: str | None = OPEN_AT_OPT,
-        amenity: list[str] = AMENITY_OPT,
-        clip: str | None = CLIP_OPT,
-        snap_meters: float = SNAP_OPT,
-        speed_kph: float | None = SPEED_OPT,
-        all_statuses: bool = ALL_STATUSES_OPT,
-        resolution: int = typer.Option(
-            9, "--resolution", help="H3 resolution 0–15 (9: hexagons of ≈0.1 km²)"
-        ),
-        top: int = typer.Option(10, "--top", help="print this many of the biggest gaps"),
-        out: Path | None = typer.Option(
-            None, "--out", help="GeoJSON file for every ranked hexagon (a directory gets gaps.geojson)"
-        ),
-        as_json: bool = JSON_OPT,
-        verbose: bool = VERBOSE_OPT,
-    ) -> None:
-        """Uncovered demand on H3 hexagons, biggest gap first, with the nearest station of each."""
-        setup_logging(verbose)
-        run = run_coverage(
-            network=network, stations=stations, stations_crs=stations_crs, demand=demand,
-            demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
-            areas=areas, areas_level=areas_level, areas_code_field=areas_code_field,
-            areas_name_field=areas_name_field, mode=mode, minutes=minutes,
-            horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
-            snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses,
-            resolution=resolution, top=top,
-        )
-        from geo.gaps import find_gaps
+def _check_coverage_options(
+    out: Path | None, lang: str, minutes: str, nth: int | None
+) -> tuple[tuple[float, ...], int | None]:
+    """The options only ``yizhan coverage`` has, checked before any file is read."""
+    from geo.checks import check_minutes_spec, check_nth
 
-        hexes = find_gaps(run.result, resolution=resolution, stations=run.result.stations)
-        written: Path | None = None
-        if out is not None:
-            target = out / "gaps.geojson" if (out.is_dir() or not out.suffix) else out
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written = write_geojson(hexes, target)
-        if as_json:
-            a = hexes.attrs
-            print_json({
-                "mode": run.result.summary.mode,
-                "minutes": float(minutes),
-                "resolution": int(resolution),
-                "hexagons": len(hexes),
-                "uncovered_weight": a["uncovered_weight"],
-                "uncovered_count": a["uncovered_count"],
-                "unsnappable": {"count": a["unsnappable_count"], "weight": a["unsnappable_weight"]},
-                "summary": run.result.summary.as_dict(),
-                "demand": run.demand_info.as_dict(),
-                "top": _gap_records(hexes.head(top)),
-                "output": None if written is None else str(written),
-            })
-            return
-        for note in run.demand_info.notes:
-            typer.echo(f"note: {note}")
-        print_gaps(hexes, n=top)
-        if written is not None:
-            typer.echo(f"wrote {written}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise fail(f"--out: {out} exists and is not a directory")
+    if lang and lang not in ("zh", "en"):
+        raise fail(f"--lang must be zh or en, got {lang!r}")
+    with option_errors():
+        cuts = check_minutes_spec(minutes, field="--minutes")
+        return cuts, None if nth is None else check_nth(nth, field="--nth")
+
+
+def coverage_command(
+    network: Path = NETWORK_OPT,
+    stations: str = STATIONS_OPT,
+    stations_crs: str | None = STATIONS_CRS_OPT,
+    demand: list[str] = DEMAND_OPT,
+    demand_crs: str = DEMAND_CRS_OPT,
+    demand_group: str | None = DEMAND_GROUP_OPT,
+    demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
+    areas: Path | None = AREAS_OPT,
+    areas_level: str = AREAS_LEVEL_OPT,
+    areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+    areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
+    mode: str = MODE_OPT,
+    minutes: str = MINUTES_LIST_OPT,
+    nth: int | None = NTH_OPT,
+    horizon_minutes: float = HORIZON_OPT,
+    open_at: str | None = OPEN_AT_OPT,
+    amenity: list[str] = AMENITY_OPT,
+    clip: str | None = CLIP_OPT,
+    snap_meters: float = SNAP_OPT,
+    speed_kph: float | None = SPEED_OPT,
+    all_statuses: bool = ALL_STATUSES_OPT,
+    out: Path | None = COVERAGE_OUT_OPT,
+    resolution: int = typer.Option(9, "--resolution", help="H3 resolution of gaps.geojson"),
+    lang: str = LANG_OPT,
+    as_json: bool = JSON_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Share of demand within --minutes of an open station, per area and worker group."""
+    setup_logging(verbose)
+    cuts, nth = _check_coverage_options(out, lang, minutes, nth)
+    run = run_coverage(
+        network=network, stations=stations, stations_crs=stations_crs, demand=demand,
+        demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
+        areas=areas, areas_level=areas_level, areas_code_field=areas_code_field,
+        areas_name_field=areas_name_field, mode=mode, minutes=cuts[-1],
+        horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
+        snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses, resolution=resolution,
+    )  # fmt: skip
+    run = with_cutoffs(run, cuts, nth)
+    payload = coverage_dict(run)
+    if out is not None:
+        written = write_outputs(run, out, resolution=resolution, lang=lang or default_lang("en"))
+        payload["outputs"] = [str(p) for p in written]
+    if as_json:
+        print_json(payload)
+        return
+    print_summary(run)
+    if out is not None:
+        typer.echo(f"wrote {', '.join(payload['outputs'])}")
+
+
+def gaps_command(
+    network: Path = NETWORK_OPT,
+    stations: str = STATIONS_OPT,
+    stations_crs: str | None = STATIONS_CRS_OPT,
+    demand: list[str] = DEMAND_OPT,
+    demand_crs: str = DEMAND_CRS_OPT,
+    demand_group: str | None = DEMAND_GROUP_OPT,
+    demand_weight_field: str | None = DEMAND_WEIGHT_OPT,
+    areas: Path | None = AREAS_OPT,
+    areas_level: str = AREAS_LEVEL_OPT,
+    areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+    areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
+    mode: str = MODE_OPT,
+    minutes: float = MINUTES_OPT,
+    horizon_minutes: float = HORIZON_OPT,
+    open_at: str | None = OPEN_AT_OPT,
+    amenity: list[str] = AMENITY_OPT,
+    clip: str | None = CLIP_OPT,
+    snap_meters: float = SNAP_OPT,
+    speed_kph: float | None = SPEED_OPT,
+    all_statuses: bool = ALL_STATUSES_OPT,
+    resolution: int = typer.Option(9, "--resolution", help="H3 resolution 0–15 (9: hexagons of ≈0.1 km²)"),
+    top: int = typer.Option(10, "--top", help="print this many of the biggest gaps"),
+    out: Path | None = typer.Option(
+        None, "--out", help="GeoJSON file for every ranked hexagon (a directory gets gaps.geojson)"
+    ),
+    as_json: bool = JSON_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Uncovered demand on H3 hexagons, biggest gap first, with the nearest station of each."""
+    setup_logging(verbose)
+    run = run_coverage(
+        network=network, stations=stations, stations_crs=stations_crs, demand=demand,
+        demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
+        areas=areas, areas_level=areas_level, areas_code_field=areas_code_field,
+        areas_name_field=areas_name_field, mode=mode, minutes=minutes,
+        horizon_minutes=horizon_minutes, open_at=open_at, amenity=amenity, clip=clip,
+        snap_meters=snap_meters, speed_kph=speed_kph, all_statuses=all_statuses,
+        resolution=resolution, top=top,
+    )  # fmt: skip
+    from geo.gaps import find_gaps
+
+    hexes = find_gaps(run.result, resolution=resolution, stations=run.result.stations)
+    written: Path | None = None
+    if out is not None:
+        target = out / "gaps.geojson" if (out.is_dir() or not out.suffix) else out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = write_geojson(hexes, target)
+    if as_json:
+        print_json(_gaps_dict(run, hexes, minutes=minutes, resolution=resolution, top=top, written=written))
+        return
+    for note in run.demand_info.notes:
+        typer.echo(f"note: {note}")
+    print_gaps(hexes, n=top)
+    if written is not None:
+        typer.echo(f"wrote {written}")
+
+
+def _gaps_dict(
+    run: Run, hexes: Any, *, minutes: float, resolution: int, top: int, written: Path | None
+) -> dict[str, Any]:
+    a = hexes.attrs
+    return {
+        "mode": run.result.summary.mode,
+        "minutes": float(minutes),
+        "resolution": int(resolution),
+        "hexagons": len(hexes),
+        "uncovered_weight": a["uncovered_weight"],
+        "uncovered_count": a["uncovered_count"],
+        "unsnappable": {"count": a["unsnappable_count"], "weight": a["unsnappable_weight"]},
+        "summary": run.result.summary.as_dict(),
+        "demand": run.demand_info.as_dict(),
+        "top": _gap_records(hexes.head(top)),
+        "output": None if written is None else str(written),
+    }
 
 
 def write_outputs(run: Run, out: Path, *, resolution: int = 9, lang: str = "en") -> list[Path]:
     """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv (headers
-    in ``lang``: ``en`` the column names, ``zh`` Chinese)."""
+    in ``lang``: ``en`` the column names, ``zh`` Chinese). With several thresholds the tables have a
+    column per threshold and covered_area/gaps are those of the largest."""
     from geo.coverage import covered_area
     from geo.gaps import find_gaps
     from geo.report import headers
@@ -444,10 +539,10 @@ def write_outputs(run: Run, out: Path, *, resolution: int = 9, lang: str = "en")
 
     out.mkdir(parents=True, exist_ok=True)
     result = run.result
-    written = [write_geojson(result.demand, out / "demand.geojson")]
+    written = [write_geojson(run.demand, out / "demand.geojson")]
     written.append(write_geojson(covered_area(result), out / "covered_area.geojson"))
     written.append(write_geojson(find_gaps(result, resolution=resolution, stations=result.stations),
                                  out / "gaps.geojson"))
-    for name, frame in (("by_area.csv", result.by_area), ("by_group.csv", result.by_group)):
+    for name, frame in (("by_area.csv", run.by_area), ("by_group.csv", run.by_group)):
         written.append(write_csv(headers(frame, lang), out / name))  # no live formulas, atomic
     return written

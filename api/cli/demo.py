@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         from geo.siting.plan import METHODS
         from geo.study import SHENZHEN_OSM, SHENZHEN_POIS, run_study
 
-        check_choice(method, METHODS, field="--method")
+        check_choice(method, field="--method", choices=METHODS)
         root = (data_dir or default_data_dir()).expanduser()
         osm, pois_path = root / SHENZHEN_OSM, root / SHENZHEN_POIS
         for path in (osm, pois_path):

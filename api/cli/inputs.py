@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from api.cli._common import exit_code_for, fail
+from api.cli.lang import default_lang  # noqa: F401  (the commands import it from here)
 from geo.errors import InputError, YizhanError
 
 STREET_LENGTH_NOTE = (
@@ -225,14 +226,6 @@ AREAS_CODE_FIELD_OPT = typer.Option(
 AREAS_NAME_FIELD_OPT = typer.Option(
     None, "--areas-name-field", help="name column of --areas (default: name, 名称…)"
 )
-
-
-def default_lang(fallback: str = "zh") -> str:
-    """``YIZHAN_LANG`` (zh or en) for CLI messages and table headers, else ``fallback``."""
-    import os
-
-    value = os.environ.get("YIZHAN_LANG", "").strip().lower()
-    return value if value in ("zh", "en") else fallback
 
 
 def demand_specs(spec: str | Sequence[str] | None) -> list[str]:

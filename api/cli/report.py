@@ -8,7 +8,9 @@ Example::
 
 writes ``report.md`` (Chinese, headed with ``--title`` or the areas' name), ``coverage_map.html``,
 ``finder.html``, ``coverage_by_area.csv/.xlsx`` (one whole-area row without ``--areas``),
-``coverage_by_group.csv/.xlsx``, ``gaps_<mode>.geojson`` and, with ``--add``, ``proposals.geojson/.csv``.
+``coverage_by_group.csv/.xlsx``, ``gaps_<mode>.geojson``, with ``--add`` ``proposals.geojson/.csv``, with
+``--pdf`` ``report.pdf``, and with ``--scenario A --scenario B`` (stored plans, evaluated on the same
+network, demand and areas) a 方案比较 section in report.md and report.pdf and ``comparison.csv/.xlsx``.
 Nothing is written to the registry; nothing of the bundled sample is read.
 
 :func:`write_report` (maps + :func:`geo.report.write_study`) is shared with ``yizhan demo``.
@@ -20,6 +22,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +62,7 @@ def _center(result: Any) -> tuple[float, float] | None:
 
 def write_report(
     result: Any, out: Path, *, place: str, title: str | None, notes: Sequence[str],
-    map_title: str, crs: str = "wgs84", lang: str = "zh",
+    map_title: str, crs: str = "wgs84", lang: str = "zh", appendix: str = "",
 ) -> list[Path]:
     """The two maps (assets inlined) and every file of :func:`geo.report.write_study`."""
     from geo.report import write_study
@@ -84,7 +87,8 @@ def write_report(
     finder = finder_page(open_stations, api_base=None, assets="inline", center=center,
                          lang="en" if lang == "en" else "zh")
     written.append(_save(out / "finder.html", finder))
-    written += write_study(result, out, place=place, title=title, notes=notes, crs=crs, lang=lang)
+    written += write_study(result, out, place=place, title=title, notes=notes, crs=crs, lang=lang,
+                           appendix=appendix)
     return written
 
 
@@ -129,90 +133,175 @@ def _notes(stations: str, demand_source: str, off: list[str], areas: Path | None
     return notes
 
 
+def _thresholds(text: str) -> tuple[float, ...]:
+    """--minutes: one threshold or several (5,10,15); the largest is the report's service threshold."""
+    from geo.checks import check_minutes_spec
+
+    with option_errors():
+        return check_minutes_spec(text, field="--minutes")
+
+
+@dataclass(frozen=True, eq=False)
+class Loaded:
+    """The inputs of one report: networks by mode, stations, demand, areas, the place's name."""
+
+    networks: dict[str, Any]
+    stations: Any
+    demand: Any
+    demand_source: str
+    areas: Any
+    place: str
+    off_network: list[str]
+
+    @property
+    def siting_mode(self) -> str:
+        """The mode proposals and comparisons use: walk when given, else the first network's."""
+        return "walk" if "walk" in self.networks else next(iter(self.networks))
+
+
+def _load(network: list[str], clip: str | None, stations: str, stations_crs: str | None, demand: list[str],
+          demand_crs: str, areas: Path | None, area_fields: tuple[str, str | None, str | None],
+          title: str | None) -> Loaded:
+    """Every input of ``yizhan report``, each failure naming its option."""
+    from geo.report import area_title, stations_off_network, whole_area
+
+    networks = _networks(network, clip)
+    first = next(iter(networks))
+    station_frame = load_stations(stations, crs=stations_crs)
+    with option_errors("--stations"):
+        off = stations_off_network(networks, station_frame)
+    streets = networks.get("walk", networks[first])
+    demand_frame, info = load_demand(demand, street_network=lambda: streets, crs=demand_crs, group=None,
+                                     weight_field=None, clip=None)
+    level, code_field, name_field = area_fields
+    area_frame = None if areas is None else load_areas(
+        areas, level=level, code_field=code_field, name_field=name_field)
+    place = title or area_title(area_frame, Path(network[0].partition("=")[2]).stem)
+    if area_frame is None:
+        area_frame = whole_area(place, [demand_frame.geometry, station_frame.geometry])
+    return Loaded(networks, station_frame, demand_frame, info.demand_source, area_frame, place, off)
+
+
+def _study(loaded: Loaded, *, demand_spec: str, add: int, candidates: str, cuts: tuple[float, ...],
+           method: str) -> Any:
+    from geo.study import run_study
+
+    cands = loaded.stations.iloc[:0]
+    if add:
+        with option_errors("--candidates"):
+            cands = load_candidates(candidates, demand_spec=demand_spec,
+                                    network=loaded.networks[loaded.siting_mode])
+    with option_errors():
+        return run_study(loaded.networks, loaded.stations, loaded.demand, cands, minutes=cuts[-1],
+                         cutoffs=cuts, add=add, siting_mode=loaded.siting_mode, areas=loaded.areas,
+                         method=method)
+
+
+def _scenarios(names: Sequence[str], loaded: Loaded, minutes: float) -> Any:
+    """The comparison of the plans named by ``--scenario`` (one: ``base`` against it) on the report's
+    network (its siting mode), demand and areas, or None without ``--scenario``."""
+    if not names:
+        return None
+    from api.cli.scenario import Inputs, compare_stored
+
+    first, second = (names[0], names[1]) if len(names) == 2 else ("base", names[0])
+    inputs = Inputs(loaded.networks[loaded.siting_mode], loaded.demand, loaded.areas)
+    return compare_stored(first, second, inputs, minutes, mode=loaded.siting_mode)
+
+
+def report(
+    network: list[str] = typer.Option([], "--network", help="MODE=FILE street network (repeatable)"),
+    stations: str = typer.Option(..., "--stations", help="station file (CSV/XLSX/GeoJSON) or 'db'"),
+    stations_crs: str | None = typer.Option(None, "--stations-crs", help="wgs84, gcj02 or bd09"),
+    demand: list[str] = typer.Option(
+        [], "--demand", help="points file, pois:FILE or network (repeatable; default network)"),
+    demand_crs: str = typer.Option("wgs84", "--demand-crs", help="CRS of a demand points file"),
+    areas: Path | None = AREAS_OPT,
+    areas_level: str = AREAS_LEVEL_OPT,
+    areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
+    areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
+    title: str | None = typer.Option(None, "--title", help="the area's name, e.g. 南京市玄武区"),
+    add: int = typer.Option(0, "--add", min=0, max=50, help="new stations to propose (0: none)"),
+    candidates: str = typer.Option(
+        "network:300", "--candidates", help="sites for --add: a file, pois:FILE or network[:METERS]"),
+    minutes: str = typer.Option("15", "--minutes", help="service threshold(s), minutes: 15 or 5,10,15"),
+    clip: str | None = typer.Option(
+        None, "--clip", help="clip .osm/.graphml networks to lon0,lat0,lon1,lat1"),
+    crs: str = typer.Option("wgs84", "--crs", help="coordinates of proposals.csv: wgs84, gcj02, bd09"),
+    lang: str = typer.Option(
+        "", "--lang", help="zh or en: messages and table headers (default YIZHAN_LANG, else zh)"),
+    method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
+    scenario: list[str] = typer.Option(
+        [], "--scenario", help="stored scenario to compare (twice: A then B; once: base against it)"),
+    out: Path = typer.Option(..., "--out", help="output directory"),
+    pdf: bool = typer.Option(False, "--pdf", help="also write report.pdf (A4, Chinese, static maps)"),
+    as_json: bool = typer.Option(False, "--json", help="print the headline numbers as JSON"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Coverage, gaps and (with --add) proposals for your own area, as a report directory."""
+    from geo.crs import resolve_crs
+    from geo.report import check_lang
+
+    setup_logging(verbose)
+    cuts = _thresholds(minutes)
+    with option_errors("--crs"):
+        crs = resolve_crs(crs)
+    with option_errors("--lang"):
+        lang = check_lang(lang or default_lang())
+    if method not in {"exact", "greedy"}:
+        raise fail(f"--method must be exact or greedy, got {method!r}")
+    if len(scenario) > 2:
+        raise fail(f"--scenario: give one or two stored plans (one: against its base), got {len(scenario)}")
+    loaded = _load(network, clip, stations, stations_crs, demand, demand_crs, areas,
+                   (areas_level, areas_code_field, areas_name_field), title)
+    comparison = _scenarios(scenario, loaded, cuts[-1])  # before the study: an unknown plan fails fast
+    result = _study(loaded, demand_spec=(demand or ["network"])[0], add=add, candidates=candidates,
+                    cuts=cuts, method=method)
+    notes = _notes(stations, loaded.demand_source, loaded.off_network, areas)
+    written = _write(result, loaded, comparison, out=out, notes=notes, crs=crs, lang=lang, pdf=pdf)
+    head = result.headline()
+    head.update(place=loaded.place, demand_source=loaded.demand_source,
+                stations_off_network=loaded.off_network, files=[str(p) for p in written])
+    if as_json:
+        print_json(json.loads(json.dumps(head, default=str)))
+        return
+    _print_summary(result, place=loaded.place, demand_source=loaded.demand_source, notes=notes[2:],
+                   written=written, out=out, lang=lang)
+
+
+def _write(result: Any, loaded: Loaded, comparison: Any, *, out: Path, notes: list[str], crs: str, lang: str,
+           pdf: bool) -> list[Path]:
+    """The report directory: maps, tables, report.md and, with ``pdf``, report.pdf; a comparison of
+    scenarios adds its 方案比较 section to both and comparison.csv/.xlsx."""
+    from geo.scenario.compare import comparison_markdown
+
+    place, minutes = loaded.place, result.minutes
+    appendix = "" if comparison is None else comparison_markdown(comparison)
+    written = write_report(result, out, place=place, title=None, notes=notes, appendix=appendix,
+                           map_title=f"{place}工会驿站{minutes:g}分钟服务圈", crs=crs, lang=lang)
+    if comparison is not None:
+        from api.cli.scenario import Inputs, write_comparison
+
+        inputs = Inputs(loaded.networks[loaded.siting_mode], loaded.demand, loaded.areas)
+        written += write_comparison(comparison, out, inputs=inputs, pdf=False)
+    if pdf:
+        from maps.report_pdf import ReportMeta, write_report_pdf
+
+        sections: list[str] = []
+        if comparison is not None:
+            from maps.comparison_pdf import comparison_sections
+
+            network = loaded.networks[loaded.siting_mode]
+            number = "六、" if result.siting is not None else "五、"  # after the report's own sections
+            sections = comparison_sections(comparison, network, areas=loaded.areas, number=number)
+        meta = ReportMeta(title=f"{place}十五分钟工会服务圈评估报告", place=place, notes=tuple(notes))
+        written.append(write_report_pdf(result, out / "report.pdf", meta=meta, appendix=sections))
+    return written
+
+
 def register(app: typer.Typer) -> None:
     """Add ``yizhan report`` to the main app."""
-
-    @app.command("report")
-    @domain_errors
-    def report(
-        network: list[str] = typer.Option([], "--network", help="MODE=FILE street network (repeatable)"),
-        stations: str = typer.Option(..., "--stations", help="station file (CSV/XLSX/GeoJSON) or 'db'"),
-        stations_crs: str | None = typer.Option(None, "--stations-crs", help="wgs84, gcj02 or bd09"),
-        demand: list[str] = typer.Option(
-            [], "--demand", help="points file, pois:FILE or network (repeatable; default network)"),
-        demand_crs: str = typer.Option("wgs84", "--demand-crs", help="CRS of a demand points file"),
-        areas: Path | None = AREAS_OPT,
-        areas_level: str = AREAS_LEVEL_OPT,
-        areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
-        areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
-        title: str | None = typer.Option(None, "--title", help="the area's name, e.g. 南京市玄武区"),
-        add: int = typer.Option(0, "--add", min=0, max=50, help="new stations to propose (0: none)"),
-        candidates: str = typer.Option(
-            "network:300", "--candidates", help="sites for --add: a file, pois:FILE or network[:METERS]"),
-        minutes: float = typer.Option(15.0, "--minutes", min=1, max=120, help="service threshold, minutes"),
-        clip: str | None = typer.Option(
-            None, "--clip", help="clip .osm/.graphml networks to lon0,lat0,lon1,lat1"),
-        crs: str = typer.Option("wgs84", "--crs", help="coordinates of proposals.csv: wgs84, gcj02, bd09"),
-        lang: str = typer.Option(
-            "", "--lang", help="zh or en: messages and table headers (default YIZHAN_LANG, else zh)"),
-        method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
-        out: Path = typer.Option(..., "--out", help="output directory"),
-        pdf: bool = typer.Option(False, "--pdf", help="also write report.pdf (A4, Chinese, static maps)"),
-        as_json: bool = typer.Option(False, "--json", help="print the headline numbers as JSON"),
-        verbose: bool = typer.Option(False, "--verbose", "-v"),
-    ) -> None:
-        """Coverage, gaps and (with --add) proposals for your own area, as a report directory."""
-        from geo.crs import resolve_crs
-        from geo.report import area_title, check_lang, stations_off_network, whole_area
-        from geo.study import run_study
-
-        setup_logging(verbose)
-        with option_errors("--crs"):
-            crs = resolve_crs(crs)
-        with option_errors("--lang"):
-            lang = check_lang(lang or default_lang())
-        if method not in {"exact", "greedy"}:
-            raise fail(f"--method must be exact or greedy, got {method!r}")
-        networks = _networks(network, clip)
-        first = next(iter(networks))
-        station_frame = load_stations(stations, crs=stations_crs)
-        with option_errors("--stations"):
-            off = stations_off_network(networks, station_frame)
-        streets = networks.get("walk", networks[first])
-        demand_frame, info = load_demand(demand, street_network=lambda: streets, crs=demand_crs, group=None,
-                                         weight_field=None, clip=None)
-        area_frame = None if areas is None else load_areas(
-            areas, level=areas_level, code_field=areas_code_field, name_field=areas_name_field)
-        place = title or area_title(area_frame, Path(network[0].partition("=")[2]).stem)
-        if area_frame is None:
-            area_frame = whole_area(place, [demand_frame.geometry, station_frame.geometry])
-        cands = None
-        if add:
-            with option_errors("--candidates"):
-                cands = load_candidates(candidates, demand_spec=(demand or ["network"])[0],
-                                        network=networks.get("walk", networks[first]))
-        with option_errors():
-            result = run_study(
-                networks, station_frame, demand_frame, cands if cands is not None else station_frame.iloc[:0],
-                minutes=minutes, add=add, siting_mode="walk" if "walk" in networks else first,
-                areas=area_frame, method=method,
-            )
-        notes = _notes(stations, info.demand_source, off, areas)
-        written = write_report(result, out, place=place, title=None, notes=notes,
-                               map_title=f"{place}工会驿站{minutes:g}分钟服务圈", crs=crs, lang=lang)
-        if pdf:
-            from maps.report_pdf import ReportMeta, write_report_pdf
-
-            meta = ReportMeta(title=f"{place}十五分钟工会服务圈评估报告", place=place, notes=tuple(notes))
-            written.append(write_report_pdf(result, out / "report.pdf", meta=meta))
-        head = result.headline()
-        head.update(place=place, demand_source=info.demand_source, stations_off_network=off,
-                    files=[str(p) for p in written])
-        if as_json:
-            print_json(json.loads(json.dumps(head, default=str)))
-            return
-        _print_summary(result, place=place, demand_source=info.demand_source, notes=notes[2:],
-                       written=written, out=out, lang=lang)
+    app.command("report")(domain_errors(report))
 
 
 #: the summary lines of ``yizhan report`` in each --lang

@@ -4,14 +4,17 @@
     yizhan scenario add 扩面 --lon 121.47 --lat 31.23 --crs gcj02 --cost 80000 --phase 1 --year 2027
     yizhan scenario close 扩面 12
     yizhan scenario eval 扩面 --network walk.npz --demand workers.csv --areas streets.geojson --out out/扩面
-    yizhan scenario compare base 扩面 --network walk.npz --demand workers.csv --out out/compare
+    yizhan scenario compare base 扩面 --network walk.npz --demand workers.csv --out out/compare --pdf
 
-``base`` in ``compare`` is the other scenario's base without actions. Scenarios live in PostGIS
+``base`` in ``compare`` is the other scenario's base without actions. ``compare --out DIR`` writes
+``comparison.csv``/``.xlsx`` (the total, every area and every worker group; the figures of ``--json``)
+and, with ``--pdf``, ``comparison.pdf`` (A4, Chinese, with a map of the difference). Scenarios live in PostGIS
 (:mod:`geo.scenario.store`); the core is :mod:`geo.scenario`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,15 +191,54 @@ def _scenario(name: str, *, base_of: str | None = None) -> Any:
     return Scenario(name=BASE, base=scn.base) if name == BASE else scn
 
 
+def compare_stored(first: str, second: str, inputs: Inputs, minutes: float, *, mode: str = "walk") -> Any:
+    """The :class:`geo.scenario.compare.PlanComparison` of two stored plans (``base``: the other plan's
+    base without actions) on the inputs; shared with ``yizhan report --scenario``."""
+    from geo.scenario.compare import compare_plans
+
+    plans = _scenario(first, base_of=second), _scenario(second, base_of=first)
+    bases = load_stations(plans[0].base, crs=None), load_stations(plans[1].base, crs=None)
+    with option_errors():
+        return compare_plans(plans, bases, inputs.network, inputs.demand, minutes=minutes, areas=inputs.areas,
+                             mode=mode)
+
+
+def write_comparison(pc: Any, out: Path, *, inputs: Inputs, pdf: bool, place: str = "") -> list[Path]:
+    """``out/comparison.csv`` and ``.xlsx`` (formulas neutralised, written atomically) and, with ``pdf``,
+    ``out/comparison.pdf``."""
+    from geo.scenario.compare import actions_table, comparison_table
+    from geo.text import write_csv, write_xlsx
+
+    table = comparison_table(pc.comparison)
+    sheets = {"总体": table[table["level"] == "total"], "分区域": table[table["level"] == "area"],
+              "分群体": table[table["level"] == "group"]}
+    for plan, stations in zip(pc.plans, pc.stations, strict=True):
+        # characters XLSX refuses in a sheet name become _
+        sheet = re.sub(r"[\\/?*\[\]:]", "_", f"动作-{plan.name}")[:31]
+        sheets[sheet] = actions_table(plan, stations, mode=pc.mode)
+    written = [write_csv(table, out / "comparison.csv", field="--out"),
+               write_xlsx(sheets, out / "comparison.xlsx", field="--out")]
+    if pdf:
+        from maps.comparison_pdf import write_comparison_pdf
+        from maps.report_pdf import ReportMeta
+
+        a, b = pc.names
+        bases = ("站点库（PostGIS）" if p.base == "db" else Path(p.base).name for p in pc.plans)
+        notes = tuple(f"方案 {p.name} 的基础站点：{base}。" for p, base in zip(pc.plans, bases, strict=True))
+        meta = ReportMeta(title=f"{place}工会驿站方案比较：{a} 与 {b}", place=place, notes=notes)
+        written.append(write_comparison_pdf(pc, out / "comparison.pdf", network=inputs.network,
+                                            areas=inputs.areas, meta=meta))
+    return written
+
+
 def _evaluate(scn: Any, inputs: Inputs, minutes: float) -> tuple[Any, float]:
     """Coverage of scenario ``scn`` on the inputs, and its cost."""
-    from geo.coverage import compute_coverage
-    from geo.scenario.plan import apply_actions
+    from geo.scenario.evaluate import evaluate_scenario  # the evaluation the API serves too
 
-    stations = apply_actions(load_stations(scn.base, crs=None), scn)
+    base = load_stations(scn.base, crs=None)
     with option_errors():
-        result = compute_coverage(inputs.network, stations, inputs.demand, minutes=minutes,
-                                  areas=inputs.areas)
+        result = evaluate_scenario(inputs.network, base, scn, inputs.demand, minutes=minutes,
+                                   areas=inputs.areas)
     return result, scn.total_cost
 
 
@@ -244,24 +286,34 @@ def compare(
     areas_level: str = AREAS_LEVEL_OPT, areas_code_field: str | None = AREAS_CODE_FIELD_OPT,
     areas_name_field: str | None = AREAS_NAME_FIELD_OPT, minutes: float = typer.Option(15.0, "--minutes"),
     out: Path | None = typer.Option(None, "--out"), as_json: bool = typer.Option(False, "--json"),
+    pdf: bool = typer.Option(False, "--pdf", help="also write DIR/comparison.pdf (A4, Chinese, map)"),
+    title: str = typer.Option("", "--title", help="the area's name for the PDF, e.g. 长沙市岳麓区"),
+    map_file: Path | None = typer.Option(None, "--map", help="write the map of B against A (HTML) here"),
 ) -> None:
     """Two plans side by side (``base`` = the other plan's base): per area and per worker group."""
     from geo.checks import check_minutes
     from geo.report import write_geojson, write_table
-    from geo.scenario.compare import compare_results
 
     minutes = check_minutes(minutes, field="--minutes")
-    plans = _scenario(first, base_of=second), _scenario(second, base_of=first)
+    if pdf and out is None:
+        raise fail("--pdf needs --out DIR (the PDF is written to DIR/comparison.pdf)")
+    for name, other in ((first, second), (second, first)):
+        _scenario(name, base_of=other)  # an unknown name fails before any file is read
     inputs = _inputs(network, mode, demand, demand_crs, areas, areas_level, areas_code_field,
                      areas_name_field)
-    a, cost_a = _evaluate(plans[0], inputs, minutes)
-    b, cost_b = _evaluate(plans[1], inputs, minutes)
-    cmp = compare_results(a, b, cost_a=cost_a, cost_b=cost_b)
+    pc = compare_stored(first, second, inputs, minutes, mode=mode)
+    cmp = pc.comparison
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         write_table(cmp.by_area, out, "compare_by_area")
         write_table(cmp.by_group, out, "compare_by_group")
         write_geojson(cmp.changed, out / "changed.geojson")
+        write_comparison(pc, out, inputs=inputs, pdf=pdf, place=title)
+    if map_file is not None:
+        from maps.scenario import write_comparison_map
+
+        write_comparison_map(map_file, pc.results[0].stations, pc.results[1].stations, cmp, name=second,
+                             base_name=first, minutes=minutes)
     if as_json:
         print_json({"a": first, "b": second, **cmp.summary, "by_area": cmp.by_area.to_dict("records"),
                     "by_group": cmp.by_group.to_dict("records")})
@@ -270,3 +322,6 @@ def compare(
     typer.echo(f"{first} → {second}: covered {100 * float(s['covered_share_a'] or 0):.1f}% → "
                f"{100 * float(s['covered_share_b'] or 0):.1f}%; workers gained {s['gained']:.1f}, lost "
                f"{s['lost']:.1f}; cost {s['cost_a']:,.0f} → {s['cost_b']:,.0f} yuan")
+    if out is not None:
+        shown = f", PDF {out / 'comparison.pdf'}" if pdf else ""
+        typer.echo(f"tables in {out / 'comparison.csv'} and .xlsx{shown}")

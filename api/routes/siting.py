@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from api.deps import SessionDep, SettingsDep
 from api.routes._geojson import json_value
-from api.schemas import ErrorBody, SitingRequest
+from api.schemas import ErrorBody, FairSitingRequest
 from api.services import served_areas, served_candidates, served_demand
 from geo.errors import InputError
 
@@ -24,11 +24,13 @@ router = APIRouter(tags=["siting"])
     },
     summary="Propose new station sites for a scenario",
 )
-def siting(request: Request, session: SessionDep, settings: SettingsDep, scenario: SitingRequest) -> Any:
+def siting(request: Request, session: SessionDep, settings: SettingsDep, scenario: FairSitingRequest) -> Any:
     """Existing open stations are fixed; candidates are host POIs (banks, fuel stations, community centres…).
 
     Give exactly one of ``add`` (maximal covering), ``target_share`` (fewest sites reaching that share of
     demand) or ``budget`` (maximal covering within the candidates' total cost). Read-only: nothing is stored.
+    Fairness (exact add/budget): ``min_share_per_area``, ``max_p95_per_area_minutes`` (both need stored
+    areas) and ``min_share_per_group``; the answer then holds the price of fairness and the binding areas.
     """
     from geo.db import repository
     from geo.siting import plan_sites
@@ -41,10 +43,9 @@ def siting(request: Request, session: SessionDep, settings: SettingsDep, scenari
     demand = served_demand(state, scenario.mode)
     candidates = served_candidates(state, scenario.candidates, scenario.mode)
     areas = served_areas(state, session)
-    if scenario.min_per_area and areas is None:
-        raise InputError(
-            "min_per_area needs areas; the store has none (yizhan areas import)", field="min_per_area"
-        )
+    for name in ("min_per_area", "min_share_per_area", "max_p95_per_area_minutes"):
+        if getattr(scenario, name) is not None and getattr(scenario, name) != 0 and areas is None:
+            raise InputError(f"{name} needs areas; the store has none (yizhan areas import)", field=name)
     result = plan_sites(
         network,
         repository.stations_frame(session),
@@ -59,6 +60,9 @@ def siting(request: Request, session: SessionDep, settings: SettingsDep, scenari
         method=scenario.method,
         time_limit_seconds=min(scenario.time_limit_seconds, settings.siting_time_limit_seconds),
         snap_meters=settings.snap_max_meters,
+        min_share_per_area=scenario.min_share_per_area,
+        max_p95_per_area_minutes=scenario.max_p95_per_area_minutes,
+        min_share_per_group=scenario.min_share_per_group,
     )
     body = result.as_dict()
     body["selected"] = _in_crs(body["selected"], scenario.crs, scenario.mode)

@@ -29,7 +29,7 @@ from api.schemas import (
     Text,
 )
 from geo.checks import check_bbox
-from geo.crs import bbox_to_wgs84, convert, in_mainland_china
+from geo.crs import convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
 from geo.ops.standards import latest_stars, with_stars
 
@@ -49,14 +49,15 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     412: {"model": ErrorBody, "description": "If-Match names a version the station is no longer at"},
 }
 
-_NUM = r" *-?(\d{1,3}(\.\d{0,12})?|\.\d{1,12}) *"
+_NUM = r" *-?(\d{1,3}(\.\d{0,17})?|\.\d{1,17}) *"  # up to 17 decimals: a JavaScript double
 #: four (or six, OGC 3-D) comma-separated numbers
 BBOX_PATTERN = rf"^{_NUM}(,{_NUM}){{3}}(,{_NUM},{_NUM})?$"
 UPLOAD_SUFFIXES = (".csv", ".xlsx", ".geojson", ".json", ".txt", ".tsv")
 
 
 def parse_bbox(text: str | None, *, field: str = "bbox") -> tuple[float, float, float, float] | None:
-    """Parse ``minx,miny,maxx,maxy`` (WGS-84 degrees; an OGC 3-D box's heights are dropped)."""
+    """Parse ``minx,miny,maxx,maxy`` (degrees, in whatever CRS the caller names; an OGC 3-D box's heights
+    are dropped)."""
     if text is None or text == "":
         return None
     parts = text.split(",")
@@ -107,7 +108,9 @@ def list_stations_route(
     request: Request,
     session: SessionDep,
     bbox: Annotated[
-        str | None, Query(description="minx,miny,maxx,maxy in degrees of `crs`", pattern=BBOX_PATTERN)
+        str | None,
+        Query(description="minx,miny,maxx,maxy in the coordinate system `crs` (default WGS-84)",
+              pattern=BBOX_PATTERN),
     ] = None,
     kind: Annotated[list[KindWord] | None, Query(description="station kind code(s)", max_length=20)] = None,
     status: Annotated[
@@ -120,17 +123,19 @@ def list_stations_route(
     open_at: Annotated[
         IsoTime | None, Query(description="only stations open then (naive = China time)")
     ] = None,
-    crs: Annotated[OutCRS, Query(description="coordinate system of bbox and of the output")] = DEFAULT_CRS,
+    crs: Annotated[
+        OutCRS, Query(description="coordinate system of `bbox` and of the output (converted on input)")
+    ] = DEFAULT_CRS,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
     """Stations as a GeoJSON FeatureCollection with ``numberMatched``/``numberReturned`` and paging links."""
     from geo.db import repository
 
-    box = parse_bbox(bbox)
     frame, total = repository.list_stations(
         session,
-        bbox=bbox_to_wgs84(box, src=crs.value) if box is not None else None,
+        bbox=parse_bbox(bbox),
+        bbox_crs=crs.value,
         kinds=kind or (),
         statuses=status or (),
         amenities=amenity or (),

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from geo import catalog
+from geo.crs import bbox_outline_to_wgs84, resolve_crs
 from geo.db.areas import fill_townships
 from geo.db.common import BBox, check_bbox, point, set_actor, wrap_db_errors
 from geo.db.models import Area, Station
@@ -120,10 +121,10 @@ def _filtered(
     amenities: Iterable[str] = (),
     area_code: str | None = None,
     sources: Iterable[str] = (),
+    bbox_crs: str = "wgs84",
 ) -> Select[Any]:
     if bbox is not None:
-        minx, miny, maxx, maxy = check_bbox(bbox)
-        stmt = stmt.where(Station.geom.intersects(func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
+        stmt = stmt.where(Station.geom.intersects(_bbox_geometry(check_bbox(bbox), bbox_crs)))
     kinds = [catalog.resolve_kind(k, field="kinds") for k in kinds]
     if kinds:
         stmt = stmt.where(Station.kind.in_(kinds))
@@ -143,6 +144,16 @@ def _filtered(
                 Station.county_code == str(area_code), func.ST_Covers(area, Station.geom))
         )
     return stmt
+
+
+def _bbox_geometry(bbox: BBox, crs: str) -> Any:
+    """The box as a PostGIS geometry (EPSG:4326): an envelope in WGS-84, else the exact image of a
+    GCJ-02/BD-09 box (its densely sampled outline, :func:`geo.crs.bbox_outline_to_wgs84`)."""
+    if resolve_crs(crs, field="bbox_crs") == "wgs84":
+        return func.ST_MakeEnvelope(*bbox, 4326)
+    lon, lat = bbox_outline_to_wgs84(bbox, src=crs)
+    ring = ", ".join(f"{x:.9f} {y:.9f}" for x, y in zip(lon, lat, strict=True))
+    return func.ST_GeomFromText(f"POLYGON(({ring}))", 4326)
 
 
 def _open_filter(records: list[dict[str, Any]], open_at: datetime) -> list[dict[str, Any]]:
@@ -166,17 +177,20 @@ def list_stations(
     sources: Iterable[str] = (),
     limit: int = 100,
     offset: int = 0,
+    bbox_crs: str = "wgs84",
 ) -> tuple[gpd.GeoDataFrame, int]:
     """Return one page of stations (canonical frame, EPSG:4326, ordered by id) and the total matched.
 
     ``amenities``: stations having ALL of them. ``area_code``: stations whose township, community or
     county code is it, or inside the stored area polygon with that code. ``open_at``: stations open
     at that moment by their opening hours (naive = China time); stations without hours are left out.
+    ``bbox`` is in ``bbox_crs`` (``wgs84``, ``gcj02`` or ``bd09``): a GCJ-02/BD-09 box selects the
+    stations whose coordinates in that system lie in it.
     """
     if limit < 0 or offset < 0:
         raise InputError("limit and offset must be ≥ 0", field="limit" if limit < 0 else "offset")
     filters: dict[str, Any] = {"bbox": bbox, "kinds": kinds, "statuses": statuses, "amenities": amenities,
-               "area_code": area_code, "sources": sources}
+               "area_code": area_code, "sources": sources, "bbox_crs": bbox_crs}
     base = _filtered(select(*STATION_SELECT), **filters).order_by(Station.id)
     if open_at is not None:
         records = _open_filter([row_dict(r) for r in session.execute(base)], open_at)

@@ -10,7 +10,9 @@ Pipeline (all geometries WGS-84, EPSG:4326):
 3. presolve (:mod:`geo.siting.presolve`): dominated candidates removed, columns re-merged, the instance
    split into independent components;
 4. models (:mod:`geo.siting.models`): maximal covering (add ``p``), budget, set covering to a target
-   share, each with an optional per-area minimum; exact with HiGHS or lazy greedy (CELF);
+   share, each with an optional per-area minimum; exact with HiGHS or lazy greedy (CELF); fairness floors
+   per area and per worker group and a p95 ceiling per area in the exact maximal covering
+   (:mod:`geo.siting.fairness`), with the price of fairness;
 5. :class:`~geo.siting.result.SitingResult`: sites in build order with before/after coverage and the
    solver's certificate (status, objective, proven bound, gap).
 

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
+from geo.checks import check_positive
 from geo.errors import InputError
 from geo.snapping import Snap, same_edge_meters, same_edge_pairs
 
@@ -51,6 +52,48 @@ def _fan_out(
     rep = np.repeat(np.arange(key.size), k)
     within = np.arange(rep.size) - np.repeat(np.cumsum(k) - k, k)
     return rep, members[first[key[rep]] + within]
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Targets grouped by graph node (``order[start[v] : start[v] + counts[v]]`` sit at node ``v``), their
+    offsets in metres and the least offset."""
+
+    order: NDArray[np.int64]
+    counts: NDArray[np.int64]
+    start: NDArray[np.int64]
+    offset: NDArray[np.float64]
+    min_offset: float
+
+
+def _chunk_pairs(
+    g: sp.csr_matrix,
+    part: NDArray[np.int64],
+    src: NDArray[np.int64],
+    budget: NDArray[np.float64],
+    targets: _Targets,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """One Dijkstra call for the sources ``part`` (their unique nodes) and the (source, target) pairs
+    within each source's budget."""
+    n_nodes = g.shape[0]
+    nodes, inverse = np.unique(src[part], return_inverse=True)
+    dist = dijkstra(g, directed=True, indices=nodes, limit=float(budget[part].max()))
+    flat = np.flatnonzero(dist.ravel() < np.inf)  # 1-D search: much faster than 2-D nonzero
+    d = dist.ravel()[flat]
+    r_u, v = np.divmod(flat, n_nodes)
+    del dist
+    # fan out each unique node's row to the sources at that node
+    per_node = np.bincount(inverse, minlength=nodes.size)
+    src_start = np.concatenate([[0], np.cumsum(per_node)])
+    rep, s_local = _fan_out(r_u, per_node, src_start, np.argsort(inverse, kind="stable"))
+    s_idx, v2, d2 = part[s_local], v[rep], d[rep]
+    keep = d2 <= budget[s_idx] - targets.min_offset
+    s_idx, v2, d2 = s_idx[keep], v2[keep], d2[keep]
+    # fan out reached nodes to the targets at them
+    rep2, t_idx = _fan_out(v2, targets.counts, targets.start, targets.order)
+    s_full = s_idx[rep2]
+    ok = d2[rep2] + targets.offset[t_idx] <= budget[s_full] + 1e-9
+    return s_full[ok], t_idx[ok]
 
 
 def reach_matrix(
@@ -106,30 +149,11 @@ def reach_matrix(
     cols_out: list[NDArray[np.int64]] = []
     # sort by node so duplicate source nodes share a chunk's searches
     active = active[np.argsort(src[active], kind="stable")]
+    targets = _Targets(order, counts, start, toff, min_off)
     for lo in range(0, active.size, chunk_size):
-        part = active[lo : lo + chunk_size]
-        nodes, inverse = np.unique(src[part], return_inverse=True)
-        limit = float(budget[part].max())
-        dist = dijkstra(g, directed=True, indices=nodes, limit=limit)
-        flat = np.flatnonzero(dist.ravel() < np.inf)  # 1-D search: much faster than 2-D nonzero
-        d = dist.ravel()[flat]
-        r_u, v = np.divmod(flat, n_nodes)
-        del dist
-        # fan out each unique node's row to the sources at that node
-        per_node = np.bincount(inverse, minlength=nodes.size)
-        src_start = np.concatenate([[0], np.cumsum(per_node)])
-        rep, s_local = _fan_out(r_u, per_node, src_start, np.argsort(inverse, kind="stable"))
-        s_idx = part[s_local]
-        v2 = v[rep]
-        d2 = d[rep]
-        keep = d2 <= budget[s_idx] - min_off
-        s_idx, v2, d2 = s_idx[keep], v2[keep], d2[keep]
-        # fan out reached nodes to the targets at them
-        rep2, t_idx = _fan_out(v2, counts, start, order)
-        s_full = s_idx[rep2]
-        ok = d2[rep2] + toff[t_idx] <= budget[s_full] + 1e-9
-        rows_out.append(s_full[ok])
-        cols_out.append(t_idx[ok])
+        r, c = _chunk_pairs(g, active[lo : lo + chunk_size], src, budget, targets)
+        rows_out.append(r)
+        cols_out.append(c)
     rows = np.concatenate(rows_out) if rows_out else np.zeros(0, dtype=np.int64)
     cols = np.concatenate(cols_out) if cols_out else np.zeros(0, dtype=np.int64)
     out = sp.csr_matrix((np.ones(rows.size, dtype=bool), (rows, cols)), shape=(n_src, n_tgt))
@@ -294,6 +318,18 @@ def _edge_reach(
     return sp.csr_matrix(out > 0)
 
 
+def _budget_meters(
+    network: Any, demand: gpd.GeoDataFrame, *, minutes: float, speed_kph: float | None
+) -> tuple[float, float]:
+    """Check the arguments of :func:`build_coverage_sets`; return the speed (km/h) and the metre budget."""
+    minutes = check_positive(minutes, field="minutes", unit="minutes")
+    if "weight" not in demand.columns:
+        raise InputError("demand needs a 'weight' column", field="demand")
+    speed = check_positive(speed_kph if speed_kph is not None else network.speed_kph, field="speed_kph",
+                           unit="km/h")  # fmt: skip
+    return speed, minutes / 60.0 * speed * 1000.0
+
+
 def build_coverage_sets(
     network: Any,
     candidates: gpd.GeoDataFrame,
@@ -330,15 +366,8 @@ def build_coverage_sets(
     -------
     CoverageSets
     """
-    if not minutes > 0:
-        raise InputError(f"minutes must be > 0, got {minutes}", field="minutes")
-    if "weight" not in demand.columns:
-        raise InputError("demand needs a 'weight' column", field="demand")
     t0 = time.perf_counter()
-    speed = float(speed_kph if speed_kph is not None else network.speed_kph)
-    if not speed > 0:
-        raise InputError(f"speed_kph must be > 0, got {speed}", field="speed_kph")
-    meters = minutes / 60.0 * speed * 1000.0
+    speed, meters = _budget_meters(network, demand, minutes=minutes, speed_kph=speed_kph)
     graph = network.reverse_csr()
     d_snap = _snap(network, demand, snap_meters)
     c_snap = _snap(network, candidates, snap_meters)

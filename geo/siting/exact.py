@@ -16,7 +16,7 @@ budget, with an optional per-area minimum) to proven optimality or a proven boun
    agree (optimal) or a share of the time runs out; then step 5 continues from the best plan found;
 5. otherwise the LP relaxation (interior point, fast where HiGHS's simplex is slow) bounds the warm start,
    which is optimal when within ``mip_rel_gap`` of it; else the compact MIP
-   (:func:`geo.siting.models.mclp_milp`) on the presolved instance after reduced-cost fixing (candidates
+   (:func:`geo.siting.models.cover_milp`) on the presolved instance after reduced-cost fixing (candidates
    the LP proves cannot beat the warm start are left out), started from the warm start. The bound is the
    tightest of HiGHS's dual bound, the LP bound and the greedy's submodular bound.
 
@@ -35,15 +35,16 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from geo.siting.highs import Cover, ShareRows
 from geo.siting.local_search import swap_improve
 from geo.siting.models import (
     LpBound,
     Solution,
     build_order,
     check_model_args,
+    cover_milp,
     mclp_greedy,
     mclp_lp,
-    mclp_milp,
     prepare,
     relative_gap,
     short_reason,
@@ -76,6 +77,7 @@ def mclp_exact(
     mip_rel_gap: float = 1e-9,
     use_presolve: bool = True,
     decompose: bool = True,
+    shares: tuple[ShareRows, ...] = (),
 ) -> Solution:
     """Maximal covering solved exactly (see the module docstring for the method).
 
@@ -90,6 +92,10 @@ def mclp_exact(
         Relative gap at which a solution counts as optimal.
     use_presolve, decompose : bool, default True
         Switch the presolve and the component decomposition off (for comparisons).
+    shares : tuple of ShareRows, optional
+        Coverage-share (fairness) rows (:class:`geo.siting.highs.ShareRows`): every group must gain its
+        ``need`` of newly covered weight within its layer's cutoff. The greedy warm start is used only when
+        it meets them; no decomposition; the dominance presolve compares every layer.
 
     Returns
     -------
@@ -100,14 +106,16 @@ def mclp_exact(
     Raises
     ------
     InfeasibleError
-        ``p`` exceeds the candidates, or the per-area minimum cannot be met.
+        ``p`` exceeds the candidates, the per-area minimum cannot be met, or (HiGHS) no selection meets the
+        share rows.
     """
     t0 = time.perf_counter()
     deadline = t0 + float(time_limit_seconds)
     a, w, c, ar, need = prepare(matrix, weights, cost, area_of, area_need)
     check_model_args(a, c, ar, need, p=p, budget=budget, labels=area_labels)
     if use_presolve:
-        pre = presolve(a, w, c, ar, need, compare_cost=budget is not None)
+        pre = presolve(a, w, c, ar, need, compare_cost=budget is not None,
+                       also=tuple(sp.csr_matrix(s.matrix) for s in shares))  # fmt: skip
     else:
         keep = np.arange(a.shape[0], dtype=np.int64)
         pre = Presolved(a, w, keep, c, ar, {"candidates": a.shape[0], "dominated": 0})
@@ -115,7 +123,9 @@ def mclp_exact(
     stats = {**pre.stats, "components": n_comp}
     needy = bool(need.size and np.any(need > 0))
     largest = int(np.bincount(of_cand).max(initial=0)) if of_cand.size else 0
-    if p is not None and not needy and decompose and n_comp > 1 and largest < LARGEST_SHARE * of_cand.size:
+    fair = tuple(s.rows_of(pre.kept) for s in shares if np.any(s.need > 0))
+    if (p is not None and not needy and not fair and decompose and n_comp > 1
+            and largest < LARGEST_SHARE * of_cand.size):  # fmt: skip
         until = time.perf_counter() + COMPONENTS_SHARE * max(0.0, deadline - time.perf_counter())
         sol = _by_components(pre, of_cand, n_comp, p=p, deadline=until, mip_rel_gap=mip_rel_gap)
         if sol.status != "optimal":  # the whole MIP from the components' plan; both bounds are proven
@@ -124,9 +134,10 @@ def mclp_exact(
             sol = _better(sol, whole, mip_rel_gap)
     else:
         sol = _whole(pre, need, p=p, budget=budget, labels=area_labels, deadline=deadline,
-                     mip_rel_gap=mip_rel_gap)  # fmt: skip
+                     mip_rel_gap=mip_rel_gap, shares=fair)  # fmt: skip
     stats.update(sol.presolve)
-    return _back_to_original(a, w, ar, need, pre, sol, p=p, stats=stats, seconds=time.perf_counter() - t0)
+    return _back_to_original(a, w, ar, need, pre, sol, p=p, stats=stats, seconds=time.perf_counter() - t0,
+                             shares=shares)  # fmt: skip
 
 
 def _better(first: Solution, second: Solution, mip_rel_gap: float) -> Solution:
@@ -150,11 +161,14 @@ def _back_to_original(
     p: int | None,
     stats: dict[str, int],
     seconds: float,
+    shares: tuple[ShareRows, ...] = (),
 ) -> Solution:
     """Map the presolved selection to original rows, order it, drop sites adding nothing (unless an area
-    needs them) and state the certificate."""
+    needs them, or the share rows need them) and state the certificate."""
     order, gains = build_order(a, w, pre.kept[sol.selected])
     keep = drop_zero_gain(order, gains, ar, need)
+    if not all(bool(s.met(order[keep]).all()) for s in shares):
+        keep[:] = True  # a site adding nothing at the cutoff may be what a share at another cutoff needs
     order, gains = order[keep], gains[keep]
     covered = float(gains.sum())
     bound = max(sol.bound, covered)
@@ -199,16 +213,52 @@ def _whole(
     deadline: float,
     mip_rel_gap: float,
     incumbent: NDArray[np.int64] | None = None,
+    shares: tuple[ShareRows, ...] = (),
 ) -> Solution:
     """Warm start (greedy + swap, or ``incumbent`` when it covers more), then the LP bound and the compact
-    MIP on the whole presolved instance."""
+    MIP on the whole presolved instance. With ``shares`` the warm start counts only when it meets them
+    (the greedy's bound stays valid: the share rows only shrink the feasible set)."""
     a, w = pre.matrix, pre.weights
     p = None if p is None else min(p, a.shape[0])  # "at most p": dominated candidates are gone
     warm = mclp_greedy(a, w, p=p, budget=budget, cost=pre.cost, area_of=pre.area_of, area_need=need,
                        area_labels=labels, lp_bound=False)  # fmt: skip
-    start = warm.selected
-    needy = bool(need.size and np.any(need > 0))
-    if p is not None and not needy and start.size == p:
+    start, value = _warm_start(pre, warm.selected, need, p=p, deadline=deadline, incumbent=incumbent)
+    feasible = all(bool(s.met(start).all()) for s in shares)
+    cover = Cover(a, w, pre.cost, pre.area_of, need, p, budget, shares)
+    reach = float(w.sum())
+    bound, source = (reach, "exhausted") if value >= reach * (1 - 1e-12) else (warm.bound, warm.bound_source)
+    lp = LpBound(math.inf, np.zeros(0))
+    if not feasible or bound - value > mip_rel_gap * max(value, 1e-9):
+        lp_s = LP_SHARE * max(0.0, deadline - time.perf_counter())
+        lp = mclp_lp(cover, time_limit_seconds=lp_s)
+        if lp.bound < bound:
+            bound, source = lp.bound, "lp"
+    if feasible and bound - value <= mip_rel_gap * max(value, 1e-9):
+        return replace(warm, selected=start, status="optimal", bound=bound, bound_source=source)
+    left = max(0.05, deadline - time.perf_counter())
+    if not feasible:  # no incumbent: no reduced-cost fixing either
+        start, lp = np.zeros(0, dtype=np.int64), LpBound(math.inf, np.zeros(0))
+    mip = reduced_milp(cover, start=start, lp=lp, seconds=left, mip_rel_gap=mip_rel_gap)
+    if mip.bound < bound:
+        bound, source = mip.bound, "highs"
+    status = "optimal" if mip.status == "optimal" else "time_limit"
+    return replace(mip, bound=bound, bound_source=source, status=status)
+
+
+def _warm_start(
+    pre: Presolved,
+    greedy: NDArray[np.int64],
+    need: NDArray[np.int64],
+    *,
+    p: int | None,
+    deadline: float,
+    incumbent: NDArray[np.int64] | None,
+) -> tuple[NDArray[np.int64], float]:
+    """The greedy picks improved by swaps (``p`` sites, no area minimum), or ``incumbent`` when it covers
+    more; returns the start and its covered weight."""
+    a, w = pre.matrix, pre.weights
+    start = greedy
+    if p is not None and not (need.size and np.any(need > 0)) and start.size == p:
         limit = SWAP_SHARE * max(0.0, deadline - time.perf_counter())
         start = swap_improve(a, w, start, time_limit_seconds=limit)
     value = float(w[np.unique(a[start].indices)].sum()) if start.size else 0.0
@@ -216,50 +266,23 @@ def _whole(
         other = float(w[np.unique(a[incumbent].indices)].sum())
         if other > value:
             start, value = np.sort(incumbent), other
-    reach = float(w.sum())
-    bound, source = (reach, "exhausted") if value >= reach * (1 - 1e-12) else (warm.bound, warm.bound_source)
-    lp = LpBound(math.inf, np.zeros(0))
-    if bound - value > mip_rel_gap * max(value, 1e-9):
-        lp_s = LP_SHARE * max(0.0, deadline - time.perf_counter())
-        lp = mclp_lp(a, w, pre.cost, pre.area_of, need, p=p, budget=budget, time_limit_seconds=lp_s)
-        if lp.bound < bound:
-            bound, source = lp.bound, "lp"
-    if bound - value <= mip_rel_gap * max(value, 1e-9):
-        return replace(warm, selected=start, status="optimal", bound=bound, bound_source=source)
-    left = max(0.05, deadline - time.perf_counter())
-    mip = reduced_milp(a, w, pre.cost, pre.area_of, need, p=p, budget=budget, start=start, lp=lp,
-                       seconds=left, mip_rel_gap=mip_rel_gap)  # fmt: skip
-    if mip.bound < bound:
-        bound, source = mip.bound, "highs"
-    status = "optimal" if mip.status == "optimal" else "time_limit"
-    return replace(mip, bound=bound, bound_source=source, status=status)
+    return start, value
 
 
 def reduced_milp(
-    a: sp.csr_matrix,
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    p: int | None,
-    budget: float | None,
-    start: NDArray[np.int64],
-    lp: LpBound,
-    seconds: float,
-    mip_rel_gap: float,
+    cover: Cover, *, start: NDArray[np.int64], lp: LpBound, seconds: float, mip_rel_gap: float
 ) -> Solution:
     """The compact MIP after reduced-cost fixing: candidates that the LP proves cannot be in any selection
     better than ``start`` are left out. The MIP's bound stays a bound of the whole instance (a selection
     using a left-out candidate covers less than ``start``, hence less than the result). ``selected`` in
-    rows of ``a``; ``presolve["fixed_by_reduced_cost"]`` counts the candidates left out."""
+    rows of ``cover.a``; ``presolve["fixed_by_reduced_cost"]`` counts the candidates left out."""
+    a, w = cover.a, cover.w
     n = a.shape[0]
     value = float(w[np.unique(a[start].indices)].sum()) if start.size else 0.0
     keep = lp.keep(value, start)
     rows = np.flatnonzero(keep) if keep.size == n else np.arange(n, dtype=np.int64)
     pos = np.searchsorted(rows, start)
-    mip = mclp_milp(sp.csr_matrix(a[rows]), w, c[rows], ar[rows], need, p=p, budget=budget, start=pos,
-                    time_limit_seconds=seconds, mip_rel_gap=mip_rel_gap)  # fmt: skip
+    mip = cover_milp(cover.rows_of(rows), start=pos, time_limit_seconds=seconds, mip_rel_gap=mip_rel_gap)
     log.info("reduced-cost fixing left out %d of %d candidates", n - rows.size, n)
     return replace(mip, selected=rows[mip.selected], presolve={"fixed_by_reduced_cost": int(n - rows.size)})
 
@@ -361,8 +384,7 @@ def _bound_point(cv: _Curve, k: int, *, seconds: float) -> None:
         value = float(cv.w[np.unique(cv.a[start].indices)].sum())
         if value > cv.lower[k]:
             cv.lower[k], cv.sets[k] = value, start
-    lp = mclp_lp(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                 p=k, budget=None, time_limit_seconds=seconds)  # fmt: skip
+    lp = mclp_lp(Cover.plain(cv.a, cv.w, p=k), time_limit_seconds=seconds)
     cv.lps[k] = lp
     cv.upper[k] = min(cv.upper[k], lp.bound)
     cv.stage[k] = 1
@@ -371,10 +393,8 @@ def _bound_point(cv: _Curve, k: int, *, seconds: float) -> None:
 
 def _solve_point(cv: _Curve, k: int, *, seconds: float, mip_rel_gap: float) -> None:
     """Solve one component at k sites with the MIP, started from the best known set, and record it."""
-    n = cv.a.shape[0]
     lp = cv.lps.get(k, LpBound(math.inf, np.zeros(0)))
-    mip = reduced_milp(cv.a, cv.w, np.ones(n), np.full(n, -1, dtype=np.int64), np.zeros(0, dtype=np.int64),
-                       p=k, budget=None, start=cv.sets[k], lp=lp, seconds=seconds,
+    mip = reduced_milp(Cover.plain(cv.a, cv.w, p=k), start=cv.sets[k], lp=lp, seconds=seconds,
                        mip_rel_gap=mip_rel_gap)  # fmt: skip
     if mip.objective > cv.lower[k]:
         cv.lower[k], cv.sets[k] = mip.objective, mip.selected

@@ -12,12 +12,15 @@ Models
 ------
 * maximal covering (MCLP): add at most ``p`` stations (sites adding nothing are never proposed), or
   stations within a total ``budget`` of per-site ``cost``, maximising newly covered weight; solved with
-  the compact HiGHS MIP (:func:`mclp_milp`; presolved, decomposed and certified by
+  the compact HiGHS MIP (:func:`cover_milp`; presolved, decomposed and certified by
   :func:`geo.siting.exact.mclp_exact`) or by lazy greedy / CELF (:func:`mclp_greedy`).
 * set covering: fewest new stations so that at least ``target_weight`` is newly covered
   (:func:`set_cover_exact`, :func:`set_cover_greedy`).
 * per-area minimum (either model): candidate ``j`` lies in area ``area_of[j]`` (−1 for none) and area ``a``
   needs ``area_need[a]`` more new stations.
+* coverage-share floors (exact maximal covering): per area or worker group a least newly covered weight,
+  at the threshold or at a p95 ceiling's cutoff (:class:`geo.siting.highs.ShareRows`; the mathematics and
+  the price of fairness in :mod:`geo.siting.fairness`).
 
 Infeasible requests raise :class:`geo.errors.InfeasibleError` whose message says what is reachable.
 """
@@ -35,7 +38,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from geo.errors import InfeasibleError, InputError
-from geo.siting.highs import solve_milp
+from geo.siting.highs import Cover, MilpModel, area_rows, link_rows, mclp_model
 from geo.siting.presolve import presolve
 
 log = logging.getLogger(__name__)
@@ -385,53 +388,12 @@ def mclp_greedy(
     t0 = time.perf_counter()
     a, w, c, ar, need = prepare(matrix, weights, cost, area_of, area_need)
     check_model_args(a, c, ar, need, p=p, budget=budget, labels=area_labels)
-    n_cand = a.shape[0]
-    covered = np.zeros(a.shape[1], dtype=bool)
-    eligible = np.ones(n_cand, dtype=bool)
-    use_cost = c if budget is not None else None
-    bud = math.inf if budget is None else float(budget)
-    steps = p if p is not None else n_cand
-    picks: list[int] = []
-    gains: list[float] = []
-    spent = 0.0
-    if need.size and need.sum() > 0:
-        need_left = need.copy()
-        # fill the short areas first; with a budget, cheapest-first inside the need (by gain per cost)
-        pk, gn, spent = _celf(
-            a,
-            w,
-            covered,
-            eligible,
-            max_steps=int(need.sum()),
-            cost=use_cost,
-            budget=bud,
-            area_of=ar,
-            area_need=need_left,
-        )
-        picks += pk
-        gains += gn
-    pk, gn, sp2 = _celf(
-        a,
-        w,
-        covered,
-        eligible,
-        max_steps=steps - len(picks),
-        cost=use_cost,
-        budget=bud - spent,
-        stop_at_zero=True,
-    )
-    picks += pk
-    gains += gn
-    spent += sp2
+    picks, gains = _greedy_picks(Cover(a, w, c, ar, need, p, budget))
     got = float(np.sum(gains))
-    if budget is not None and not (need.size and need.sum() > 0):
-        best, g1 = _best_single_site(a, w, c, bud)
-        if best >= 0 and g1 > got * (1 + _TOL):
-            picks, gains, got = [best], [g1], g1
     bound = _online_bound(a, w, picks, gains, p=p, cost=c if budget is not None else None, budget=budget)
     source = "submodular"
     if lp_bound and a.nnz <= LP_BOUND_MAX_NNZ:
-        lp = mclp_lp_bound(a, w, c, ar, need, p=p, budget=budget)
+        lp = mclp_lp(Cover(a, w, c, ar, need, p, budget)).bound
         if lp < bound:
             bound, source = lp, "lp"
     bound = max(bound, got) if math.isfinite(bound) else bound
@@ -448,6 +410,34 @@ def mclp_greedy(
         bound_source=source,
         stop_reason=short_reason(len(picks), p),
     )
+
+
+def _greedy_picks(cover: Cover) -> tuple[list[int], list[float]]:
+    """The picks of :func:`mclp_greedy` on prepared arrays: short areas first, then CELF until ``p`` sites,
+    the budget or no gain; with a budget (and no area minimum) the best single affordable site when it
+    covers more. Returns (picks in order, gains)."""
+    a, w, c, ar, need, p, budget = cover.a, cover.w, cover.c, cover.ar, cover.need, cover.p, cover.budget
+    n_cand = a.shape[0]
+    covered = np.zeros(a.shape[1], dtype=bool)
+    eligible = np.ones(n_cand, dtype=bool)
+    use_cost = c if budget is not None else None
+    bud = math.inf if budget is None else float(budget)
+    needy = bool(need.size and need.sum() > 0)
+    picks: list[int] = []
+    gains: list[float] = []
+    spent = 0.0
+    if needy:  # fill the short areas first; with a budget, cheapest-first inside the need (gain per cost)
+        picks, gains, spent = _celf(a, w, covered, eligible, max_steps=int(need.sum()), cost=use_cost,
+                                    budget=bud, area_of=ar, area_need=need.copy())  # fmt: skip
+    steps = (p if p is not None else n_cand) - len(picks)
+    pk, gn, _ = _celf(a, w, covered, eligible, max_steps=steps, cost=use_cost, budget=bud - spent,
+                      stop_at_zero=True)  # fmt: skip
+    picks, gains = picks + pk, gains + gn
+    if budget is not None and not needy:
+        best, g1 = _best_single_site(a, w, c, bud)
+        if best >= 0 and g1 > float(np.sum(gains)) * (1 + _TOL):
+            return [best], [g1]
+    return picks, gains
 
 
 def short_reason(n_selected: int, p: int | None) -> str:
@@ -573,56 +563,6 @@ def check_model_args(
             raise InfeasibleError(msg, field="budget")
 
 
-def _append_area_rows(
-    blocks: list[sp.csr_matrix],
-    lower: list[NDArray[np.float64]],
-    upper: list[NDArray[np.float64]],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    n_col: int,
-) -> None:
-    """Append the per-area minimum rows ``Σ_{j in area a} y_j ≥ need[a]`` (areas with a need only)."""
-    short = np.flatnonzero(need > 0)
-    if not short.size:
-        return
-    rows_a = np.searchsorted(short, ar)
-    ok = (ar >= 0) & np.isin(ar, short)
-    blocks.append(
-        sp.csr_matrix((np.ones(int(ok.sum())), (rows_a[ok], np.flatnonzero(ok))), shape=(short.size, n_col))
-    )
-    lower.append(need[short].astype(np.float64))
-    upper.append(np.full(short.size, np.inf))
-
-
-def _mclp_rows(
-    a_hit: sp.csr_matrix,
-    c: NDArray[np.float64],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    p: int | None,
-    budget: float | None,
-) -> tuple[sp.csr_matrix, NDArray[np.float64], NDArray[np.float64]]:
-    """Rows of the compact MCLP over columns ``[y (candidates), x (covered columns)]``: ``x_i - Σ y_j ≤ 0``,
-    then ``Σ y_j ≤ p`` (or ``Σ cost_j y_j ≤ budget``), then the per-area minimums."""
-    n_cand, m = a_hit.shape
-    link = sp.hstack([-a_hit.T.tocsr(), sp.identity(m, format="csr")], format="csr")
-    blocks = [link]
-    lower = [np.full(m, -np.inf)]
-    upper = [np.zeros(m)]
-    if p is not None:
-        blocks.append(sp.csr_matrix(np.concatenate([np.ones(n_cand), np.zeros(m)])[None, :]))
-        lower.append(np.array([-np.inf]))
-        upper.append(np.array([float(p)]))
-    else:
-        blocks.append(sp.csr_matrix(np.concatenate([c, np.zeros(m)])[None, :]))
-        lower.append(np.array([-np.inf]))
-        upper.append(np.array([float(budget)]))  # type: ignore[arg-type]
-    _append_area_rows(blocks, lower, upper, ar, need, n_col=n_cand + m)
-    return sp.vstack(blocks, format="csr"), np.concatenate(lower), np.concatenate(upper)
-
-
 def mclp_milp(
     a: sp.csr_matrix,
     w: NDArray[np.float64],
@@ -636,42 +576,49 @@ def mclp_milp(
     time_limit_seconds: float,
     mip_rel_gap: float = 1e-9,
 ) -> Solution:
-    """The compact maximal covering MIP on prepared arrays (see :func:`prepare`), solved with HiGHS.
+    """:func:`cover_milp` on prepared arrays (see :func:`prepare`), without share rows."""
+    return cover_milp(Cover(a, w, c, ar, need, p, budget), start=start, time_limit_seconds=time_limit_seconds,
+                      mip_rel_gap=mip_rel_gap)  # fmt: skip
 
-    Model: binary ``y_j`` (open candidate ``j``), continuous ``0 ≤ x_i ≤ 1`` (column ``i`` covered);
-    maximise ``Σ w_i x_i`` s.t. ``x_i ≤ Σ_{j covers i} y_j``, ``Σ y_j ≤ p`` (or ``Σ cost_j y_j ≤ budget``),
-    and ``Σ_{j in area a} y_j ≥ area_need[a]``. Columns no candidate covers are left out. ``start`` (row
-    indices of a feasible selection) is the incumbent HiGHS starts from.
+
+def cover_milp(
+    cover: Cover, *, start: NDArray[np.int64], time_limit_seconds: float, mip_rel_gap: float = 1e-9
+) -> Solution:
+    """The compact maximal covering MIP of ``cover``, solved with HiGHS.
+
+    Model (:func:`geo.siting.highs.mclp_model`): binary ``y_j`` (open candidate ``j``), continuous
+    ``0 ≤ x_i ≤ 1`` (column ``i`` covered); maximise ``Σ w_i x_i`` s.t. ``x_i ≤ Σ_{j covers i} y_j``,
+    ``Σ y_j ≤ p`` (or ``Σ cost_j y_j ≤ budget``), ``Σ_{j in area a} y_j ≥ area_need[a]`` and the
+    coverage-share rows of ``cover.shares`` (fairness). Columns no candidate covers are left out. ``start``
+    (row indices of a selection) is the incumbent HiGHS starts from when it is feasible.
 
     Returns
     -------
     Solution
         ``selected`` in build order, ``bound`` HiGHS's dual bound (``bound_source="highs"``), ``status``
-        ``optimal`` or ``time_limit``; the selection is never worse than ``start``.
+        ``optimal`` or ``time_limit``; the selection is never worse than a feasible ``start``.
+
+    Raises
+    ------
+    InfeasibleError
+        HiGHS proves the model infeasible (or finds no feasible selection in time).
     """
+    a, w = cover.a, cover.w
     n_cand = a.shape[0]
-    hit = np.flatnonzero(np.diff(a.tocsc().indptr) > 0)
-    a_hit = a[:, hit].tocsr()
-    m = hit.size
-    rows, row_lower, row_upper = _mclp_rows(a_hit, c, ar, need, p=p, budget=budget)
-    start_y = np.zeros(n_cand)
-    start_y[start] = 1.0
-    run = solve_milp(
-        col_cost=np.concatenate([np.zeros(n_cand), w[hit]]),
-        col_upper=np.ones(n_cand + m),
-        integer=np.concatenate([np.ones(n_cand, dtype=bool), np.zeros(m, dtype=bool)]),
-        rows=rows,
-        row_lower=row_lower,
-        row_upper=row_upper,
-        maximize=True,
-        time_limit_seconds=time_limit_seconds,
-        start=np.concatenate([start_y, np.minimum(1.0, a_hit.T @ start_y)]),
-        mip_rel_gap=mip_rel_gap,
-    )
+    model, hit = mclp_model(cover)
+    feasible = all(bool(s.met(start).all()) for s in cover.shares)
+    x0 = None
+    if feasible:
+        start_y = np.zeros(n_cand)
+        start_y[start] = 1.0
+        x0 = np.concatenate([start_y, np.minimum(1.0, a[:, hit].T @ start_y),
+                             *(np.minimum(1.0, s.matrix.T @ start_y) for s in cover.shares
+                               if np.any(s.need > 0))])  # fmt: skip
+    run = model.solve(time_limit_seconds=time_limit_seconds, start=x0, mip_rel_gap=mip_rel_gap)
     chosen = np.flatnonzero(run.x[:n_cand] > 0.5)
     order, gains = build_order(a, w, chosen)
     covered = float(gains.sum())
-    start_value = float(w[np.unique(a[start].indices)].sum()) if start.size else 0.0
+    start_value = float(w[np.unique(a[start].indices)].sum()) if start.size and feasible else -math.inf
     if covered < start_value * (1 - _TOL):  # HiGHS returned less than it was given: keep the start
         order, gains = build_order(a, w, start)
         covered = float(gains.sum())
@@ -712,55 +659,53 @@ class LpBound:
         return out
 
 
-def mclp_lp(
-    a: sp.csr_matrix,
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
-    ar: NDArray[np.int64],
-    need: NDArray[np.int64],
-    *,
-    p: int | None,
-    budget: float | None,
-    time_limit_seconds: float = 10.0,
-) -> LpBound:
-    """The LP relaxation of :func:`mclp_milp` (interior point + crossover): a proven upper bound on the
+def mclp_lp(cover: Cover, *, time_limit_seconds: float = 10.0) -> LpBound:
+    """The LP relaxation of :func:`cover_milp` (interior point + crossover): a proven upper bound on the
     optimum and the candidates' reduced costs; bound ``inf`` when HiGHS does not finish it in time."""
-    n_cand = a.shape[0]
-    hit = np.flatnonzero(np.diff(a.tocsc().indptr) > 0)
-    a_hit = a[:, hit].tocsr()
-    rows, row_lower, row_upper = _mclp_rows(a_hit, c, ar, need, p=p, budget=budget)
+    model, _ = mclp_model(cover)
     try:
-        run = solve_milp(
-            col_cost=np.concatenate([np.zeros(n_cand), w[hit]]),
-            col_upper=np.ones(n_cand + hit.size),
-            integer=np.zeros(n_cand + hit.size, dtype=bool),
-            rows=rows,
-            row_lower=row_lower,
-            row_upper=row_upper,
-            maximize=True,
-            time_limit_seconds=time_limit_seconds,
-            relax=True,
-        )
+        run = model.solve(time_limit_seconds=time_limit_seconds, relax=True)
     except InfeasibleError:
         return LpBound(math.inf, np.zeros(0))
     if run.status != "optimal":
         return LpBound(math.inf, np.zeros(0))
-    return LpBound(float(run.bound) * (1 + 1e-7) + 1e-9, run.col_dual[:n_cand])
+    return LpBound(float(run.bound) * (1 + 1e-7) + 1e-9, run.col_dual[: cover.a.shape[0]])
 
 
-def mclp_lp_bound(
-    a: sp.csr_matrix,
-    w: NDArray[np.float64],
-    c: NDArray[np.float64],
+def _set_cover_model(
+    a_hit: sp.csr_matrix,
+    w_hit: NDArray[np.float64],
     ar: NDArray[np.int64],
     need: NDArray[np.int64],
     *,
-    p: int | None,
-    budget: float | None,
-    time_limit_seconds: float = 10.0,
-) -> float:
-    """The bound of :func:`mclp_lp` alone."""
-    return mclp_lp(a, w, c, ar, need, p=p, budget=budget, time_limit_seconds=time_limit_seconds).bound
+    target: float | None,
+) -> MilpModel:
+    """Fewest sites: ``Σ_{j covers i} y_j ≥ 1`` for every column (``target=None``), else
+    ``x_i ≤ Σ_{j covers i} y_j`` and ``Σ w_i x_i ≥ target``; then the per-area minimum rows."""
+    n_cand, m = a_hit.shape
+    if target is None:
+        n_col = n_cand
+        blocks = [sp.csr_matrix(a_hit.T)]
+        lower = [np.ones(m)]
+        upper = [np.full(m, np.inf)]
+    else:
+        n_col = n_cand + m
+        blocks = [
+            link_rows(a_hit, offset=n_cand, n_col=n_col),
+            sp.csr_matrix(np.concatenate([np.zeros(n_cand), w_hit])[None, :]),
+        ]
+        lower = [np.full(m, -np.inf), np.array([target * (1 - 1e-9)])]
+        upper = [np.zeros(m), np.array([np.inf])]
+    area_rows(ar, need, n_col, blocks, lower, upper)
+    return MilpModel(
+        col_cost=(np.arange(n_col) < n_cand).astype(np.float64),
+        col_upper=np.ones(n_col),
+        integer=np.arange(n_col) < n_cand,
+        rows=sp.vstack(blocks, format="csr"),
+        row_lower=np.concatenate(lower),
+        row_upper=np.concatenate(upper),
+        maximize=False,
+    )
 
 
 def set_cover_exact(
@@ -797,42 +742,13 @@ def set_cover_exact(
     )
     n_cand = a.shape[0]
     hit = np.flatnonzero(np.asarray(a.sum(axis=0)).ravel() > 0)
-    a_hit = a[:, hit].tocsr()
-    w_hit = w[hit]
-    m = hit.size
-    start_y = np.zeros(n_cand)
-    start_y[warm.selected] = 1.0
-    if target_weight is None:
-        blocks = [a_hit.T.tocsr()]
-        lower = [np.ones(m)]
-        upper = [np.full(m, np.inf)]
-        n_col = n_cand
-        col_cost = np.ones(n_cand)
-        integer = np.ones(n_cand, dtype=bool)
-        start = start_y
-    else:
-        blocks = [
-            sp.hstack([-a_hit.T.tocsr(), sp.identity(m, format="csr")], format="csr"),
-            sp.csr_matrix(np.concatenate([np.zeros(n_cand), w_hit])[None, :]),
-        ]
-        lower = [np.full(m, -np.inf), np.array([target * (1 - 1e-9)])]
-        upper = [np.zeros(m), np.array([np.inf])]
-        n_col = n_cand + m
-        col_cost = np.concatenate([np.ones(n_cand), np.zeros(m)])
-        integer = np.concatenate([np.ones(n_cand, dtype=bool), np.zeros(m, dtype=bool)])
-        start = np.concatenate([start_y, np.minimum(1.0, a_hit.T @ start_y)])
-    _append_area_rows(blocks, lower, upper, ar, need, n_col=n_col)
-    run = solve_milp(
-        col_cost=col_cost,
-        col_upper=np.ones(n_col),
-        integer=integer,
-        rows=sp.vstack(blocks, format="csr"),
-        row_lower=np.concatenate(lower),
-        row_upper=np.concatenate(upper),
-        maximize=False,
-        time_limit_seconds=time_limit_seconds,
-        start=start,
-    )
+    a_hit = sp.csr_matrix(a[:, hit])
+    model = _set_cover_model(a_hit, w[hit], ar, need, target=None if target_weight is None else target)
+    start = np.zeros(n_cand)
+    start[warm.selected] = 1.0
+    if target_weight is not None:
+        start = np.concatenate([start, np.minimum(1.0, a_hit.T @ start)])
+    run = model.solve(time_limit_seconds=time_limit_seconds, start=start)
     chosen = np.flatnonzero(run.x[:n_cand] > 0.5)
     order, gains = build_order(full_a, full_w, pre.kept[chosen])
     count = float(chosen.size)

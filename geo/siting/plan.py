@@ -7,20 +7,24 @@ per-group coverage before and after. All geometries are WGS-84 (EPSG:4326).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from geo.areas import area_index
+from geo.checks import MAX_HORIZON_MINUTES, check_fairness_request, check_minutes, check_positive, check_share
 from geo.errors import InfeasibleError, InputError
 from geo.siting.candidates import validate_candidates
 from geo.siting.coverage_sets import CoverageSets, build_coverage_sets
 from geo.siting.exact import mclp_exact
+from geo.siting.fairness import FairLayer, explain_infeasible, group_quantile, make_layer, price_of_fairness
+from geo.siting.highs import ShareRows
 from geo.siting.models import Solution, mclp_greedy, set_cover_exact, set_cover_greedy
 from geo.siting.result import SitingResult
 
@@ -101,8 +105,7 @@ def _validate_request(
         raise InputError(msg, field="add")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}", field="method")
-    if not (isinstance(minutes, int | float) and math.isfinite(minutes) and minutes > 0):
-        raise InputError(f"minutes must be a number > 0, got {minutes!r}", field="minutes")
+    check_positive(minutes, field="minutes", unit="minutes")
     if add is not None and (not isinstance(add, int | np.integer) or add < 0):
         raise InputError(f"add must be a whole number >= 0, got {add!r}", field="add")
     if target_share is not None and not (0 < target_share <= 1):
@@ -159,8 +162,10 @@ def _solve(
     budget: float | None,
     method: str,
     time_limit_seconds: float,
+    shares: tuple[ShareRows, ...] = (),
 ) -> tuple[Solution, str]:
-    """Run the requested model on the coverage sets; returns the solution and the model name."""
+    """Run the requested model on the coverage sets (with the fairness ``shares`` rows: exact maximal
+    covering only); returns the solution and the model name."""
     total = cs.total_weight
     areas_kw: dict[str, Any] = {"area_of": ctx.of_candidate, "area_need": ctx.need, "area_labels": ctx.labels}
     if method == "exact":
@@ -178,6 +183,8 @@ def _solve(
         solve_sc = set_cover_exact if method == "exact" else set_cover_greedy
         return solve_sc(cs.matrix, cs.weights, target_weight=need_w, **areas_kw), "set_cover"
     cost = candidates["cost"].to_numpy(dtype=np.float64)
+    if shares:
+        areas_kw["shares"] = shares
     solve_mclp = mclp_exact if method == "exact" else mclp_greedy
     sol = solve_mclp(cs.matrix, cs.weights, p=add, budget=budget, cost=cost, **areas_kw)
     return sol, "mclp" if add is not None else "budget"
@@ -252,11 +259,7 @@ def _per_area_table(
 
 
 def _per_group_table(demand: gpd.GeoDataFrame, cs: CoverageSets, after: np.ndarray) -> pd.DataFrame:
-    if "group" in demand.columns:
-        groups, g_idx = np.unique(demand["group"].astype(str).to_numpy(), return_inverse=True)
-        keys, labels = g_idx.astype(np.int64), groups.tolist()
-    else:
-        keys, labels = np.zeros(len(demand), dtype=np.int64), ["all"]
+    keys, labels = _group_keys(demand)
     return _coverage_table(keys, labels, cs.demand_weight, cs.covered_before, after, "group")
 
 
@@ -276,40 +279,39 @@ def plan_sites(
     time_limit_seconds: float = 60,
     snap_meters: float = 300,
     open_only: bool = True,
+    min_share_per_area: float | None = None,
+    max_p95_per_area_minutes: float | None = None,
+    min_share_per_group: float | None = None,
 ) -> SitingResult:
     """Propose where the next stations should go.
 
     Exactly one of ``add`` (maximal covering: add that many stations), ``target_share`` (set covering: fewest
-    stations so the covered share of all demand weight reaches it) or ``budget`` (maximal covering within a
-    total of the candidates' ``cost``) is given. Existing stations are fixed: the demand they cover counts
-    before anything is added.
+    stations so the covered share of all demand weight reaches it, in (0, 1]) or ``budget`` (maximal
+    covering within a total of the candidates' ``cost``) is given. Existing stations are fixed: the demand
+    they cover counts before anything is added.
 
     Parameters
     ----------
     network : geo.network.Network
         Street network of the travel mode (its ``speed_kph`` is used).
-    stations : GeoDataFrame or None
-        Existing stations (canonical stations frame, EPSG:4326); with ``open_only`` only ``status == "open"``
-        rows count.
-    demand : GeoDataFrame
-        Canonical demand frame (EPSG:4326, ``weight``; ``group`` used for the per-group table).
-    candidates : GeoDataFrame
-        Canonical candidates frame (EPSG:4326).
+    stations, demand, candidates : GeoDataFrame
+        Canonical frames (EPSG:4326): existing stations (or None; with ``open_only`` only ``status ==
+        "open"`` rows count), demand (``weight``; ``group`` for the per-group table), candidates.
     minutes : float, default 15
         Travel-time threshold (the project definition, straight-line offsets included).
-    add, target_share, budget
-        The request (see above). ``target_share`` in (0, 1].
     min_per_area : int, default 0
         Every area must end with at least this many stations, existing ones included (needs ``areas``).
     areas : GeoDataFrame, optional
         Canonical areas frame (``area_code``, ``area_name``, polygons, EPSG:4326) for the per-area minimum
         and the per-area table; candidates, stations and demand are mapped to areas by point-in-polygon.
-    method : {"exact", "greedy"}
-        HiGHS MIP (with ``time_limit_seconds``) or lazy greedy.
-    snap_meters : float, default 300
-        Snap limit; farther points are unsnappable (counted in the result, never dropped).
-    open_only : bool, default True
-        Only open stations are fixed.
+    method, time_limit_seconds, snap_meters, open_only
+        ``exact`` (HiGHS MIP within the time limit) or ``greedy`` (lazy greedy); the snap limit in metres
+        (farther points are unsnappable, counted, never dropped); whether only open stations are fixed.
+    min_share_per_area, max_p95_per_area_minutes, min_share_per_group : optional
+        Fairness (exact ``add``/``budget``; the mathematics in :mod:`geo.siting.fairness`): every area
+        covered at least this share within ``minutes``; every area's p95 at most these minutes (95 % of its
+        weight within them); every worker group (``group``) covered at least this share. The unconstrained
+        optimum is solved too, for the price of fairness and the binding areas and groups.
 
     Returns
     -------
@@ -320,41 +322,137 @@ def plan_sites(
     InputError
         Bad arguments or frames.
     InfeasibleError
-        The request cannot be met; the message says what is reachable.
+        The request cannot be met; the message says what is reachable (or which areas/groups are short).
     """
-    _validate_request(
-        minutes=minutes,
-        add=add,
-        target_share=target_share,
-        budget=budget,
-        min_per_area=min_per_area,
-        areas=areas,
-        method=method,
-        time_limit_seconds=time_limit_seconds,
-    )
+    fair_args = {"min_share_per_area": min_share_per_area, "min_share_per_group": min_share_per_group,
+                 "max_p95_per_area_minutes": max_p95_per_area_minutes}  # fmt: skip
+    _validate_request(minutes=minutes, add=add, target_share=target_share, budget=budget,
+                      min_per_area=min_per_area, areas=areas, method=method,
+                      time_limit_seconds=time_limit_seconds)  # fmt: skip
+    _validate_fairness(fair_args, areas=areas, method=method, target_share=target_share)
+    _check_frames(stations, demand, candidates)
+    fixed = _fixed_stations(stations, open_only=open_only)
+    cs = build_coverage_sets(network, candidates, demand, minutes=minutes, stations=fixed,
+                             snap_meters=snap_meters)  # fmt: skip
+    ctx = _area_context(areas, candidates, fixed, demand, min_per_area=min_per_area)
+    layers = _fair_layers(network, candidates, demand, fixed, cs, ctx, fair_args, minutes=minutes,
+                          snap_meters=snap_meters)  # fmt: skip
+    run = functools.partial(_solve, cs, candidates, ctx, add=add, target_share=target_share, budget=budget,
+                            method=method, time_limit_seconds=time_limit_seconds)  # fmt: skip
+    sol, model, fair = _solve_all(run, cs, layers, fair_args, candidates, add=add, budget=budget)
+    res = _result(cs, candidates, demand, areas, ctx, sol, model=model, method=method, minutes=minutes)
+    return _with_fairness(res, network, fixed, demand, areas, ctx, sol, fair, minutes=minutes,
+                          snap_meters=snap_meters)  # fmt: skip
+
+
+def _check_frames(
+    stations: gpd.GeoDataFrame | None, demand: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame
+) -> None:
     _check_points(demand, field="demand")
     _check_points(stations, field="stations")
     validate_candidates(candidates)
     if "weight" not in demand.columns:
         raise InputError("demand needs a 'weight' column", field="demand")
-    fixed = _fixed_stations(stations, open_only=open_only)
-    cs = build_coverage_sets(
-        network, candidates, demand, minutes=minutes, stations=fixed, snap_meters=snap_meters
-    )
-    ctx = _area_context(areas, candidates, fixed, demand, min_per_area=min_per_area)
-    sol, model = _solve(
-        cs,
-        candidates,
-        ctx,
-        add=add,
-        target_share=target_share,
-        budget=budget,
-        method=method,
-        time_limit_seconds=time_limit_seconds,
-    )
-    return _result(cs, candidates, demand, areas, ctx, sol, model=model, method=method, minutes=minutes)
 
 
+def _validate_fairness(
+    args: dict[str, float | None], *, areas: gpd.GeoDataFrame | None, method: str, target_share: float | None
+) -> None:
+    """The fairness arguments (geo.checks wordings): shares in [0, 1], minutes in (0, 120]; they need areas
+    (per area), the exact method and a maximal covering request."""
+    given = [k for k, v in args.items() if v is not None]
+    for k in given:
+        if k == "max_p95_per_area_minutes":
+            check_minutes(args[k], field=k)
+        else:
+            check_share(args[k], field=k)
+    check_fairness_request(given, method=method, set_cover=target_share is not None,
+                           has_areas=areas is not None and len(areas) > 0)  # fmt: skip
+
+
+def _group_keys(demand: gpd.GeoDataFrame) -> tuple[np.ndarray, list[str]]:
+    """Worker-group index of each demand point and the group names (one group ``all`` without ``group``)."""
+    if "group" in demand.columns:
+        groups, g_idx = np.unique(demand["group"].astype(str).to_numpy(), return_inverse=True)
+        return g_idx.astype(np.int64), [str(g) for g in groups]
+    return np.zeros(len(demand), dtype=np.int64), ["all"]
+
+
+def _fair_layers(
+    network: Any,
+    candidates: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    fixed: gpd.GeoDataFrame | None,
+    cs: CoverageSets,
+    ctx: _AreaContext,
+    args: dict[str, float | None],
+    *,
+    minutes: float,
+    snap_meters: float,
+) -> tuple[FairLayer, ...]:
+    """The fairness layers asked for, each checked reachable with every candidate built; the p95 ceiling
+    gets coverage sets at its own cutoff (the same sets when it equals ``minutes``)."""
+    layers = []
+    labels = ctx.labels or []
+    if args["min_share_per_area"] is not None:
+        layers.append(make_layer(cs, ctx.of_demand, labels, field="min_share_per_area",
+                                 value=float(args["min_share_per_area"]), grouping="area"))  # fmt: skip
+    m = args["max_p95_per_area_minutes"]
+    if m is not None:
+        cs_m = cs if float(m) == float(minutes) else build_coverage_sets(
+            network, candidates, demand, minutes=float(m), stations=fixed, snap_meters=snap_meters)
+        layers.append(make_layer(cs_m, ctx.of_demand, labels, field="max_p95_per_area_minutes",
+                                 value=float(m), grouping="area"))  # fmt: skip
+    if args["min_share_per_group"] is not None:
+        keys, names = _group_keys(demand)
+        layers.append(make_layer(cs, keys, names, field="min_share_per_group",
+                                 value=float(args["min_share_per_group"]), grouping="group"))  # fmt: skip
+    return tuple(layers)
+
+
+@dataclass(frozen=True)
+class _FairRun:
+    """The fairness layers of a request, the unconstrained optimum and the arguments given."""
+
+    layers: tuple[FairLayer, ...]
+    free: Solution
+    args: dict[str, float]
+    cs: CoverageSets
+
+
+def _solve_all(
+    run: Any,
+    cs: CoverageSets,
+    layers: tuple[FairLayer, ...],
+    fair_args: dict[str, float | None],
+    candidates: gpd.GeoDataFrame,
+    *,
+    add: int | None,
+    budget: float | None,
+) -> tuple[Solution, str, _FairRun | None]:
+    """The request's optimum; with fairness layers the unconstrained optimum first, then the fair one."""
+    sol, model = run()
+    if not layers:
+        return sol, model, None
+    fair = _FairRun(layers, sol, {k: float(v) for k, v in fair_args.items() if v is not None}, cs)
+    return _solve_fair(run, layers, candidates, add=add, budget=budget), model, fair
+
+
+def _solve_fair(
+    run: Any, layers: tuple[FairLayer, ...], candidates: gpd.GeoDataFrame, *, add: int | None,
+    budget: float | None,
+) -> Solution:  # fmt: skip
+    """The fair optimum; an infeasible model becomes an error naming the areas or groups that cannot reach
+    their floor within ``add`` / ``budget``."""
+    shares = tuple(layer.shares.rows for layer in layers)
+    try:
+        sol, _ = run(shares=shares)
+    except InfeasibleError as exc:
+        if exc.field is not None:
+            raise
+        cost = candidates["cost"].to_numpy(dtype=np.float64)
+        raise explain_infeasible(shares, cost, p=add, budget=budget) from None
+    return cast(Solution, sol)
 def _result(
     cs: CoverageSets,
     candidates: gpd.GeoDataFrame,
@@ -413,3 +511,81 @@ def _result(
         stop_reason=sol.stop_reason,
         presolve=dict(sol.presolve),
     )
+
+
+def _nearest_minutes(
+    network: Any, stations: gpd.GeoDataFrame | None, demand: gpd.GeoDataFrame, *, minutes: float,
+    horizon_minutes: float, snap_meters: float,
+) -> np.ndarray:  # fmt: skip
+    """Minutes from each demand point to its nearest station (NaN unreachable within the horizon or
+    unsnappable) by the coverage pass (:func:`geo.coverage.compute_coverage`)."""
+    from geo.coverage import compute_coverage
+
+    if stations is None or len(stations) == 0:
+        return np.full(len(demand), np.nan)
+    frame = gpd.GeoDataFrame({"station_id": np.arange(len(stations))}, geometry=stations.geometry.to_numpy(),
+                             crs="EPSG:4326")  # fmt: skip
+    cov = compute_coverage(network, frame, demand, minutes=minutes, horizon_minutes=horizon_minutes,
+                           open_only=False, snap_meters=snap_meters)  # fmt: skip
+    return cov.demand["minutes"].to_numpy(dtype=np.float64)
+
+
+def _with_fairness(
+    res: SitingResult,
+    network: Any,
+    fixed: gpd.GeoDataFrame | None,
+    demand: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame | None,
+    ctx: _AreaContext,
+    sol: Solution,
+    fair: _FairRun | None,
+    *,
+    minutes: float,
+    snap_meters: float,
+) -> SitingResult:
+    """Add the per-area p95 before and after (with areas) and, for a fair request, the unconstrained shares,
+    the binding flags, the binding areas and groups and the price of fairness."""
+    per_area, per_group = res.per_area, res.per_group
+    w = demand["weight"].to_numpy(dtype=np.float64)
+    if areas is not None and len(areas):
+        ceiling = fair.args.get("max_p95_per_area_minutes", 0.0) if fair else 0.0
+        horizon = min(MAX_HORIZON_MINUTES, max(60.0, 2 * float(minutes), 2 * ceiling))
+        now = [fixed, res.selected] if fixed is not None and len(fixed) else [res.selected]
+        after = gpd.GeoDataFrame(pd.concat([f[["geometry"]] for f in now], ignore_index=True),
+                                 geometry="geometry", crs="EPSG:4326")  # fmt: skip
+        p95 = {
+            f"p95_{when}": group_quantile(
+                _nearest_minutes(network, frame, demand, minutes=minutes, horizon_minutes=horizon,
+                                 snap_meters=snap_meters), w, ctx.of_demand, len(areas))
+            for when, frame in (("before", fixed), ("after", after))
+        }  # fmt: skip
+        per_area = per_area.assign(**p95)
+    if fair is None:
+        return replace(res, per_area=per_area)
+    free_mask = fair.cs.covered_after(fair.free.selected)
+    bound = {"area": np.zeros(len(per_area), dtype=bool), "group": np.zeros(len(per_group), dtype=bool)}
+    for layer in fair.layers:
+        bound[layer.grouping] |= layer.binds(sol.selected, fair.free.selected)
+    if len(per_area):
+        per_area = per_area.assign(share_unconstrained=_shares(ctx.of_demand, len(per_area), w, free_mask),
+                                   bound=bound["area"])  # fmt: skip
+    keys, _ = _group_keys(demand)
+    per_group = per_group.assign(share_unconstrained=_shares(keys, len(per_group), w, free_mask),
+                                 bound=bound["group"])  # fmt: skip
+    return replace(
+        res, per_area=per_area, per_group=per_group, fairness=dict(fair.args),
+        price_of_fairness=price_of_fairness(fair.free.covered, sol.covered, before=res.covered_before,
+                                            total=res.total_weight),
+        binding_areas=tuple(per_area.loc[per_area["bound"].astype(bool), "area_code"].astype(str))
+        if len(per_area) else (),
+        binding_groups=tuple(per_group.loc[per_group["bound"].astype(bool), "group"].astype(str)),
+    )  # fmt: skip
+
+
+def _shares(keys: np.ndarray, n: int, weight: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Per key the covered share of its weight (NaN without weight)."""
+    ok = keys >= 0
+    total = np.bincount(keys[ok], weights=weight[ok], minlength=n)
+    got = np.bincount(keys[ok], weights=(weight * covered)[ok], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, got / np.where(total > 0, total, 1.0), np.nan)

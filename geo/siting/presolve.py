@@ -100,12 +100,16 @@ def presolve(
     area_need: NDArray[np.int64],
     *,
     compare_cost: bool,
+    also: tuple[sp.csr_matrix, ...] = (),
 ) -> Presolved:
     """Remove dominated candidates and re-merge columns (the module docstring says why this is exact).
 
     ``compare_cost`` makes a dominator's cost count (budget models); without it only the covered sets
     matter (a count of sites). ``a`` is CSR float 0/1 with sorted indices (see
-    :func:`geo.siting.models.prepare`).
+    :func:`geo.siting.models.prepare`). ``also`` are further candidates × columns matrices (the coverage
+    layers of share constraints): a dominator must cover a superset in each of them too, so a selection
+    keeps every share it had when a dominated candidate is swapped for its dominator; only ``a``'s
+    columns are re-merged.
     """
     n, m = a.shape
     needy = area_need.size > 0 and bool(np.any(area_need > 0))
@@ -120,7 +124,8 @@ def presolve(
         drop = (np.diff(a.indptr) == 0) & ~protect
     else:
         c = cost if compare_cost else np.zeros(n)
-        drop = dominated(a, c, area_of, protect=protect, same_area=needy)
+        both = sp.csr_matrix(sp.hstack([a, *also], format="csr"), dtype=np.float64) if also else a
+        drop = dominated(both, c, area_of, protect=protect, same_area=needy)
     kept = np.flatnonzero(~drop)
     sub = a[kept]
     merged, weights, _ = merge_columns(sub, w, np.ones(m, dtype=bool))

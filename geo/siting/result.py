@@ -13,6 +13,9 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from geo.amap import amap_url
+from geo.crs import convert, resolve_crs
+
 #: columns of :attr:`SitingResult.selected` (geometry last)
 SELECTED_COLUMNS: tuple[str, ...] = (
     "order",
@@ -28,6 +31,24 @@ SELECTED_COLUMNS: tuple[str, ...] = (
     "cumulative_share",
 )
 
+def proposals_table(selected: gpd.GeoDataFrame, *, crs: str = "wgs84", mode: str = "walk") -> pd.DataFrame:
+    """Proposed sites as a table for people: no geometry, ``lon``/``lat`` in ``crs`` (``wgs84``,
+    ``gcj02`` or ``bd09``), a ``crs`` column and ``amap_url`` (an Amap navigation link, GCJ-02, in the
+    travel ``mode``). ``selected`` (EPSG:4326) is not mutated."""
+    code = resolve_crs(crs)
+    table = pd.DataFrame(selected.drop(columns=selected.geometry.name)).copy()
+    if table.empty:
+        return table.assign(crs=pd.Series(dtype=str), amap_url=pd.Series(dtype=str))
+    lon, lat = table["lon"].to_numpy(float), table["lat"].to_numpy(float)
+    glon, glat = convert(lon, lat, src="wgs84", dst="gcj02")
+    if code != "wgs84":
+        table["lon"], table["lat"] = convert(lon, lat, src="wgs84", dst=code)
+    table["crs"] = code
+    names = table["name"].astype(str)
+    table["amap_url"] = [amap_url(x, y, n, mode) for x, y, n in zip(glon, glat, names, strict=True)]
+    return table
+
+
 AS_DICT_SELECTED_KEYS: tuple[str, ...] = (
     "candidate_id",
     "name",
@@ -40,8 +61,36 @@ AS_DICT_SELECTED_KEYS: tuple[str, ...] = (
 )
 
 
+#: keys of the ``per_area`` / ``per_group`` records of :meth:`SitingResult.as_dict` (those present)
+AREA_KEYS: tuple[str, ...] = ("area_code", "area_name", "weight", "share_before", "share_after",
+                              "share_unconstrained", "p95_before", "p95_after", "stations_before",
+                              "stations_added", "bound")  # fmt: skip
+GROUP_KEYS: tuple[str, ...] = ("group", "weight", "share_before", "share_after", "share_unconstrained",
+                               "bound")  # fmt: skip
+
+
 def _num(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def fair_records(table: pd.DataFrame, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """JSON-ready rows of a per-area or per-group table: the ``keys`` it has, numbers as floats (``None``
+    for NaN or infinite: a p95 beyond the search horizon), ``bound`` as bool, counts as int, names as text."""
+    cols = [k for k in keys if k in table.columns]
+    out = []
+    for rec in table[cols].to_dict("records"):
+        row: dict[str, Any] = {}
+        for k, v in rec.items():
+            if k == "bound":
+                row[k] = bool(v)
+            elif k.startswith("stations"):
+                row[k] = int(v)
+            elif k in ("area_code", "area_name", "group"):
+                row[k] = str(v)
+            else:
+                row[k] = _num(float(v))
+        out.append(row)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +141,19 @@ class SitingResult:
     presolve : dict
         Presolve counts of the exact method: ``candidates``, ``dominated``, ``columns_before``,
         ``columns``, ``components``.
+    fairness : dict
+        The fairness arguments given (``min_share_per_area``, ``max_p95_per_area_minutes``,
+        ``min_share_per_group``); empty for none. With areas, ``per_area`` also has ``p95_before`` and
+        ``p95_after`` (lower weighted 95 % quantile of the minutes to the nearest station over all the area's
+        weight, unreachable counting as infinitely far); with fairness, ``per_area`` and ``per_group`` have
+        ``share_unconstrained`` (covered share with the unconstrained optimum) and ``bound`` (the area's or
+        group's fairness row is active, see :mod:`geo.siting.fairness`).
+    price_of_fairness : dict
+        With fairness: ``weight`` (covered weight of the unconstrained optimum minus that of this plan),
+        ``share`` (of all demand weight), ``relative`` (of the unconstrained covered weight),
+        ``unconstrained_covered``, ``fair_covered``; empty without fairness.
+    binding_areas, binding_groups : tuple of str
+        Area codes and worker groups whose fairness row is active.
     """
 
     selected: gpd.GeoDataFrame
@@ -116,15 +178,21 @@ class SitingResult:
     bound_source: str = ""
     stop_reason: str = ""
     presolve: dict[str, int] = field(default_factory=dict)
+    fairness: dict[str, float] = field(default_factory=dict)
+    price_of_fairness: dict[str, float] = field(default_factory=dict)
+    binding_areas: tuple[str, ...] = ()
+    binding_groups: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary with exactly the keys method, status, objective, bound, gap, bound_source,
         seconds, stop_reason (``None`` when every site asked for is proposed), presolve, covered_before,
-        covered_after, share_before, share_after and selected (list of candidate_id, name, host_type, lon,
-        lat, gain, cumulative_share, order); unknown numbers are ``None``. ``status``, ``objective``,
-        ``bound`` and ``gap`` are the certificate: ``optimal`` (gap within the solver tolerance) or
-        ``time_limit`` for the exact method, ``heuristic`` for greedy; ``bound`` is a proven bound on the
-        best possible objective (upper for maximal covering, lower for set covering)."""
+        covered_after, share_before, share_after, selected (list of candidate_id, name, host_type, lon,
+        lat, gain, cumulative_share, order), per_area and per_group (lists of records, see
+        :func:`fair_records`), fairness (the arguments given, ``None`` without), price_of_fairness
+        (``None`` without fairness), binding_areas and binding_groups; unknown numbers are ``None``.
+        ``status``, ``objective``, ``bound`` and ``gap`` are the certificate: ``optimal`` (gap within the
+        solver tolerance) or ``time_limit`` for the exact method, ``heuristic`` for greedy; ``bound`` is a
+        proven bound on the best possible objective (upper for maximal covering, lower for set covering)."""
         rows = []
         for rec in self.selected.itertuples(index=False):
             rows.append(
@@ -154,6 +222,12 @@ class SitingResult:
             "share_before": float(self.share_before),
             "share_after": float(self.share_after),
             "selected": rows,
+            "per_area": fair_records(self.per_area, AREA_KEYS),
+            "per_group": fair_records(self.per_group, GROUP_KEYS),
+            "fairness": dict(self.fairness) or None,
+            "price_of_fairness": {k: _num(v) for k, v in self.price_of_fairness.items()} or None,
+            "binding_areas": list(self.binding_areas),
+            "binding_groups": list(self.binding_groups),
         }
 
     def _export_frame(self) -> gpd.GeoDataFrame:
@@ -163,21 +237,31 @@ class SitingResult:
                 out[col] = out[col].astype(str)
         return out
 
-    def to_geojson(self, path: str | Path) -> Path:
-        """Write the proposed sites as a GeoJSON FeatureCollection (EPSG:4326, UTF-8). Returns the path."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
+    def to_geojson(self, path: str | Path, *, mode: str = "walk") -> Path:
+        """Write the proposed sites as a GeoJSON FeatureCollection (EPSG:4326 as RFC 7946 requires,
+        UTF-8) with an ``amap_url`` per site, through a temporary file. Returns the path."""
+        from geo.text import atomic_path
+
         frame = self._export_frame()
-        if p.exists():
-            p.unlink()
-        frame.to_file(p, driver="GeoJSON", engine="pyogrio")
-        return p
+        frame["amap_url"] = proposals_table(self.selected, mode=mode)["amap_url"].to_numpy(dtype=object)
+        with atomic_path(path) as tmp:
+            tmp.unlink()
+            frame.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+        return Path(path)
 
-    def to_csv(self, path: str | Path) -> Path:
-        """Write the proposed sites as UTF-8 CSV with BOM (opens in Excel), lon/lat columns, no geometry."""
-        from geo.text import write_csv  # hardening (#15): no live formulas, written atomically
+    def to_csv(self, path: str | Path, *, crs: str = "wgs84", mode: str = "walk") -> Path:
+        """Write the proposed sites as UTF-8 CSV with BOM (opens in Excel): :func:`proposals_table` in
+        ``crs`` with Amap links; no live formulas, written atomically."""
+        from geo.text import write_csv
 
-        return write_csv(pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name)), path)
+        return write_csv(proposals_table(self.selected, crs=crs, mode=mode), path)
+
+    def areas_to_csv(self, path: str | Path) -> Path:
+        """Write the per-area table (shares before/after, p95, and with fairness the unconstrained share and
+        ``bound``) as UTF-8 CSV with BOM."""
+        from geo.text import write_csv
+
+        return write_csv(self.per_area, path)
 
     def summary_frame(self) -> pd.DataFrame:
         """Key figures as a two-column table (``item``, ``value``)."""
@@ -201,14 +285,19 @@ class SitingResult:
             ("reachable_share", self.reachable_share),
             ("sites_added", len(self.selected)),
             *((f"unsnappable_{k}", v) for k, v in self.unsnappable.items()),
+            *((k, v) for k, v in self.fairness.items()),
+            *((f"price_of_fairness_{k}", v) for k, v in self.price_of_fairness.items()),
+            *((("binding_areas", " ".join(self.binding_areas)),) if self.fairness else ()),
+            *((("binding_groups", " ".join(self.binding_groups)),) if self.fairness else ()),
         ]
         return pd.DataFrame(items, columns=["item", "value"])
 
-    def to_excel(self, path: str | Path) -> Path:
-        """Write an XLSX workbook: sheets ``proposals``, ``areas``, ``groups`` and ``summary``."""
-        from geo.text import write_xlsx  # hardening (#15): string cells, never formulas; atomic
+    def to_excel(self, path: str | Path, *, crs: str = "wgs84", mode: str = "walk") -> Path:
+        """Write an XLSX workbook: sheets ``proposals`` (:func:`proposals_table` in ``crs``), ``areas``,
+        ``groups`` and ``summary``; string cells, never formulas; atomic."""
+        from geo.text import write_xlsx
 
-        proposals = pd.DataFrame(self.selected.drop(columns=self.selected.geometry.name))
+        proposals = proposals_table(self.selected, crs=crs, mode=mode)
         sheets = {"proposals": proposals, "areas": self.per_area, "groups": self.per_group,
                   "summary": self.summary_frame()}
         return write_xlsx(sheets, path)

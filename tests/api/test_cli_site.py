@@ -35,6 +35,12 @@ KEYS = {
     "share_before",
     "share_after",
     "selected",
+    "per_area",
+    "per_group",
+    "fairness",
+    "price_of_fairness",
+    "binding_areas",
+    "binding_groups",
 }
 SEL_KEYS = {"candidate_id", "name", "host_type", "lon", "lat", "gain", "cumulative_share", "order"}
 
@@ -236,3 +242,53 @@ def test_site_stops_when_no_site_adds_coverage(
         assert got["status"] == "optimal" and got["bound"] == pytest.approx(len(points))
     table = runner.invoke(app, args)
     assert table.exit_code == 0 and "stopped early: only" in table.stdout
+
+
+def test_site_fairness_on_osm_townships(files: dict[str, Path], tmp_path: Path) -> None:
+    """Real 街道 polygons from the OSM extract, street-node candidates: a share floor per 街道 and a p95
+    ceiling; the price of fairness equals the unconstrained run's covered weight minus the fair one's."""
+    areas = ["--areas", str(files["network"])]
+    base = _args(files, "--add", "6", "--json", stations="none")
+    base[base.index("pois")] = "network:500"
+    free = runner.invoke(app, [*base, *areas])
+    assert free.exit_code == 0, free.output
+    unconstrained = json.loads(free.stdout)
+    assert unconstrained["price_of_fairness"] is None and unconstrained["binding_areas"] == []
+    for flag, value in (("--min-share-per-area", "0.5"), ("--max-p95-per-area", "15")):
+        res = runner.invoke(app, [*base, *areas, flag, value, "--out", str(tmp_path / flag)])
+        assert res.exit_code == 0, res.output
+        got = json.loads(res.stdout)
+        pof = got["price_of_fairness"]
+        assert pof["weight"] == pytest.approx(unconstrained["covered_after"] - got["covered_after"])
+        assert pof["weight"] > 0 and got["binding_areas"]
+        assert pof["share"] == pytest.approx(pof["weight"] / (got["covered_after"] / got["share_after"]))
+        rows = {r["area_code"]: r for r in got["per_area"]}
+        assert {a for a, r in rows.items() if r["bound"]} == set(got["binding_areas"])
+        if flag == "--min-share-per-area":
+            assert all(r["share_after"] >= 0.5 - 1e-9 for r in rows.values())
+        else:
+            assert all(r["p95_after"] is not None and r["p95_after"] <= 15 + 1e-9 for r in rows.values())
+        table = pd.read_csv(tmp_path / flag / "areas.csv", encoding="utf-8-sig", dtype={"area_code": str})
+        assert table["bound"].tolist() == [rows[c]["bound"] for c in table["area_code"]]
+    text = runner.invoke(app, [*base[:-1], *areas, "--min-share-per-area", "0.5"])
+    assert text.exit_code == 0 and "price of fairness: " in text.stdout and "binding: 4403050" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "words"),
+    [
+        (["--min-share-per-area", "1.5"], 2, "--min-share-per-area must be a share between 0 and 1, got 1.5"),
+        (["--max-p95-per-area", "-3"], 2, "--max-p95-per-area must be a number of minutes in (0, 120]"),
+        (["--min-share-per-area", "0.3", "--no-areas"], 2, "--min-share-per-area needs --areas"),
+        (["--min-share-per-group", "0.5", "--method", "greedy"], 2, "needs the exact method"),
+        (["--min-share-per-area", "0.9"], 1, "min_share_per_area cannot be met within 6 stations to add: "
+                                             "together 南头街道 (440305002)"),
+    ],
+)
+def test_site_fairness_errors(files: dict[str, Path], extra: list[str], code: int, words: str) -> None:
+    args = _args(files, "--add", "6", stations="none")
+    args[args.index("pois")] = "network:500"
+    areas = [] if "--no-areas" in extra else ["--areas", str(files["network"])]
+    res = runner.invoke(app, [*args, *areas, *[e for e in extra if e != "--no-areas"]])
+    assert res.exit_code == code, res.output
+    assert words in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.output

@@ -42,7 +42,8 @@ print(json.dumps({
     "modes": list(catalog.travel_modes()),
     "speeds": {c: m.speed_kph for c, m in catalog.travel_modes().items()},
     "enum": spec["components"]["schemas"]["Mode"]["enum"],
-    "siting_mode": spec["components"]["schemas"]["SitingRequest"]["properties"]["mode"],
+    "siting_mode": next(s["properties"]["mode"] for name, s in spec["components"]["schemas"].items()
+                        if name.endswith("SitingRequest")),
     "coverage_mode": params.get("mode", {}).get("schema"),
     "helps": helps,
 }))

@@ -97,7 +97,8 @@ def state_dependent_rejection(case: Any, response: Any) -> bool:
         return True
     if field == "opening_hours" and detail.startswith("bad opening hours"):
         return True
-    if case.path == "/siting" and field in ("add", "target_share", "budget", "min_per_area"):
+    fair = ("min_share_per_area", "max_p95_per_area_minutes", "min_share_per_group")  # #21: areas, reach
+    if case.path == "/siting" and field in ("add", "target_share", "budget", "min_per_area", *fair):
         return "errors" not in body  # a domain answer, not a validation error
     if case.path == "/siting" and field is None and "errors" not in body:
         return True

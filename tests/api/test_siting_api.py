@@ -82,3 +82,65 @@ def test_bad_scenarios(client: TestClient, scenario: dict[str, Any], status: int
     assert r.status_code == status, r.text
     body = r.json()
     assert words in body["detail"] or words == body["field"], body
+
+
+# -- fairness (#21)
+WEST = (113.92, 22.535, 113.945, 22.56)
+EAST = (113.945, 22.535, 113.97, 22.56)
+
+
+@pytest.fixture()
+def two_areas(db_session: Session) -> Any:
+    import geopandas as gpd
+    import shapely
+
+    frame = gpd.GeoDataFrame(
+        {"area_code": ["440305901", "440305902"], "area_name": ["西片", "东片"]},
+        geometry=[shapely.box(*WEST), shapely.box(*EAST)],
+        crs="EPSG:4326",
+    )
+    repository.upsert_areas(db_session, frame, level="township", source="test")
+    return frame
+
+
+def test_fairness_equals_plan_sites(
+    client: TestClient, api_app: Any, db_session: Session, two_areas: Any
+) -> None:
+    scenario = {"minutes": 10, "add": 3, "min_share_per_area": 0.2, "min_share_per_group": 0.2}
+    r = client.post("/siting", json=scenario)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    app = api_app[0]
+    net = app.state.networks["walk"]
+    demand = combine_demand(demand_from_pois(app.state.settings.demand_pois), demand_from_network(net))
+    ref = plan_sites(net, repository.stations_frame(db_session), demand,
+                     candidates_from_pois(app.state.settings.demand_pois), minutes=10, add=3,
+                     areas=repository.areas_frame(db_session), min_share_per_area=0.2,
+                     min_share_per_group=0.2).as_dict()  # fmt: skip
+    assert body["objective"] == pytest.approx(ref["objective"])
+    assert body["price_of_fairness"] == pytest.approx(ref["price_of_fairness"])
+    assert body["price_of_fairness"]["weight"] >= 0
+    assert body["binding_areas"] == ref["binding_areas"] and body["fairness"] == ref["fairness"]
+    assert [a["area_code"] for a in body["per_area"]] == ["440305901", "440305902"]
+    assert all(a["share_after"] >= 0.2 - 1e-9 for a in body["per_area"])
+    assert all(g["share_after"] >= 0.2 - 1e-9 for g in body["per_group"])
+
+
+@pytest.mark.parametrize(
+    ("scenario", "field"),
+    [
+        ({"add": 2, "min_share_per_area": 1.5}, "min_share_per_area"),
+        ({"add": 2, "min_share_per_group": -0.1}, "min_share_per_group"),
+        ({"add": 2, "max_p95_per_area_minutes": 0}, "max_p95_per_area_minutes"),
+        ({"add": 2, "min_share_per_area": 0.3}, "min_share_per_area"),  # no stored areas
+        ({"add": 2, "max_p95_per_area_minutes": 20}, "max_p95_per_area_minutes"),  # no stored areas
+        ({"add": 2, "min_share_per_group": 0.3, "method": "greedy"}, "min_share_per_group"),
+        ({"target_share": 0.3, "min_share_per_group": 0.3}, "min_share_per_group"),
+        ({"add": 1, "min_share_per_group": 1.0}, "min_share_per_group"),  # infeasible
+    ],
+)
+def test_bad_fairness(client: TestClient, scenario: dict[str, Any], field: str) -> None:
+    r = client.post("/siting", json=scenario)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert field in body["detail"] or body.get("field") == field, body

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -227,21 +226,51 @@ def test_import_gcj02_and_limits(client: TestClient, api_app: Any) -> None:
     assert r.status_code == 413 and r.json()["field"] == "file"
 
 
-def test_bbox_is_read_in_the_crs_of_the_request(client: TestClient, add_station: AddStation) -> None:
-    """CRS policy: coordinates in are converted from ``crs`` (here a GCJ-02 box of the Amap screen)."""
-    from geo.crs import wgs84_to_gcj02
+# a point in each of two cities other than the bundled sample: the Bund (Shanghai), Wuyi Square (Changsha)
+BBOX_CITIES = {"shanghai": (121.4905, 31.2397), "changsha": (112.9770, 28.1960)}
 
-    a = add_station("深大驿站", *SHENZHEN_UNIVERSITY)
-    lon, lat = wgs84_to_gcj02(*SHENZHEN_UNIVERSITY)
-    half = 0.0008  # ~80 m: well inside the ~500 m GCJ-02 offset in Shenzhen
-    box = f"{lon - half:.6f},{lat - half:.6f},{lon + half:.6f},{lat + half:.6f}"
+
+def test_bbox_in_gcj02_and_bd09(client: TestClient, add_station: AddStation) -> None:
+    """``bbox`` is read in the request's ``crs``: an Amap/Baidu viewport finds the stations inside it."""
 
     def ids(**params: Any) -> list[int]:
         r = client.get("/stations", params=params)
         assert r.status_code == 200, r.text
         return [f["id"] for f in r.json()["features"]]
 
-    assert ids(bbox=box, crs="gcj02") == [a["id"]]
-    assert ids(bbox=box) == []  # the same numbers read as WGS-84 miss the station
-    feature = client.get("/stations", params={"bbox": box, "crs": "gcj02"}).json()["features"][0]
-    assert feature["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-6)
+    half = 0.0008  # ~80 m: far smaller than the ~500 m GCJ-02/BD-09 offsets
+    for city, (lon, lat) in BBOX_CITIES.items():
+        station = add_station(f"{city}驿站", lon, lat)
+        for crs in ("gcj02", "bd09"):
+            x, y = convert(lon, lat, src="wgs84", dst=crs)
+            box = f"{x - half},{y - half},{x + half},{y + half}"
+            assert ids(bbox=box, crs=crs) == [station["id"]], (city, crs)
+            assert ids(bbox=box) == [], (city, crs)  # the same numbers read as WGS-84 miss it
+            r = client.get("/stations", params={"bbox": box, "crs": crs})
+            gx, gy = r.json()["features"][0]["geometry"]["coordinates"]
+            assert x - half <= gx <= x + half and y - half <= gy <= y + half
+        assert ids(bbox=f"{lon - half},{lat - half},{lon + half},{lat + half}") == [station["id"]]
+
+
+def test_bbox_in_bd09_is_exact_near_its_edges(client: TestClient, add_station: AddStation) -> None:
+    """Stations near the edges of a BD-09/GCJ-02 box are selected exactly as their converted
+    coordinates say (the independent reference), not by the box's WGS-84 envelope."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for city, (lon, lat) in BBOX_CITIES.items():
+        ids_at: dict[int, tuple[float, float]] = {}
+        for k, (dx, dy) in enumerate(rng.uniform(-0.012, 0.012, size=(24, 2))):
+            rec = add_station(f"{city}{k}", lon + dx, lat + dy)
+            ids_at[rec["id"]] = (lon + dx, lat + dy)
+        pts = np.array(list(ids_at.values()))
+        for crs in ("gcj02", "bd09"):
+            x, y = convert(pts[:, 0], pts[:, 1], src="wgs84", dst=crs)
+            cx, cy = convert(lon, lat, src="wgs84", dst=crs)
+            box = (cx - 0.008, cy - 0.008, cx + 0.008, cy + 0.008)
+            inside = (x > box[0]) & (x < box[2]) & (y > box[1]) & (y < box[3])
+            expected = sorted(np.array(list(ids_at))[inside].tolist())
+            r = client.get("/stations", params={"bbox": ",".join(f"{v:.9f}" for v in box), "crs": crs,
+                                                "limit": 1000})
+            got = sorted(f["id"] for f in r.json()["features"] if f["id"] in ids_at)
+            assert got == expected and 0 < len(expected) < len(ids_at), (city, crs)

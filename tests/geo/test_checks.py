@@ -85,11 +85,11 @@ def test_weights_choices_resolution_and_point_frames_have_one_wording_each() -> 
 
     assert checks.check_weights([1, "2.5", 0]).tolist() == [1.0, 2.5, 0.0]
     for bad, row in (([1, -1], 1), ([float("nan")], 0), (["x", 1], 0), ([1, 2, float("inf")], 2)):
-        with pytest.raises(InputError, match=rf"^demand weights must be finite numbers ≥ 0; row {row} has"):
-            checks.check_weights(bad)
-    assert checks.check_choice("greedy", ("exact", "greedy"), field="--method") == "greedy"
+        with pytest.raises(InputError, match=rf"^demand must be a number ≥ 0 in every row; row {row} has"):
+            checks.check_weights(bad, field="demand")
+    assert checks.check_choice("greedy", field="--method", choices=("exact", "greedy")) == "greedy"
     with pytest.raises(InputError, match=r"^--method must be one of exact, greedy, got 'fast'$"):
-        checks.check_choice("fast", ("exact", "greedy"), field="--method")
+        checks.check_choice("fast", field="--method", choices=("exact", "greedy"))
     assert checks.check_h3_resolution(np.int64(9)) == 9
     for bad in (16, -1, 8.5, True):
         with pytest.raises(InputError, match=r"^resolution must be"):

@@ -467,3 +467,21 @@ def test_bbox_to_wgs84_holds_every_converted_point_of_the_box(box: tuple[float, 
         assert max(abs(g - e) for g, e in zip(got, exact, strict=True)) < metres
         assert 0.001 < x0 - got[0] < 0.02  # the offset itself: hundreds of metres to the south-west
 
+
+def test_bbox_to_wgs84_contains_every_converted_point() -> None:
+    """Points inside a GCJ-02/BD-09 box convert to points inside the returned WGS-84 box (two cities)."""
+    import numpy as np
+
+    from geo.crs import bbox_to_wgs84, convert
+
+    rng = np.random.default_rng(7)
+    for lon0, lat0 in ((121.47, 31.23), (112.97, 28.19)):  # Shanghai, Changsha
+        box = (lon0 - 0.05, lat0 - 0.04, lon0 + 0.05, lat0 + 0.04)
+        x = np.concatenate([rng.uniform(box[0], box[2], 20000), np.linspace(box[0], box[2], 2001)])
+        y = np.concatenate([rng.uniform(box[1], box[3], 20000), np.full(2001, box[1])])
+        for src in ("gcj02", "bd09"):
+            out = bbox_to_wgs84(box, src=src)
+            lon, lat = convert(x, y, src=src, dst="wgs84")
+            assert ((lon >= out[0]) & (lon <= out[2]) & (lat >= out[1]) & (lat <= out[3])).all()
+            assert out[2] - out[0] < 0.1 + 1e-3 and out[3] - out[1] < 0.08 + 1e-3  # not inflated (< 100 m)
+        assert bbox_to_wgs84(box, src="wgs84") == box

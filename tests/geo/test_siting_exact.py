@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from geo.siting.exact import combine, mclp_exact, prefix_bounds
+from geo.siting.highs import Cover
 from geo.siting.local_search import swap_improve
 from geo.siting.models import mclp_greedy, mclp_lp, prepare
 from geo.siting.presolve import components, presolve
@@ -182,7 +183,7 @@ def test_reduced_cost_fixing_never_removes_a_better_selection(seed: int) -> None
     a, w2, c, ar, need = prepare(sp.csr_matrix(dense), w, None, None, None)
     p = 3
     incumbent = mclp_greedy(a, w2, p=p, lp_bound=False)
-    lp = mclp_lp(a, w2, c, ar, need, p=p, budget=None)
+    lp = mclp_lp(Cover(a, w2, c, ar, need, p, None))
     keep = lp.keep(incumbent.objective, incumbent.selected)
     assert keep[incumbent.selected].all()
     for s in itertools.combinations(range(10), p):

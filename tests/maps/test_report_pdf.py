@@ -20,8 +20,8 @@ from geo.crs import wgs84_to_gcj02
 from geo.demand import demand_from_network
 from geo.network import Network, load_network
 from geo.siting import candidates_from_network
-from geo.study import StudyResult, nonempty_areas, run_study
-from maps.report_pdf import ReportMeta, area_label, write_report_pdf
+from geo.study import StudyResult, area_label, nonempty_areas, run_study
+from maps.report_pdf import ReportMeta, write_report_pdf
 
 CITIES = {
     "shanghai": ("shanghai_le_degn/shanghai_jingan_huangpu_drive.osm", None, "上海市黄浦区（测试）"),
