@@ -7,7 +7,6 @@ from collections import abc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from enum import StrEnum
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
@@ -19,6 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import api_key_header, reader, station_writer
 from api.schemas import MAX_MINUTES, AmenityWord, IsoTime
+from api.schemas import Mode as Mode  # re-exported: routes take their enums from deps
+from api.schemas import OutCRS as OutCRS
 from api.settings import Settings
 from geo.catalog import resolve_amenity
 from geo.errors import InputError
@@ -29,19 +30,10 @@ if TYPE_CHECKING:
     from api.services import ServedCoverage
 
 
-class Mode(StrEnum):
-    """Travel modes served by the API (``data/modes.toml``)."""
-
-    walk = "walk"
-    ebike = "ebike"
-
-
-class OutCRS(StrEnum):
-    """Coordinate systems accepted and produced by the API."""
-
-    wgs84 = "wgs84"
-    gcj02 = "gcj02"
-    bd09 = "bd09"
+#: the default travel mode of every endpoint (a member of :data:`Mode`, which data/modes.toml fills)
+DEFAULT_MODE = Mode("walk")
+#: the default coordinate system, on input and on output (docs/ARCHITECTURE.md, "CRS policy")
+DEFAULT_CRS = OutCRS("wgs84")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -149,7 +141,7 @@ def network_for(networks: dict[str, Any], mode: Mode) -> Any:
 
 async def get_network(
     request: Request,
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
+    mode: Annotated[Mode, Query(description="travel mode")] = DEFAULT_MODE,
 ) -> Any:
     """The loaded :class:`geo.network.Network` of ``mode`` (:func:`network_for`)."""
     return network_for(request.app.state.networks, mode)
@@ -286,7 +278,7 @@ def coverage_run(
     request: Request,
     session: Annotated[Session, Depends(get_session)],
     network: Annotated[Any, Depends(get_network)],
-    mode: Annotated[Mode, Query(description="travel mode")] = Mode.walk,
+    mode: Annotated[Mode, Query(description="travel mode")] = DEFAULT_MODE,
     minutes: Minutes = 15.0,
     open_at: OpenAt = None,
     amenity: Amenity = None,

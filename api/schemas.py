@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,13 +19,36 @@ from pydantic import (
 )
 
 from geo import catalog
-from geo.crs import MAINLAND_BBOX
+from geo.crs import CRS_NAMES, MAINLAND_BBOX
 from geo.text import NO_CONTROL_PATTERN, control_char_message
 
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 StrictLon = Annotated[Lon, Field(strict=True)]
 StrictLat = Annotated[Lat, Field(strict=True)]
+
+
+def _code_enum(name: str, codes: tuple[str, ...], doc: str) -> type[StrEnum]:
+    """A string enum whose members are ``codes`` (built from the data at import, never typed out)."""
+    enum = StrEnum(name, [(code, code) for code in codes])  # type: ignore[misc]
+    enum.__doc__ = doc
+    return enum
+
+
+if TYPE_CHECKING:  # the members come from data: the type checker sees string enums of any member
+    from enum import EnumMeta
+
+    class _DataEnumMeta(EnumMeta):
+        def __getattr__(cls, name: str) -> Any: ...
+
+    class Mode(StrEnum, metaclass=_DataEnumMeta): ...
+
+    class OutCRS(StrEnum, metaclass=_DataEnumMeta): ...
+else:
+    #: travel modes served by the API: one member per entry of ``data/modes.toml``
+    Mode = _code_enum("Mode", catalog.mode_codes(), "Travel modes served by the API (data/modes.toml).")
+    #: coordinate systems accepted on input and produced on output (:data:`geo.crs.CRS_NAMES`)
+    OutCRS = _code_enum("OutCRS", CRS_NAMES, "Coordinate systems accepted and produced by the API.")
 
 
 def _no_control_chars(value: str) -> str:
@@ -342,14 +366,14 @@ class SitingRequest(BaseModel):
     """A siting scenario: give exactly one of ``add``, ``target_share`` or ``budget``."""
 
     model_config = ConfigDict(
-        extra="forbid",
+        extra="forbid", use_enum_values=True, validate_default=True,  # mode and crs stay plain str
         json_schema_extra={"oneOf": [
             {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
             for name in ("add", "target_share", "budget")
         ]},
     )
 
-    mode: Literal["walk", "ebike"] = "walk"
+    mode: Mode = Field(default=Mode("walk"), description="travel mode (data/modes.toml)")
     minutes: Finite = Field(default=15.0, gt=0, le=MAX_MINUTES)
     add: SitesToAdd | None = None
     target_share: Finite | None = Field(default=None, gt=0, le=1)
@@ -360,8 +384,8 @@ class SitingRequest(BaseModel):
     )
     method: Literal["exact", "greedy"] = "exact"
     time_limit_seconds: Finite = Field(default=30.0, gt=0, le=120)
-    crs: Literal["wgs84", "gcj02", "bd09"] = Field(
-        default="wgs84", description="coordinates of the proposed sites in the answer"
+    crs: OutCRS = Field(
+        default=OutCRS("wgs84"), description="coordinates of the proposed sites in the answer"
     )
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import polygonize, unary_union
 from shapely.validation import make_valid
 
+from geo.checks import check_bbox
 from geo.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -390,20 +391,38 @@ def areas_from_osm(
     path = Path(path)
     if not path.is_file():
         raise InputError(f"OSM file {str(path)!r} does not exist", field="file")
-    clip: Polygon | None = None
-    if clip_bbox is not None:
-        try:
-            minx, miny, maxx, maxy = (float(v) for v in clip_bbox)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"clip_bbox must be 4 numbers, got {clip_bbox!r}", field="clip_bbox") from exc
-        if not (minx < maxx and miny < maxy):
-            raise InputError(f"clip_bbox {clip_bbox!r} is not minlon,minlat,maxlon,maxlat", field="clip_bbox")
-        clip = box(minx, miny, maxx, maxy)
+    clip = box(*check_bbox(clip_bbox, field="clip_bbox")) if clip_bbox is not None else None
     nodes, ways, relations = _parse_osm(path, admin_level)
     unclosed = _open_ring_names(relations, nodes, ways)
     if unclosed:
         logger.warning("%s: boundary does not close, left out: %s", path.name, ", ".join(unclosed.values()))
     relations = [rel for rel in relations if rel.rid not in unclosed]
+    complete, assembled = _relation_polygons(path, relations, nodes, ways, clip)
+    rows = []
+    for rel in relations:
+        geom = complete.get(rel.rid) or assembled.get(rel.rid)
+        if geom is not None and clip is not None:
+            geom = as_multipolygon(geom.intersection(clip))
+        if geom is not None:
+            rows.append(_area_row(rel, geom, level=level, complete=rel.rid in complete))
+    if not rows:
+        logger.warning("%s: no admin_level=%d boundary polygons", path.name, admin_level)
+    out = _empty() if not rows else gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+    if rows:
+        logger.info("%s: %d areas at admin_level %d (%d complete)", path.name, len(out), admin_level,
+                    int(out["complete"].sum()))
+        out = out.sort_values("area_code", kind="stable").reset_index(drop=True)
+    #: names of boundaries left out because their rings do not close (reported by the commands)
+    out.attrs["unclosed"] = list(unclosed.values())
+    return out
+
+
+def _relation_polygons(
+    path: Path, relations: list[_Relation], nodes: dict[int, tuple[float, float]], ways: dict[int, list[int]],
+    clip: Polygon | None,
+) -> tuple[dict[int, MultiPolygon], dict[int, MultiPolygon]]:
+    """The polygons of relations whose member ways are all present (``complete``), and of the cut ones
+    assembled inside ``clip`` (default: the extent of their ways)."""
     complete: dict[int, MultiPolygon] = {}
     partial: list[_Relation] = []
     for rel in relations:
@@ -412,52 +431,34 @@ def areas_from_osm(
             partial.append(rel)
         else:
             complete[rel.rid] = geom
-    assembled: dict[int, MultiPolygon] = {}
-    if partial:
-        frame_box = clip
-        if frame_box is None:
-            present = {wid: ln for rel in partial for wid, _ in rel.ways
-                       if (ln := _way_line(wid, nodes, ways)) is not None}
-            frame_box = _default_frame(list(present.values())) if present else None
-            if frame_box is not None:
-                logger.info("%s: boundary relations are cut; assembling inside %s", path.name,
-                            tuple(round(v, 5) for v in frame_box.bounds))
+    if not partial:
+        return complete, {}
+    frame_box = clip
+    if frame_box is None:
+        present = {wid: ln for rel in partial for wid, _ in rel.ways
+                   if (ln := _way_line(wid, nodes, ways)) is not None}
+        frame_box = _default_frame(list(present.values())) if present else None
         if frame_box is not None:
-            assembled = _faces(partial, nodes, ways, frame_box)
-        missing = [r.tags.get("name", str(r.rid)) for r in partial if r.rid not in assembled]
-        if missing:
-            logger.warning("%s: no polygon could be built for %s (member ways missing)", path.name,
-                           ", ".join(missing))
-    rows: list[dict[str, Any]] = []
-    for rel in relations:
-        geom = complete.get(rel.rid) or assembled.get(rel.rid)
-        if geom is None:
-            continue
-        if clip is not None:
-            geom = as_multipolygon(geom.intersection(clip))
-            if geom is None:
-                continue
-        code_tag = next((t for t in OSM_CODE_TAGS if rel.tags.get(t)), None)
-        rows.append({
-            "area_code": rel.tags[code_tag] if code_tag else f"osm:relation/{rel.rid}",
-            "area_name": rel.tags.get("name:zh") or rel.tags.get("name") or f"relation {rel.rid}",
-            "level": level,
-            "parent_code": None,
-            "osm_relation_id": rel.rid,
-            "code_source": code_tag or "osm_relation",
-            "complete": rel.rid in complete,
-            "geometry": geom,
-        })
-    if not rows:
-        logger.warning("%s: no admin_level=%d boundary polygons", path.name, admin_level)
-        empty = _empty()
-        empty.attrs["unclosed"] = list(unclosed.values())
-        return empty
-    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
-    #: names of boundaries left out because their rings do not close (reported by the commands)
-    frame.attrs["unclosed"] = list(unclosed.values())
-    logger.info("%s: %d areas at admin_level %d (%d complete)", path.name, len(frame), admin_level,
-                int(frame["complete"].sum()))
-    out = frame.sort_values("area_code", kind="stable").reset_index(drop=True)
-    out.attrs["unclosed"] = list(unclosed.values())
-    return out
+            logger.info("%s: boundary relations are cut; assembling inside %s", path.name,
+                        tuple(round(v, 5) for v in frame_box.bounds))
+    assembled = _faces(partial, nodes, ways, frame_box) if frame_box is not None else {}
+    missing = [r.tags.get("name", str(r.rid)) for r in partial if r.rid not in assembled]
+    if missing:
+        logger.warning("%s: no polygon could be built for %s (member ways missing)", path.name,
+                       ", ".join(missing))
+    return complete, assembled
+
+
+def _area_row(rel: _Relation, geom: MultiPolygon, *, level: str, complete: bool) -> dict[str, Any]:
+    """One row of the areas frame: the division code (or ``osm:relation/<id>``), the name, the polygon."""
+    code_tag = next((t for t in OSM_CODE_TAGS if rel.tags.get(t)), None)
+    return {
+        "area_code": rel.tags[code_tag] if code_tag else f"osm:relation/{rel.rid}",
+        "area_name": rel.tags.get("name:zh") or rel.tags.get("name") or f"relation {rel.rid}",
+        "level": level,
+        "parent_code": None,
+        "osm_relation_id": rel.rid,
+        "code_source": code_tag or "osm_relation",
+        "complete": complete,
+        "geometry": geom,
+    }

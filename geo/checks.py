@@ -13,6 +13,7 @@ Every function checks one kind of argument, returns the normalised value and rai
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,13 +78,19 @@ def check_non_negative(value: Any, *, field: str, unit: str = "") -> float:
 
 def check_count(value: Any, *, field: str, minimum: int = 1, maximum: int | None = None) -> int:
     """A whole number in [``minimum``, ``maximum``] (k nearest, sites to add, top rows)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
+    whole = not isinstance(value, bool) and isinstance(value, numbers.Real) and float(value).is_integer()
+    if not whole:
         raise InputError(f"{field} must be a whole number, got {value!r}", field=field)
-    count = int(value)
+    count = int(value) if isinstance(value, numbers.Integral) else int(float(value))
     if count < minimum or (maximum is not None and count > maximum):
         upper = f", at most {maximum}" if maximum is not None else ""
         raise InputError(f"{field} must be at least {minimum}{upper}, got {value!r}", field=field)
     return count
+
+
+def check_h3_resolution(value: Any, *, field: str = "resolution") -> int:
+    """An H3 grid resolution: a whole number 0–15 (:func:`check_count`'s wording)."""
+    return check_count(value, field=field, minimum=0, maximum=15)
 
 
 def check_share(value: Any, *, field: str) -> float:
@@ -92,6 +99,15 @@ def check_share(value: Any, *, field: str) -> float:
     if not 0 <= share <= 1:
         raise InputError(f"{field} must be a share between 0 and 1, got {value!r}", field=field)
     return share
+
+
+def check_suffix(path: Any, suffixes: Sequence[str], *, field: str) -> str:
+    """An output file name ending in one of ``suffixes`` (case-insensitive) → that suffix, lower case."""
+    name = str(getattr(path, "name", path))
+    suffix = next((s for s in suffixes if name.lower().endswith(s.lower())), None)
+    if suffix is None:
+        raise InputError(f"{field} must end in {' or '.join(suffixes)}, got {name}", field=field)
+    return suffix.lower()
 
 
 def check_mode(value: Any, *, field: str = "mode") -> str:
@@ -108,15 +124,23 @@ def check_crs(value: Any, *, field: str = "crs") -> str:
     return resolve_crs(str(value), field=field)
 
 
-def check_bbox(value: Sequence[Any] | str, *, field: str = "bbox") -> tuple[float, float, float, float]:
-    """A WGS-84 box ``lon0,lat0,lon1,lat1`` (a sequence or the comma-separated text), degrees."""
+def check_bbox(
+    value: Sequence[Any] | str, *, field: str = "bbox", strict: bool = True
+) -> tuple[float, float, float, float]:
+    """A WGS-84 box ``lon0,lat0,lon1,lat1`` (a sequence or the comma-separated text), degrees.
+
+    ``strict=False`` also accepts a box of zero width or height (a query for one point or line).
+    """
     parts = value.split(",") if isinstance(value, str) else list(value)
     if len(parts) != 4:
         raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees, got {value!r}", field=field)
     lon0, lat0, lon1, lat1 = (_number(p, field=field) for p in parts)
-    if not (-180 <= lon0 < lon1 <= 180 and -90 <= lat0 < lat1 <= 90):
-        raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 < lon1 and lat0 < lat1, "
-                         f"got {value!r}", field=field)
+    ordered = (lon0 < lon1 and lat0 < lat1) if strict else (lon0 <= lon1 and lat0 <= lat1)
+    in_range = all(-180 <= x <= 180 for x in (lon0, lon1)) and all(-90 <= y <= 90 for y in (lat0, lat1))
+    if not (ordered and in_range):
+        relation = "<" if strict else "≤"
+        raise InputError(f"{field} must be lon0,lat0,lon1,lat1 in degrees with lon0 {relation} lon1 and "
+                         f"lat0 {relation} lat1, got {value!r}", field=field)
     return lon0, lat0, lon1, lat1
 
 
@@ -195,3 +219,22 @@ def check_fairness_request(given: Sequence[str], *, method: str, set_cover: bool
     per_area = [g for g in given if g.endswith("per_area") or g.endswith("per_area_minutes")]
     if per_area and not has_areas:
         raise InputError(f"{per_area[0]} needs areas", field=per_area[0])
+
+
+def check_weights(values: Any, *, field: str = "weight") -> Any:
+    """Demand weights, one per row: the rule of :func:`check_capacities` (finite, ≥ 0, text that is no
+    number refused, the first bad row named) → a float64 array."""
+    return check_capacities(values, field=field)
+
+
+def check_point_frame(frame: Any, *, field: str) -> None:
+    """A GeoDataFrame of points labelled EPSG:4326 (WGS-84 degrees), the contract of every canonical
+    frame of points (stations, demand, candidates)."""
+    import geopandas as gpd
+
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError(f"{field} must be a GeoDataFrame, got {type(frame).__name__}", field=field)
+    if frame.crs is None or frame.crs.to_epsg() != 4326:
+        raise InputError(f"{field} must be in EPSG:4326 (WGS-84), got {frame.crs}", field=field)
+    if len(frame) and not bool((frame.geom_type == "Point").all()):
+        raise InputError(f"{field} geometry must be points", field=field)

@@ -38,6 +38,7 @@ from geo.errors import InputError
 
 __all__ = [
     "CRS_NAMES",
+    "bbox_to_wgs84",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "convert",
@@ -709,36 +710,9 @@ def to_wgs84_frame(
         ``field=lon_column`` when a plain DataFrame lacks coordinate columns.
     """
     src_code = resolve_crs(src)
-    if isinstance(gdf, gpd.GeoDataFrame):
-        frame = gdf.copy()
-        if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
-            logger.info("to_wgs84_frame: reprojecting from %s to EPSG:4326 degrees first", frame.crs)
-            frame = frame.to_crs("EPSG:4326")
-        geoms = np.asarray(frame.geometry.values, dtype=object)
-    elif isinstance(gdf, pd.DataFrame):
-        missing = [c for c in (lon_column, lat_column) if c not in gdf.columns]
-        if missing:
-            message = f"the frame has no geometry and no coordinate column(s) {', '.join(missing)}"
-            raise InputError(message, field=lon_column)
-        xs = pd.to_numeric(gdf[lon_column], errors="coerce").to_numpy(dtype=np.float64)
-        ys = pd.to_numeric(gdf[lat_column], errors="coerce").to_numpy(dtype=np.float64)
-        geoms = np.asarray(shapely.points(xs, ys), dtype=object)
-        frame = gpd.GeoDataFrame(gdf.copy(), geometry=gpd.GeoSeries(geoms, index=gdf.index), crs="EPSG:4326")
-    else:
-        message = f"expected a GeoDataFrame or DataFrame, got {type(gdf).__name__}"
-        raise InputError(message, field="gdf")
-
+    frame, geoms = _frame_and_points(gdf, lon_column=lon_column, lat_column=lat_column)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    type_ids = shapely.get_type_id(geoms)
-    bad = present & (type_ids != shapely.GeometryType.POINT)
-    if bad.any():
-        first = frame.index[np.flatnonzero(bad)[0]]
-        message = (
-            f"{int(bad.sum())} geometries are not Points (first at index {first!r}); "
-            "only point coordinates can be converted between WGS-84, GCJ-02 and BD-09"
-        )
-        raise InputError(message, field="geometry")
-
+    _check_points(frame, geoms, present)
     xs = np.full(len(geoms), np.nan)
     ys = np.full(len(geoms), np.nan)
     if present.any():
@@ -754,3 +728,39 @@ def to_wgs84_frame(
     result["source_crs"] = src_code
     logger.debug("to_wgs84_frame: converted %d points from %s", int(ok.sum()), src_code)
     return result
+
+
+def _frame_and_points(
+    gdf: gpd.GeoDataFrame | pd.DataFrame, *, lon_column: str, lat_column: str
+) -> tuple[gpd.GeoDataFrame, npt.NDArray[np.object_]]:
+    """A private copy labelled in EPSG:4326 degrees (a GeoDataFrame in another CRS is reprojected; a
+    DataFrame gets points from its coordinate columns) and its geometries."""
+    if isinstance(gdf, gpd.GeoDataFrame):
+        frame = gdf.copy()
+        if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+            logger.info("to_wgs84_frame: reprojecting from %s to EPSG:4326 degrees first", frame.crs)
+            frame = frame.to_crs("EPSG:4326")
+        return frame, np.asarray(frame.geometry.values, dtype=object)
+    if isinstance(gdf, pd.DataFrame):
+        missing = [c for c in (lon_column, lat_column) if c not in gdf.columns]
+        if missing:
+            message = f"the frame has no geometry and no coordinate column(s) {', '.join(missing)}"
+            raise InputError(message, field=lon_column)
+        xs = pd.to_numeric(gdf[lon_column], errors="coerce").to_numpy(dtype=np.float64)
+        ys = pd.to_numeric(gdf[lat_column], errors="coerce").to_numpy(dtype=np.float64)
+        geoms = np.asarray(shapely.points(xs, ys), dtype=object)
+        frame = gpd.GeoDataFrame(gdf.copy(), geometry=gpd.GeoSeries(geoms, index=gdf.index), crs="EPSG:4326")
+        return frame, geoms
+    raise InputError(f"expected a GeoDataFrame or DataFrame, got {type(gdf).__name__}", field="gdf")
+
+
+def _check_points(frame: gpd.GeoDataFrame, geoms: npt.NDArray[np.object_], present: BoolArray) -> None:
+    """Only point coordinates can be converted between the three systems."""
+    bad = present & (shapely.get_type_id(geoms) != shapely.GeometryType.POINT)
+    if bad.any():
+        first = frame.index[np.flatnonzero(bad)[0]]
+        message = (
+            f"{int(bad.sum())} geometries are not Points (first at index {first!r}); "
+            "only point coordinates can be converted between WGS-84, GCJ-02 and BD-09"
+        )
+        raise InputError(message, field="geometry")

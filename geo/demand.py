@@ -35,6 +35,7 @@ import pandas as pd
 import shapely
 
 from geo.catalog import DATA_DIR, column_aliases, resolve_worker_group
+from geo.checks import check_non_negative, check_point_frame, check_positive, check_weights
 from geo.crs import convert, resolve_crs
 from geo.errors import InputError, NotFoundError
 
@@ -641,11 +642,8 @@ def demand_from_network(
     InputError
         On a bad spacing, weight or group, or when there are no street edges.
     """
-    if not (isinstance(meters_per_point, int | float) and math.isfinite(meters_per_point)
-            and meters_per_point > 0):
-        raise InputError(f"meters_per_point must be > 0, got {meters_per_point!r}", field="meters_per_point")
-    if not (isinstance(weight_per_km, int | float) and math.isfinite(weight_per_km) and weight_per_km >= 0):
-        raise InputError(f"weight_per_km must be ≥ 0, got {weight_per_km!r}", field="weight_per_km")
+    check_positive(meters_per_point, field="meters_per_point")
+    check_non_negative(weight_per_km, field="weight_per_km")
     code = resolve_worker_group(group, field="group")
     edges = _undirected_edges(_edges_of(network_or_edges).to_crs(WGS84))
     lines_only = edges.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
@@ -688,23 +686,16 @@ def validate_demand(demand: gpd.GeoDataFrame, *, field: str = "demand") -> None:
     Checks the canonical columns, unique ``demand_id``, known groups, finite weights ≥ 0, Point
     geometry and EPSG:4326.
     """
-    if not isinstance(demand, gpd.GeoDataFrame):
-        raise InputError("demand must be a GeoDataFrame", field=field)
+    check_point_frame(demand, field=field)
     missing = [c for c in DEMAND_COLUMNS if c not in demand.columns]
     if missing:
         raise InputError(f"demand frame lacks column(s) {', '.join(missing)}", field=field)
-    if demand.crs is None or demand.crs.to_epsg() != 4326:
-        raise InputError(f"demand must be in EPSG:4326, got {demand.crs}", field=field)
     if demand["demand_id"].duplicated().any():
         dups = demand.loc[demand["demand_id"].duplicated(), "demand_id"].head(5).tolist()
         raise InputError(f"demand_id values repeat: {dups}", field=field)
-    w = pd.to_numeric(demand["weight"], errors="coerce").to_numpy(dtype=float)
-    if (~np.isfinite(w) | (w < 0)).any():
-        raise InputError("demand weights must be finite numbers ≥ 0", field=field)
+    check_weights(demand["weight"], field=field)
     for g in set(demand["group"]):
         resolve_worker_group(str(g), field=field)
-    if len(demand) and not (demand.geom_type == "Point").all():
-        raise InputError("demand geometry must be points", field=field)
 
 
 def combine_demand(*frames: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.checks import check_count, check_h3_resolution, check_minutes
 from geo.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -132,13 +133,9 @@ def find_gaps(
 
 
 def _check_gap_args(resolution: Any, minutes: Any) -> None:
-    if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer) \
-            or not 0 <= resolution <= 15:
-        raise InputError(f"resolution must be an integer 0–15, got {resolution!r}", field="resolution")
-    if minutes is not None and not (
-        isinstance(minutes, int | float) and math.isfinite(minutes) and minutes > 0
-    ):
-        raise InputError(f"minutes must be a number > 0, got {minutes!r}", field="minutes")
+    check_h3_resolution(resolution)
+    if minutes is not None:
+        check_minutes(minutes)
 
 
 def _coverage_columns(
@@ -261,8 +258,7 @@ def top_gaps(gaps: gpd.GeoDataFrame, n: int = 10) -> gpd.GeoDataFrame:
     InputError
         If ``n`` < 1 or the frame has no ``rank`` column.
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise InputError(f"n must be an integer ≥ 1, got {n!r}", field="n")
+    check_count(n, field="n")
     if "rank" not in gaps.columns:
         raise InputError("gaps frame has no 'rank' column (make it with find_gaps)", field="gaps")
     out = gaps.sort_values("rank", kind="stable").head(int(n)).copy()

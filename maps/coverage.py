@@ -316,8 +316,8 @@ def add_covered_area(
     ----------
     polygons : GeoDataFrame
         EPSG:4326 (Multi)Polygons (service areas of the stations, one or many rows).
-    mode : {"walk", "ebike"}
-        Travel mode: names and colours the layer (call once per mode).
+    mode : str
+        A travel mode of ``data/modes.toml``: names and colours the layer (call once per mode).
     minutes : float
         Time budget shown in the layer name.
 
@@ -773,8 +773,9 @@ def coverage_map(
     headline : mapping, optional
         ``covered_share`` and ``uncovered`` (or ``demand_total``/``demand_covered``) and ``stations``
         (e.g. ``CoverageResult.summary.as_dict()``): the title box.
-    mode : {"walk", "ebike"}, optional
-        Mode of ``covered`` without a ``mode`` column (default ``headline["mode"]``, else walk).
+    mode : str, optional
+        A mode of ``data/modes.toml``: the mode of ``covered`` without a ``mode`` column (default
+        ``headline["mode"]``, else walk).
     minutes : float
         The travel-time threshold (layer names, default title).
     title : str, optional
@@ -791,16 +792,8 @@ def coverage_map(
     mode = catalog.resolve_mode(mode or str(head.get("mode") or "walk"))
     m = base_map(center=center, zoom=zoom, tiles=tiles, assets=assets)
     if areas is not None and len(areas):
-        joined = _areas_with_coverage(areas, by_area)
-        if joined is not None:
-            add_areas(joined, m)
-        else:
-            add_area_outlines(areas, m)
-    speeds = catalog.mode_speeds_kph()
-    # faster modes reach farther: draw them first so the smaller walking area stays visible on top
-    layers = sorted(_covered_layers(covered, mode), key=lambda item: -speeds.get(item[0], 0.0))
-    for layer_mode, polys in layers:
-        add_covered_area(polys, m, mode=layer_mode, minutes=minutes)
+        _add_area_layer(areas, by_area, m)
+    _add_covered_layers(covered, m, mode=mode, minutes=minutes)
     if gaps is not None and len(gaps):
         add_gaps(gaps, m)
     add_stations(stations, m)
@@ -811,26 +804,59 @@ def coverage_map(
         add_proposal_legend(proposals, m)
     add_print_button(m)
     if headline is not None:
-        if "uncovered" in head:
-            uncovered = float(head["uncovered"])
-        else:
-            uncovered = float(head.get("demand_total", 0.0)) - float(head.get("demand_covered", 0.0))
-        share = head.get("covered_share")
-        add_title(
-            m,
-            covered_share=float(share) if share is not None and not _is_missing(share) else 0.0,
-            uncovered=uncovered,
-            stations=int(head.get("stations", len(stations))),
-            date=date,
-            title=title or f"工会驿站{minutes:g}分钟服务圈",
-            subtitle=f"{catalog.travel_modes()[mode].label_zh} {minutes:g} 分钟",
-        )
+        _add_headline(head, m, stations=len(stations), mode=mode, minutes=minutes, date=date, title=title)
     add_layer_control(m)
     if center is None:
-        extent = [stations] + ([areas] if areas is not None else [])
-        crs = getattr(m, "tiles_crs", "wgs84")
-        frames = [to_tiles_crs(f[[f.geometry.name]], crs) for f in extent if len(f)]
-        if frames:
-            b = pd.concat([f.geometry.bounds for f in frames])
-            m.fit_bounds([[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]])
+        _fit_to(m, [stations] + ([areas] if areas is not None else []))
     return m
+
+
+def _add_area_layer(areas: gpd.GeoDataFrame, by_area: pd.DataFrame | None, m: folium.Map) -> None:
+    """Areas coloured by covered share when the shares are known, else their outlines."""
+    joined = _areas_with_coverage(areas, by_area)
+    if joined is not None:
+        add_areas(joined, m)
+    else:
+        add_area_outlines(areas, m)
+
+
+def _add_covered_layers(
+    covered: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None, m: folium.Map, *, mode: str,
+    minutes: float,
+) -> None:
+    """One covered-area layer per mode; faster modes reach farther, so they are drawn first and the
+    smaller walking area stays visible on top."""
+    speeds = catalog.mode_speeds_kph()
+    layers = sorted(_covered_layers(covered, mode), key=lambda item: -speeds.get(item[0], 0.0))
+    for layer_mode, polys in layers:
+        add_covered_area(polys, m, mode=layer_mode, minutes=minutes)
+
+
+def _add_headline(
+    head: Mapping[str, Any], m: folium.Map, *, stations: int, mode: str, minutes: float,
+    date: dt.date | str | None, title: str | None,
+) -> None:
+    """The title box: covered share, uncovered demand, stations, mode and threshold."""
+    if "uncovered" in head:
+        uncovered = float(head["uncovered"])
+    else:
+        uncovered = float(head.get("demand_total", 0.0)) - float(head.get("demand_covered", 0.0))
+    share = head.get("covered_share")
+    add_title(
+        m,
+        covered_share=float(share) if share is not None and not _is_missing(share) else 0.0,
+        uncovered=uncovered,
+        stations=int(head.get("stations", stations)),
+        date=date,
+        title=title or f"工会驿站{minutes:g}分钟服务圈",
+        subtitle=f"{catalog.travel_modes()[mode].label_zh} {minutes:g} 分钟",
+    )
+
+
+def _fit_to(m: folium.Map, extent: list[gpd.GeoDataFrame]) -> None:
+    """Fit the map to the bounds of the frames (in the tiles' coordinate system)."""
+    crs = getattr(m, "tiles_crs", "wgs84")
+    frames = [to_tiles_crs(f[[f.geometry.name]], crs) for f in extent if len(f)]
+    if frames:
+        b = pd.concat([f.geometry.bounds for f in frames])
+        m.fit_bounds([[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]])

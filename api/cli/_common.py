@@ -89,3 +89,10 @@ def setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+
+
+def mode_help(text: str = "travel mode") -> str:
+    """The ``--mode`` help naming every mode of ``data/modes.toml`` (the CLI's choices come from data)."""
+    from geo.catalog import mode_codes
+
+    return f"{text}: {' or '.join(mode_codes())}"

@@ -27,8 +27,8 @@ import shapely
 import typer
 
 from api.cli._common import domain_errors, fail, setup_logging
+from api.cli.inputs import STATIONS_CRS_OPT
 from geo.config import data_dir as default_data_dir
-from geo.errors import InputError
 
 if TYPE_CHECKING:  # rich is imported when the demo runs, not on every `yizhan` start
     from rich.console import Console
@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
         data_dir: Path | None = typer.Option(None, help="real data directory (default YIZHAN_DATA_DIR)"),
         stations: Path | None = typer.Option(
             None, help="your own station file (CSV/XLSX/GeoJSON) instead of the bank branches"),
-        stations_crs: str = typer.Option("gcj02", help="CRS of --stations coordinates: wgs84|gcj02|bd09"),
+        stations_crs: str | None = STATIONS_CRS_OPT,
         out: Path = typer.Option(Path("out/demo"), help="output directory"),
         minutes: float = typer.Option(15.0, min=1, max=120, help="service threshold T in minutes"),
         add: int = typer.Option(5, min=1, max=50, help="new stations to site"),
@@ -93,10 +93,11 @@ def register(app: typer.Typer) -> None:
         setup_logging(verbose)
         from api.cli.inputs import default_lang
         from api.cli.report import write_report
+        from geo.checks import check_choice
+        from geo.siting.plan import METHODS
         from geo.study import SHENZHEN_OSM, SHENZHEN_POIS, run_study
 
-        if method not in {"exact", "greedy"}:
-            raise InputError(f"--method must be exact or greedy, got {method!r}", field="method")
+        check_choice(method, field="--method", choices=METHODS)
         root = (data_dir or default_data_dir()).expanduser()
         osm, pois_path = root / SHENZHEN_OSM, root / SHENZHEN_POIS
         for path in (osm, pois_path):
@@ -107,7 +108,8 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=json_out)
         started = time.perf_counter()
-        own = f"现有站点：{stations.name}（{stations_crs}）。" if stations is not None else BANK_NOTE
+        crs_note = stations_crs or "坐标系按文件"
+        own = f"现有站点：{stations.name}（{crs_note}）。" if stations is not None else BANK_NOTE
         notes = [own, DEMAND_NOTE]
 
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
@@ -148,18 +150,19 @@ def register(app: typer.Typer) -> None:
         _print_summary(console, result, len(report.errors), written, elapsed, notes)
 
 
-def _sample_inputs(osm: Path, pois_path: Path, stations: Path | None, stations_crs: str, *,
+def _sample_inputs(osm: Path, pois_path: Path, stations: Path | None, stations_crs: str | None, *,
                    step: Callable[[str], None], advance: Callable[[], None]) -> dict[str, Any]:
     """Networks, townships, stations (not stored), demand and candidates of the bundled sample."""
     from geo.areas import areas_from_osm
+    from geo.catalog import mode_codes
     from geo.demand import combine_demand, demand_from_network, demand_from_pois
     from geo.network import load_network
     from geo.siting import candidates_from_pois
     from geo.stations import read_station_file, report_from_frame
     from geo.study import SHENZHEN_CORE_BBOX
 
-    step("路网 networks (walk, ebike)")
-    networks = {m: load_network(osm, mode=m, clip=SHENZHEN_CORE_BBOX) for m in ("walk", "ebike")}
+    step(f"路网 networks ({', '.join(mode_codes())})")
+    networks = {m: load_network(osm, mode=m, clip=SHENZHEN_CORE_BBOX) for m in mode_codes()}
     advance()
     step("街道边界 townships")
     areas = areas_from_osm(osm, admin_level=8, clip_bbox=SHENZHEN_CORE_BBOX)

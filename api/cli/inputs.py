@@ -32,6 +32,8 @@ FIELD_OPTIONS: dict[str, str] = {
     "amenities": "--amenity", "open_at": "--open-at", "opening_hours": "--open-at", "status": "--stations",
     "stations": "--stations", "demand": "--demand", "areas": "--areas", "mode": "--mode",
     "network": "--network", "resolution": "--resolution", "clip": "--clip",
+    "task_arcs": "--task-arcs", "scheduler": "--scheduler", "add_per_area": "--add-per-area",
+    "budget_per_area": "--budget-per-area", "method": "--method",
 }
 
 
@@ -184,14 +186,33 @@ def load_candidates(spec: str, *, demand_spec: str, network: Any) -> Any:
         return candidates_from_pois(path)
     if low.startswith("pois:"):
         return candidates_from_pois(spec[5:])
-    if low == "network" or low.startswith("network:"):
-        meters = float(spec.split(":", 1)[1]) if ":" in spec else 300.0
-        return candidates_from_network(network, spacing_meters=meters)
+    spacing = candidate_spacing(spec)
+    if spacing is not None:
+        return candidates_from_network(network, spacing_meters=spacing)
     return candidates_from_file(spec)
 
 
+def candidate_spacing(spec: str, *, default_meters: float = 300.0) -> float | None:
+    """The node spacing of ``--candidates network[:METERS]`` (a number > 0), None for any other value."""
+    from geo.checks import check_positive
+
+    low = spec.strip().lower()
+    if low != "network" and not low.startswith("network:"):
+        return None
+    meters = low.partition(":")[2]
+    return check_positive(meters, field="--candidates") if meters else default_meters
 
 
+
+
+#: the coordinate system of an input file, converted to WGS-84 on input (docs/ARCHITECTURE.md, "CRS policy")
+STATIONS_CRS_OPT = typer.Option(
+    None, "--stations-crs",
+    help="coordinates of the station file: wgs84, gcj02 or bd09 (default: as the file says)",
+)
+DEMAND_CRS_OPT = typer.Option(
+    "wgs84", "--demand-crs", help="coordinates of a points file: wgs84, gcj02, bd09"
+)
 AREAS_OPT = typer.Option(
     None, "--areas",
     help="boundaries: GeoJSON/GPKG/SHP, or an .osm extract (admin_level 6/8/10 by --areas-level)",

@@ -1,6 +1,6 @@
 """``yizhan network``: build a compact travel network file and describe one.
 
-``yizhan network build --osm FILE --mode walk|ebike [--clip FILE|bbox] [--speed-kph X] --out FILE``
+``yizhan network build --osm FILE --mode MODE [--clip FILE|bbox] [--speed-kph X] --out FILE``
 ``yizhan network build --osm FILE.osm.pbf --area AREAS.geojson [--area-code C] --halo-minutes M``
 ``yizhan network build-areas --osm FILE.osm.pbf --areas AREAS.geojson --code-field adcode --modes walk,ebike
 --halo-minutes 60 --out DIR``
@@ -14,11 +14,17 @@ from pathlib import Path
 
 import typer
 
-from api.cli._common import domain_errors, print_json, setup_logging
+from api.cli._common import domain_errors, mode_help, print_json, setup_logging
+from geo.catalog import mode_codes
 
 app = typer.Typer(
     help="Street networks: build the compact .npz a coverage run loads fast, or describe one.",
     no_args_is_help=True,
+)
+
+
+IGNORE_ONEWAY_OPT = typer.Option(
+    False, "--ignore-oneway", help="ride one-way streets both ways (for modes that respect them)"
 )
 
 
@@ -29,7 +35,7 @@ def build(
         ..., "--osm", help="OSM PBF or XML (.osm.pbf, .osm, .osm.bz2, .osm.gz) or osmnx GraphML file"
     ),
     out: Path = typer.Option(..., "--out", help="where to write the compact network (.npz)"),
-    mode: str = typer.Option("walk", "--mode", help="walk or ebike"),
+    mode: str = typer.Option("walk", "--mode", help=mode_help()),
     clip: str | None = typer.Option(
         None, "--clip", help="minx,miny,maxx,maxy in WGS-84 degrees, or a polygon file (GeoJSON/GPKG/SHP)"
     ),
@@ -40,20 +46,23 @@ def build(
         0.0, "--halo-minutes", help="with --area: keep streets this many minutes of travel beyond it"
     ),
     speed_kph: float | None = typer.Option(None, "--speed-kph", help="speed stored with the network"),
-    two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
+    two_way: bool = IGNORE_ONEWAY_OPT,
     progress: bool = typer.Option(False, "--progress", help="progress bar per pass over the file"),
     store_search: bool = typer.Option(
         True, "--store-search/--no-store-search", help="store the reverse CSR and contracted search graph"
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Build a walk or e-bike network from a street file and write it as a compact .npz."""
-    from geo.errors import InputError
+    """Build the network of one travel mode from a street file and write it as a compact .npz."""
+    from geo.checks import check_mode, check_non_negative, check_positive, check_suffix
     from geo.network import load_network, parse_clip, save_network
 
     setup_logging(verbose)
-    if out.suffix.lower() != ".npz":
-        raise InputError(f"--out must end in .npz, got {out.name}", field="out")
+    check_suffix(out, (".npz",), field="--out")
+    mode = check_mode(mode, field="--mode")
+    check_non_negative(halo_minutes, field="--halo-minutes")
+    if speed_kph is not None:
+        check_positive(speed_kph, field="--speed-kph")
     geom = parse_clip(clip) if clip else None
     oneway = False if two_way else None
     t0 = time.perf_counter()
@@ -83,9 +92,9 @@ def build_areas(
     areas: Path = typer.Option(..., "--areas", help="area polygons (GeoJSON/GPKG/SHP) with a code field"),
     out: Path = typer.Option(..., "--out", help="output folder: <code>/<mode>.npz and manifest.json"),
     code_field: str = typer.Option("adcode", "--code-field", help="field of --areas holding the codes"),
-    modes: str = typer.Option("walk,ebike", "--modes", help="comma-separated modes"),
+    modes: str = typer.Option(",".join(mode_codes()), "--modes", help=mode_help("comma-separated modes")),
     halo_minutes: float = typer.Option(60.0, "--halo-minutes", help="travel-time halo around each area"),
-    two_way: bool = typer.Option(False, "--ignore-oneway", help="ebike: ride one-way streets both ways"),
+    two_way: bool = IGNORE_ONEWAY_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
     store_search: bool = typer.Option(
         False, "--store-search/--no-store-search", help="store each network's contracted search graph"
@@ -93,12 +102,15 @@ def build_areas(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Build a network per area and mode from one OSM file (one pass for all areas)."""
+    from geo.checks import check_mode, check_non_negative
     from geo.osm.regions import build_areas as run
 
     setup_logging(verbose)
+    mode_list = [check_mode(m.strip(), field="--modes") for m in modes.split(",") if m.strip()]
+    check_non_negative(halo_minutes, field="--halo-minutes")
     t0 = time.perf_counter()
     result = run(
-        osm, areas, out=out, code_field=code_field, modes=[m.strip() for m in modes.split(",") if m.strip()],
+        osm, areas, out=out, code_field=code_field, modes=mode_list,
         halo_minutes=halo_minutes, oneway=False if two_way else None, progress=progress,
         store_search=store_search,
     )  # fmt: skip

@@ -20,8 +20,16 @@ from typing import Any
 
 import typer
 
-from api.cli._common import domain_errors, fail, print_json, setup_logging
-from api.cli.inputs import load_areas, load_demand, load_stations, option_errors
+from api.cli._common import domain_errors, fail, mode_help, print_json, setup_logging
+from api.cli.inputs import (
+    DEMAND_CRS_OPT,
+    STATIONS_CRS_OPT,
+    candidate_spacing,
+    load_areas,
+    load_demand,
+    load_stations,
+    option_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,78 +60,94 @@ def _pct(x: Any) -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{100 * x:.1f} %"
 
 
+NETWORKS_OPT = typer.Option(..., "--networks", help="networks folder (manifest.json + <code>/<mode>.npz)")
+REGION_STATIONS_OPT = typer.Option(..., "--stations", help="a station file or 'db' (the registry)")
+REGION_DEMAND_OPT = typer.Option(..., "--demand", help="demand points file, or a folder of them")
+MINUTES_OPT = typer.Option(15.0, "--minutes", help="coverage threshold, minutes")
+SCHEDULER_OPT = typer.Option("local", "--scheduler", help="local, local:N or tcp://HOST:PORT")
+SNAP_OPT = typer.Option(300.0, "--snap-meters", help="snap limit, metres")
+ALL_STATUSES_OPT = typer.Option(False, "--all-statuses", help="count planned stations too")
+VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="log progress")
+
+
+def _checked_run(networks: Path, mode: str, minutes: float, snap_meters: float) -> str:
+    """The cheap checks first, before any input is read: mode, numbers, the networks folder."""
+    from geo.checks import check_minutes, check_mode, check_non_negative
+    from geo.region import read_manifest
+
+    with option_errors():
+        mode = check_mode(mode, field="--mode")
+        check_minutes(minutes, field="--minutes")
+        check_non_negative(snap_meters, field="--snap-meters")
+    with option_errors("--networks"):
+        read_manifest(networks)
+    return mode
+
+
+def _region_inputs(stations: str, stations_crs: str | None, demand: Path, demand_crs: str) -> tuple[Any, Any]:
+    """The stations and the demand points (converted to WGS-84 on input) of a region run."""
+    station_frame = load_stations(stations, crs=stations_crs)
+    demand_frame, _info = load_demand(
+        _demand_specs(demand), street_network=_no_street_demand, crs=demand_crs, group=None,
+        weight_field=None, clip=None,
+    )  # fmt: skip
+    return station_frame, demand_frame
+
+
 @app.command("coverage")
 @domain_errors
 def coverage(
-    networks: Path = typer.Option(
-        ..., "--networks", help="networks folder (manifest.json + <code>/<mode>.npz)"
-    ),
-    stations: str = typer.Option(..., "--stations", help="a station file or 'db' (the registry)"),
-    demand: Path = typer.Option(..., "--demand", help="demand points file, or a folder of them"),
+    networks: Path = NETWORKS_OPT,
+    stations: str = REGION_STATIONS_OPT,
+    stations_crs: str | None = STATIONS_CRS_OPT,
+    demand: Path = REGION_DEMAND_OPT,
+    demand_crs: str = DEMAND_CRS_OPT,
     out: Path = typer.Option(..., "--out", help="result folder (replaced as a whole)"),
-    mode: str = typer.Option("walk", "--mode", help="travel mode: walk or ebike"),
-    minutes: float = typer.Option(15.0, "--minutes", help="coverage threshold, minutes"),
+    mode: str = typer.Option("walk", "--mode", help=mode_help()),
+    minutes: float = MINUTES_OPT,
     horizon_minutes: float | None = typer.Option(
-        None,
-        "--horizon-minutes",
+        None, "--horizon-minutes",
         help="search limit, minutes (default 60, or less when the networks' halo allows less)",
     ),
-    scheduler: str = typer.Option("local", "--scheduler", help="local, local:N or tcp://HOST:PORT"),
+    scheduler: str = SCHEDULER_OPT,
     areas: Path | None = typer.Option(
         None, "--areas", help="county boundaries (else from the network files)"
     ),
-    snap_meters: float = typer.Option(300.0, "--snap-meters", help="snap limit, metres"),
+    snap_meters: float = SNAP_OPT,
     task_arcs: int = typer.Option(
         0, "--task-arcs", help="neighbouring counties as one task, up to ~this many arcs (0: one per county)"
     ),
-    all_statuses: bool = typer.Option(False, "--all-statuses", help="count planned stations too"),
+    all_statuses: bool = ALL_STATUSES_OPT,
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
+    verbose: bool = VERBOSE_OPT,
 ) -> None:
     """Coverage of every county network of a folder, one Dask task each, merged into OUT."""
     setup_logging(verbose)
-    from geo.catalog import resolve_mode
-    from geo.region import read_manifest, region_coverage, write_region_result
+    from geo.checks import check_horizon_minutes
+    from geo.region import region_coverage, write_region_result
 
-    with option_errors("--mode"):
-        mode = resolve_mode(mode)
-    if not (math.isfinite(minutes) and minutes > 0):
-        raise fail(f"--minutes must be a number > 0, got {minutes:g}")
-    if horizon_minutes is not None and not (math.isfinite(horizon_minutes) and horizon_minutes >= minutes):
-        raise fail(f"--horizon-minutes must be ≥ --minutes ({minutes:g}), got {horizon_minutes:g}")
-    with option_errors("--networks"):
-        read_manifest(networks)  # the cheap checks first, before any input is read
+    mode = _checked_run(networks, mode, minutes, snap_meters)
+    if horizon_minutes is not None:
+        with option_errors():
+            check_horizon_minutes(horizon_minutes, minutes=minutes, field="--horizon-minutes")
     area_frame = load_areas(areas, level="county") if areas is not None else None
-    station_frame = load_stations(stations, crs=None)
-    demand_frame, _info = load_demand(
-        _demand_specs(demand),
-        street_network=_no_street_demand,
-        crs="wgs84",
-        group=None,
-        weight_field=None,
-        clip=None,
-    )
+    station_frame, demand_frame = _region_inputs(stations, stations_crs, demand, demand_crs)
     with option_errors():
         result = region_coverage(
-            networks,
-            station_frame,
-            demand_frame,
-            mode=mode,
-            minutes=minutes,
-            horizon_minutes=horizon_minutes,
-            snap_meters=snap_meters,
-            areas=area_frame,
-            open_only=not all_statuses,
-            scheduler=scheduler,
+            networks, station_frame, demand_frame, mode=mode, minutes=minutes,
+            horizon_minutes=horizon_minutes, snap_meters=snap_meters, areas=area_frame,
+            open_only=not all_statuses, scheduler=scheduler, progress=not as_json, task_arcs=task_arcs,
             previous=out if (out / "summary.json").is_file() else None,
-            progress=not as_json,
-            task_arcs=task_arcs,
-        )
+        )  # fmt: skip
         write_region_result(result, out)
-    s = result.summary
     if as_json:
-        print_json(s)
+        print_json(result.summary)
         return
+    _echo_coverage(result.summary, out)
+
+
+def _echo_coverage(s: dict[str, Any], out: Path) -> None:
+    """The text summary of a region coverage run."""
     typer.echo(
         f"{s['mode']}, {s['minutes']:g} min (horizon {s['horizon_minutes']:g}): "
         f"covered {_pct(s['covered_share'])} "
@@ -143,85 +167,46 @@ def coverage(
 @app.command("site")
 @domain_errors
 def site(
-    networks: Path = typer.Option(
-        ..., "--networks", help="networks folder (manifest.json + <code>/<mode>.npz)"
-    ),
-    stations: str = typer.Option(..., "--stations", help="a station file or 'db' (the registry)"),
-    demand: Path = typer.Option(..., "--demand", help="demand points file, or a folder of them"),
+    networks: Path = NETWORKS_OPT,
+    stations: str = REGION_STATIONS_OPT,
+    stations_crs: str | None = STATIONS_CRS_OPT,
+    demand: Path = REGION_DEMAND_OPT,
+    demand_crs: str = DEMAND_CRS_OPT,
     out: Path = typer.Option(..., "--out", help="proposals file (.geojson or .csv)"),
     candidates: str = typer.Option(
         "network:300", "--candidates", help="a candidates file, or network[:METERS] (street nodes per county)"
     ),
     add_per_area: int | None = typer.Option(None, "--add-per-area", help="new sites per county"),
     budget_per_area: float | None = typer.Option(None, "--budget-per-area", help="cost budget per county"),
-    mode: str = typer.Option("walk", "--mode", help="travel mode: walk or ebike"),
-    minutes: float = typer.Option(15.0, "--minutes", help="coverage threshold, minutes"),
+    mode: str = typer.Option("walk", "--mode", help=mode_help()),
+    minutes: float = MINUTES_OPT,
     method: str = typer.Option("exact", "--method", help="exact (HiGHS) or greedy"),
-    scheduler: str = typer.Option("local", "--scheduler", help="local, local:N or tcp://HOST:PORT"),
-    snap_meters: float = typer.Option(300.0, "--snap-meters", help="snap limit, metres"),
-    all_statuses: bool = typer.Option(False, "--all-statuses", help="count planned stations too"),
+    scheduler: str = SCHEDULER_OPT,
+    snap_meters: float = SNAP_OPT,
+    all_statuses: bool = ALL_STATUSES_OPT,
     as_json: bool = typer.Option(False, "--json", help="print the per-county table and totals as JSON"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="log progress"),
+    verbose: bool = VERBOSE_OPT,
 ) -> None:
     """Propose new stations county by county (exact siting per county, one Dask task each)."""
     setup_logging(verbose)
-    from api.cli.coverage import records, write_geojson
-    from geo.catalog import resolve_mode
-    from geo.region import read_manifest
+    from api.cli.coverage import records
+    from geo.checks import check_suffix
     from geo.region.siting import region_sites
 
-    with option_errors("--mode"):
-        mode = resolve_mode(mode)
     if (add_per_area is None) == (budget_per_area is None):
         raise fail("give exactly one of --add-per-area or --budget-per-area")
-    if out.suffix.lower() not in (".geojson", ".csv"):
-        raise fail(f"--out must end in .geojson or .csv, got {out.name}")
-    with option_errors("--networks"):
-        read_manifest(networks)
-    spacing, cand_frame = 300.0, None
-    if candidates.lower().startswith("network"):
-        _, _, meters = candidates.partition(":")
-        try:
-            spacing = float(meters) if meters else 300.0
-        except ValueError:
-            raise fail(f"--candidates: network:METERS needs a number, got {candidates!r}") from None
-    else:
-        from geo.siting import candidates_from_file
-
-        with option_errors("--candidates"):
-            cand_frame = candidates_from_file(candidates)
-    station_frame = load_stations(stations, crs=None)
-    demand_frame, _info = load_demand(
-        _demand_specs(demand),
-        street_network=_no_street_demand,
-        crs="wgs84",
-        group=None,
-        weight_field=None,
-        clip=None,
-    )
+    with option_errors():
+        check_suffix(out, (".geojson", ".csv"), field="--out")
+    mode = _checked_run(networks, mode, minutes, snap_meters)
+    spacing, cand_frame = _candidate_option(candidates)
+    station_frame, demand_frame = _region_inputs(stations, stations_crs, demand, demand_crs)
     with option_errors():
         res = region_sites(
-            networks,
-            station_frame,
-            demand_frame,
-            candidates=cand_frame,
-            spacing_meters=spacing,
-            mode=mode,
-            minutes=minutes,
-            add_per_area=add_per_area,
-            budget_per_area=budget_per_area,
-            method=method,
-            snap_meters=snap_meters,
-            open_only=not all_statuses,
-            scheduler=scheduler,
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".csv":
-        res.proposals.drop(columns="geometry").to_csv(tmp, index=False, encoding="utf-8")
-    else:
-        write_geojson(res.proposals, tmp)
-    tmp.replace(out)
+            networks, station_frame, demand_frame, candidates=cand_frame, spacing_meters=spacing, mode=mode,
+            minutes=minutes, add_per_area=add_per_area, budget_per_area=budget_per_area, method=method,
+            snap_meters=snap_meters, open_only=not all_statuses, scheduler=scheduler,
+        )  # fmt: skip
+    _write_proposals(res.proposals, out)
     if as_json:
         print_json({**res.summary, "per_area": records(res.per_area)})
         return
@@ -230,6 +215,29 @@ def site(
         f"{s['sites']} site(s) in {s['areas']} county(ies): covered {_pct(s['share_before'])} -> "
         f"{_pct(s['share_after'])}; wrote {out}"
     )
+
+
+def _candidate_option(candidates: str) -> tuple[float, Any]:
+    """``network[:METERS]`` → (spacing, None); a candidates file → (300, its frame)."""
+    with option_errors("--candidates"):
+        spacing = candidate_spacing(candidates)
+        if spacing is not None:
+            return spacing, None
+        from geo.siting import candidates_from_file
+
+        return 300.0, candidates_from_file(candidates)
+
+
+def _write_proposals(proposals: Any, out: Path) -> None:
+    """The proposals as CSV (no geometry column) or GeoJSON, written to a temporary file and renamed."""
+    from api.cli.coverage import write_geojson
+    from geo.text import atomic_path
+
+    with atomic_path(out, field="--out") as tmp:
+        if out.suffix.lower() == ".csv":
+            proposals.drop(columns="geometry").to_csv(tmp, index=False, encoding="utf-8")
+        else:
+            write_geojson(proposals, tmp)
 
 
 def map_region(
@@ -245,14 +253,13 @@ def map_region(
     """Write the 全国一张图: counties coloured by covered share, rollups per province and prefecture."""
     setup_logging(verbose)
     from geo.region import read_region_result
+    from geo.text import atomic_path
     from maps.region import region_map
 
     areas, summary = read_region_result(result)
     fmap = region_map(areas, summary, tiles=tiles, assets=assets, county_link=county_maps)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(fmap.get_root().render(), encoding="utf-8")
-    tmp.replace(out)
+    with atomic_path(out, field="--out") as tmp:
+        tmp.write_text(fmap.get_root().render(), encoding="utf-8")
     typer.echo(f"wrote {out} ({len(areas)} areas, tiles {tiles}, assets {assets})")
 
 

@@ -17,10 +17,11 @@ app = typer.Typer(help="Station registry: import and export station files, summa
 areas_app = typer.Typer(help="Administrative areas (乡镇/街道, 社区/村 boundaries).", no_args_is_help=True)
 
 
-class CRS(StrEnum):
-    wgs84 = "wgs84"
-    gcj02 = "gcj02"
-    bd09 = "bd09"
+def _crs(value: str) -> str:
+    """``--crs``: a CRS name or alias (wgs84, gcj02, bd09, amap, baidu, EPSG:4326...) → its code."""
+    from geo.checks import check_crs
+
+    return check_crs(value, field="--crs")
 
 
 class ExportFormat(StrEnum):
@@ -36,19 +37,13 @@ class Level(StrEnum):
     community = "community"
 
 
-def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+def _bbox(text: str | None, *, field: str = "--bbox") -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` (WGS-84 degrees, spaces ignored), by :func:`geo.checks.check_bbox`."""
     if text is None:
         return None
-    from geo.errors import InputError
+    from geo.checks import check_bbox
 
-    parts = [p for p in text.replace(" ", "").split(",") if p]
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise InputError(f"bbox must be minlon,minlat,maxlon,maxlat, got {text!r}", field="bbox")
-    return (values[0], values[1], values[2], values[3])
+    return check_bbox(text.replace(" ", ""), field=field, strict=False)
 
 
 def _print_summary(summary: dict[str, Any], *, rejected: bool) -> None:
@@ -74,7 +69,7 @@ def _print_summary(summary: dict[str, Any], *, rejected: bool) -> None:
 @domain_errors
 def import_(
     file: Path = typer.Argument(..., help="CSV (UTF-8/BOM/GBK), XLSX, GeoJSON or GPKG station file."),
-    crs: CRS | None = typer.Option(None, "--crs", help="CRS of the coordinates (default: as the file "
+    crs: str | None = typer.Option(None, "--crs", help="CRS of the coordinates (default: as the file "
                                    "says, else wgs84). Amap/Tencent = gcj02, Baidu = bd09."),
     source: str | None = typer.Option(None, "--source", help="Source name (default: the file name)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count, write nothing."),
@@ -91,7 +86,7 @@ def import_(
     from geo.errors import ImportRejectedError
     from geo.stations import read_station_file
 
-    report = read_station_file(file, crs=crs.value if crs else None, source=source,
+    report = read_station_file(file, crs=_crs(crs) if crs is not None else None, source=source,
                                fix_swapped=fix_swapped)
     src = source or report.source or file.stem
     with session_scope() as session:
@@ -118,12 +113,14 @@ def import_(
 def export(
     out: Path = typer.Option(..., "--out", "-o", help="File to write."),
     fmt: ExportFormat | None = typer.Option(None, "--format", "-f", help="Default: from the file suffix."),
-    crs: CRS = typer.Option(CRS.wgs84, "--crs", help="CRS of the written coordinates."),
+    crs: str = typer.Option("wgs84", "--crs", help="CRS of --bbox and of the written coordinates: "
+                            "wgs84, gcj02 or bd09."),
     status: list[str] = typer.Option([], "--status", help="Only these statuses (repeatable)."),
     kind: list[str] = typer.Option([], "--kind", help="Only these kinds (repeatable)."),
-    bbox: str | None = typer.Option(None, "--bbox", help="minlon,minlat,maxlon,maxlat (WGS-84)."),
+    bbox: str | None = typer.Option(None, "--bbox", help="minlon,minlat,maxlon,maxlat (in --crs)."),
 ) -> None:
     """Export the registry to GeoJSON, CSV, XLSX or GPKG."""
+    from geo.crs import bbox_to_wgs84
     from geo.db import repository as repo
     from geo.db.engine import session_scope
     from geo.ops.standards import with_stars
@@ -131,11 +128,14 @@ def export(
 
     if fmt is None and out.suffix.lower().lstrip(".") not in {f.value for f in ExportFormat}:
         raise fail(f"cannot tell the format from {out.name!r}; pass --format", 2)
+    code = _crs(crs)
+    box = _bbox(bbox)
     with session_scope() as session:
-        frame = repo.stations_frame(session, statuses=status, kinds=kind, bbox=_bbox(bbox))
+        frame = repo.stations_frame(session, statuses=status, kinds=kind,
+                                    bbox=bbox_to_wgs84(box, src=code) if box is not None else None)
         frame = with_stars(session, frame)  # station operations: latest star rating
-    path = export_stations(frame, out, format=fmt.value if fmt else None, crs=crs.value)
-    typer.echo(f"wrote {len(frame)} stations to {path} ({crs.value})")
+    path = export_stations(frame, out, format=fmt.value if fmt else None, crs=code)
+    typer.echo(f"wrote {len(frame)} stations to {path} ({code})")
 
 
 @app.command("summary")
@@ -224,7 +224,7 @@ def areas_import(
     elif file is not None and file.suffix.lower() in (".osm", ".xml"):
         level = level or Level.township
         frame = areas_from_osm(file, admin_level=admin_level or OSM_ADMIN_LEVELS[level.value],
-                               level=level.value, clip_bbox=_bbox(clip_bbox))
+                               level=level.value, clip_bbox=_bbox(clip_bbox, field="--clip-bbox"))
         source = "osm"
     else:
         assert file is not None
@@ -362,7 +362,7 @@ def update(
     station_id: int = typer.Argument(..., help="station id (yizhan stations list)"),
     set_: list[str] = typer.Option(..., "--set", help="field=value (repeatable; Chinese headers too, "
                                    "e.g. 开放时间=08:00-20:00, 状态=open, 设施=饮水;充电)"),
-    crs: CRS = typer.Option(CRS.wgs84, "--crs", help="CRS of lon/lat given with --set."),
+    crs: str = typer.Option("wgs84", "--crs", help="CRS of lon/lat given with --set: wgs84, gcj02 or bd09."),
     actor: str = typer.Option("cli", "--actor", help="Who makes the change (audit trail)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -381,7 +381,7 @@ def update(
     if ignored:
         raise fail(f"--set: unknown field(s) {', '.join(ignored)} (see data/column_aliases.toml)")
     with session_scope() as session:
-        rec = repo.update_station(session, station_id, props, actor=actor, partial=True, crs=crs.value)
+        rec = repo.update_station(session, station_id, props, actor=actor, partial=True, crs=_crs(crs))
     if json_out:
         print_json(rec)
     else:

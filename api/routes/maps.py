@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import CoverageDep, Mode, SessionDep
+from api.deps import DEFAULT_MODE, CoverageDep, Mode, SessionDep
 from api.schemas import ErrorBody
 from api.services import covered_area_cached
 
@@ -28,7 +28,7 @@ def finder(
     session: SessionDep,
     lang: Annotated[Literal["zh", "en"], Query()] = "zh",
     tiles: Tiles = "osm",
-    mode: Annotated[Mode, Query(description="initial travel mode")] = Mode.walk,
+    mode: Annotated[Mode, Query(description="initial travel mode")] = DEFAULT_MODE,
     k: Annotated[int, Query(ge=1, le=20)] = 3,
 ) -> Any:
     """A phone-first page asking ``/nearest`` for the nearest open stations, with Amap navigation links."""

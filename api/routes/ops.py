@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import KEY_RESPONSES
-from api.deps import ActorDep, OutCRS, SessionDep
+from api.deps import DEFAULT_CRS, ActorDep, OutCRS, SessionDep
 from api.errors import error_body
 from api.ratelimit import RateLimiter, admit
 from api.routes._geojson import json_value
@@ -193,7 +193,7 @@ def post_feedback(
     request: Request,
     session: SessionDep,
     body: FeedbackIn,
-    crs: Annotated[OutCRS, Query(description="coordinate system of lon/lat")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of lon/lat")] = DEFAULT_CRS,
 ) -> Any:
     """Store a pending report (kind closed|broken|full|moved|other, text, optional location)."""
     from geo.ops.feedback import submit_feedback

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import KEY_RESPONSES, check_station_import
-from api.deps import ActorDep, IfMatchDep, OutCRS, SessionDep, SettingsDep, etag_of
+from api.deps import DEFAULT_CRS, ActorDep, IfMatchDep, OutCRS, SessionDep, SettingsDep, etag_of
 from api.errors import error_body
 from api.routes._geojson import GEOJSON, features, json_value, page_links, record_feature
 from api.schemas import (
@@ -28,6 +28,7 @@ from api.schemas import (
     StatusWord,
     Text,
 )
+from geo.checks import check_bbox
 from geo.crs import convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
 from geo.ops.standards import latest_stars, with_stars
@@ -55,30 +56,14 @@ UPLOAD_SUFFIXES = (".csv", ".xlsx", ".geojson", ".json", ".txt", ".tsv")
 
 
 def parse_bbox(text: str | None, *, field: str = "bbox") -> tuple[float, float, float, float] | None:
-    """Parse ``minx,miny,maxx,maxy`` (degrees, in whatever CRS the caller names)."""
+    """Parse ``minx,miny,maxx,maxy`` (degrees, in whatever CRS the caller names; an OGC 3-D box's heights
+    are dropped)."""
     if text is None or text == "":
         return None
     parts = text.split(",")
-    if len(parts) not in (4, 6):
-        raise InputError(f"bbox must be minx,miny,maxx,maxy in degrees, got {text!r}", field=field)
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        raise InputError(f"bbox must be four numbers, got {text!r}", field=field) from None
-    if len(nums) == 6:  # OGC 3-D bbox: drop the heights
-        nums = [nums[0], nums[1], nums[3], nums[4]]
-    minx, miny, maxx, maxy = nums
-    if not all(map(_finite, nums)):
-        raise InputError(f"bbox must be finite numbers, got {text!r}", field=field)
-    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
-        raise InputError(f"bbox is outside -180..180, -90..90: {text!r}", field=field)
-    if minx > maxx or miny > maxy:
-        raise InputError(f"bbox minimum exceeds maximum: {text!r}", field=field)
-    return (minx, miny, maxx, maxy)
-
-
-def _finite(x: float) -> bool:
-    return x == x and x not in (float("inf"), float("-inf"))
+    if len(parts) == 6:  # OGC 3-D bbox: drop the heights
+        text = ",".join([parts[0], parts[1], parts[3], parts[4]])
+    return check_bbox(text, field=field, strict=False)
 
 
 def to_wgs84_point(lon: float, lat: float, crs: str, *, lon_field: str = "lon") -> tuple[float, float]:
@@ -140,7 +125,7 @@ def list_stations_route(
     ] = None,
     crs: Annotated[
         OutCRS, Query(description="coordinate system of `bbox` and of the output (converted on input)")
-    ] = OutCRS.wgs84,
+    ] = DEFAULT_CRS,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
@@ -184,7 +169,7 @@ def list_stations_route(
 def get_station_route(
     session: SessionDep,
     station_id: int,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the output")] = DEFAULT_CRS,
 ) -> Any:
     from geo.db import repository
 
@@ -212,7 +197,7 @@ def create_station_route(
     session: SessionDep,
     actor: ActorDep,
     body: StationFeatureIn,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = DEFAULT_CRS,
 ) -> Any:
     from geo.db import repository
 
@@ -236,7 +221,7 @@ def replace_station_route(
     station_id: int,
     body: StationReplaceIn,
     if_match: IfMatchDep,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = DEFAULT_CRS,
 ) -> Any:
     """Replace every field; with ``If-Match``, only if the station is still at that ETag (else 412)."""
     from geo.db import repository
@@ -262,7 +247,7 @@ def patch_station_route(
     station_id: int,
     body: StationPatchIn,
     if_match: IfMatchDep,
-    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the input geometry")] = DEFAULT_CRS,
 ) -> Any:
     """Set only the fields given, in one statement (concurrent changes of other fields are kept);
     with ``If-Match``, only if the station is still at that ETag (else 412, nothing applied)."""
@@ -344,7 +329,7 @@ async def import_stations_route(
     session: SessionDep,
     actor: ActorDep,
     file: Annotated[UploadFile, File(description="CSV (UTF-8/GBK), XLSX or GeoJSON station file")],
-    crs: Annotated[OutCRS, Query(description="coordinate system of the file's coordinates")] = OutCRS.wgs84,
+    crs: Annotated[OutCRS, Query(description="coordinate system of the file's coordinates")] = DEFAULT_CRS,
     source: Annotated[Text | None, Query(max_length=200, description="provenance label")] = None,
     skip_invalid: Annotated[bool, Query(description="import the valid rows, skip the others")] = False,
     dry_run: Annotated[bool, Query(description="validate only, store nothing")] = False,

@@ -7,7 +7,7 @@ classes describe it for queries. ``tests/geo/db/test_store.py`` checks that the 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -33,6 +33,17 @@ AREA_LEVELS = ("county", "township", "community")
 OPERATIONS = ("insert", "update", "close", "delete")
 
 
+# ------------------------------------------------------------------------- column types the tables share
+#: a bigint identity primary key
+BigId = Annotated[int, mapped_column(BigInteger, Identity(), primary_key=True)]
+#: the station a history row is about; no foreign key on purpose: history outlives a hard-deleted station
+StationRef = Annotated[int, mapped_column(BigInteger, nullable=False)]
+#: a time the server stamps when the row is written (``now()``, with time zone)
+WrittenAt = Annotated[
+    datetime, mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+]
+
+
 class Base(DeclarativeBase):
     """Declarative base of the yizhan store."""
 
@@ -42,7 +53,7 @@ class Station(Base):
 
     __tablename__ = "stations"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigId]
     source: Mapped[str] = mapped_column(Text, nullable=False)
     external_id: Mapped[str] = mapped_column(Text, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -67,12 +78,8 @@ class Station(Base):
         Geometry("POINT", srid=4326, spatial_index=False), nullable=False
     )
     source_crs: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'wgs84'"))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    created_at: Mapped[WrittenAt]
+    updated_at: Mapped[WrittenAt]
     #: raised by a trigger with every real change (migration 0004); HTTP ETag / If-Match
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("1"))
 
@@ -94,12 +101,10 @@ class StationChange(Base):
 
     __tablename__ = "station_changes"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigId]
     # no foreign key on purpose: the history of a hard-deleted station must survive it
-    station_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    changed_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    station_id: Mapped[StationRef]
+    changed_at: Mapped[WrittenAt]
     actor: Mapped[str] = mapped_column(Text, nullable=False)
     operation: Mapped[str] = mapped_column(Text, nullable=False)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -133,7 +138,7 @@ class Area(Base):
 
     __tablename__ = "areas"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigId]
     level: Mapped[str] = mapped_column(Text, nullable=False)
     code: Mapped[str] = mapped_column(Text, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -142,9 +147,7 @@ class Area(Base):
     geom: Mapped[Any] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False
     )
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    updated_at: Mapped[WrittenAt]
 
     __table_args__ = (
         UniqueConstraint("level", "code", name="uq_areas_level_code"),
@@ -158,7 +161,7 @@ class DemandPoint(Base):
 
     __tablename__ = "demand_points"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigId]
     layer: Mapped[str] = mapped_column(Text, nullable=False)
     worker_group: Mapped[str] = mapped_column(Text, nullable=False)
     weight: Mapped[float] = mapped_column(Float, nullable=False, server_default=text("1"))
@@ -167,9 +170,7 @@ class DemandPoint(Base):
     geom: Mapped[Any] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False), nullable=False
     )
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    created_at: Mapped[WrittenAt]
 
     __table_args__ = (
         CheckConstraint("weight >= 0", name="ck_demand_points_weight"),
@@ -191,9 +192,7 @@ class Org(Base):
     parent_code: Mapped[str | None] = mapped_column(Text, ForeignKey("orgs.code", name="fk_orgs_parent"))
     area: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
     area_source: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    updated_at: Mapped[WrittenAt]
 
     __table_args__ = (
         CheckConstraint(
@@ -212,7 +211,7 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    id: Mapped[BigId]
     name: Mapped[str] = mapped_column(Text, nullable=False)
     key_id: Mapped[str] = mapped_column(Text, nullable=False)
     org_code: Mapped[str] = mapped_column(
@@ -220,9 +219,7 @@ class ApiKey(Base):
     )
     role: Mapped[str] = mapped_column(Text, nullable=False)
     secret_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    created_at: Mapped[WrittenAt]
     created_by: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

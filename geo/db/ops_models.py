@@ -13,17 +13,14 @@ from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
     Float,
-    Identity,
     Index,
     Integer,
     Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy import (
     text as sql_text,
@@ -31,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo.db.models import Base
+from geo.db.models import Base, BigId, StationRef, WrittenAt
 
 FEEDBACK_KINDS = ("closed", "broken", "full", "moved", "other")
 FEEDBACK_STATES = ("pending", "accepted", "rejected", "resolved")
@@ -44,8 +41,8 @@ class Visit(Base):
 
     __tablename__ = "visits"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    station_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    id: Mapped[BigId]
+    station_id: Mapped[StationRef]
     visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     worker_group: Mapped[str | None] = mapped_column(Text)
     service: Mapped[str | None] = mapped_column(Text)
@@ -54,9 +51,7 @@ class Visit(Base):
     channel: Mapped[str] = mapped_column(Text, nullable=False)
     #: imports: a digest of the row, so importing a file twice does not count its visits twice
     dedupe_key: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    created_at: Mapped[WrittenAt]
 
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_visits_dedupe_key"),
@@ -70,16 +65,14 @@ class StarRating(Base):
 
     __tablename__ = "star_ratings"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    station_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    id: Mapped[BigId]
+    station_id: Mapped[StationRef]
     stars: Mapped[int] = mapped_column(Integer, nullable=False)
     rule: Mapped[str] = mapped_column(Text, nullable=False)
     inputs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     rated_on: Mapped[date] = mapped_column(Date, nullable=False)
     actor: Mapped[str] = mapped_column(Text, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    created_at: Mapped[WrittenAt]
 
     __table_args__ = (
         CheckConstraint("stars BETWEEN 1 AND 5", name="ck_star_ratings_stars"),
@@ -92,16 +85,14 @@ class Feedback(Base):
 
     __tablename__ = "feedback"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    station_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    id: Mapped[BigId]
+    station_id: Mapped[StationRef]
     kind: Mapped[str] = mapped_column(Text, nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False, server_default=sql_text("''"))
     geom: Mapped[Any | None] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
     state: Mapped[str] = mapped_column(Text, nullable=False, server_default=sql_text("'pending'"))
     client_hash: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    created_at: Mapped[WrittenAt]
     moderated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     moderator: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -117,15 +108,13 @@ class MapPresence(Base):
 
     __tablename__ = "map_presence"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    station_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    id: Mapped[BigId]
+    station_id: Mapped[StationRef]
     provider: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(Text, nullable=False)
     distance_m: Mapped[float | None] = mapped_column(Float)
     poi_name: Mapped[str | None] = mapped_column(Text)
     checked_on: Mapped[date] = mapped_column(Date, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    created_at: Mapped[WrittenAt]
 
     __table_args__ = (Index("ix_map_presence_station", "station_id", "checked_on"),)

@@ -6,24 +6,20 @@ migrations-vs-models check covers them. Points are EPSG:4326 with their source C
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     CheckConstraint,
-    DateTime,
     Float,
     ForeignKey,
     Integer,
     Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo.db.models import Base
+from geo.db.models import Base, WrittenAt
 
 
 class ScenarioRow(Base):
@@ -35,10 +31,8 @@ class ScenarioRow(Base):
     name: Mapped[str] = mapped_column(Text, nullable=False)
     base: Mapped[str] = mapped_column(Text, nullable=False, server_default=sql_text("'db'"))
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default=sql_text("''"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now())
+    created_at: Mapped[WrittenAt]
+    updated_at: Mapped[WrittenAt]
 
     __table_args__ = (
         UniqueConstraint("name", name="uq_scenarios_name"),
@@ -67,8 +61,7 @@ class ScenarioActionRow(Base):
     cost: Mapped[float] = mapped_column(Float, nullable=False, server_default=sql_text("0"))
     phase: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql_text("1"))
     year: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
-                                                 server_default=func.now())
+    created_at: Mapped[WrittenAt]
 
     __table_args__ = (
         UniqueConstraint("scenario_id", "seq", name="uq_scenario_actions_seq"),

@@ -19,8 +19,9 @@ from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from geo import _graph
+from geo.checks import check_non_negative
 from geo.errors import InputError
-from geo.network import Network
+from geo.network import Network, assemble_network
 from geo.network import clip_network as clip_to_geometry
 
 __all__ = ["buffer_meters", "clip_to_area", "subnetwork_in_bounds", "union_networks"]
@@ -31,8 +32,7 @@ _QUAD_SEGS = 16
 def buffer_meters(polygon: BaseGeometry, meters: float) -> BaseGeometry:
     """``polygon`` (WGS-84) buffered by ``meters`` great-circle metres, returned in WGS-84; the result
     contains every point within ``meters`` of the polygon (curves drawn outside the true arc)."""
-    if not (math.isfinite(meters) and meters >= 0):
-        raise InputError(f"halo_meters must be ≥ 0, got {meters!r}", field="halo_meters")
+    check_non_negative(meters, field="halo_meters")
     c = polygon.centroid
     local = CRS.from_proj4(
         f"+proj=aeqd +lat_0={c.y} +lon_0={c.x} +R={_graph.EARTH_RADIUS_M} +units=m +no_defs"
@@ -131,17 +131,8 @@ def union_networks(networks: list[Network]) -> Network:
     tails = np.concatenate([np.searchsorted(uniq, n.node_id[n.tails]) for n in networks])
     heads = np.concatenate([np.searchsorted(uniq, n.node_id[n.indices]) for n in networks])
     lengths = np.concatenate([n.length_m for n in networks])
-    indptr, indices, length_m = _graph.build_csr(uniq.size, tails, heads, lengths)
-    comp, sizes = _graph.weak_components(indptr, indices, length_m)
-    return replace(
-        networks[0],
-        node_id=uniq,
-        lon=lon,
-        lat=lat,
-        indptr=indptr,
-        indices=indices,
-        length_m=length_m,
-        component=comp,
-        component_sizes=sizes,
-        options={"union_of": len(networks)},
-    )
+    first_net = networks[0]
+    return assemble_network(
+        first_net.mode, first_net.speed_kph, uniq, lon, lat, tails, heads, lengths, source=first_net.source,
+        source_hash=first_net.source_hash, options={"union_of": len(networks)},
+    )  # fmt: skip

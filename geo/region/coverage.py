@@ -43,28 +43,28 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from numpy.typing import NDArray
 
-from geo.areas import area_index
-from geo.coverage import compute_coverage, select_stations, weighted_quantile
+from geo.checks import check_count, check_horizon_minutes, check_minutes, check_non_negative
+from geo.coverage import compute_coverage, weighted_quantile
 from geo.errors import InputError
 from geo.network import read_network_npz
+from geo.osm.reader import file_sha256
 from geo.region.clip import union_networks
-from geo.region.manifest import (
-    AreaEntry,
-    check_halo,
-    file_sha256,
-    network_meta,
-    polygon_of,
-    read_manifest,
-    speed_of,
+from geo.region.inputs import (
+    WGS84,
+    RegionPlan,
+    area_of,
+    demand_rows,
+    ids_of,
+    plan_region,
+    station_rows,
+    stations_near,
 )
+from geo.region.manifest import AreaEntry
 
 log = logging.getLogger(__name__)
 
-WGS84 = "EPSG:4326"
-DEFAULT_HORIZON_MINUTES = 60.0
 POINT_COLUMNS: tuple[str, ...] = ("id", "area_code", "minutes", "station_id", "weight")
 AREA_COLUMNS: tuple[str, ...] = (
     "area_code",
@@ -222,76 +222,6 @@ def _has_bokeh() -> bool:
 
 
 # ------------------------------------------------------------------------------------------ inputs
-@dataclass(frozen=True)
-class _Plan:
-    entries: tuple[AreaEntry, ...]
-    polygons: tuple[Any, ...]
-    horizon_minutes: float
-
-
-def _plan(
-    networks: str | Path,
-    *,
-    mode: str,
-    horizon_minutes: float | None,
-    snap_meters: float,
-    areas: gpd.GeoDataFrame | None,
-) -> _Plan:
-    """Read and check the manifest, the polygons and the halo before any task starts."""
-    entries = read_manifest(networks).for_mode(mode)
-    if not entries:
-        raise InputError(f"the manifest of {networks} has no {mode} networks", field="mode")
-    metas = [network_meta(e.path) for e in entries]
-    speeds = [speed_of(e, m) for e, m in zip(entries, metas, strict=True)]
-    if areas is not None:
-        by_code = dict(zip(areas["area_code"].astype(str), areas.geometry.values, strict=True))
-        polys = [by_code.get(e.code) for e in entries]
-    else:
-        polys = [polygon_of(m) for m in metas]
-    missing = [e.code for e, p in zip(entries, polys, strict=True) if p is None or p.is_empty]
-    if missing:
-        raise InputError(
-            f"no polygon for {len(missing)} area(s) (first: {missing[0]}): the network files record none; "
-            "give the area boundaries (--areas)",
-            field="areas",
-        )
-    if horizon_minutes is None:
-        allowed = min(
-            (e.halo_m - snap_meters) / (s * 1000.0 / 60.0) for e, s in zip(entries, speeds, strict=True)
-        )
-        horizon_minutes = min(DEFAULT_HORIZON_MINUTES, math.floor(allowed * 100) / 100)
-        log.info("horizon %.2f min (the largest the networks' halo allows, at most 60)", horizon_minutes)
-    check_halo(entries, speeds, horizon_minutes=horizon_minutes, snap_meters=snap_meters)
-    return _Plan(entries=entries, polygons=tuple(polys), horizon_minutes=float(horizon_minutes))
-
-
-def _ids(frame: pd.DataFrame, candidates: tuple[str, ...]) -> NDArray[np.object_]:
-    for c in candidates:
-        if c in frame.columns:
-            return np.asarray([None if v is None or v is pd.NA else str(v) for v in frame[c]], dtype=object)
-    return np.asarray([str(v) for v in frame.index], dtype=object)
-
-
-def _points(frame: gpd.GeoDataFrame, *, what: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    g = frame.to_crs(WGS84).geometry.values if frame.crs is not None else frame.geometry.values
-    if len(g) and not bool(np.all(shapely.get_type_id(g) == 0)):
-        raise InputError(f"{what} geometry must be points", field=what)
-    return shapely.get_x(g).astype(np.float64), shapely.get_y(g).astype(np.float64)
-
-
-def _station_masks(
-    entries: tuple[AreaEntry, ...], sx: NDArray[np.float64], sy: NDArray[np.float64], snap_meters: float
-) -> list[NDArray[np.bool_]]:
-    """Stations of each area's task: inside the network's bbox grown by the snap limit."""
-    out = []
-    for e in entries:
-        x0, y0, x1, y1 = e.bbox
-        dy = snap_meters / 111_000.0 * 1.01
-        dx = dy / max(0.01, math.cos(math.radians(max(abs(y0), abs(y1)))))
-        out.append((sx >= x0 - dx) & (sx <= x1 + dx) & (sy >= y0 - dy) & (sy <= y1 + dy))
-    return out
-
-
 def _content_key(
     entry_hash: str, stations: pd.DataFrame, demand: pd.DataFrame, params: dict[str, Any]
 ) -> str:
@@ -371,56 +301,44 @@ def region_coverage(
     -------
     RegionResult
     """
-    if not (math.isfinite(minutes) and minutes > 0):
-        raise InputError(f"minutes must be a positive number, got {minutes!r}", field="minutes")
-    if horizon_minutes is not None and not (math.isfinite(horizon_minutes) and horizon_minutes >= minutes):
-        raise InputError(
-            f"horizon_minutes must be ≥ minutes ({minutes:g}), got {horizon_minutes!r}",
-            field="horizon_minutes",
-        )
-    if not (math.isfinite(snap_meters) and snap_meters >= 0):
-        raise InputError(f"snap_meters must be ≥ 0, got {snap_meters!r}", field="snap_meters")
-    plan = _plan(networks, mode=mode, horizon_minutes=horizon_minutes, snap_meters=snap_meters, areas=areas)
+    _check_arguments(minutes=minutes, horizon_minutes=horizon_minutes, snap_meters=snap_meters,
+                     task_arcs=task_arcs)
+    plan = plan_region(networks, mode=mode, horizon_minutes=horizon_minutes, snap_meters=snap_meters,
+                       areas=areas)
+    _check_horizon_reaches(plan, minutes)
+    st_all = station_rows(stations, open_only=open_only)
+    dm_all = demand_rows(demand)
+    point_area = area_of(plan, dm_all["lon"], dm_all["lat"])
+    params = {"minutes": minutes, "horizon_minutes": plan.horizon_minutes, "snap_meters": snap_meters}
+    parts = _run_tasks(
+        plan, st_all, dm_all, point_area, stations_near(plan.entries, st_all, snap_meters=snap_meters),
+        params=params, scheduler=scheduler, previous=Path(previous) if previous else None,
+        progress=progress, task_arcs=task_arcs,
+    )  # fmt: skip
+    return _merge(
+        plan, parts, ids_of(demand, ("id", "demand_id")), dm_all["weight"].to_numpy(), point_area, st_all,
+        area_of(plan, st_all["lon"], st_all["lat"]), mode=mode, params=params,
+    )  # fmt: skip
+
+
+def _check_arguments(*, minutes: float, horizon_minutes: float | None, snap_meters: float,
+                     task_arcs: int) -> None:
+    """The run's numbers, before the manifest is read (:mod:`geo.checks` wordings)."""
+    check_minutes(minutes)
+    if horizon_minutes is not None:
+        check_horizon_minutes(horizon_minutes, minutes=minutes)
+    check_non_negative(snap_meters, field="snap_meters")
+    check_count(task_arcs, field="task_arcs", minimum=0)
+
+
+def _check_horizon_reaches(plan: RegionPlan, minutes: float) -> None:
+    """The horizon the halo allows must reach the threshold."""
     if plan.horizon_minutes < minutes:
         raise InputError(
             f"the networks' halo allows a horizon of {plan.horizon_minutes:g} min only, below "
             f"--minutes {minutes:g}",
             field="horizon_minutes",
         )
-    sel = select_stations(stations, open_only=open_only)
-    sx, sy = _points(sel, what="stations")
-    st_all = pd.DataFrame({"station_id": _ids(sel, ("station_id",)), "lon": sx, "lat": sy})
-    dx, dy = _points(demand, what="demand")
-    weight = (
-        pd.to_numeric(demand["weight"], errors="coerce").to_numpy(dtype=np.float64)
-        if "weight" in demand.columns
-        else np.ones(len(demand))
-    )
-    if len(weight) and not bool(np.all(np.isfinite(weight) & (weight >= 0))):
-        raise InputError("demand weights must be finite numbers ≥ 0", field="demand")
-    poly_frame = gpd.GeoDataFrame(
-        {"area_code": [e.code for e in plan.entries]}, geometry=list(plan.polygons), crs=WGS84
-    )
-    point_area = area_index(dx, dy, poly_frame)
-    station_area = area_index(sx, sy, poly_frame)
-    dm_all = pd.DataFrame({"pos": np.arange(len(dx), dtype=np.int64), "lon": dx, "lat": dy, "weight": weight})
-    params = {"minutes": minutes, "horizon_minutes": plan.horizon_minutes, "snap_meters": snap_meters}
-    if task_arcs < 0:
-        raise InputError(f"task_arcs must be ≥ 0, got {task_arcs}", field="task_arcs")
-    parts = _run_tasks(
-        plan,
-        st_all,
-        dm_all,
-        point_area,
-        _station_masks(plan.entries, sx, sy, snap_meters),
-        params=params,
-        scheduler=scheduler,
-        previous=Path(previous) if previous else None,
-        progress=progress,
-        task_arcs=task_arcs,
-    )
-    ids = _ids(demand, ("id", "demand_id"))
-    return _merge(plan, parts, ids, weight, point_area, st_all, station_area, mode=mode, params=params)
 
 
 def _z_order(entries: tuple[AreaEntry, ...], idx: list[int]) -> list[int]:
@@ -455,7 +373,7 @@ def _groups(entries: tuple[AreaEntry, ...], with_demand: list[int], task_arcs: i
 
 
 def _run_tasks(
-    plan: _Plan,
+    plan: RegionPlan,
     st_all: pd.DataFrame,
     dm_all: pd.DataFrame,
     point_area: NDArray[np.int64],
@@ -551,7 +469,7 @@ def _table(
 
 
 def _merge(
-    plan: _Plan,
+    plan: RegionPlan,
     parts: dict[str, tuple[str, pd.DataFrame, bool]],
     ids: NDArray[np.object_],
     weight: NDArray[np.float64],

@@ -19,7 +19,6 @@ a GeoJSON geometry is accepted too) unless an areas frame is given.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -54,7 +53,6 @@ __all__ = [
     "AreaEntry",
     "Manifest",
     "check_halo",
-    "file_sha256",
     "network_meta",
     "read_manifest",
     "required_halo_meters",
@@ -253,10 +251,3 @@ def check_halo(
             )
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes (the content hash that decides whether an area is recomputed)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

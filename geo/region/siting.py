@@ -11,7 +11,6 @@ The proposals of all counties are merged into one frame with area codes.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,19 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.areas import area_index
-from geo.coverage import select_stations
+from geo.checks import check_count, check_minutes, check_positive
 from geo.errors import InputError
 from geo.network import read_network_npz
-from geo.region.coverage import WGS84, dask_client
-from geo.region.manifest import check_halo, network_meta, polygon_of, read_manifest, speed_of
+from geo.region.coverage import dask_client
+from geo.region.inputs import (
+    WGS84,
+    RegionPlan,
+    area_of,
+    demand_rows,
+    plan_region,
+    station_rows,
+    stations_near,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,96 +203,61 @@ def region_sites(
     -------
     RegionSiting
     """
-    if (add_per_area is None) == (budget_per_area is None):
-        raise InputError("give exactly one of add_per_area or budget_per_area", field="add_per_area")
-    if add_per_area is not None and add_per_area < 1:
-        raise InputError(f"add_per_area must be ≥ 1, got {add_per_area}", field="add_per_area")
-    if budget_per_area is not None and not (math.isfinite(budget_per_area) and budget_per_area > 0):
-        raise InputError(f"budget_per_area must be > 0, got {budget_per_area}", field="budget_per_area")
-    if not (math.isfinite(minutes) and minutes > 0):
-        raise InputError(f"minutes must be a positive number, got {minutes!r}", field="minutes")
-    entries = read_manifest(networks).for_mode(mode)
-    if not entries:
-        raise InputError(f"the manifest of {networks} has no {mode} networks", field="mode")
-    metas = [network_meta(e.path) for e in entries]
-    polys = [polygon_of(m) for m in metas]
-    if any(p is None for p in polys):
-        raise InputError("the network files record no area polygons", field="areas")
-    check_halo(
-        entries,
-        [speed_of(e, m) for e, m in zip(entries, metas, strict=True)],
-        horizon_minutes=minutes,
-        snap_meters=snap_meters,
-    )
-    sel = select_stations(stations, open_only=open_only)
-    sg = sel.to_crs(WGS84).geometry
-    st_all = pd.DataFrame(
-        {
-            "station_id": [str(v) for v in sel.get("station_id", sel.index)],
-            "lon": sg.x.to_numpy(),
-            "lat": sg.y.to_numpy(),
-        }
-    )
-    dg = demand.to_crs(WGS84).geometry
-    w = demand["weight"].to_numpy(dtype=np.float64) if "weight" in demand.columns else np.ones(len(demand))
-    dm_all = pd.DataFrame({"lon": dg.x.to_numpy(), "lat": dg.y.to_numpy(), "weight": w})
-    frame = gpd.GeoDataFrame({"area_code": [e.code for e in entries]}, geometry=polys, crs=WGS84)
-    pa = area_index(dm_all["lon"], dm_all["lat"], frame)
-    cand_rows = _candidate_rows(candidates) if candidates is not None else None
-    ca = area_index(cand_rows["lon"], cand_rows["lat"], frame) if cand_rows is not None else None
-    dy = snap_meters / 111_000.0 * 1.01
-    jobs = []
-    for i, e in enumerate(entries):
-        if not (pa == i).any():
-            continue
-        x0, y0, x1, y1 = e.bbox
-        dx = dy / max(0.01, math.cos(math.radians(max(abs(y0), abs(y1)))))
-        sm = (
-            (st_all["lon"] >= x0 - dx)
-            & (st_all["lon"] <= x1 + dx)
-            & (st_all["lat"] >= y0 - dy)
-            & (st_all["lat"] <= y1 + dy)
-        )
-        cands = (
-            cand_rows[ca == i].reset_index(drop=True) if cand_rows is not None and ca is not None else None
-        )
-        jobs.append(
-            (
-                e,
-                shapely.to_wkt(polys[i], rounding_precision=-1),
-                st_all[sm].reset_index(drop=True),
-                dm_all[pa == i].reset_index(drop=True),
-                cands,
-            )
-        )
+    _check_request(add_per_area=add_per_area, budget_per_area=budget_per_area, minutes=minutes)
+    plan = plan_region(networks, mode=mode, horizon_minutes=minutes, snap_meters=snap_meters)
+    st_all = station_rows(stations, open_only=open_only)
+    dm_all = demand_rows(demand).drop(columns="pos")
+    jobs = _area_jobs(plan, st_all, dm_all, candidates, snap_meters=snap_meters)
     params = {
-        "spacing_meters": spacing_meters,
-        "minutes": minutes,
-        "add": add_per_area,
-        "budget": budget_per_area,
-        "method": method,
-        "snap_meters": snap_meters,
-        "time_limit_seconds": time_limit_seconds,
-    }
+        "spacing_meters": spacing_meters, "minutes": minutes, "add": add_per_area, "budget": budget_per_area,
+        "method": method, "snap_meters": snap_meters, "time_limit_seconds": time_limit_seconds,
+    }  # fmt: skip
     with dask_client(scheduler) as client:
         futures = [
-            client.submit(
-                site_area,
-                str(e.path),
-                e.code,
-                wkt,
-                st,
-                dm,
-                cd,
-                key=f"region-site-{e.code}",
-                pure=False,
-                retries=2,
-                **params,
-            )
+            client.submit(site_area, str(e.path), e.code, wkt, st, dm, cd, key=f"region-site-{e.code}",
+                          pure=False, retries=2, **params)
             for e, wkt, st, dm, cd in jobs
         ]
         results = client.gather(futures)
-    return _merge_sites(entries, results)
+    return _merge_sites(plan.entries, results)
+
+
+def _check_request(*, add_per_area: int | None, budget_per_area: float | None, minutes: float) -> None:
+    """Exactly one of the per-county objectives, and a threshold (:mod:`geo.checks` wordings)."""
+    if (add_per_area is None) == (budget_per_area is None):
+        raise InputError("give exactly one of add_per_area or budget_per_area", field="add_per_area")
+    if add_per_area is not None:
+        check_count(add_per_area, field="add_per_area")
+    if budget_per_area is not None:
+        check_positive(budget_per_area, field="budget_per_area")
+    check_minutes(minutes)
+
+
+def _area_jobs(
+    plan: RegionPlan,
+    st_all: pd.DataFrame,
+    dm_all: pd.DataFrame,
+    candidates: gpd.GeoDataFrame | None,
+    *,
+    snap_meters: float,
+) -> list[tuple[Any, str, pd.DataFrame, pd.DataFrame, pd.DataFrame | None]]:
+    """One job per county with demand: its entry, polygon (WKT), stations near its network, its own
+    demand points and its own candidates (None: the task takes street nodes)."""
+    point_area = area_of(plan, dm_all["lon"], dm_all["lat"])
+    cand_rows = _candidate_rows(candidates) if candidates is not None else None
+    cand_area = area_of(plan, cand_rows["lon"], cand_rows["lat"]) if cand_rows is not None else None
+    near = stations_near(plan.entries, st_all, snap_meters=snap_meters)
+    jobs = []
+    for i, e in enumerate(plan.entries):
+        if not (point_area == i).any():
+            continue
+        cands = None
+        if cand_rows is not None and cand_area is not None:
+            cands = cand_rows[cand_area == i].reset_index(drop=True)
+        wkt = shapely.to_wkt(plan.polygons[i], rounding_precision=-1)
+        jobs.append((e, wkt, st_all[near[i]].reset_index(drop=True),
+                     dm_all[point_area == i].reset_index(drop=True), cands))
+    return jobs
 
 
 def _merge_sites(entries: Any, results: list[tuple[pd.DataFrame, dict[str, Any]]]) -> RegionSiting:

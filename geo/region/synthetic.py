@@ -13,7 +13,6 @@ repository.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,7 +21,7 @@ import shapely
 from numpy.typing import NDArray
 
 from geo import _graph
-from geo.network import Network, save_network
+from geo.network import Network, assemble_network, save_network
 from geo.region.clip import clip_to_area
 from geo.region.manifest import write_manifest
 
@@ -100,21 +99,11 @@ def tile_region(
     lengths = np.concatenate(
         [*(base.length_m for _ in range(k)), _graph.haversine_m(lon[st], lat[st], lon[sh], lat[sh])]
     )
-    indptr, indices, length_m = _graph.build_csr(n * k, tails, heads, lengths)
-    comp, sizes = _graph.weak_components(indptr, indices, length_m)
-    merged = replace(
-        base,
-        node_id=np.arange(n * k, dtype=np.int64),
-        lon=lon,
-        lat=lat,
-        indptr=indptr,
-        indices=indices,
-        length_m=length_m,
-        component=comp,
-        component_sizes=sizes,
-        source=f"tiled {rows}x{cols} of {Path(base.source).name}",
+    merged = assemble_network(
+        base.mode, base.speed_kph, np.arange(n * k, dtype=np.int64), lon, lat, tails, heads, lengths,
+        source=f"tiled {rows}x{cols} of {Path(base.source).name}", source_hash=base.source_hash,
         options={"tiled": [rows, cols], "stitches": stitches, "seed": seed},
-    )
+    )  # fmt: skip
     x0 = float(base.lon.min()) - gap / 2
     y0 = float(base.lat.min()) - gap / 2
     area_rows, area_cols = rows // ar, cols // ac

@@ -165,7 +165,7 @@ def test_outputs_and_text_summary(files: dict[str, Any], local_out: Path, tmp_pa
     [
         ("no-manifest", 3, "has no manifest.json"),
         ("halo", 2, "smaller than the"),
-        ("horizon", 2, "--horizon-minutes must be ≥ --minutes"),
+        ("horizon", 2, "--horizon-minutes must be a number of minutes in [5, 1440] (at least the threshold)"),
     ],
 )
 def test_errors_are_one_line_before_any_task(
@@ -234,3 +234,50 @@ def test_region_site_writes_one_proposals_file(files: dict[str, Any], tmp_path: 
     i = args.index("--add-per-area")
     res = runner.invoke(app, args[:i] + args[i + 2 :])
     assert res.exit_code == 2 and "exactly one of --add-per-area or --budget-per-area" in res.stderr
+
+
+def test_candidate_spacing_is_checked_like_every_number() -> None:
+    """``--candidates network[:METERS]`` (shared by map coverage, site and region site): a bad number is
+    an InputError naming the option (one line on stderr), never a ValueError traceback."""
+    from api.cli.inputs import candidate_spacing
+    from geo.errors import InputError
+
+    assert candidate_spacing("network") == 300.0 and candidate_spacing("Network:150") == 150.0
+    assert candidate_spacing("pois") is None and candidate_spacing("networks.csv") is None
+    for bad in ("network:abc", "network:0", "network:-5"):
+        with pytest.raises(InputError, match=r"^--candidates must be a number"):
+            candidate_spacing(bad)
+
+
+def test_gcj02_inputs_are_converted_on_input(files: dict[str, Any], local_out: Path, tmp_path: Path) -> None:
+    """CRS policy: the same stations and demand given in GCJ-02 (Amap) with --stations-crs/--demand-crs
+    give the run of the WGS-84 files (Changsha; coordinates agree to the ~1e-7° of the round trip)."""
+    import numpy as np
+
+    from geo.crs import wgs84_to_gcj02
+
+    stations = pd.read_csv(files["stations"], encoding="utf-8-sig")
+    lon, lat = wgs84_to_gcj02(stations["经度"].to_numpy(), stations["纬度"].to_numpy())
+    stations = stations.assign(经度=lon, 纬度=lat)
+    stations.to_csv(tmp_path / "stations_gcj.csv", index=False, encoding="utf-8-sig")
+    folder = tmp_path / "demand_gcj"
+    folder.mkdir()
+    for part in sorted(files["demand"].iterdir()):
+        frame = pd.read_csv(part)
+        frame["lon"], frame["lat"] = wgs84_to_gcj02(frame["lon"].to_numpy(), frame["lat"].to_numpy())
+        frame.to_csv(folder / part.name, index=False)
+    gcj = {**files, "stations": tmp_path / "stations_gcj.csv", "demand": folder}
+    res = runner.invoke(app, _args(gcj, tmp_path / "out", "--scheduler", "local:1", "--stations-crs", "gcj02",
+                                   "--demand-crs", "gcj02", "--json"))
+    assert res.exit_code == 0, res.output
+    want = pd.read_parquet(local_out / "points.parquet")
+    got = pd.read_parquet(tmp_path / "out" / "points.parquet")
+    keys = ["id", "area_code", "station_id"]
+    pd.testing.assert_frame_equal(got[keys], want[keys])
+    assert np.allclose(got["minutes"].fillna(-1), want["minutes"].fillna(-1), atol=0.05)
+    # read as WGS-84, the same numbers put the points ~500 m off, across area borders: another answer
+    as_wgs = {**files, "demand": folder}
+    wrong = runner.invoke(app, _args(as_wgs, tmp_path / "wrong", "--scheduler", "local:1"))
+    assert wrong.exit_code == 0, wrong.output
+    off = pd.read_parquet(tmp_path / "wrong" / "points.parquet")
+    assert not off["area_code"].equals(want["area_code"])

@@ -118,3 +118,29 @@ def test_store_unavailable_exits_4(monkeypatch: pytest.MonkeyPatch) -> None:
     _cached_engine.cache_clear()
     result = runner.invoke(app, ["stations", "summary"])
     assert result.exit_code == 4 and "cannot connect" in result.output
+
+
+def test_export_bbox_is_read_in_the_crs_of_the_command(clean_store: Engine, tmp_path: Path) -> None:
+    """CRS policy: the --bbox of an export is in --crs, like the API's bbox in ``crs``; aliases such as
+    ``amap`` name the same system as on every other command."""
+    import geopandas as gpd
+
+    from geo.crs import wgs84_to_gcj02
+
+    runner.invoke(app, ["stations", "import", str(FIXTURES / "stations_bd09.csv"), "--crs", "bd09"])
+    out = tmp_path / "all.geojson"
+    assert runner.invoke(app, ["stations", "export", "--out", str(out)]).exit_code == 0
+    first = gpd.read_file(out).sort_values("name").iloc[0]
+    lon, lat = wgs84_to_gcj02(first.geometry.x, first.geometry.y)
+    box = f"{lon - 0.0008:.6f},{lat - 0.0008:.6f},{lon + 0.0008:.6f},{lat + 0.0008:.6f}"
+    names = {}
+    for crs in ("gcj02", "amap", "wgs84"):
+        part = tmp_path / f"{crs}.geojson"
+        res = runner.invoke(app, ["stations", "export", "--out", str(part), "--crs", crs, "--bbox", box])
+        assert res.exit_code == 0, res.output
+        frame = gpd.read_file(part)
+        names[crs] = list(frame["name"]) if "name" in frame.columns else []
+    assert names["gcj02"] == names["amap"] == [first["name"]]
+    assert first["name"] not in names["wgs84"]  # the same numbers read as WGS-84 are ~500 m off
+    bad = runner.invoke(app, ["stations", "export", "--out", str(out), "--crs", "utm"])
+    assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--crs" in bad.stderr

@@ -75,3 +75,44 @@ def test_travel_modes_come_from_the_data_file() -> None:
         assert (mode.speed_kph, mode.access, mode.amap_mode) == (spec["speed_kph"], spec["access"],
                                                                   spec["amap_mode"])
         assert mode_speeds_kph()[code] == spec["speed_kph"]
+
+
+def test_weights_choices_resolution_and_point_frames_have_one_wording_each() -> None:
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    assert checks.check_weights([1, "2.5", 0]).tolist() == [1.0, 2.5, 0.0]
+    for bad, row in (([1, -1], 1), ([float("nan")], 0), (["x", 1], 0), ([1, 2, float("inf")], 2)):
+        with pytest.raises(InputError, match=rf"^demand must be a number ≥ 0 in every row; row {row} has"):
+            checks.check_weights(bad, field="demand")
+    assert checks.check_choice("greedy", field="--method", choices=("exact", "greedy")) == "greedy"
+    with pytest.raises(InputError, match=r"^--method must be one of exact, greedy, got 'fast'$"):
+        checks.check_choice("fast", field="--method", choices=("exact", "greedy"))
+    assert checks.check_h3_resolution(np.int64(9)) == 9
+    for bad in (16, -1, 8.5, True):
+        with pytest.raises(InputError, match=r"^resolution must be"):
+            checks.check_h3_resolution(bad)
+    # a point query (zero width) is a box only when strict=False (the API's and the CLI's filters)
+    assert checks.check_bbox("114,22.5,114,22.5", strict=False) == (114.0, 22.5, 114.0, 22.5)
+    with pytest.raises(InputError, match="lon0 < lon1"):
+        checks.check_bbox("114,22.5,114,22.5")
+    with pytest.raises(InputError, match="lon0 ≤ lon1"):
+        checks.check_bbox("114,22.5,113,22.6", strict=False)
+    points = gpd.GeoDataFrame(geometry=[shapely.Point(114, 22.5)], crs="EPSG:4326")
+    checks.check_point_frame(points, field="stations")
+    with pytest.raises(InputError, match=r"^stations must be in EPSG:4326"):
+        checks.check_point_frame(points.to_crs(3857), field="stations")
+    with pytest.raises(InputError, match=r"^stations geometry must be points$"):
+        checks.check_point_frame(points.set_geometry([shapely.box(0, 0, 1, 1)]), field="stations")
+    with pytest.raises(InputError, match=r"^stations must be a GeoDataFrame, got DataFrame$"):
+        checks.check_point_frame(pd.DataFrame({"lon": [114.0]}), field="stations")
+
+
+def test_output_suffixes_have_one_wording() -> None:
+    from pathlib import Path
+
+    assert checks.check_suffix(Path("out/x.GeoJSON"), (".geojson", ".csv"), field="--out") == ".geojson"
+    with pytest.raises(InputError, match=r"^--out must end in \.geojson or \.csv, got x\.txt$"):
+        checks.check_suffix(Path("out/x.txt"), (".geojson", ".csv"), field="--out")

@@ -434,6 +434,40 @@ def test_to_wgs84_frame_rejects_non_points_and_bad_crs() -> None:
     assert info.value.field == "crs"
 
 
+@pytest.mark.parametrize(
+    "box",
+    [
+        (113.90, 22.50, 114.00, 22.60),  # Shenzhen Nanshan
+        (121.40, 31.15, 121.55, 31.28),  # Shanghai centre
+        (112.90, 28.15, 113.05, 28.25),  # Changsha
+        (108.88, 34.20, 109.00, 34.30),  # Xi'an
+    ],
+)
+def test_bbox_to_wgs84_holds_every_converted_point_of_the_box(box: tuple[float, float, float, float]) -> None:
+    """Brute force: 400 points along the box's edges and a 20 × 20 grid inside, converted one by one
+    (the scalar path), all lie in the returned box (to a few metres), which is never more than a few
+    metres wider than their own envelope. (The four corners alone miss up to ~60 m of the box.)"""
+    from geo.crs import bbox_to_wgs84, convert
+
+    x0, y0, x1, y1 = box
+    assert bbox_to_wgs84(box, src="wgs84") == box
+    t = np.linspace(0.0, 1.0, 100)
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 20), np.linspace(y0, y1, 20))
+    w, h = x1 - x0, y1 - y0
+    xs = np.concatenate([x0 + t * w, x0 + t * w, np.full(100, x0), np.full(100, x1), gx.ravel()])
+    ys = np.concatenate([np.full(100, y0), np.full(100, y1), y0 + t * h, y0 + t * h, gy.ravel()])
+    for src in ("gcj02", "bd09"):
+        got = bbox_to_wgs84(box, src=src)
+        pairs = [convert(float(x), float(y), src=src, dst="wgs84") for x, y in zip(xs, ys, strict=True)]
+        px, py = [p[0] for p in pairs], [p[1] for p in pairs]
+        exact = (min(px), min(py), max(px), max(py))
+        metres = 5 / 111_000  # 5 m in degrees (a little less in longitude at these latitudes: conservative)
+        assert got[0] <= exact[0] + metres and got[1] <= exact[1] + metres
+        assert got[2] >= exact[2] - metres and got[3] >= exact[3] - metres
+        assert max(abs(g - e) for g, e in zip(got, exact, strict=True)) < metres
+        assert 0.001 < x0 - got[0] < 0.02  # the offset itself: hundreds of metres to the south-west
+
+
 def test_bbox_to_wgs84_contains_every_converted_point() -> None:
     """Points inside a GCJ-02/BD-09 box convert to points inside the returned WGS-84 box (two cities)."""
     import numpy as np
