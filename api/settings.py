@@ -43,6 +43,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from geo import config
+from geo.catalog import mode_codes
 
 #: the dense core of the Shenzhen Nanshan extract (SOURCES.md): relation ways reach far outside it
 NANSHAN_CORE: tuple[float, float, float, float] = (113.92, 22.535, 113.97, 22.56)
@@ -141,7 +142,7 @@ class Settings(BaseSettings):
         Networks given: served as they are (no clip unless asked, no sample demand)."""
         if not self.networks:
             osm = self.data_dir / NANSHAN_OSM
-            object.__setattr__(self, "networks", {"walk": osm, "ebike": osm})
+            object.__setattr__(self, "networks", dict.fromkeys(mode_codes(), osm))
             object.__setattr__(self, "sample", True)
             if "network_clip" not in self.model_fields_set:
                 object.__setattr__(self, "network_clip", NANSHAN_CORE)

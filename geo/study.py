@@ -18,7 +18,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo.catalog import mode_speeds_kph
+from geo.catalog import mode_speeds_kph, travel_modes
 from geo.checks import check_minutes, check_minutes_list
 from geo.coverage import (
     OUTSIDE_AREAS,
@@ -41,7 +41,12 @@ SHENZHEN_CORE_BBOX: tuple[float, float, float, float] = (113.92, 22.535, 113.97,
 SHENZHEN_OSM = Path("shenzhen_roadnetworkcreator/shenzhen_nanshan_osm.osm")
 SHENZHEN_POIS = Path("shenzhen_roadnetworkcreator/shenzhen_nanshan_osm_pois.geojson")
 
-MODE_LABELS_ZH = {"walk": "步行", "ebike": "电动自行车"}
+
+
+def mode_label_zh(mode: str) -> str:
+    """The Chinese name of a travel mode (``data/modes.toml``), else its code."""
+    found = travel_modes().get(mode)
+    return found.label_zh if found is not None else mode
 
 
 @dataclass(frozen=True, eq=False)
@@ -282,7 +287,7 @@ def study_report_markdown(
     for mode, ms in result.modes.items():
         s = ms.coverage.summary
         rows.append({
-            "出行方式": f"{MODE_LABELS_ZH.get(mode, mode)}（{mode_speeds_kph().get(mode, 0):g} km/h）",
+            "出行方式": f"{mode_label_zh(mode)}（{mode_speeds_kph().get(mode, 0):g} km/h）",
             "需求总量": num_text(s.demand_total, ".0f"),
             "已覆盖": num_text(s.demand_covered, ".0f"),
             "覆盖率": pct_text(s.covered_share),
@@ -296,7 +301,7 @@ def study_report_markdown(
 
     walk = result.modes.get(result.siting_mode)
     if walk is not None and len(walk.coverage.by_area):
-        lines += [f"## 分区域覆盖（{MODE_LABELS_ZH.get(result.siting_mode, result.siting_mode)}）", ""]
+        lines += [f"## 分区域覆盖（{mode_label_zh(result.siting_mode)}）", ""]
         lines += [_table(_area_rows(walk, result.cutoffs)), ""]
 
     if walk is not None and len(walk.gaps):
@@ -340,7 +345,7 @@ def _cutoff_lines(result: StudyResult) -> list[str]:
     for mode, ms in result.modes.items():
         if ms.thresholds is None:
             continue
-        row = {"出行方式": MODE_LABELS_ZH.get(mode, mode)}
+        row = {"出行方式": mode_label_zh(mode)}
         row.update({f"{r['minutes']:g}分钟": pct_text(r["covered_share"])
                     for r in ms.thresholds.cutoff_dicts()})
         rows.append(row)

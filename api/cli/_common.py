@@ -64,12 +64,12 @@ def domain_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except YizhanError as exc:
-            from api.cli.lang import translate
+            from api.cli.lang import translate, with_field
 
             message = translate(exc.message)
             named = exc.field and exc.field.startswith("--") and exc.message.startswith(exc.field)
             if exc.field and not named:  # a flag's own check names it already
-                message = translate(f"{message} ({exc.field})")
+                message = with_field(message, exc.field)
             raise fail(message, exit_code_for(exc)) from None
         except ModuleNotFoundError as exc:
             extra = missing_extra(exc)

@@ -31,6 +31,7 @@ from api.cli.inputs import (
     load_stations,
     option_errors,
 )
+from api.cli.lang import say
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +107,18 @@ def _write(result: Any, out: Path) -> list[Path]:
 def _print(result: Any) -> None:
     s = result.summary
     sources = result.stations["capacity_source"].value_counts().to_dict()
-    typer.echo(
+    say(
         f"2SFCA ({s['decay']} decay, catchment {s['minutes']:g} min {s['mode']}): {s['stations']} stations, "
         f"capacity {s['capacity_total']:.1f} visits/day ({', '.join(f'{k} {v}' for k, v in sources.items())})"
     )
-    typer.echo(
+    say(
         f"demand {s['demand_total']:.6g} over {s['demand_count']} points: mean access "
         f"{s['access_mean']:.4g} visits/day per unit weight, median {s['access_median']:.4g}; "
         f"no station in reach: {s['zero_access_share']:.1%} of the weight"
     )
     for row in result.by_area.itertuples(index=False):
         if row.demand_count:
-            typer.echo(f"  {row.area_code:<14} {row.area_name!s:<16} mean {row.access_mean:.4g}  "
+            say(f"  {row.area_code:<14} {row.area_name!s:<16} mean {row.access_mean:.4g}  "
                        f"zero {row.zero_access_share:.1%}  stations {row.stations}")
 
 
@@ -195,4 +196,4 @@ def register(app: typer.Typer) -> None:
             return
         _print(result)
         if out is not None:
-            typer.echo(f"wrote {', '.join(payload['outputs'])}")
+            say(f"wrote {', '.join(payload['outputs'])}")

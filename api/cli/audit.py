@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from api.cli._common import domain_errors, fail, print_json
+from api.cli.lang import say
 
 app = typer.Typer(
     help="Audits of the registry (上图: is every station findable on Amap/Baidu?).", no_args_is_help=True
@@ -40,7 +41,7 @@ def maps(
         poi_list = read_pois(pois, crs=crs.value)
     except ImportRejectedError as exc:
         for e in exc.report[:50]:
-            typer.echo(f"{e.row:>5}  {e.field:<6} {e.message}", err=True)
+            say(f"{e.row:>5}  {e.field:<6} {e.message}", err=True)
         raise fail(exc.message, 2) from None
     with session_scope() as session:
         frame = repo.stations_frame(session, statuses=status)
@@ -61,7 +62,7 @@ def maps(
     if json_out:
         print_json(result.to_dict())
         return
-    typer.echo(
+    say(
         f"{len(stations)} stations, {len(poi_list)} POIs ({result.provider}): {len(result.listed)} listed, "
         + ", ".join(
             f"{len(result.category(c))} {c}" for c in ("missing", "misplaced", "renamed", "unregistered")
@@ -72,8 +73,8 @@ def maps(
         extra = f" ({f.distance_m:.0f} m)" if f.category == "misplaced" and f.distance_m is not None else ""
         if f.category == "renamed":
             extra = f" → map says {f.poi_name!r}"
-        typer.echo(f"  {f.category:<12} {f.station_id or '':>6}  {what}{extra}")
-    typer.echo(f"wrote {files['audit']} and {files['submit']}")
+        say(f"  {f.category:<12} {f.station_id or '':>6}  {what}{extra}")
+    say(f"wrote {files['audit']} and {files['submit']}")
 
 
 @app.command("stars")
@@ -97,11 +98,11 @@ def stars(
         return
     for r in ratings:
         i = r["inputs"]
-        typer.echo(
+        say(
             f"{r['station_id']:>6}  {'★' * r['stars']}{'☆' * (5 - r['stars'])}  {i['points']:g} points: "
             f"{i['items_met']}/{i['items_total']} {i['standard']} items, "
             f"{i['weekday_open_hours'] if i['weekday_open_hours'] is not None else '?'} h/day, "
             f"low use {i['low_use']}, on map {i['on_map']}"
         )
     rule = f"{ratings[0]['rule']}, {ratings[0]['rated_on']}" if ratings else "-"
-    typer.echo(f"rated {len(ratings)} stations ({rule})")
+    say(f"rated {len(ratings)} stations ({rule})")

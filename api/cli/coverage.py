@@ -39,12 +39,12 @@ from api.cli.inputs import (
     AREAS_NAME_FIELD_OPT,
     AREAS_OPT,
     DemandInfo,
-    default_lang,
     load_areas,
     load_demand,
     load_stations,
     option_errors,
 )
+from api.cli.lang import command_lang, say
 
 log = logging.getLogger(__name__)
 
@@ -249,30 +249,30 @@ def _pct(x: Any) -> str:
 
 def print_summary(run: Run) -> None:
     s = run.result.summary.as_dict()
-    typer.echo(
+    say(
         f"{s['mode']}, {s['minutes']:g} min: {s['stations']} station(s); covered {s['demand_covered']:.1f} "
         f"of {s['demand_total']:.1f} demand ({_pct(s['covered_share'])} %); "
         f"minutes mean {_fmt(s['mean_minutes'])}, median {_fmt(s['median_minutes'])}, "
         f"p95 {_fmt(s['p95_minutes'])}"
     )
-    typer.echo(
+    say(
         f"unreachable {s['unreachable']['count']} point(s) (weight {s['unreachable']['weight']:.1f}); "
         f"unsnappable {s['unsnappable']['count']} point(s) (weight {s['unsnappable']['weight']:.1f})"
     )
     if run.cutoffs is not None:
         _print_cutoffs(run.cutoffs)
     for note in run.demand_info.notes:
-        typer.echo(f"note: {note}")
+        say(f"note: {note}")
     if run.amenity_unknown:
         shown = ", ".join(run.amenity_unknown[:10]) + (" …" if len(run.amenity_unknown) > 10 else "")
-        typer.echo(f"note: --amenity: {len(run.amenity_unknown)} station(s) have no amenity data (unknown, "
+        say(f"note: --amenity: {len(run.amenity_unknown)} station(s) have no amenity data (unknown, "
                    f"left out of the count): {shown}")
     for title, frame, key in (("by group", run.by_group, "group"), ("by area", run.by_area, "area_name")):
         if frame.empty:
             continue
-        typer.echo(f"{title}:")
+        say(f"{title}:")
         for rec in records(frame):
-            typer.echo(
+            say(
                 f"  {rec[key]!s:<24} covered {rec['demand_covered']:>10.1f} / {rec['demand_total']:>10.1f} "
                 f"({_pct(rec['covered_share'])} %), median {_fmt(rec['median_minutes'])} min"
                 + _row_cutoffs(rec, run.cutoffs)
@@ -289,7 +289,7 @@ def _print_cutoffs(cc: Any) -> None:
         if cc.nth is not None:
             line += (f"; {ordinal(cc.nth)} station within {row['minutes']:g} min: "
                      f"{row['demand_covered_nth']:.1f} ({_pct(row['covered_share_nth'])} %)")
-        typer.echo(line)
+        say(line)
 
 
 def _row_cutoffs(rec: dict[str, Any], cc: Any) -> str:
@@ -317,7 +317,7 @@ def _gap_records(gaps: Any) -> list[dict[str, Any]]:
 
 def print_gaps(gaps: Any, *, n: int) -> None:
     a = gaps.attrs
-    typer.echo(
+    say(
         f"{len(gaps)} hexagon(s) at H3 resolution {a['resolution']} hold {a['uncovered_weight']:.1f} "
         f"uncovered demand in {a['uncovered_count']} point(s); unsnappable (not in hexagons): "
         f"{a['unsnappable_count']} point(s), weight {a['unsnappable_weight']:.1f}"
@@ -328,7 +328,7 @@ def print_gaps(gaps: Any, *, n: int) -> None:
         else:
             name = rec["nearest_station_name"] or rec["nearest_station"]
             near = f"nearest {name} ({_fmt(rec['nearest_minutes'])} min)"
-        typer.echo(
+        say(
             f"{rec['rank']:>3}  {rec['h3']}  weight {rec['uncovered_weight']:>8.2f}  "
             f"points {rec['demand_count']:>4}  "
             f"{rec['main_group']:<18} {near}  "
@@ -392,8 +392,6 @@ def _check_coverage_options(
 
     if out is not None and out.exists() and not out.is_dir():
         raise fail(f"--out: {out} exists and is not a directory")
-    if lang and lang not in ("zh", "en"):
-        raise fail(f"--lang must be zh or en, got {lang!r}")
     with option_errors():
         cuts = check_minutes_spec(minutes, field="--minutes")
         return cuts, None if nth is None else check_nth(nth, field="--nth")
@@ -430,6 +428,7 @@ def coverage_command(
     """Share of demand within --minutes of an open station, per area and worker group."""
     setup_logging(verbose)
     cuts, nth = _check_coverage_options(out, lang, minutes, nth)
+    lang = command_lang(lang, fallback="en")
     run = run_coverage(
         network=network, stations=stations, stations_crs=stations_crs, demand=demand,
         demand_crs=demand_crs, demand_group=demand_group, demand_weight_field=demand_weight_field,
@@ -441,14 +440,14 @@ def coverage_command(
     run = with_cutoffs(run, cuts, nth)
     payload = coverage_dict(run)
     if out is not None:
-        written = write_outputs(run, out, resolution=resolution, lang=lang or default_lang("en"))
+        written = write_outputs(run, out, resolution=resolution, lang=lang)
         payload["outputs"] = [str(p) for p in written]
     if as_json:
         print_json(payload)
         return
     print_summary(run)
     if out is not None:
-        typer.echo(f"wrote {', '.join(payload['outputs'])}")
+        say(f"wrote {', '.join(payload['outputs'])}")
 
 
 def gaps_command(
@@ -503,10 +502,10 @@ def gaps_command(
         print_json(_gaps_dict(run, hexes, minutes=minutes, resolution=resolution, top=top, written=written))
         return
     for note in run.demand_info.notes:
-        typer.echo(f"note: {note}")
+        say(f"note: {note}")
     print_gaps(hexes, n=top)
     if written is not None:
-        typer.echo(f"wrote {written}")
+        say(f"wrote {written}")
 
 
 def _gaps_dict(

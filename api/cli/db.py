@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli._common import domain_errors, print_json
+from api.cli.lang import say
 
 app = typer.Typer(help="PostGIS store: create the database, run the migrations.", no_args_is_help=True)
 
@@ -31,7 +32,7 @@ def upgrade(
     if json_out:
         print_json(result)
     else:
-        typer.echo(f"database {result['database']} at revision {now}" + (" (created)" if created else ""))
+        say(f"database {result['database']} at revision {now}" + (" (created)" if created else ""))
 
 
 @app.command("current")
@@ -40,4 +41,4 @@ def current() -> None:
     """Print the revision the configured database is at."""
     from geo.db import migrate
 
-    typer.echo(f"{migrate.current_revision()} (head {migrate.head_revision()})")
+    say(f"{migrate.current_revision()} (head {migrate.head_revision()})")

@@ -28,6 +28,7 @@ import typer
 
 from api.cli._common import domain_errors, fail, setup_logging
 from api.cli.inputs import STATIONS_CRS_OPT
+from api.cli.lang import say
 from geo.config import data_dir as default_data_dir
 
 if TYPE_CHECKING:  # rich is imported when the demo runs, not on every `yizhan` start
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the main job on the real Shenzhen Nanshan sample and write out/demo/."""
         setup_logging(verbose)
-        from api.cli.inputs import default_lang
+        from api.cli.lang import command_lang
         from api.cli.report import write_report
         from geo.checks import check_choice
         from geo.siting.plan import METHODS
@@ -135,7 +136,7 @@ def register(app: typer.Typer) -> None:
             step("输出 writing out/demo")
             written = write_report(
                 result, out, place=PLACE, title=None, notes=notes,
-                map_title=f"南山区工会驿站{minutes:g}分钟服务圈", lang=lang or default_lang(),
+                map_title=f"南山区工会驿站{minutes:g}分钟服务圈", lang=command_lang(lang, fallback="zh"),
             )
             bar.update(task, completed=9, description="完成 done")
 
@@ -145,7 +146,7 @@ def register(app: typer.Typer) -> None:
         head["seconds"] = round(elapsed, 2)
         head["files"] = [str(p) for p in written]
         if json_out:
-            typer.echo(json.dumps(head, ensure_ascii=False, indent=2, default=str))
+            say(json.dumps(head, ensure_ascii=False, indent=2, default=str))
             return
         _print_summary(console, result, len(report.errors), written, elapsed, notes)
 

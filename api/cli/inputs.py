@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from api.cli._common import exit_code_for, fail
-from api.cli.lang import default_lang  # noqa: F401  (the commands import it from here)
+from api.cli.lang import say
 from geo.errors import InputError, YizhanError
 
 STREET_LENGTH_NOTE = (
@@ -74,7 +74,7 @@ def load_stations(spec: str, *, crs: str | None) -> Any:
         report = read_station_file(path, crs=crs)
     if report.errors:
         first = report.errors[0]
-        typer.echo(
+        say(
             f"warning: --stations: {len(report.errors)} row error(s) in {path.name}, those rows left out "
             f"(first: row {first.row} {first.field}: {first.message})",
             err=True,
@@ -163,7 +163,7 @@ def load_areas(
         areas = read_areas_file(path, level=level, code_field=code_field, name_field=name_field)
     unclosed = areas.attrs.get("unclosed") or []
     if unclosed:
-        typer.echo(f"warning: --areas: boundary does not close in {path.name}, left out: "
+        say(f"warning: --areas: boundary does not close in {path.name}, left out: "
                    f"{', '.join(unclosed)}", err=True)
     return areas
 

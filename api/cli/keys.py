@@ -10,6 +10,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from api.cli._common import domain_errors, print_json
+from api.cli.lang import say
 
 app = typer.Typer(help="API keys of organisations (the secret is shown once, only its hash is stored).",
                   no_args_is_help=True)
@@ -114,8 +115,8 @@ def create(
     if json_out:
         print_json({k: row[k] for k in ("name", "org", "role", "secret", "key_id", "expires_at")})
         return
-    typer.echo(f"created key {row['name']} ({row['role']}) of {row['org']}")
-    typer.echo(f"secret (shown once, keep it safe): {row['secret']}")
+    say(f"created key {row['name']} ({row['role']}) of {row['org']}")
+    say(f"secret (shown once, keep it safe): {row['secret']}")
 
 
 @app.command("list")
@@ -140,9 +141,9 @@ def list_(
         print_json(rows)
         return
     for row in rows:
-        typer.echo(_show(row))
+        say(_show(row))
     if not rows:
-        typer.echo("no keys")
+        say("no keys")
 
 
 @app.command("revoke")
@@ -164,4 +165,4 @@ def revoke(
     if json_out:
         print_json(row)
     else:
-        typer.echo(f"revoked {_show(row)}")
+        say(f"revoked {_show(row)}")

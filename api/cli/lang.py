@@ -49,6 +49,14 @@ def use_lang(lang: str | None) -> str:
     return default_lang("en")
 
 
+def command_lang(lang: str, *, fallback: str) -> str:
+    """A command's own ``--lang`` (table headers and messages): when given it also becomes the
+    messages' language; else :func:`default_lang` with the command's ``fallback``."""
+    if lang:
+        return use_lang(lang)
+    return default_lang(fallback)
+
+
 @cache
 def _templates(lang: str) -> tuple[_Template, ...]:
     out = []
@@ -72,6 +80,11 @@ def translate(message: str, *, lang: str | None = None) -> str:
         if found is not None:
             return template.target.format(**found.groupdict())
     return message
+
+
+def with_field(message: str, field: str) -> str:
+    """``message (field)``, with full-width brackets in Chinese."""
+    return f"{message}（{field}）" if default_lang("en") == "zh" else f"{message} ({field})"
 
 
 def say(message: str, *, err: bool = False) -> None:

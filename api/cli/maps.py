@@ -31,6 +31,7 @@ from api.cli.inputs import (
     load_candidates,
     option_errors,
 )
+from api.cli.lang import say
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def coverage(
         assets=assets, date=dt.date.today(),
     )  # fmt: skip
     _write(out, fmap.get_root().render())
-    typer.echo(
+    say(
         f"wrote {out} ({len(first.stations)} stations, {len(gaps)} gap hexagons, "
         f"tiles {tiles}, assets {assets})"
     )
@@ -135,7 +136,7 @@ def _coverage_per_mode(
         results[m] = compute_coverage(net, stations, demand, minutes=minutes, **run)
         covered[m] = covered_area(results[m])
         s = results[m].summary
-        typer.echo(
+        say(
             f"{m}: covered share {s.covered_share:.3f} of {s.demand_total:g} with {s.stations} stations"
         )
     return results, covered
@@ -147,7 +148,7 @@ def _proposals(net: Any, stations: Any, demand: Any, candidates: Any, *, minutes
     from geo.siting import plan_sites
 
     plan = plan_sites(net, stations, demand, candidates, minutes=minutes, add=add, **run)
-    typer.echo(
+    say(
         f"proposed {len(plan.selected)} site(s): "
         f"covered share {plan.share_before:.3f} -> {plan.share_after:.3f}"
     )
@@ -185,6 +186,6 @@ def finder(
     _write(out, html)
     how = f"API {api_base}" if api_base is not None else "offline, straight-line estimates"
     shown = len(station_records(station_frame))
-    typer.echo(
+    say(
         f"wrote {out} ({shown} open stations of {len(station_frame)}, {how}, tiles {tiles}, assets {assets})"
     )

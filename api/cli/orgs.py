@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from api.cli._common import domain_errors, fail, print_json
+from api.cli.lang import say
 
 app = typer.Typer(help="Organisations (小三级): import the tree, list, show, targets, reports.",
                   no_args_is_help=True)
@@ -46,12 +47,12 @@ def _print_import(result: dict[str, Any], json_out: bool, *, rejected: bool) -> 
         print_json({**result, "accepted": not rejected})
         return
     head = "REJECTED (nothing imported)" if rejected else "dry run" if result.get("dry_run") else "imported"
-    typer.echo(f"{head}: {result['inserted']} new, {result['updated']} updated, {result['with_area']} with "
+    say(f"{head}: {result['inserted']} new, {result['updated']} updated, {result['with_area']} with "
                f"an area (of {result['rows_total']} rows)")
     if result["columns"]:
-        typer.echo("columns: " + ", ".join(f"{h} → {f}" for h, f in result["columns"].items()))
+        say("columns: " + ", ".join(f"{h} → {f}" for h, f in result["columns"].items()))
     for e in result["errors"][:200]:
-        typer.echo(f"{e['row']:>5}  {e['field']:<12} {e['message']}")
+        say(f"{e['row']:>5}  {e['field']:<12} {e['message']}")
 
 
 @app.command("list")
@@ -74,9 +75,9 @@ def list_(
     for r in rows:
         area = "area" if r["has_area"] else "-"
         parent = r['parent_code'] or '—'
-        typer.echo(f"{r['code']:<16} {r['level']:<10} {r['name']}  (parent {parent}, {area})")
+        say(f"{r['code']:<16} {r['level']:<10} {r['name']}  (parent {parent}, {area})")
     if not rows:
-        typer.echo("no organisations")
+        say("no organisations")
 
 
 @app.command("show")
@@ -92,11 +93,11 @@ def show(code: str = typer.Argument(...), json_out: bool = typer.Option(False, "
         print_json(org)
         return
     chain = " > ".join(f"{a['name']}" for a in org["ancestors"])
-    typer.echo(f"{org['name']} ({org['code']}, {org['level']})" + (f"  under {chain}" if chain else ""))
-    typer.echo(f"area: {org['area_source'] or ('yes' if org['has_area'] else 'none')}; "
+    say(f"{org['name']} ({org['code']}, {org['level']})" + (f"  under {chain}" if chain else ""))
+    say(f"area: {org['area_source'] or ('yes' if org['has_area'] else 'none')}; "
                f"active keys: {org['active_keys']}; children: {org['children']}")
     for c in org["child_orgs"]:
-        typer.echo(f"  {c['code']:<16} {c['level']:<10} {c['name']}")
+        say(f"  {c['code']:<16} {c['level']:<10} {c['name']}")
 
 
 @app.command("target")
@@ -112,7 +113,7 @@ def target(
 
     with session_scope() as session:
         row = store.set_target(session, code, year=year, stations=stations)
-    typer.echo(f"target of {row['org']} for {row['year']}: {row['stations_target']} stations")
+    say(f"target of {row['org']} for {row['year']}: {row['stations_target']} stations")
 
 
 @app.command("report")
@@ -139,10 +140,10 @@ def report(
         indent = "" if row is summary else "  "
         status = ", ".join(f"{k} {n}" for k, n in row["by_status"].items()) or "none"
         share = "" if row.get("covered_share") is None else f"; {row['covered_share']:.1%} of demand covered"
-        typer.echo(f"{indent}{row['name']} ({row['code']}): {row['stations']} stations ({status}){share}")
+        say(f"{indent}{row['name']} ({row['code']}): {row['stations']} stations ({status}){share}")
         for t in row["targets"]:
             share = "—" if t["share"] is None else f"{t['share']:.0%}"
-            typer.echo(f"{indent}  {t['year']}: {t['actual']} of {t['target']} ({share})")
+            say(f"{indent}  {t['year']}: {t['actual']} of {t['target']} ({share})")
 
 
 def _by_area(path: Path) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from api.cli.inputs import (
     load_stations,
     option_errors,
 )
+from api.cli.lang import say
 
 log = logging.getLogger(__name__)
 
@@ -148,20 +149,20 @@ def coverage(
 
 def _echo_coverage(s: dict[str, Any], out: Path) -> None:
     """The text summary of a region coverage run."""
-    typer.echo(
+    say(
         f"{s['mode']}, {s['minutes']:g} min (horizon {s['horizon_minutes']:g}): "
         f"covered {_pct(s['covered_share'])} "
         f"of {s['demand']:.1f} demand in {s['run']['areas']} area(s) "
         f"({s['run']['tasks_computed']} computed, {s['run']['tasks_reused']} reused)"
     )
     if s["outside_areas"]["count"]:
-        typer.echo(
+        say(
             f"note: {s['outside_areas']['count']} demand point(s) lie outside every area (listed in "
             "summary.json)"
         )
     for row in s["rollups"]["province"]:
-        typer.echo(f"  province {row['code']}: {_pct(row['covered_share'])} of {row['demand']:.1f}")
-    typer.echo(f"wrote {out}/points.parquet, areas.csv, areas.parquet, summary.json")
+        say(f"  province {row['code']}: {_pct(row['covered_share'])} of {row['demand']:.1f}")
+    say(f"wrote {out}/points.parquet, areas.csv, areas.parquet, summary.json")
 
 
 @app.command("site")
@@ -211,7 +212,7 @@ def site(
         print_json({**res.summary, "per_area": records(res.per_area)})
         return
     s = res.summary
-    typer.echo(
+    say(
         f"{s['sites']} site(s) in {s['areas']} county(ies): covered {_pct(s['share_before'])} -> "
         f"{_pct(s['share_after'])}; wrote {out}"
     )
@@ -260,7 +261,7 @@ def map_region(
     fmap = region_map(areas, summary, tiles=tiles, assets=assets, county_link=county_maps)
     with atomic_path(out, field="--out") as tmp:
         tmp.write_text(fmap.get_root().render(), encoding="utf-8")
-    typer.echo(f"wrote {out} ({len(areas)} areas, tiles {tiles}, assets {assets})")
+    say(f"wrote {out} ({len(areas)} areas, tiles {tiles}, assets {assets})")
 
 
 def register(root: typer.Typer, maps_app: typer.Typer) -> None:

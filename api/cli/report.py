@@ -34,13 +34,13 @@ from api.cli.inputs import (
     AREAS_LEVEL_OPT,
     AREAS_NAME_FIELD_OPT,
     AREAS_OPT,
-    default_lang,
     load_areas,
     load_candidates,
     load_demand,
     load_stations,
     option_errors,
 )
+from api.cli.lang import command_lang, say
 
 log = logging.getLogger(__name__)
 
@@ -240,14 +240,12 @@ def report(
 ) -> None:
     """Coverage, gaps and (with --add) proposals for your own area, as a report directory."""
     from geo.crs import resolve_crs
-    from geo.report import check_lang
 
     setup_logging(verbose)
     cuts = _thresholds(minutes)
     with option_errors("--crs"):
         crs = resolve_crs(crs)
-    with option_errors("--lang"):
-        lang = check_lang(lang or default_lang())
+    lang = command_lang(lang, fallback="zh")
     if method not in {"exact", "greedy"}:
         raise fail(f"--method must be exact or greedy, got {method!r}")
     if len(scenario) > 2:
@@ -319,11 +317,11 @@ MESSAGES: dict[str, dict[str, str]] = {
 def _print_summary(result: Any, *, place: str, demand_source: str, notes: Sequence[str],
                    written: Sequence[Path], out: Path, lang: str) -> None:
     msg = MESSAGES[lang]
-    typer.echo(msg["head"].format(place=place, n=result.open_stations, demand=demand_source))
+    say(msg["head"].format(place=place, n=result.open_stations, demand=demand_source))
     for mode, ms in result.modes.items():
         s = ms.coverage.summary
-        typer.echo(msg["mode"].format(mode=mode, minutes=result.minutes, share=100 * (s.covered_share or 0),
+        say(msg["mode"].format(mode=mode, minutes=result.minutes, share=100 * (s.covered_share or 0),
                                       total=s.demand_total, gaps=len(ms.gaps)))
     for note in notes:
-        typer.echo(msg["note"].format(note=note))
-    typer.echo(msg["done"].format(count=len(written), out=out))
+        say(msg["note"].format(note=note))
+    say(msg["done"].format(count=len(written), out=out))

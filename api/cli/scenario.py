@@ -32,6 +32,7 @@ from api.cli.inputs import (
     load_stations,
     option_errors,
 )
+from api.cli.lang import say
 
 app = typer.Typer(help="scenarios: stored plans (add, close, relocate, hours) evaluated and compared",
                   no_args_is_help=True)
@@ -55,7 +56,7 @@ def _append(scenario: str, kind: str, **fields: Any) -> None:
     action = make_action(kind, **fields)
     with session_scope() as session:
         stored = _store().add_action(session, scenario, action)
-    typer.echo(f"{scenario}: action {stored.seq} ({kind}) added")
+    say(f"{scenario}: action {stored.seq} ({kind}) added")
 
 
 @app.command("create")
@@ -69,7 +70,7 @@ def create(name: str, base: str = typer.Option("db", "--base", help="db (the reg
         raise fail(f"--base: station file not found: {base}", 3)
     with session_scope() as session:
         _store().create_scenario(session, name, base=base, description=description)
-    typer.echo(f"scenario {name} created (base {base})")
+    say(f"scenario {name} created (base {base})")
 
 
 @app.command("add")
@@ -125,7 +126,7 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
         print_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['name']}\t{r['actions']} action(s)\t{float(r['cost']):,.0f} yuan\tbase {r['base']}")
+        say(f"{r['name']}\t{r['actions']} action(s)\t{float(r['cost']):,.0f} yuan\tbase {r['base']}")
 
 
 @app.command("show")
@@ -142,10 +143,10 @@ def show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
         print_json({"name": scn.name, "base": scn.base, "total_cost": scn.total_cost,
                     "actions": table.to_dict("records"), "phases": scn.cost_by_phase().to_dict("records")})
         return
-    typer.echo(f"{scn.name} (base {scn.base}): {len(scn.actions)} action(s), {scn.total_cost:,.0f} yuan")
+    say(f"{scn.name} (base {scn.base}): {len(scn.actions)} action(s), {scn.total_cost:,.0f} yuan")
     for a in scn.actions:
         where = f" at {a.lon:.6f},{a.lat:.6f}" if a.lon is not None else ""
-        typer.echo(f"  {a.seq}. {a.kind} {a.station_id or ''}{where} phase {a.phase} cost {a.cost:,.0f}")
+        say(f"  {a.seq}. {a.kind} {a.station_id or ''}{where} phase {a.phase} cost {a.cost:,.0f}")
 
 
 @app.command("delete")
@@ -156,7 +157,7 @@ def delete(name: str) -> None:
 
     with session_scope() as session:
         _store().delete_scenario(session, name)
-    typer.echo(f"scenario {name} deleted")
+    say(f"scenario {name} deleted")
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ def evaluate(
                     "by_group": result.by_group.to_dict("records")})
         return
     share = 100 * (summary["covered_share"] or 0)
-    typer.echo(f"{name}: covered {share:.1f}% of {summary['demand_total']:.1f} "
+    say(f"{name}: covered {share:.1f}% of {summary['demand_total']:.1f} "
                f"within {minutes:g} min ({summary['stations']} open station(s)), cost {cost:,.0f} yuan")
 
 
@@ -319,9 +320,9 @@ def compare(
                     "by_group": cmp.by_group.to_dict("records")})
         return
     s = cmp.summary
-    typer.echo(f"{first} → {second}: covered {100 * float(s['covered_share_a'] or 0):.1f}% → "
+    say(f"{first} → {second}: covered {100 * float(s['covered_share_a'] or 0):.1f}% → "
                f"{100 * float(s['covered_share_b'] or 0):.1f}%; workers gained {s['gained']:.1f}, lost "
                f"{s['lost']:.1f}; cost {s['cost_a']:,.0f} → {s['cost_b']:,.0f} yuan")
     if out is not None:
         shown = f", PDF {out / 'comparison.pdf'}" if pdf else ""
-        typer.echo(f"tables in {out / 'comparison.csv'} and .xlsx{shown}")
+        say(f"tables in {out / 'comparison.csv'} and .xlsx{shown}")

@@ -29,13 +29,14 @@ from api.cli.inputs import (  # anyarea: the same --areas options as every comma
     load_demand,
     load_stations,
 )
+from api.cli.lang import say
 from geo.checks import check_minutes, check_share
 
 log = logging.getLogger(__name__)
 
 
 def _print_table(result: Any) -> None:
-    typer.echo(
+    say(
         f"{result.model}/{result.method}: {result.status}; covered share "
         f"{result.share_before:.3f} -> {result.share_after:.3f} (reachable {result.reachable_share:.3f}); "
         f"objective {result.objective:.6g}, bound {result.bound:.6g}"
@@ -43,11 +44,11 @@ def _print_table(result: Any) -> None:
         + f", gap {result.gap:.3g}"
     )
     if result.stop_reason:
-        typer.echo(f"stopped early: {result.stop_reason}")
+        say(f"stopped early: {result.stop_reason}")
     if result.price_of_fairness:
         pof = result.price_of_fairness
         binding = ", ".join([*result.binding_areas, *result.binding_groups]) or "none"
-        typer.echo(f"price of fairness: {pof['weight']:.6g} covered weight ({pof['share']:.3%} of all "
+        say(f"price of fairness: {pof['weight']:.6g} covered weight ({pof['share']:.3%} of all "
                    f"demand, {pof['relative']:.3%} of the unconstrained optimum); "
                    f"binding: {binding}")  # fmt: skip
     _print_sites(result)
@@ -55,7 +56,7 @@ def _print_table(result: Any) -> None:
 
 def _print_sites(result: Any) -> None:
     for rec in result.selected.itertuples(index=False):
-        typer.echo(
+        say(
             f"{rec.order:>3}  {rec.candidate_id:<28} {rec.host_type:<20} {rec.name}  "
             f"+{rec.gain:.4g} -> {rec.cumulative_share:.3f}"
         )
@@ -143,13 +144,13 @@ def _capacitated(net: Any, stations: Any, demand: Any, candidates: Any, areas: A
         print_json({**res.as_dict(), "outputs": [str(p) for p in written]})
         return
     s, r = res.summary, res.siting
-    typer.echo(f"capacitated_mclp/exact: {r.status}; served {s['served_before']:.6g} -> "
+    say(f"capacitated_mclp/exact: {r.status}; served {s['served_before']:.6g} -> "
                f"{s['served_after']:.6g} of {s['total_weight']:.6g} (share {r.share_before:.3f} -> "
                f"{r.share_after:.3f}); within reach but over capacity {s['over_capacity']:.6g}; "
                f"bound {r.bound:.6g}, gap {r.gap:.3g}")
     _print_sites(r)
     if written:
-        typer.echo(f"wrote {', '.join(map(str, written))}")
+        say(f"wrote {', '.join(map(str, written))}")
 
 
 def _report(result: Any, out: Path | None, *, crs: str, mode: str, as_json: bool) -> None:
@@ -159,7 +160,7 @@ def _report(result: Any, out: Path | None, *, crs: str, mode: str, as_json: bool
         return
     _print_table(result)
     if written:
-        typer.echo("wrote " + ", ".join(str(p) for p in written))
+        say("wrote " + ", ".join(str(p) for p in written))
 
 
 def register(app: typer.Typer) -> None:

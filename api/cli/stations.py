@@ -12,6 +12,7 @@ import typer
 from api.cli._common import domain_errors, fail, print_json
 from api.cli.inputs import AREAS_CODE_FIELD_OPT, AREAS_LEVEL_OPT, AREAS_NAME_FIELD_OPT, AREAS_OPT
 from api.cli.keys import AS_ORG_HELP, KEY_HELP, authorise_import
+from api.cli.lang import say
 
 app = typer.Typer(help="Station registry: import and export station files, summary.", no_args_is_help=True)
 areas_app = typer.Typer(help="Administrative areas (乡镇/街道, 社区/村 boundaries).", no_args_is_help=True)
@@ -49,20 +50,20 @@ def _bbox(text: str | None, *, field: str = "--bbox") -> tuple[float, float, flo
 def _print_summary(summary: dict[str, Any], *, rejected: bool) -> None:
     head = "dry run" if summary.get("dry_run") else "imported"
     head = "REJECTED (nothing imported)" if rejected else head
-    typer.echo(f"{head}: {summary['imported']} new, {summary['updated']} updated, "
+    say(f"{head}: {summary['imported']} new, {summary['updated']} updated, "
                f"{summary['unchanged']} unchanged, {summary['rejected']} rejected "
                f"(of {summary.get('rows_total', 0)} rows)")
     if summary.get("columns"):
-        typer.echo("columns: " + ", ".join(f"{h} → {f}" for h, f in summary["columns"].items()))
+        say("columns: " + ", ".join(f"{h} → {f}" for h, f in summary["columns"].items()))
     if summary.get("ignored_columns"):
-        typer.echo("ignored columns (mapped to nothing): " + ", ".join(summary["ignored_columns"]))
+        say("ignored columns (mapped to nothing): " + ", ".join(summary["ignored_columns"]))
     errors = summary.get("errors") or []
     if errors:
-        typer.echo(f"{'row':>5}  {'field':<14} message")
+        say(f"{'row':>5}  {'field':<14} message")
         for e in errors[:200]:
-            typer.echo(f"{e['row']:>5}  {e['field']:<14} {e['message']}")
+            say(f"{e['row']:>5}  {e['field']:<14} {e['message']}")
         if len(errors) > 200:
-            typer.echo(f"… and {len(errors) - 200} more")
+            say(f"… and {len(errors) - 200} more")
 
 
 @app.command("import")
@@ -135,7 +136,7 @@ def export(
                                     bbox=bbox_to_wgs84(box, src=code) if box is not None else None)
         frame = with_stars(session, frame)  # station operations: latest star rating
     path = export_stations(frame, out, format=fmt.value if fmt else None, crs=code)
-    typer.echo(f"wrote {len(frame)} stations to {path} ({code})")
+    say(f"wrote {len(frame)} stations to {path} ({code})")
 
 
 @app.command("summary")
@@ -150,13 +151,13 @@ def summary(json_out: bool = typer.Option(False, "--json", help="Print as JSON."
     if json_out:
         print_json(result)
         return
-    typer.echo(f"stations: {result['total']}  (version {result['version']})")
+    say(f"stations: {result['total']}  (version {result['version']})")
     for key, title in (("by_kind", "kind"), ("by_status", "status"), ("by_source", "source"),
                        ("by_township", "township")):
         if result[key]:
-            typer.echo(f"by {title}: " + ", ".join(f"{k or '—'} {n}" for k, n in result[key].items()))
+            say(f"by {title}: " + ", ".join(f"{k or '—'} {n}" for k, n in result[key].items()))
     if result["bbox"]:
-        typer.echo("bbox: " + ", ".join(f"{v:.5f}" for v in result["bbox"]))
+        say("bbox: " + ", ".join(f"{v:.5f}" for v in result["bbox"]))
 
 
 @app.command("list")
@@ -183,9 +184,9 @@ def list_(
     if json_out:
         print_json({"total": total, "stations": rows})
         return
-    typer.echo(f"{total} stations match; showing {len(rows)} from {offset}")
+    say(f"{total} stations match; showing {len(rows)} from {offset}")
     for r in rows:
-        typer.echo(f"{r['station_id']:>6}  {r['name']}  [{r['kind']}, {r['status']}]  "
+        say(f"{r['station_id']:>6}  {r['name']}  [{r['kind']}, {r['status']}]  "
                    f"{r['township'] or ''}  {r['lon']:.6f},{r['lat']:.6f}")
 
 
@@ -240,7 +241,7 @@ def areas_import(
     if json_out:
         print_json(result)
     else:
-        typer.echo(f"{counts['inserted']} inserted, {counts['updated']} updated ({level.value}): "
+        say(f"{counts['inserted']} inserted, {counts['updated']} updated ({level.value}): "
                    + "、".join(frame["area_name"]) + f"; {assigned} stations assigned")
 
 
@@ -261,7 +262,7 @@ def _osm_boundaries(osm: Path, admin_level: int, level: str) -> Any:
 
     got = boundaries_from_osm(osm, admin_level=admin_level, level=level)
     for rid, name in got.unclosed:
-        typer.echo(f"warning: boundary relation {rid} ({name}) does not close; skipped", err=True)
+        say(f"warning: boundary relation {rid} ({name}) does not close; skipped", err=True)
     if got.frame.empty:
         raise InputError(f"{osm.name} has no closed admin_level={admin_level} boundary relation", field="osm")
     return got.frame
@@ -285,7 +286,7 @@ def areas_list(
         print_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['level']:<10} {r['code']:<24} {r['name']}")
+        say(f"{r['level']:<10} {r['code']:<24} {r['name']}")
 
 
 @areas_app.command("export")
@@ -325,7 +326,7 @@ def areas_export(
     if json_out:
         print_json({"out": str(out), "count": len(frame), "areas": names})
     else:
-        typer.echo(f"wrote {len(frame)} {areas_level} area(s) to {out}: {'、'.join(names)}")
+        say(f"wrote {len(frame)} {areas_level} area(s) to {out}: {'、'.join(names)}")
 
 
 def _record_line(rec: dict[str, Any]) -> str:
@@ -353,7 +354,7 @@ def close(
     if json_out:
         print_json(rec)
     else:
-        typer.echo(f"closed {_record_line(rec)} ({reason.strip()})")
+        say(f"closed {_record_line(rec)} ({reason.strip()})")
 
 
 @app.command("update")
@@ -385,4 +386,4 @@ def update(
     if json_out:
         print_json(rec)
     else:
-        typer.echo(f"updated {_record_line(rec)}")
+        say(f"updated {_record_line(rec)}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from api.cli._common import domain_errors, print_json
+from api.cli.lang import say
 
 
 @domain_errors
@@ -54,4 +55,4 @@ def qr(
             }
         )
     else:
-        typer.echo(f"wrote {len(sheet.pngs)} QR codes, {sheet.pdf.name} and {sheet.index.name} to {out}")
+        say(f"wrote {len(sheet.pngs)} QR codes, {sheet.pdf.name} and {sheet.index.name} to {out}")

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from api.cli._common import domain_errors, fail, print_json
+from api.cli.lang import say
 
 app = typer.Typer(help="Station visits (一站一码): import visit logs, report use.", no_args_is_help=True)
 
@@ -26,16 +27,16 @@ def _date(value: str | None, name: str) -> dt.date | None:
 
 def _print_import(out: dict[str, Any], *, rejected: bool) -> None:
     head = "REJECTED (nothing imported)" if rejected else ("dry run" if out["dry_run"] else "imported")
-    typer.echo(
+    say(
         f"{head}: {out['imported']} new visits, {out['duplicates']} already stored "
         f"(of {out['rows_total']} rows)"
     )
     if out["columns"]:
-        typer.echo("columns: " + ", ".join(f"{h} → {f}" for h, f in out["columns"].items()))
+        say("columns: " + ", ".join(f"{h} → {f}" for h, f in out["columns"].items()))
     for e in out["errors"][:200]:
-        typer.echo(f"{e['row']:>5}  {e['field']:<13} {e['message']}")
+        say(f"{e['row']:>5}  {e['field']:<13} {e['message']}")
     if len(out["errors"]) > 200:
-        typer.echo(f"… and {len(out['errors']) - 200} more")
+        say(f"… and {len(out['errors']) - 200} more")
 
 
 @app.command("import")
@@ -84,17 +85,17 @@ def report(
     if json_out:
         print_json(out)
         return
-    typer.echo(
+    say(
         f"{out['from']} – {out['to']} ({out['days']} days, {out['timezone']}): "
         f"{out['visits']} visits; low use = {out['low_use_rule']}"
     )
-    typer.echo(
+    say(
         f"{'id':>6} {'code':<8} {'visits':>7} {'/day':>6} {'median':>6} {'repeat':>6}  low  name · groups"
     )
     for s in result.stations:
         share = "—" if s.repeat_share is None else f"{s.repeat_share:.0%}"
         groups = ", ".join(f"{k} {n}" for k, n in s.by_worker_group.items())
-        typer.echo(
+        say(
             f"{s.station_id:>6} {s.code:<8} {s.visits:>7} {s.visits_per_day:>6.2f} "
             f"{s.area_median_per_day:>6.2f} {share:>6}  {'LOW' if s.low_use else '   '}  "
             f"{s.name} · {groups}"

@@ -39,7 +39,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from geo.catalog import mode_speeds_kph, resolve_mode
+from geo.catalog import mode_codes, mode_speeds_kph, resolve_mode
 from geo.errors import InputError, NotFoundError
 from geo.network import FORMAT_VERSION, Network, network_options, save_network
 from geo.osm.build import Arcs, check_area_in_bounds, mode_arcs, network_from_arcs
@@ -102,7 +102,7 @@ def build_areas(
     *,
     out: str | Path,
     code_field: str = "adcode",
-    modes: Sequence[str] = ("walk", "ebike"),
+    modes: Sequence[str] | None = None,
     halo_minutes: float = 60.0,
     oneway: bool | None = None,
     progress: bool = False,
@@ -121,7 +121,8 @@ def build_areas(
         not empty is refused).
     code_field : str
         Column of ``areas`` holding the codes.
-    modes : sequence of {"walk", "ebike"}
+    modes : sequence of str, optional
+        Mode codes of ``data/modes.toml``; default every mode there.
     halo_minutes : float
         Travel-time halo around each area, at each mode's default speed.
     oneway : bool, optional
@@ -158,9 +159,10 @@ def build_areas(
     return BuildAreasResult(out=out, entries=entries, built=len(built), reused=len(previous), seconds=seconds)
 
 
-def _checked_inputs(osm: Path, out: Path, modes: Sequence[str], halo_minutes: float) -> list[str]:
-    """The modes resolved; errors for no mode, a bad halo, a missing or non-OSM file, a bad out."""
-    resolved = [resolve_mode(m, field="modes") for m in modes]
+def _checked_inputs(osm: Path, out: Path, modes: Sequence[str] | None, halo_minutes: float) -> list[str]:
+    """The modes resolved (default: every mode); errors for no mode, a bad halo, a missing or non-OSM
+    file, a bad out."""
+    resolved = [resolve_mode(m, field="modes") for m in (mode_codes() if modes is None else modes)]
     if not resolved:
         raise InputError("give at least one mode", field="modes")
     if not (np.isfinite(halo_minutes) and halo_minutes >= 0):

@@ -109,3 +109,40 @@ def test_unknown_language_is_one_line() -> None:
     out = runner.invoke(app, ["--lang", "fr", "db", "status"])
     assert out.exit_code == 2
     assert out.output.strip() == "error: --lang must be one of zh, en, got 'fr'"
+
+
+CITIES = {
+    "shanghai": ("shanghai_le_degn/shanghai_jingan_huangpu_drive.osm", []),
+    "changsha": ("changsha_osm_planner/changsha_yuelu_taozihu_map.osm",
+                 ["--clip", "112.94196,28.18252,112.94899,28.18780"]),
+}
+
+
+@pytest.mark.parametrize("city", sorted(CITIES))
+def test_coverage_summary_in_chinese(city: str, tmp_path: Any) -> None:
+    """A real run's summary lines follow ``--lang zh``; the figures are the English run's."""
+    import numpy as np
+    import pandas as pd
+
+    from geo.config import data_dir
+    from geo.network import read_network_npz
+
+    osm, clip = CITIES[city]
+    npz = tmp_path / "walk.npz"
+    built = runner.invoke(app, ["network", "build", "--osm", str(data_dir() / osm), "--out", str(npz), *clip])
+    assert built.exit_code == 0, built.output
+    net = read_network_npz(npz)
+    rng = np.random.default_rng(2)
+    pick = rng.choice(net.lon.size, 40)
+    pd.DataFrame({"名称": [f"站{i}" for i in range(4)], "经度": net.lon[pick[:4]], "纬度": net.lat[pick[:4]],
+                  "状态": "open"}).to_csv(tmp_path / "st.csv", index=False)
+    pd.DataFrame({"lon": net.lon[pick], "lat": net.lat[pick]}).to_csv(tmp_path / "d.csv", index=False)
+    args = ["coverage", "--network", str(npz), "--stations", str(tmp_path / "st.csv"),
+            "--demand", str(tmp_path / "d.csv"), "--minutes", "5,10"]
+    en = runner.invoke(app, args, env={"YIZHAN_LANG": ""})
+    zh = runner.invoke(app, ["--lang", "zh", *args])
+    assert en.exit_code == 0 and zh.exit_code == 0, (en.output, zh.output)
+    en_first, zh_first = en.output.splitlines()[0], zh.output.splitlines()[0]
+    assert en_first.startswith("walk, 10 min:") and "分钟：站点 4 个" in zh_first, zh_first
+    assert re.findall(r"\d+\.\d", en_first) == re.findall(r"\d+\.\d", zh_first)
+    assert any(line.startswith("5 分钟内：覆盖") for line in zh.output.splitlines()), zh.output
