@@ -40,6 +40,7 @@ def _load_networks(settings: Settings) -> dict[str, Any]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from sqlalchemy.orm import sessionmaker
 
+    from api import offload
     from api.nearest_index import NearestIndex
     from geo.db.engine import make_engine
 
@@ -57,6 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_seconds=settings.registry_check_seconds,
     )
     app.state.caches = {}
+    offload.warm_up()  # the worker process that reads station files (kept for the process's life)
     # Everything built so far (modules, networks, KD-trees: ~176k objects) lives as long as the
     # app. Move it out of the garbage collector's generations, so that a full collection, when one
     # comes, walks only what requests created since (~19k objects) instead of pausing every

@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 WGS84 = "EPSG:4326"
 OUTSIDE_AREAS = "(outside areas)"
+#: arcs read at a time by the boundary-arc minimum (each station's nearest other station)
+BOUNDARY_ARCS = 1 << 20
 SUMMARY_KEYS: tuple[str, ...] = (
     "mode", "minutes", "stations", "demand_total", "demand_covered", "covered_share", "mean_minutes",
     "median_minutes", "p95_minutes", "unreachable", "unsnappable",
@@ -387,18 +389,40 @@ def _boundary_minimum(
     out: NDArray[np.float64],
 ) -> None:
     """Mehlhorn's boundary-arc minimum ``d(u) + w(u, v) + d(v)`` over arcs whose ends belong to
-    different stations, on the network extended by one virtual node per station."""
+    different stations, on the network extended by one virtual node per station. The network's
+    arcs are read in slices of :data:`BOUNDARY_ARCS` (memory stays O(slice), never a copy of every
+    arc), then the virtual arcs joining each station to its edge's ends."""
+    for lo in range(0, network.n_arcs, BOUNDARY_ARCS):
+        part = slice(lo, lo + BOUNDARY_ARCS)
+        tails = _arc_tails(network.indptr, lo, lo + BOUNDARY_ARCS)
+        _cross_minimum(node_m, node_station, tails, network.indices[part], network.length_m[part], out)
     n, m = network.n_nodes, len(st)
     src_node, src_off, src_station = sources_of(st)
-    d_ext = np.concatenate([node_m, np.zeros(m)])
-    o_ext = np.concatenate([node_station, np.arange(m)])
     virtual = src_station + n
-    tails = np.concatenate([network.tails.astype(np.int64), virtual, src_node])
-    heads = np.concatenate([network.indices.astype(np.int64), src_node, virtual])
-    w = np.concatenate([network.length_m, src_off, src_off])
-    ot, oh = o_ext[tails], o_ext[heads]
+    _cross_minimum(np.concatenate([node_m, np.zeros(m)]), np.concatenate([node_station, np.arange(m)]),
+                   np.concatenate([virtual, src_node]), np.concatenate([src_node, virtual]),
+                   np.concatenate([src_off, src_off]), out)
+
+
+def _arc_tails(indptr: NDArray[Any], lo: int, hi: int) -> NDArray[np.int64]:
+    """The tail node of arcs ``lo``..``hi - 1`` of a CSR graph."""
+    arcs = np.arange(lo, min(hi, int(indptr[-1])), dtype=np.int64)
+    return np.searchsorted(indptr, arcs, side="right").astype(np.int64) - 1
+
+
+def _cross_minimum(
+    dist: NDArray[np.float64],
+    owner: NDArray[np.int64],
+    tails: NDArray[Any],
+    heads: NDArray[Any],
+    length_m: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    """``out[s] = min(out[s], dist[u] + w + dist[v])`` over the arcs ``u → v`` whose ends are owned
+    by different stations, ``s`` the tail's owner."""
+    ot, oh = owner[tails], owner[heads]
     cross = (ot >= 0) & (oh >= 0) & (ot != oh)
-    cand = d_ext[tails[cross]] + w[cross] + d_ext[heads[cross]]
+    cand = dist[tails[cross]] + length_m[cross] + dist[heads[cross]]
     np.minimum.at(out, ot[cross], cand)
 
 

@@ -974,9 +974,10 @@ def nearest_k(
     """The ``k`` nearest stations of every node by travel time (worker at the node → station).
 
     Time = (shortest path node → an end of S's edge + the partial edge to S's projection + the
-    straight line to S) / speed, the coverage engine's definition. Stations are
-    searched in chunks of ``chunk`` limited Dijkstra runs on the reversed graph, keeping a running
-    top-k, so memory stays O(n_nodes · (k + chunk)).
+    straight line to S) / speed, the coverage engine's definition. Each station is one limited
+    compiled search on the reversed graph from both ends of its edge (:attr:`Network.offset_search`,
+    which releases the GIL, so a server answering requests meanwhile is not stalled); a running
+    top-k is kept over chunks of ``chunk`` stations, so memory stays O(n_nodes · (k + chunk)).
 
     Parameters
     ----------
@@ -996,8 +997,6 @@ def nearest_k(
         stations are within the horizon) and ``(n_nodes, k)`` float64 minutes (NaN there), each
         row sorted by increasing minutes.
     """
-    from scipy.sparse.csgraph import dijkstra
-
     if not (isinstance(k, int | np.integer) and k >= 1):
         raise InputError(f"k must be a positive integer, got {k!r}", field="k")
     if not (np.isfinite(horizon_minutes) and horizon_minutes > 0):
@@ -1013,14 +1012,14 @@ def nearest_k(
     best_i = np.full((n, k), -1, dtype=np.int64)
     limit = horizon_minutes * network.meters_per_minute
     stations = np.flatnonzero(snap.snapped)
-    g = network.reverse_csr()
+    search = network.offset_search
     rows = np.arange(n)[:, None]
     for start in range(0, stations.size, chunk):
         ids = stations[start : start + chunk]
-        d = dijkstra(g, directed=True, indices=np.maximum(entry[ids], 0).ravel(), limit=limit)
-        d = np.atleast_2d(d) + np.where(entry[ids] >= 0, entry_m[ids], np.inf).reshape(-1, 1)
-        d = d.reshape(ids.size, 2, n).min(axis=1)
-        d[d > limit] = np.inf
+        d = np.empty((ids.size, n))
+        for col, j in enumerate(ids.tolist()):
+            ends = entry[j] >= 0
+            d[col], _ = search.run(entry[j][ends], entry_m[j][ends], limit_m=limit)
         cand_d = np.concatenate([best_d, d.T], axis=1)
         cand_i = np.concatenate([best_i, np.broadcast_to(ids, (n, ids.size))], axis=1)
         part = (

@@ -335,6 +335,7 @@ async def import_stations_route(
     dry_run: Annotated[bool, Query(description="validate only, store nothing")] = False,
 ) -> Any:
     """Same validation and all-or-nothing rule as ``yizhan stations import``."""
+    from api.offload import in_process
     from geo.db import repository
     from geo.stations import read_station_file
 
@@ -348,9 +349,12 @@ async def import_stations_route(
             return _too_large(exc.limit)
         label = source or Path(file.filename or "upload").stem
 
+        # reading and checking the file is CPU work that needs no session: in the worker process,
+        # so that the GIL stays free for /nearest (#15); storing it needs the request's session
+        report = await in_process(read_station_file, path, crs=crs.value, source=label)
+
         def work() -> JSONResponse:
-            """Read, validate, store and render the summary: all of it off the event loop."""
-            report = read_station_file(path, crs=crs.value, source=label)
+            """Store and render the summary, off the event loop."""
             check_station_import(request, session, report, source=label)  # orgs: rows outside → 403
             summary = repository.import_stations(
                 session, report, source=label, actor=actor, skip_invalid=skip_invalid, dry_run=dry_run

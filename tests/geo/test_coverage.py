@@ -442,3 +442,38 @@ def test_compiled_search_ties_and_errors() -> None:
         search.run(np.array([0, 1]), np.array([0.0]))
     with pytest.raises(ValueError, match="non-negative"):
         _graph.OffsetSearch(*_graph.build_csr(2, t[:1] * 0, h[:1], -w[:1] - 1))
+
+
+@pytest.mark.parametrize("fixture", ["shanghai_walk", "changsha_walk"])
+def test_neighbours_read_in_arc_slices_equal_one_slice(
+    request: pytest.FixtureRequest, fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The boundary-arc minimum reads the arcs in slices (memory per arc, #16): slices of 997 arcs
+    (every slice boundary cuts a node's arcs) give the same neighbour minutes as one slice."""
+    import geo.coverage as coverage
+
+    net: Network = request.getfixturevalue(fixture)
+    rng = np.random.default_rng(7)
+    pick = rng.choice(net.n_nodes, size=40, replace=False)
+    stations = gpd.GeoDataFrame(
+        {"station_id": [f"s{i}" for i in range(pick.size)], "status": "open"},
+        geometry=gpd.points_from_xy(net.lon[pick] + 2e-5, net.lat[pick]), crs="EPSG:4326",
+    )
+    demand = stations.assign(weight=1.0)[["weight", "geometry"]]
+    monkeypatch.setattr(coverage, "BOUNDARY_ARCS", net.n_arcs + 1)
+    whole = compute_coverage(net, stations, demand, minutes=10.0, horizon_minutes=40.0)
+    monkeypatch.setattr(coverage, "BOUNDARY_ARCS", 997)
+    sliced = compute_coverage(net, stations, demand, minutes=10.0, horizon_minutes=40.0)
+    a = whole.stations["minutes_to_nearest_neighbour"].to_numpy(dtype=float)
+    b = sliced.stations["minutes_to_nearest_neighbour"].to_numpy(dtype=float)
+    assert np.isfinite(a).sum() >= 10
+    np.testing.assert_array_equal(a, b)
+    # and both equal networkx over the graph split at the stations' projections
+    sx, sy = stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy()
+    g = split_graph(net.to_networkx(), net, [("s", sx, sy, net.snap(sx, sy))], node_key=int)
+    limit_m = 40.0 * net.meters_per_minute
+    for i in range(pick.size):
+        reach = nx.single_source_dijkstra_path_length(g, ("s", i), cutoff=limit_m, weight="length")
+        others = [d for key, d in reach.items() if isinstance(key, tuple) and key[0] == "s" and key[1] != i]
+        best = min(others, default=np.inf) / net.meters_per_minute
+        assert np.isnan(b[i]) if not np.isfinite(best) else abs(b[i] - best) < 1e-6, (i, b[i], best)

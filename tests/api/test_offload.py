@@ -1,0 +1,58 @@
+"""Station files are read in the server's worker process (#15: the GIL stays free for /nearest):
+the worker is another process, its domain errors reach the client as they were raised, and a killed
+worker is started again without losing the request."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.offload import in_process
+from geo.errors import InputError
+from geo.stations import read_station_file
+from tests.api._support import WRITE
+
+# one station each in two cities other than the bundled sample: the Bund (Shanghai), Wuyi Square (Changsha)
+CSV = (
+    "名称,经度,纬度,类型\n外滩工会驿站,121.4905,31.2397,工会驿站\n"
+    "五一广场爱心驿站,112.9770,28.1960,爱心驿站\n"
+)
+
+
+def worker_pid() -> int:
+    return asyncio.run(in_process(os.getpid))
+
+
+def test_files_are_read_in_another_process(tmp_path: Path) -> None:
+    assert worker_pid() != os.getpid()
+    path = tmp_path / "two.csv"
+    path.write_text(CSV, encoding="utf-8")
+    report = asyncio.run(in_process(read_station_file, path, crs="wgs84", source="two"))
+    assert report.frame["name"].tolist() == ["外滩工会驿站", "五一广场爱心驿站"]
+    assert report.frame.equals(read_station_file(path, crs="wgs84", source="two").frame)
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF")
+    with pytest.raises(InputError) as raised:  # the worker's domain error, field and all
+        asyncio.run(in_process(read_station_file, bad, crs="wgs84", source="bad"))
+    assert raised.value.field == "file"
+
+
+def test_a_killed_worker_is_started_again(client: TestClient) -> None:
+    old = worker_pid()
+    os.kill(old, signal.SIGKILL)
+    for _ in range(50):  # until the pool notices the death
+        try:
+            os.kill(old, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    r = client.post("/stations/import", files={"file": ("two.csv", CSV.encode(), "text/csv")}, headers=WRITE)
+    assert r.status_code == 201, r.text
+    assert r.json()["imported"] == 2
+    assert worker_pid() not in (old, os.getpid())
