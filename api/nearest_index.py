@@ -13,9 +13,14 @@ Keeping up with the registry (issue #15: ``/nearest`` must not stall while stati
   *before* them. A refresh reads the registry version and, when it moved, every station's
   ``(id, version)`` (a station's version rises with every real change) and then only the rows that
   are new or changed; removed ids are dropped. Only those rows get a new GeoJSON feature.
-- One thread refreshes at a time. After a write through this API (:meth:`NearestIndex.mark_stale`)
-  every request waits for a refresh that started after the write (read-your-writes); a request that
-  only finds the periodic check due does not wait for a refresh another thread is running.
+- One thread refreshes at a time. A write through this API is taken in by its own thread before it
+  answers (:meth:`NearestIndex.absorb_write`): it reads the change, prepares the tables of the
+  filters used lately for the new stations and only then holds the new snapshot, so requests
+  meanwhile answer from the previous one and none waits for a table another client's write needs;
+  every request after the answer sees the write (read-your-writes). Should that fail, the write is
+  announced (:meth:`NearestIndex.mark_stale`) and the next request waits for a refresh that
+  started after it. A request that only finds the periodic check due does not wait for a refresh
+  another thread is running.
 - Tables are keyed by their stations' ids and points, so a change that moves no matching station
   (a phone number, a rename, a station that does not match the filter) keeps them as they are.
 - A table has ``max_k + SLACK`` columns and, per node, a *depth*: how many leading entries are known
@@ -318,6 +323,7 @@ class NearestIndex:
         self._matches: OrderedDict[tuple[int, frozenset[str], dt.datetime | None], NDArray[np.int64]] = (
             OrderedDict()
         )
+        self._recent: OrderedDict[tuple[str, frozenset[str], dt.datetime | None], None] = OrderedDict()
         self._written = 0  # writes announced by mark_stale
         self._seen = 0  # writes the held snapshot is known to include
         self._checked_at = -float("inf")
@@ -333,6 +339,52 @@ class NearestIndex:
         """Announce a committed write: every later request sees it (read-your-writes)."""
         with self._lock:
             self._written += 1
+
+    def absorb_write(self, session: Any) -> None:
+        """After a committed write, in the writer's thread and before it answers: read the change,
+        prepare the tables of the filters requests used lately for the new stations, then hold the
+        new snapshot. Requests meanwhile answer from the previous snapshot (the write is not
+        acknowledged yet), so none waits for a derivation another client's write caused; every
+        request after the answer sees the write. Only filters whose table for the previous
+        snapshot is held are prepared (the ones requests are using). If that fails, the write is
+        announced instead (:meth:`mark_stale`) and the next request reads it."""
+        with self._lock:
+            started = self._written
+        try:
+            with self._refresh_lock:
+                old = self._snapshot
+                if old is None:
+                    self.mark_stale()
+                    return
+                new = self._refreshed(session, old)
+                if new is not old:
+                    for mode, words, minute in self._recent_filters():
+                        amenities = sorted(words)
+                        if self.is_warm(old, mode, amenities=amenities, at=minute):  # in use now
+                            self.table(mode, new, self.matching(new, amenities=amenities, at=minute))
+                with self._lock:
+                    if new is not old:
+                        self._snapshot = new
+                        self._carry_matches(old, new)
+                    self._seen = max(self._seen, started)
+                    self._checked_at = time.monotonic()
+        except Exception:  # the previous path is always safe: the next request reads the change
+            logger.exception("preparing /nearest after a write failed; the next request reads it")
+            self.mark_stale()
+
+    def _used(self, mode: str, amenities: Sequence[str], at: dt.datetime | None) -> None:
+        minute = None if at is None else at.replace(second=0, microsecond=0)
+        key = (mode, frozenset(amenities), minute)
+        with self._lock:
+            self._recent[key] = None
+            self._recent.move_to_end(key)
+            while len(self._recent) > RECENT_TABLES:
+                self._recent.popitem(last=False)
+
+    def _recent_filters(self) -> list[tuple[str, frozenset[str], dt.datetime | None]]:
+        """The (mode, amenities, minute) of the latest queries, newest first."""
+        with self._lock:
+            return [key for key in reversed(self._recent) if key[0] in self.networks]
 
     def must_refresh(self) -> bool:
         """Whether the next request must wait for a refresh (no snapshot yet, or a write announced
@@ -445,6 +497,7 @@ class NearestIndex:
         )
         kept = {(new.version, *key[1:]): found for key, found in self._matches.items()
                 if same and old is not None and key[0] == old.version}  # fmt: skip
+        kept.update({key: found for key, found in self._matches.items() if key[0] == new.version})
         self._matches.clear()
         self._matches.update(kept)
 
@@ -626,6 +679,7 @@ class NearestIndex:
                 field="lon",
             )
         snap = source if isinstance(source, StationSnapshot) else self.snapshot(source)
+        self._used(mode, amenities, at)
         positions = self.matching(snap, amenities=amenities, at=at)
         table = self.table(mode, snap, positions)
         chosen = _candidates(table, point, float(net.meters_per_minute), k)

@@ -7,8 +7,10 @@ stretches, and every ``/nearest`` request waits for it at each of its own Python
 worker process (``spawn``: a fresh interpreter, safe beside the server's threads); what needs the
 request's database session stays in the server.
 
-The worker is started on first use (or by :func:`warm_up` at startup) and kept; if it dies (killed,
-out of memory) the pool is started again and the call is tried once more. Exceptions raised in the
+The worker is started on first use (or by :func:`warm_up` at startup) and kept for the server
+process's life (stopped at its exit; it also ends by itself within a second when the server is
+killed); if it dies (killed, out of memory) the pool is started again and the call is tried once
+more. Exceptions raised in the
 worker (domain errors included) reach the caller as they were raised.
 """
 
@@ -18,7 +20,9 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +31,9 @@ from typing import Any, TypeVar
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: how often the worker checks that the server that started it is still there (seconds)
+PARENT_CHECK_SECONDS = 1.0
 
 _state: dict[str, ProcessPoolExecutor] = {}
 _lock = threading.Lock()
@@ -37,9 +44,26 @@ def worker_pool() -> ProcessPoolExecutor:
     with _lock:
         pool = _state.get("pool")
         if pool is None:
-            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
             _state["pool"] = pool
         return pool
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the worker: end this process when the server that started it is gone (killed, say), rather
+    than wait forever on a queue nobody writes to."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _restart(broken: ProcessPoolExecutor) -> None:

@@ -464,3 +464,11 @@ def scenario_coverage(
     result, step = evaluator.evaluate(scenario)
     return ServedScenario(scenario=scenario, result=result, step=step, demand_source=demand.source,
                           areas=areas, base=evaluator.base)
+
+
+def station_written(request: Any, session: Any) -> None:
+    """After a committed station write, before the route answers: ``/nearest`` takes it in (in this
+    thread: the route's own, or the thread pool) so that every later request sees it."""
+    index = getattr(request.app.state, "nearest", None)
+    if index is not None:
+        index.absorb_write(session)

@@ -24,6 +24,7 @@ from api.ratelimit import RateLimiter, admit
 from api.routes._geojson import json_value
 from api.routes.stations import to_wgs84_point
 from api.schemas import AmenityWord, ErrorBody, GroupWord, LatIn, LonIn, Text
+from api.services import station_written
 from api.settings import Settings
 from geo.errors import NotFoundError
 
@@ -103,12 +104,6 @@ def _too_many(seconds: int, what: str) -> JSONResponse:
         status_code=429,
         headers={"Retry-After": str(seconds)},
     )
-
-
-def _written(request: Request) -> None:
-    index = getattr(request.app.state, "nearest", None)
-    if index is not None:
-        index.mark_stale()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,7 +251,7 @@ def moderate(
     else:
         out = moderate_feedback(session, feedback_id, accept=action == "accept", actor=actor)
     if out["station_status_changed"]:
-        _written(request)
+        station_written(request, session)
     return JSONResponse(json_value(out))
 
 

@@ -28,6 +28,7 @@ from api.schemas import (
     StatusWord,
     Text,
 )
+from api.services import station_written
 from geo.checks import check_bbox
 from geo.crs import convert, in_mainland_china
 from geo.errors import InputError, OutsideChinaError
@@ -77,13 +78,6 @@ def to_wgs84_point(lon: float, lat: float, crs: str, *, lon_field: str = "lon") 
     if crs != "wgs84":
         lon, lat = convert(lon, lat, src=crs, dst="wgs84")
     return float(lon), float(lat)
-
-
-def _written(request: Request) -> None:
-    """After a write: /nearest reads the registry version on its next request."""
-    index = getattr(request.app.state, "nearest", None)
-    if index is not None:
-        index.mark_stale()
 
 
 def _props_from_feature(
@@ -203,7 +197,7 @@ def create_station_route(
 
     props = _props_from_feature(body, partial=False)
     rec = repository.create_station(session, props, actor=actor, crs=crs.value)
-    _written(request)
+    station_written(request, session)
     location = str(request.url_for("get_station_route", station_id=str(rec["station_id"])))
     return _station_response(rec, status_code=201, headers={"Location": location})
 
@@ -230,7 +224,7 @@ def replace_station_route(
     rec = repository.update_station(
         session, station_id, props, actor=actor, partial=False, crs=crs.value, if_versions=if_match
     )
-    _written(request)
+    station_written(request, session)
     return _station_response(rec)
 
 
@@ -259,7 +253,7 @@ def patch_station_route(
     rec = repository.update_station(
         session, station_id, props, actor=actor, partial=True, crs=crs.value, if_versions=if_match
     )
-    _written(request)
+    station_written(request, session)
     return _station_response(rec)
 
 
@@ -276,7 +270,7 @@ def delete_station_route(
     from geo.db import repository
 
     rec = repository.close_station(session, station_id, actor=actor, if_versions=if_match)
-    _written(request)
+    station_written(request, session)
     return _station_response(rec)
 
 
@@ -366,7 +360,7 @@ async def import_stations_route(
 
         response = await run_in_threadpool(work)
     if not dry_run:
-        _written(request)
+        await run_in_threadpool(station_written, request, session)
     return response
 
 

@@ -263,3 +263,28 @@ def test_other_writers_seen_after_the_periodic_check(
         assert rec["station_id"] in _ids(client, **point)
     finally:
         index.check_seconds = saved
+
+
+def test_a_write_is_taken_in_before_it_is_answered(
+    client: TestClient, add_station: Callable[..., dict[str, Any]], api_app: tuple[FastAPI, TestClient]
+) -> None:
+    """The writer's own thread reads its change and prepares the tables in use before the PATCH is
+    answered, so the requests after it neither wait for a refresh nor derive a table (#15)."""
+    index: NearestIndex = api_app[0].state.nearest
+    point = {"lon": 113.9445, "lat": 22.5405}
+    a = add_station("深大驿站", 113.9365, 22.5405)
+    add_station("科技园驿站", 113.9530, 22.5440)
+    assert a["id"] in _ids(client, **point)  # the filter in use: walk, any amenity
+    assert index.is_warm(index.current(), "walk")
+    derived = index.derived
+    moved = {"geometry": {"type": "Point", "coordinates": [113.9440, 22.5405]}}
+    r = client.patch(f"/stations/{a['id']}", json=moved, headers=WRITE)
+    assert r.status_code == 200, r.text
+    # answered: the new snapshot is held and its table derived, before any request came
+    assert not index.must_refresh()
+    assert index.is_warm(index.current(), "walk")
+    assert index.derived == derived + 1
+    got = client.get("/nearest", params={"crs": "wgs84", "k": 1, **point}).json()["results"][0]
+    assert got["station"]["id"] == a["id"]
+    assert got["route"]["coordinates"][-1] == pytest.approx([113.9440, 22.5405], abs=1e-6)
+    assert index.derived == derived + 1  # the request found it ready

@@ -56,3 +56,32 @@ def test_a_killed_worker_is_started_again(client: TestClient) -> None:
     assert r.status_code == 201, r.text
     assert r.json()["imported"] == 2
     assert worker_pid() not in (old, os.getpid())
+
+
+def test_the_worker_ends_with_a_killed_server(tmp_path: Path) -> None:
+    """A server killed with SIGKILL leaves no worker behind (it would hold the server's stdout open
+    and its memory for ever)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, os, sys\n"
+        "from api.offload import in_process\n"
+        "print(asyncio.run(in_process(os.getpid)), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert server.stdout is not None
+    worker = int(server.stdout.readline())
+    os.kill(worker, 0)  # alive while the server is
+    server.kill()
+    server.wait()
+    for _ in range(100):
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its server by 5 s")
