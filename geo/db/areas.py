@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from geo.areas import as_multipolygon
-from geo.db.common import BBox, check_bbox, set_actor, wrap_db_errors
+from geo.checks import check_bbox
+from geo.db.common import BBox, set_actor, wrap_db_errors
 from geo.db.models import AREA_LEVELS, Area
 from geo.errors import InputError, NotFoundError
 from geo.text import check_text
@@ -155,7 +156,7 @@ def _areas_query(level: str | None, bbox: BBox | None) -> Select[Any]:
                              field="level")
         stmt = stmt.where(Area.level == level)
     if bbox is not None:
-        minx, miny, maxx, maxy = check_bbox(bbox)
+        minx, miny, maxx, maxy = check_bbox(bbox, strict=False)
         stmt = stmt.where(Area.geom.intersects(func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
     return stmt.order_by(Area.level, Area.code)
 

@@ -3,7 +3,6 @@ checks and the WGS-84 point expression."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, text
@@ -35,14 +34,3 @@ def wrap_db_errors(session: Session, exc: Exception) -> None:
         raise StoreUnavailableError(f"the PostGIS store failed: {exc.orig}") from exc
     if isinstance(exc, IntegrityError):
         raise ConflictError(f"the change conflicts with stored data: {exc.orig}") from exc
-
-
-def check_bbox(bbox: Sequence[float]) -> BBox:
-    """``(minlon, minlat, maxlon, maxlat)`` as floats, checked (InputError naming ``bbox``)."""
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in bbox)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"bbox must be minlon,minlat,maxlon,maxlat, got {bbox!r}", field="bbox") from exc
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise InputError(f"bbox {bbox!r} is not minlon,minlat,maxlon,maxlat in degrees", field="bbox")
-    return minx, miny, maxx, maxy

@@ -21,9 +21,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from geo import catalog
+from geo.checks import check_bbox
 from geo.crs import bbox_outline_to_wgs84, resolve_crs
 from geo.db.areas import fill_townships
-from geo.db.common import BBox, check_bbox, point, set_actor, wrap_db_errors
+from geo.db.common import BBox, point, set_actor, wrap_db_errors
 from geo.db.models import Area, Station
 from geo.db.snapshot import STATION_COLUMNS, station_records
 from geo.errors import ConflictError, InputError, NotFoundError, PreconditionFailedError
@@ -124,7 +125,7 @@ def _filtered(
     bbox_crs: str = "wgs84",
 ) -> Select[Any]:
     if bbox is not None:
-        stmt = stmt.where(Station.geom.intersects(_bbox_geometry(check_bbox(bbox), bbox_crs)))
+        stmt = stmt.where(Station.geom.intersects(_bbox_geometry(check_bbox(bbox, strict=False), bbox_crs)))
     kinds = [catalog.resolve_kind(k, field="kinds") for k in kinds]
     if kinds:
         stmt = stmt.where(Station.kind.in_(kinds))
