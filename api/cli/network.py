@@ -49,7 +49,10 @@ def build(
     two_way: bool = IGNORE_ONEWAY_OPT,
     progress: bool = typer.Option(False, "--progress", help="progress bar per pass over the file"),
     store_search: bool = typer.Option(
-        True, "--store-search/--no-store-search", help="store the reverse CSR and contracted search graph"
+        True,
+        "--store-search/--no-store-search",
+        help="store the search structures (reverse CSR, contracted junction graph) and the snapping index, "
+        "so later commands map them instead of building them (larger file)",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -97,7 +100,10 @@ def build_areas(
     two_way: bool = IGNORE_ONEWAY_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
     store_search: bool = typer.Option(
-        False, "--store-search/--no-store-search", help="store each network's contracted search graph"
+        False,
+        "--store-search/--no-store-search",
+        help="store each network's search structures and snapping index with it (larger files, faster "
+        "later commands)",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
