@@ -70,6 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         gc.unfreeze()  # (a process may start the app again, as the tests do)
+        offload.shut_down()
         engine.dispose()
 
 

@@ -104,8 +104,9 @@ def warm_up() -> None:
 
 
 def shut_down() -> None:
-    """Stop the worker process (at server shutdown)."""
+    """Stop the worker process (at server shutdown): queued calls are cancelled, a running one (a
+    station file being read) ends first, and the pool's queues and semaphores are released."""
     with _lock:
         pool = _state.pop("pool", None)
     if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -85,3 +85,32 @@ def test_the_worker_ends_with_a_killed_server(tmp_path: Path) -> None:
         time.sleep(0.05)
     os.kill(worker, signal.SIGKILL)
     pytest.fail("the worker outlived its server by 5 s")
+
+
+def test_the_worker_ends_with_the_server(database_url: str) -> None:
+    """A server that stops stops its worker in its shutdown and releases the pool's semaphores.
+    uvicorn ends a graceful SIGTERM shutdown by raising the signal again, so no exit handler runs
+    after the app's lifespan: the script does the same. No worker left running, no "leaked
+    semaphore" warning from the resource tracker."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, os, signal\n"
+        "from fastapi.testclient import TestClient\n"
+        "from api.app import create_app\n"
+        "from api.offload import in_process\n"
+        "from api.settings import Settings\n"
+        f"app = create_app(Settings(database_url={database_url!r}, load_networks=False))\n"
+        "with TestClient(app):\n"
+        "    print(asyncio.run(in_process(os.getpid)), flush=True)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    worker = int(done.stdout.split()[-1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+    assert "leaked" not in done.stderr, done.stderr
