@@ -29,12 +29,13 @@ imports run back to back (``POST /stations/import`` of the trial's file: 3,000 r
 while one PATCH a second moves a station 10 m further east (a table is derived for each new set of
 points; when its slack runs low, one is rebuilt in the background). It
 prints p50/p99/max per window and the ratio of each p99 to the one without writes. Target: p99 <=
-20 ms in every window. Then, in-process and in CPU time of the thread, the incremental refresh after
-one PATCH against reading every row, and a table derived after one station closed against one built
-from scratch, with their ratios.
+20 ms in every window. With ``--filters`` the requests take amenity filters in turn (each filter
+in use has its own table, which every write must bring up to date). Then, in-process and in CPU time
+of the thread, the incremental refresh after one PATCH against reading every row, and a table
+derived after one station closed against one built from scratch, with their ratios.
 
 Usage: ``.venv/bin/python bench/api_load.py [--seconds 10] [--rates 100,200,500] [--k 3]
-[--writes] [--write-rate 150] [--write-only]``
+[--writes] [--write-rate 150] [--write-only] [--filters none,drinking_water,charging]``
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -223,15 +224,25 @@ class _Conn:
         return status, body
 
 
+def filter_query(spec: str) -> str:
+    """The query string of one ``--filters`` entry: ``none``, else amenity words joined by ``+``
+    (``open`` asks for stations open now), e.g. ``drinking_water+toilet+open``."""
+    words = [w for w in spec.split("+") if w and w != "none"]
+    return "".join("&open_now=true" if w == "open" else f"&amenity={w}" for w in words)
+
+
 async def open_loop(
-    host: str, port: int, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int
+    host: str, port: int, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int,
+    filters: Sequence[str] = ("none",),
 ) -> dict[str, float]:
-    """Send ``rate * seconds`` requests, request i due at t0 + i / rate; latency from the due time."""
+    """Send ``rate * seconds`` requests, request i due at t0 + i / rate; latency from the due time.
+    Request i asks from point i and with filter i (both taken in turn): a mix of what workers ask."""
     n = int(rate * seconds)
+    asks = [filter_query(f) for f in filters]
     requests = [
         (
-            f"GET /nearest?lon={glon[j]:.7f}&lat={glat[j]:.7f}&crs=gcj02&k={k}&mode=walk HTTP/1.1\r\n"
-            f"Host: {host}:{port}\r\n\r\n"
+            f"GET /nearest?lon={glon[j]:.7f}&lat={glat[j]:.7f}&crs=gcj02&k={k}&mode=walk"
+            f"{asks[j % len(asks)]} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
         ).encode()
         for j in range(glon.size)
     ]
@@ -390,9 +401,9 @@ async def writer(kind: str, host: str, port: int, seconds: float, station_id: in
 
 async def load_with_writes(
     kind: str, host: str, port: int, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float,
-    k: int, station_id: int, point: tuple[float, float],
+    k: int, station_id: int, point: tuple[float, float], filters: Sequence[str] = ("none",),
 ) -> tuple[dict[str, float], dict[str, float] | None]:
-    load = open_loop(host, port, glon, glat, rate=rate, seconds=seconds, k=k)
+    load = open_loop(host, port, glon, glat, rate=rate, seconds=seconds, k=k, filters=filters)
     if kind == "none":
         return await load, None
     res, wrote = await asyncio.gather(load, writer(kind, host, port, seconds, station_id, point))
@@ -414,10 +425,11 @@ def quiet_client() -> None:
 
 def writes_table(
     url: str, glon: np.ndarray, glat: np.ndarray, *, rate: float, seconds: float, k: int,
-    windows: tuple[str, ...] = tuple(WINDOWS), repeats: int = 1,
+    windows: tuple[str, ...] = tuple(WINDOWS), repeats: int = 1, filters: Sequence[str] = ("none",),
 ) -> None:
     """/nearest alone, during imports, during one PATCH a second, during one move a second (#15); the
-    windows in turn, ``repeats`` times (the machine is shared: repeats show the spread)."""
+    windows in turn, ``repeats`` times (the machine is shared: repeats show the spread). Requests
+    take ``filters`` in turn (each filter in use has its own table, which a write must update)."""
     from sqlalchemy import create_engine, text
 
     eng = create_engine(sqlalchemy_url(url))
@@ -429,11 +441,13 @@ def writes_table(
     os.environ["YIZHAN_API_KEYS"] = API_KEY
     with server(url, 1) as (base, _pid):
         host, port = base.removeprefix("http://").split(":")
-        run_loop(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=k))
+        run_loop(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=k,
+                           filters=filters))
         for kind in ("import", "patch", "move"):  # warm-up: the first write of each kind imports modules
             run_loop(writer(kind, host, int(port), 0.1, station_id, point))
         quiet_client()
-        print(f"/nearest at {rate:.0f}/s for {seconds:.0f} s per window, 1 uvicorn worker, under writes:")
+        print(f"/nearest at {rate:.0f}/s for {seconds:.0f} s per window, 1 uvicorn worker, filters "
+              f"{', '.join(filters)} in turn, under writes:")
         print(f"{'writes':>22} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} {'writes done':>11} "
               f"{'s/write':>8} {'p99 / alone':>11} {'client stall ms':>15}")  # fmt: skip
         alone = float("nan")
@@ -441,7 +455,7 @@ def writes_table(
             label = WINDOWS[kind]
             res, wrote = run_loop(load_with_writes(kind, host, int(port), glon, glat, rate=rate,
                                                    seconds=seconds, k=k, station_id=station_id,
-                                                   point=point))  # fmt: skip
+                                                   point=point, filters=filters))  # fmt: skip
             alone = res["p99_ms"] if kind == "none" else alone
             done = f"{wrote['ok']:.0f}/{wrote['writes']:.0f}" if wrote else "-"
             per = f"{wrote['mean_s']:.2f}" if wrote else "-"
@@ -586,9 +600,13 @@ def main() -> None:
     parser.add_argument("--windows", default=",".join(WINDOWS),
                         help=f"under-writes windows, comma-separated, of {', '.join(WINDOWS)}")
     parser.add_argument("--repeats", type=int, default=1, help="times the under-writes windows run")
+    parser.add_argument("--filters", default="none",
+                        help="amenity filters the requests take in turn, comma-separated: none or words "
+                             "joined by + (open: open now), e.g. none,drinking_water,charging,toilet+open")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), 60.0)
     rates = [float(r) for r in args.rates.split(",")]
+    filters = [f.strip() for f in args.filters.split(",") if f.strip()] or ["none"]
     settings = Settings()
     with temporary_database(db_server(), prefix="yizhan_bench") as url:
         n_st = seed_stations(url, settings.demand_pois or Path())
@@ -603,7 +621,7 @@ def main() -> None:
             if unknown:
                 raise SystemExit(f"--windows: unknown window {unknown[0]!r} (give {', '.join(WINDOWS)})")
             writes_table(url, glon, glat, rate=args.write_rate, seconds=seconds, k=args.k, windows=windows,
-                         repeats=max(1, args.repeats))
+                         repeats=max(1, args.repeats), filters=filters)
             refresh_vs_reload(url, settings)
             with temporary_database(db_server(), prefix="yizhan_bench") as big:
                 seed_at_nodes(big, settings, 3000)
@@ -615,7 +633,8 @@ def main() -> None:
             with server(url, workers) as (base, pid):
                 host, port = base.removeprefix("http://").split(":")
                 # warm-up: every worker builds its table
-                run_loop(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=args.k))
+                run_loop(open_loop(host, int(port), glon[:100], glat[:100], rate=50, seconds=2, k=args.k,
+                                   filters=filters))
                 quiet_client()
                 print(f"uvicorn workers: {workers}")
                 print(
@@ -625,7 +644,8 @@ def main() -> None:
                 )
                 for rate in rates:
                     cpu0 = cpu_seconds(pid)
-                    load = open_loop(host, int(port), glon, glat, rate=rate, seconds=seconds, k=args.k)
+                    load = open_loop(host, int(port), glon, glat, rate=rate, seconds=seconds, k=args.k,
+                                     filters=filters)
                     res = run_loop(load)
                     cpu_ms = (cpu_seconds(pid) - cpu0) * 1000.0 / res["requests"]
                     print(
