@@ -10,8 +10,10 @@ request's database session stays in the server.
 The worker is started on first use (or by :func:`warm_up` at startup) and kept for the server
 process's life (stopped at its exit; it also ends by itself within a second when the server is
 killed); if it dies (killed, out of memory) the pool is started again and the call is tried once
-more. Exceptions raised in the
-worker (domain errors included) reach the caller as they were raised.
+more. Exceptions raised in the worker (domain errors included) reach the caller as they were
+raised. The worker is started with SIGINT blocked: Ctrl-C in a terminal reaches the whole process
+group, and the server, not its worker, decides how to stop (no KeyboardInterrupt traceback from
+a worker still importing or waiting for work).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -50,8 +53,19 @@ def worker_pool() -> ProcessPoolExecutor:
                 initializer=_exit_with_parent,
                 initargs=(os.getpid(),),
             )
+            _start_without_sigint(pool)
             _state["pool"] = pool
         return pool
+
+
+def _start_without_sigint(pool: ProcessPoolExecutor) -> None:
+    """Start the pool's process now, from this thread with SIGINT blocked: the blocked mask is
+    inherited through fork and exec, so the worker never gets a KeyboardInterrupt."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pool.submit(_ready)  # a pool with the spawn method starts its process in the submitting thread
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -100,7 +114,7 @@ def _ready() -> bool:
 
 def warm_up() -> None:
     """Start the worker and import the file readers in it now, not on the first import request."""
-    worker_pool().submit(_ready)
+    worker_pool()
 
 
 def shut_down() -> None:

@@ -143,14 +143,13 @@ def serve(
         where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
         raise fail(f"invalid settings: {where}: {err['msg']}") from None
     check_inputs(settings)
-    level = "info" if verbose else "warning"
+    # uvicorn's own lines say where it listens and when it is ready; --verbose adds every request
+    run = {"host": host, "port": port, "log_level": "info", "access_log": verbose}
     if workers > 1:  # each worker process builds its own app from the environment
         os.environ.update(_environment(settings))
-        uvicorn.run(
-            "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=level
-        )
+        uvicorn.run("api.app:create_app", factory=True, workers=workers, **run)
         return
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=level)
+    uvicorn.run(create_app(settings), **run)
 
 
 def register(app: typer.Typer) -> None:

@@ -114,3 +114,39 @@ def test_the_worker_ends_with_the_server(database_url: str) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)
     assert "leaked" not in done.stderr, done.stderr
+
+
+def test_ctrl_c_stops_serve_quietly(database_url: str, data_dir: Path) -> None:
+    """Ctrl-C in a terminal sends SIGINT to the whole process group, the worker included: the server
+    says where it listens, then stops with exit 0, and no traceback comes from its worker."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "YIZHAN_DATABASE_URL": database_url, "YIZHAN_DATA_DIR": str(data_dir),
+           "YIZHAN_LOAD_NETWORKS": "false"}  # fmt: skip
+    yizhan = str(Path(sys.executable).parent / "yizhan")
+    server = subprocess.Popen([yizhan, "serve", "--port", str(port)], cwd=root, env=env,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code in (200, 503):
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        time.sleep(1.0)  # the worker is up and waiting for work
+        os.killpg(server.pid, signal.SIGINT)
+        _, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    assert server.returncode == 0, err
+    assert f"http://127.0.0.1:{port}" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
