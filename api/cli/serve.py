@@ -144,12 +144,12 @@ def serve(
         raise fail(f"invalid settings: {where}: {err['msg']}") from None
     check_inputs(settings)
     # uvicorn's own lines say where it listens and when it is ready; --verbose adds every request
-    run = {"host": host, "port": port, "log_level": "info", "access_log": verbose}
     if workers > 1:  # each worker process builds its own app from the environment
         os.environ.update(_environment(settings))
-        uvicorn.run("api.app:create_app", factory=True, workers=workers, **run)
+        uvicorn.run("api.app:create_app", factory=True, workers=workers, host=host, port=port,
+                    log_level="info", access_log=verbose)  # fmt: skip
         return
-    uvicorn.run(create_app(settings), **run)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=verbose)
 
 
 def register(app: typer.Typer) -> None:
