@@ -172,10 +172,19 @@ def _pois_path(spec: str) -> str | None:
     return spec[len("pois:") :] if spec.lower().startswith("pois:") else None
 
 
-def load_candidates(spec: str, *, demand_spec: str, network: Any) -> Any:
-    """``pois`` (host POIs of the demand's POI file), ``pois:FILE``, ``network[:METERS]`` or a file."""
+#: help of a --candidates option whose default is :func:`load_candidates`' own
+CANDIDATES_HELP = ("candidate sites: a file, pois[:FILE] (host POIs) or network[:METERS] (default: the "
+                   "host POIs of --demand pois:FILE, else street nodes every 300 m)")
+
+
+def load_candidates(spec: str | None, *, demand_spec: str, network: Any) -> Any:
+    """``pois`` (host POIs of the demand's POI file), ``pois:FILE``, ``network[:METERS]`` or a file;
+    None: the host POIs when the demand is ``pois:FILE``, else street nodes every 300 m (any area
+    has streets; not every demand file comes with POIs)."""
     from geo.siting import candidates_from_file, candidates_from_network, candidates_from_pois
 
+    if spec is None:
+        spec = "pois" if _pois_path(demand_spec) is not None else "network"
     low = spec.lower()
     if low == "pois":
         path = _pois_path(demand_spec)

@@ -26,6 +26,7 @@ from api.cli.inputs import (
     AREAS_LEVEL_OPT,
     AREAS_NAME_FIELD_OPT,
     AREAS_OPT,
+    CANDIDATES_HELP,
     DEMAND_CRS_OPT,
     STATIONS_CRS_OPT,
     load_candidates,
@@ -70,9 +71,7 @@ def coverage(
     areas_name_field: str | None = AREAS_NAME_FIELD_OPT,
     resolution: int = typer.Option(9, "--resolution", help="H3 resolution of the gap hexagons"),
     add: int | None = typer.Option(None, "--add", help="also propose this many new sites (numbered)"),
-    candidates: str = typer.Option(
-        "pois", "--candidates", help="candidate sites for --add: a file, pois[:FILE] or network[:METERS]"
-    ),
+    candidates: str | None = typer.Option(None, "--candidates", help=CANDIDATES_HELP),
     tiles: str = typer.Option("osm", "--tiles", help=TILES_HELP),
     assets: str = typer.Option("inline", "--assets", help=ASSETS_HELP),
     snap_meters: float = typer.Option(300.0, "--snap-meters", help="snap limit, metres"),

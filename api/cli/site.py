@@ -24,6 +24,7 @@ from api.cli.inputs import (  # anyarea: the same --areas options as every comma
     AREAS_LEVEL_OPT,
     AREAS_NAME_FIELD_OPT,
     AREAS_OPT,
+    CANDIDATES_HELP,
     load_areas,
     load_candidates,
     load_demand,
@@ -174,9 +175,7 @@ def site(
         "none", "--stations", help="existing stations: a station file, 'db' (the registry) or 'none'"
     ),
     demand: str = typer.Option(..., "--demand", help="demand: a points file or pois:FILE"),
-    candidates: str = typer.Option(
-        "pois", "--candidates", help="candidates: a file, pois[:FILE] (host POIs) or network[:METERS]"
-    ),
+    candidates: str | None = typer.Option(None, "--candidates", help=CANDIDATES_HELP),
     areas: Path | None = AREAS_OPT,
     areas_level: str = AREAS_LEVEL_OPT,
     areas_code_field: str | None = AREAS_CODE_FIELD_OPT,

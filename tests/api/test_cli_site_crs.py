@@ -7,6 +7,7 @@ an Amap navigation link to the site's GCJ-02 point.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -81,3 +82,21 @@ def test_unknown_crs_is_one_line(city: dict[str, Any]) -> None:
     r = runner.invoke(cli, ["site", "--network", str(city["npz"]), "--demand", str(city["demand"]),
                             "--add", "1", "--crs", "utm50n"])
     assert r.exit_code == 2 and r.output.count("\n") == 1 and "--crs" in r.output, r.output
+
+
+def test_default_candidates_of_a_points_file_are_street_nodes(city: dict[str, Any]) -> None:
+    """A county's own demand file has no POIs: ``site`` without --candidates proposes street nodes
+    every 300 m (the same sites as --candidates network:300), instead of failing on an option the
+    user never typed; --candidates pois asked for explicitly still says what it needs."""
+    base = ["site", "--network", str(city["npz"]), "--demand", str(city["demand"]), "--minutes", "3",
+            "--add", "3", "--json"]  # fmt: skip
+    default = runner.invoke(cli, base)
+    explicit = runner.invoke(cli, [*base, "--candidates", "network:300"])
+    assert default.exit_code == 0, default.output
+    plans = [json.loads(r.output) for r in (default, explicit)]
+    for key in ("selected", "covered_before", "covered_after"):
+        assert plans[0][key] == plans[1][key], key
+    assert plans[0]["selected"] and plans[0]["covered_after"] > plans[0]["covered_before"]
+    pois = runner.invoke(cli, [*base, "--candidates", "pois"])
+    assert pois.exit_code == 2
+    assert "--candidates pois needs --demand pois:FILE" in pois.output
