@@ -989,6 +989,8 @@ def read_station_file(
             explicit_crs = gcrs.resolve_crs(doc_crs, field="coordinates_crs")
     else:
         mapping, ignored, rows = _vector_file_rows(path)
+    if not rows:  # a header without rows, or a collection without features: nothing to import
+        raise InputError(f"{path.name} has no station rows", field="file")
     report = _report_with_feature_errors(rows, mapping, ignored, explicit_crs=explicit_crs, source=source,
                                          fix_swapped=fix_swapped, encoding=encoding)
     logger.info("%s: %d rows, %d valid, %d errors (crs %s, encoding %s)", path.name, report.rows_total,

@@ -326,6 +326,9 @@ FILE_CASES: dict[str, FileCase] = {
     "csv-named-json": FileCase("s.json", _csv([GOOD])),
     "xlsx-garbage": FileCase("s.xlsx", b"PK\x03\x04 not really a workbook"),
     "empty-file": FileCase("s.csv", b""),
+    "csv-header-only": FileCase("s.csv", "编号,名称,经度,纬度,类型\n".encode()),
+    "csv-header-and-blank-lines": FileCase("s.csv", "名称,经度,纬度\n\n,,\n".encode()),
+    "geojson-no-features": FileCase("s.geojson", b'{"type": "FeatureCollection", "features": []}'),
 }
 
 
