@@ -108,9 +108,23 @@ class StudyResult:
         first = next(iter(self.modes.values()), None)
         return int(first.coverage.summary.stations) if first is not None else 0
 
+    def _status_counts(self) -> dict[str, int]:
+        """How many of the given stations have each status (all ``open`` when the list has none)."""
+        if "status" not in self.stations.columns:
+            return {"open": len(self.stations)} if len(self.stations) else {}
+        counts = self.stations["status"].fillna("unknown").astype(str).value_counts(sort=False)
+        return {str(k): int(v) for k, v in counts.items()}
+
     def headline(self) -> dict[str, object]:
-        """The headline numbers per mode and for the plan (JSON-ready)."""
-        out: dict[str, object] = {"minutes": self.minutes, "stations": len(self.stations)}
+        """The headline numbers per mode and for the plan (JSON-ready).
+
+        ``stations`` counts the open stations (those the coverage counted, as the report, the PDF and
+        ``yizhan coverage`` do); ``stations_listed`` every station given and ``stations_by_status``
+        how many of each status.
+        """
+        out: dict[str, object] = {"minutes": self.minutes, "stations": self.open_stations,
+                                  "stations_listed": len(self.stations),
+                                  "stations_by_status": self._status_counts()}
         for mode, ms in self.modes.items():
             s = ms.coverage.summary
             out[mode] = {
