@@ -171,7 +171,7 @@ def write_study(
     if result.siting is not None:
         written += write_proposals(result, out, crs=crs, lang=lang)
     heading = title or f"{place}十五分钟工会服务圈评估报告"
-    text = study_report_markdown(result, title=heading, place=place, notes=tuple(notes))
+    text = study_report_markdown(result, title=heading, place=place, notes=tuple(notes), crs=crs)
     text += f"\n{appendix}" if appendix else ""
     written.append(_atomic(out / "report.md", lambda p: p.write_text(text, encoding="utf-8")))
     log.info("report: %d files in %s", len(written), out)

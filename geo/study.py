@@ -29,6 +29,7 @@ from geo.coverage import (
     cutoff_column,
     cutoffs_of,
 )
+from geo.crs import CRS_LABELS, convert, resolve_crs
 from geo.errors import InputError
 from geo.gaps import find_gaps
 from geo.network import Network
@@ -282,10 +283,12 @@ def study_report_markdown(
     place: str = "",
     date: dt.date | None = None,
     notes: tuple[str, ...] = (),
+    crs: str = "wgs84",
 ) -> str:
     """A short Markdown report in Chinese with the headline numbers of a study.
 
-    Every number comes from ``result``; ``notes`` are added as 说明 lines (data provenance).
+    Every number comes from ``result``; ``notes`` are added as 说明 lines (data provenance). The
+    proposals' coordinates are in ``crs`` (as in ``proposals.csv``), and the table says which.
     """
     date = date or dt.date.today()
     lines = [f"# {title}", ""]
@@ -338,17 +341,24 @@ def study_report_markdown(
         f"间隙 {sr.gap:.3g}。覆盖率 {pct_text(sr.share_before)} → {pct_text(sr.share_after)}。", "",
     ]
     if len(sr.selected):
-        sel = sr.selected
-        lines += [_table(pd.DataFrame({
-            "顺序": sel["order"].astype(int).astype(str),
-            "依托场所": sel["name"].fillna("").astype(str),
-            "类型": sel["host_type"].astype(str),
-            "新增覆盖": sel["gain"].map(lambda v: num_text(v, ".1f")),
-            "累计覆盖率": sel["cumulative_share"].map(pct_text),
-            "经度": sel["lon"].map(lambda v: f"{v:.5f}"),
-            "纬度": sel["lat"].map(lambda v: f"{v:.5f}"),
-        })), ""]
+        lines += [f"坐标为 {CRS_LABELS[resolve_crs(crs)]}（与 proposals.csv 相同）。", "",
+                  _table(_proposal_rows(sr.selected, crs)), ""]
     return _finish(lines, result, notes)
+
+
+def _proposal_rows(selected: gpd.GeoDataFrame, crs: str) -> pd.DataFrame:
+    """The report's table of proposals, coordinates in ``crs`` to six decimals (as the PDF prints)."""
+    sel = selected
+    lon, lat = convert(sel["lon"].to_numpy(float), sel["lat"].to_numpy(float), src="wgs84", dst=crs)
+    return pd.DataFrame({
+        "顺序": sel["order"].astype(int).astype(str),
+        "依托场所": sel["name"].fillna("").astype(str),
+        "类型": sel["host_type"].astype(str),
+        "新增覆盖": sel["gain"].map(lambda v: num_text(v, ".1f")),
+        "累计覆盖率": sel["cumulative_share"].map(pct_text),
+        "经度": [f"{v:.6f}" for v in lon],
+        "纬度": [f"{v:.6f}" for v in lat],
+    })
 
 
 def _cutoff_lines(result: StudyResult) -> list[str]:

@@ -81,3 +81,36 @@ def test_json_counts_open_stations_like_every_other_output(trial: dict[str, Any]
     assert "**现有站点**：4 个" in (out / "report.md").read_text(encoding="utf-8")
     assert head["stations_listed"] == 6
     assert head["stations_by_status"] == {"open": 4, "planned": 1, "suspended": 1}
+
+
+def _md_table(md: str, heading: str) -> pd.DataFrame:
+    """The first Markdown table after the line starting with ``heading``."""
+    lines = md[md.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return pd.DataFrame(rows[2:], columns=rows[0])
+
+
+def test_report_md_proposals_are_in_the_crs_of_the_csv_and_pdf(trial: dict[str, Any]) -> None:
+    from pypdf import PdfReader
+
+    out = trial["tmp"] / "crs"
+    _report(trial, out, "--add", 3, "--crs", "gcj02", "--pdf")
+    md = (out / "report.md").read_text(encoding="utf-8")
+    table = _md_table(md, "## 新增")
+    csv = pd.read_csv(out / "proposals.csv")
+    assert len(table) == len(csv) >= 1 and "坐标为 GCJ-02" in md
+    assert list(table["经度"]) == [f"{v:.6f}" for v in csv["经度"]]
+    assert list(table["纬度"]) == [f"{v:.6f}" for v in csv["纬度"]]
+    flat = "".join("".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages).split())
+    assert all(lon in flat and lat in flat for lon, lat in zip(table["经度"], table["纬度"], strict=True))
+    wgs = trial["tmp"] / "crs-wgs"
+    _report(trial, wgs, "--add", 3)
+    md = (wgs / "report.md").read_text(encoding="utf-8")
+    props = gpd.read_file(wgs / "proposals.geojson")
+    assert "坐标为 WGS-84" in md
+    assert list(_md_table(md, "## 新增")["经度"]) == [f"{x:.6f}" for x in props.geometry.x]
