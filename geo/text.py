@@ -15,10 +15,11 @@ The stored value is unchanged.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,20 @@ def _xlsx_text(value: str) -> str:
     return cleaned
 
 
+def _new_file(path: Path) -> Path:
+    """A new empty file ``.<name>.<random>.tmp<suffix>`` beside ``path``, created exclusively with the
+    permissions of any new file (0666 less the umask; :func:`tempfile.mkstemp` would give 0600, and the
+    rename would keep them)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, field: str = "out") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, on failure delete it.
@@ -98,11 +113,9 @@ def atomic_path(path: str | Path, *, field: str = "out") -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-        os.close(fd)
+        tmp = _new_file(path)
     except OSError as exc:
         raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}", field=field) from None
-    tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -13,8 +13,6 @@ import base64
 import datetime as dt
 import html
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,19 +203,14 @@ def write_report_pdf(result: StudyResult, out: Path, *, meta: ReportMeta | None 
 
 def write_pdf(document: str, out: Path) -> Path:
     """Render an HTML page of :func:`page_html` to the PDF ``out`` with WeasyPrint (temporary file,
-    renamed on success; nothing is left behind on failure)."""
+    renamed on success, :func:`geo.text.atomic_path`; nothing is left behind on failure)."""
     from weasyprint import HTML
 
+    from geo.text import atomic_path
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         HTML(string=document).write_pdf(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("PDF written to %s", out)
     return out
 

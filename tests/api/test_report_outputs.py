@@ -114,3 +114,18 @@ def test_report_md_proposals_are_in_the_crs_of_the_csv_and_pdf(trial: dict[str, 
     props = gpd.read_file(wgs / "proposals.geojson")
     assert "坐标为 WGS-84" in md
     assert list(_md_table(md, "## 新增")["经度"]) == [f"{x:.6f}" for x in props.geometry.x]
+
+
+def test_report_files_have_the_permissions_of_any_new_file(trial: dict[str, Any]) -> None:
+    """CSV, XLSX and PDF (written through a temporary file) like HTML and GeoJSON: 0666 less the umask."""
+    import os
+
+    out = trial["tmp"] / "modes"
+    previous = os.umask(0o022)
+    try:
+        _report(trial, out, "--add", 2, "--pdf")
+    finally:
+        os.umask(previous)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir()}
+    assert {"report.pdf", "proposals.csv", "coverage_by_area.xlsx", "coverage_map.html"} <= set(modes)
+    assert set(modes.values()) == {"0o644"}, modes
