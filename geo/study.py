@@ -18,7 +18,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo.catalog import mode_speeds_kph, travel_modes
+from geo.catalog import code_label_zh, mode_speeds_kph
 from geo.checks import check_minutes, check_minutes_list
 from geo.coverage import (
     OUTSIDE_AREAS,
@@ -46,8 +46,7 @@ SHENZHEN_POIS = Path("shenzhen_roadnetworkcreator/shenzhen_nanshan_osm_pois.geoj
 
 def mode_label_zh(mode: str) -> str:
     """The Chinese name of a travel mode (``data/modes.toml``), else its code."""
-    found = travel_modes().get(mode)
-    return found.label_zh if found is not None else mode
+    return str(code_label_zh("mode", mode))
 
 
 @dataclass(frozen=True, eq=False)
@@ -341,7 +340,7 @@ def study_report_markdown(
         f"间隙 {sr.gap:.3g}。覆盖率 {pct_text(sr.share_before)} → {pct_text(sr.share_after)}。", "",
     ]
     if len(sr.selected):
-        lines += [f"坐标为 {CRS_LABELS[resolve_crs(crs)]}（与 proposals.csv 相同）。", "",
+        lines += [f"坐标系：{CRS_LABELS[resolve_crs(crs)]}，与 proposals.csv 相同。", "",
                   _table(_proposal_rows(sr.selected, crs)), ""]
     return _finish(lines, result, notes)
 
@@ -353,7 +352,7 @@ def _proposal_rows(selected: gpd.GeoDataFrame, crs: str) -> pd.DataFrame:
     return pd.DataFrame({
         "顺序": sel["order"].astype(int).astype(str),
         "依托场所": sel["name"].fillna("").astype(str),
-        "类型": sel["host_type"].astype(str),
+        "类型": [str(code_label_zh("host_type", str(v))) for v in sel["host_type"]],
         "新增覆盖": sel["gain"].map(lambda v: num_text(v, ".1f")),
         "累计覆盖率": sel["cumulative_share"].map(pct_text),
         "经度": [f"{v:.6f}" for v in lon],

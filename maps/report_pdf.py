@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.amap import amap_url_wgs84
-from geo.catalog import travel_modes, worker_groups
+from geo.catalog import code_label_zh, travel_modes
 from geo.crs import wgs84_to_gcj02
 from geo.siting import SitingResult
 from geo.study import StudyResult, area_label, nonempty_areas, num_text, pct_text
@@ -99,8 +99,7 @@ def _area_rows(by_area: pd.DataFrame) -> list[list[object]]:
 
 
 def _group_rows(by_group: pd.DataFrame) -> list[list[object]]:
-    labels = {g.code: g.label_zh for g in worker_groups()}
-    return [[labels.get(str(r.group), str(r.group)), num_text(r.demand_total, ".0f"),
+    return [[code_label_zh("group", str(r.group)), num_text(r.demand_total, ".0f"),
              pct_text(r.covered_share), num_text(r.uncovered, ".0f"), num_text(r.median_minutes)]
             for r in by_group.itertuples(index=False)]
 
@@ -111,7 +110,8 @@ def _proposal_rows(selected: pd.DataFrame, mode: str) -> list[list[object]]:
         glon, glat = wgs84_to_gcj02(float(r.lon), float(r.lat))
         url = amap_url_wgs84(float(r.lon), float(r.lat), str(r.name or ""), mode)
         link = Raw(f'<a href="{_e(url)}">高德地图</a>')
-        rows.append([int(r.order), r.name or "", r.host_type, num_text(r.gain, ".1f"),
+        host = code_label_zh("host_type", str(r.host_type))
+        rows.append([int(r.order), r.name or "", host, num_text(r.gain, ".1f"),
                      pct_text(r.cumulative_share), f"{glon:.6f}", f"{glat:.6f}", link])
     return rows
 

@@ -281,7 +281,7 @@ def _write(result: Any, loaded: Loaded, comparison: Any, *, out: Path, notes: li
         from api.cli.scenario import Inputs, write_comparison
 
         inputs = Inputs(loaded.networks[loaded.siting_mode], loaded.demand, loaded.areas)
-        written += write_comparison(comparison, out, inputs=inputs, pdf=False)
+        written += write_comparison(comparison, out, inputs=inputs, pdf=False, lang=lang)
     if pdf:
         from maps.report_pdf import ReportMeta, write_report_pdf
 
@@ -316,11 +316,14 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 def _print_summary(result: Any, *, place: str, demand_source: str, notes: Sequence[str],
                    written: Sequence[Path], out: Path, lang: str) -> None:
+    from geo.study import mode_label_zh
+
     msg = MESSAGES[lang]
     say(msg["head"].format(place=place, n=result.open_stations, demand=demand_source))
     for mode, ms in result.modes.items():
         s = ms.coverage.summary
-        say(msg["mode"].format(mode=mode, minutes=result.minutes, share=100 * (s.covered_share or 0),
+        shown = mode_label_zh(mode) if lang == "zh" else mode
+        say(msg["mode"].format(mode=shown, minutes=result.minutes, share=100 * (s.covered_share or 0),
                                       total=s.demand_total, gaps=len(ms.gaps)))
     for note in notes:
         say(msg["note"].format(note=note))

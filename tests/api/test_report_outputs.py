@@ -103,7 +103,7 @@ def test_report_md_proposals_are_in_the_crs_of_the_csv_and_pdf(trial: dict[str, 
     md = (out / "report.md").read_text(encoding="utf-8")
     table = _md_table(md, "## 新增")
     csv = pd.read_csv(out / "proposals.csv")
-    assert len(table) == len(csv) >= 1 and "坐标为 GCJ-02" in md
+    assert len(table) == len(csv) >= 1 and "坐标系：GCJ-02" in md
     assert list(table["经度"]) == [f"{v:.6f}" for v in csv["经度"]]
     assert list(table["纬度"]) == [f"{v:.6f}" for v in csv["纬度"]]
     flat = "".join("".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages).split())
@@ -112,7 +112,7 @@ def test_report_md_proposals_are_in_the_crs_of_the_csv_and_pdf(trial: dict[str, 
     _report(trial, wgs, "--add", 3)
     md = (wgs / "report.md").read_text(encoding="utf-8")
     props = gpd.read_file(wgs / "proposals.geojson")
-    assert "坐标为 WGS-84" in md
+    assert "坐标系：WGS-84" in md
     assert list(_md_table(md, "## 新增")["经度"]) == [f"{x:.6f}" for x in props.geometry.x]
 
 
@@ -129,3 +129,68 @@ def test_report_files_have_the_permissions_of_any_new_file(trial: dict[str, Any]
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir()}
     assert {"report.pdf", "proposals.csv", "coverage_by_area.xlsx", "coverage_map.html"} <= set(modes)
     assert set(modes.values()) == {"0o644"}, modes
+
+
+ASCII_LETTER = re.compile("[A-Za-z]")
+
+
+def _ascii_headers(path: Path) -> list[str]:
+    """The headers of a CSV or XLSX table holding an ASCII letter (``GCJ-02`` aside)."""
+    if path.suffix == ".xlsx":
+        head = pd.read_excel(path, nrows=0).columns
+    else:
+        head = pd.read_csv(path, encoding="utf-8-sig", nrows=0).columns
+    return [str(h) for h in head if ASCII_LETTER.search(str(h).replace("GCJ-02", ""))]
+
+
+def test_zh_report_is_chinese_throughout(trial: dict[str, Any]) -> None:
+    """Headers, worker groups, modes and host types in Chinese; ``--json`` keeps the codes."""
+    out = trial["tmp"] / "zh"
+    r = _report(trial, out, "--areas", trial["areas"], "--areas-name-field", "名称", "--add", 2, "--pdf")
+    tables = sorted(out.glob("*.csv")) + sorted(out.glob("*.xlsx"))
+    assert len(tables) == 5 and {p.name: _ascii_headers(p) for p in tables} == {p.name: [] for p in tables}
+    groups = pd.read_csv(out / "coverage_by_group.csv", encoding="utf-8-sig")
+    assert set(groups["劳动者群体"]) == {"快递员", "外卖骑手", "环卫工人"}
+    assert set(groups["出行方式"]) == set(pd.read_csv(out / "coverage_by_area.csv")["出行方式"]) == {
+        "步行", "电动自行车"}
+    assert set(pd.read_csv(out / "proposals.csv")["场所类型"]) == {"路网节点"}
+    assert "步行：15 分钟覆盖率" in r.stdout and "电动自行车：15 分钟覆盖率" in r.stdout
+    assert not re.search(r"walk|ebike", r.stdout)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert set(_md_table(md, "## 新增")["类型"]) == {"路网节点"} and "street_node" not in md
+    from pypdf import PdfReader
+
+    flat = "".join("".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages).split())
+    assert "路网节点" in flat and "street_node" not in flat and "快递员" in flat
+    head = json.loads(_report(trial, trial["tmp"] / "zh-json", "--json").stdout)
+    assert {"walk", "ebike"} <= set(head)
+
+
+def test_en_report_keeps_codes_and_column_names(trial: dict[str, Any]) -> None:
+    out = trial["tmp"] / "en"
+    r = _report(trial, out, "--lang", "en", "--add", 2)
+    groups = pd.read_csv(out / "coverage_by_group.csv")
+    assert list(groups.columns[:2]) == ["group", "demand_count"] and set(groups["group"]) == set(GROUPS)
+    assert set(groups["mode"]) == {"walk", "ebike"}
+    assert set(pd.read_csv(out / "proposals.csv")["host_type"]) == {"street_node"}
+    assert "  walk: " in r.stdout
+
+
+def test_zh_coverage_lines_and_tables(trial: dict[str, Any]) -> None:
+    out = trial["tmp"] / "cov-zh"
+    r = _invoke("--lang", "zh", "coverage", "--network", trial["nets"]["walk"], "--stations",
+                trial["stations"], "--demand", trial["demand"], "--areas", trial["areas"],
+                "--areas-name-field", "名称", "--minutes", "5,15", "--nth", 2, "--out", out)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    rows = lines[lines.index("按劳动者群体："):]
+    assert any(line.strip().startswith("快递员") for line in rows)
+    words = [line for line in lines if not line.startswith("已写出 ")]  # the paths aside
+    assert not [line for line in words if re.search(r"covered|median| min|walk|courier|station", line)], lines
+    assert any("（不在任何街道/乡镇内）" in line for line in rows)
+    for name in ("by_area.csv", "by_group.csv"):
+        assert _ascii_headers(out / name) == []
+    assert set(pd.read_csv(out / "by_group.csv")["劳动者群体"]) == {"快递员", "外卖骑手", "环卫工人"}
+    en = _invoke("coverage", "--network", trial["nets"]["walk"], "--stations", trial["stations"], "--demand",
+                 trial["demand"])
+    assert en.exit_code == 0 and "  courier " in en.stdout and "covered" in en.stdout
