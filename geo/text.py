@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,21 @@ NO_CONTROL_PATTERN = "^[^\\u0000-\\u0008\\u000B-\\u001F]*$"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: characters XLSX (XML 1.0) cannot hold at all
 _XLSX_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def display_width(text: str) -> int:
+    """The columns ``text`` takes in a terminal: East Asian wide and fullwidth characters (汉字, ，) two,
+    combining marks none, others one."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
+def pad(value: object, width: int, align: str = "<") -> str:
+    """``str(value)`` padded with spaces to ``width`` terminal columns (:func:`display_width`), left
+    (``<``) or right (``>``) aligned: the one way the command line lines up its text tables."""
+    text = str(value)
+    fill = " " * max(0, width - display_width(text))
+    return text + fill if align == "<" else fill + text
 
 
 def control_char_message(text: str) -> str | None:

@@ -45,6 +45,7 @@ from api.cli.inputs import (
     option_errors,
 )
 from api.cli.lang import command_lang, default_lang, say, translate
+from geo.text import pad
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ def print_summary(run: Run) -> None:
             if zh:
                 name = code_label_zh(key, name) if key == "group" else area_label(rec["area_code"], name)
             row = translate(
-                f"  {name!s:<24} covered {rec['demand_covered']:>10.1f} / {rec['demand_total']:>10.1f} "
+                f"  {pad(name, 24)} covered {rec['demand_covered']:>10.1f} / {rec['demand_total']:>10.1f} "
                 f"({_pct(rec['covered_share'])} %), median {_fmt(rec['median_minutes'])} min")
             say(row + _row_cutoffs(rec, run.cutoffs))
 
@@ -340,7 +341,7 @@ def print_gaps(gaps: Any, *, n: int) -> None:
         say(
             f"{rec['rank']:>3}  {rec['h3']}  weight {rec['uncovered_weight']:>8.2f}  "
             f"points {rec['demand_count']:>4}  "
-            f"{rec['main_group']:<18} {near}  "
+            f"{pad(rec['main_group'], 18)} {near}  "
             f"at {rec['lon']:.5f},{rec['lat']:.5f}"
         )
 

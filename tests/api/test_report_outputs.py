@@ -194,3 +194,18 @@ def test_zh_coverage_lines_and_tables(trial: dict[str, Any]) -> None:
     en = _invoke("coverage", "--network", trial["nets"]["walk"], "--stations", trial["stations"], "--demand",
                  trial["demand"])
     assert en.exit_code == 0 and "  courier " in en.stdout and "covered" in en.stdout
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_coverage_table_lines_up_by_display_width(trial: dict[str, Any], lang: str) -> None:
+    """Rows with Chinese names (areas, and in zh the groups) start their figures in the same column."""
+    from geo.text import display_width
+
+    r = _invoke("--lang", lang, "coverage", "--network", trial["nets"]["walk"], "--stations",
+                trial["stations"], "--demand", trial["demand"], "--areas", trial["areas"],
+                "--areas-name-field", "名称")
+    assert r.exit_code == 0, r.output
+    word = "已覆盖" if lang == "zh" else "covered"
+    rows = [line for line in r.stdout.splitlines() if line.startswith("  ") and word in line]
+    assert len(rows) >= 5 and any("西片街道" in line for line in rows)
+    assert len({display_width(line[:line.index(word)]) for line in rows}) == 1, rows
