@@ -31,6 +31,8 @@ from geo.study import StudyResult, nonempty_areas, study_report_markdown
 log = logging.getLogger(__name__)
 
 WHOLE_AREA_CODE = "all"
+#: what a report calls its area when it has neither a title nor named areas
+UNNAMED_PLACE = "本区域"
 #: CSV/XLSX headers in Chinese (``lang="zh"``); columns not listed keep their name
 HEADERS_ZH: dict[str, str] = {
     "area_code": "区域代码", "area_name": "区域名称", "mode": "出行方式", "group": "劳动者群体",
@@ -151,8 +153,9 @@ def whole_area(
     )
 
 
-def area_title(areas: gpd.GeoDataFrame | None, fallback: str) -> str:
-    """The heading of a report: the areas' name (one area: its name; several: the first ones)."""
+def area_title(areas: gpd.GeoDataFrame | None, fallback: str = UNNAMED_PLACE) -> str:
+    """The heading of a report: the areas' name (one area: its name; several: the first ones), else
+    ``fallback`` (:data:`UNNAMED_PLACE`; never a file's name)."""
     if areas is None or len(areas) == 0:
         return fallback
     names = [str(n) for n in areas["area_name"].dropna().astype(str) if str(n).strip()]

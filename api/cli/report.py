@@ -176,7 +176,7 @@ def _load(network: list[str], clip: str | None, stations: str, stations_crs: str
     level, code_field, name_field = area_fields
     area_frame = None if areas is None else load_areas(
         areas, level=level, code_field=code_field, name_field=name_field)
-    place = title or area_title(area_frame, Path(network[0].partition("=")[2]).stem)
+    place = title or area_title(area_frame)  # else 本区域: a file's name is no title
     if area_frame is None:
         area_frame = whole_area(place, [demand_frame.geometry, station_frame.geometry])
     return Loaded(networks, station_frame, demand_frame, info.demand_source, area_frame, place, off)

@@ -209,3 +209,18 @@ def test_coverage_table_lines_up_by_display_width(trial: dict[str, Any], lang: s
     rows = [line for line in r.stdout.splitlines() if line.startswith("  ") and word in line]
     assert len(rows) >= 5 and any("西片街道" in line for line in rows)
     assert len({display_width(line[:line.index(word)]) for line in rows}) == 1, rows
+
+
+def test_report_without_title_or_areas_is_headed_neutrally(trial: dict[str, Any]) -> None:
+    """Not by the network file's name (``shanghai-walk``): 本区域; with --areas their names."""
+    out = trial["tmp"] / "untitled"
+    r = _report(trial, out)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    stem = Path(trial["nets"]["walk"]).stem
+    assert md.startswith("# 本区域十五分钟工会服务圈评估报告") and "**范围**：本区域" in md
+    assert r.stdout.startswith("本区域：现有站点 4 个")
+    assert stem not in md and stem not in r.stdout
+    assert stem not in (out / "coverage_by_area.csv").read_text(encoding="utf-8-sig")
+    named = trial["tmp"] / "named"
+    r = _report(trial, named, "--areas", trial["areas"], "--areas-name-field", "名称")
+    assert r.stdout.startswith("西片街道、东片街道：现有站点 4 个")

@@ -220,6 +220,22 @@ def test_compare_pdf_reads_back(city: dict[str, Any], clean_store: Engine, tmp_p
         "DIR/comparison.pdf)"
 
 
+def test_compare_pdf_without_title_names_the_areas(city: dict[str, Any], clean_store: Engine,
+                                                   tmp_path: Path) -> None:
+    """``范围`` is the areas' name when --areas is given without --title (not 未指定)."""
+    _plans(city)
+    out = tmp_path / "cmp"
+    r = _invoke("scenario", "compare", A, B, "--network", city["npz"], "--areas", city["areas"],
+                "--minutes", 5, "--out", out, "--pdf")
+    assert r.exit_code == 0, r.output
+    flat = _flat(_pdftotext(out / "comparison.pdf"))
+    assert "范围：西片街道、东片街道" in flat and "未指定" not in flat
+    r = _invoke("scenario", "compare", A, B, "--network", city["npz"], "--minutes", 5, "--out",
+                tmp_path / "bare", "--pdf")
+    assert r.exit_code == 0, r.output
+    assert "范围：（未指定）" in _flat(_pdftotext(tmp_path / "bare" / "comparison.pdf"))
+
+
 def _xlsx_holds_the_tables(path: Path, table: pd.DataFrame) -> None:
     """The workbook: the total, areas and groups as in the CSV, and each plan's actions with the
     formula-like station name kept as text (a string cell, never a formula)."""
