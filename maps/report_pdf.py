@@ -88,13 +88,14 @@ def _summary_rows(result: StudyResult) -> list[list[object]]:
         s = ms.coverage.summary
         rows.append([_mode_label(mode), num_text(s.demand_total, ".0f"), num_text(s.demand_covered, ".0f"),
                      pct_text(s.covered_share), num_text(s.median_minutes), num_text(s.p95_minutes),
-                     len(ms.gaps)])
+                     num_text(s.unreachable, ".0f"), len(ms.gaps)])
     return rows
 
 
 def _area_rows(by_area: pd.DataFrame) -> list[list[object]]:
     return [[area_label(r.area_code, r.area_name), num_text(r.demand_total, ".0f"), pct_text(r.covered_share),
-             num_text(r.uncovered, ".0f"), num_text(r.p95_minutes), int(r.stations)]
+             num_text(r.uncovered, ".0f"), num_text(r.unreachable, ".0f"), num_text(r.p95_minutes),
+             int(r.stations)]
             for r in nonempty_areas(by_area).itertuples(index=False)]
 
 
@@ -143,11 +144,11 @@ def report_html(result: StudyResult, meta: ReportMeta, *, appendix: Sequence[str
         f'<p class="meta">范围：{_e(meta.place or "（未指定）")}　日期：{meta.date.isoformat()}　'
         f"服务圈阈值：{result.minutes:g} 分钟　现有站点：{result.open_stations} 个</p>",
         "<h2>一、覆盖情况</h2>",
-        html_table(["出行方式", "需求总量", "已覆盖", "覆盖率", "中位时间(分)", "95%时间(分)", "空白数"],
-                   _summary_rows(result)),
+        html_table(["出行方式", "需求总量", "已覆盖", "覆盖率", "中位时间(分)", "95%时间(分)", "不可达",
+                    "空白数"], _summary_rows(result)),
         "<h2>二、地图</h2>", _maps_section(result),
         f"<h2>三、分街道/乡镇覆盖（{_e(_mode_label(siting_mode))}）</h2>",
-        html_table(["街道/乡镇", "需求", "覆盖率", "未覆盖", "95%时间(分)", "站点数"],
+        html_table(["街道/乡镇", "需求", "覆盖率", "未覆盖", "不可达", "95%时间(分)", "站点数"],
                    _area_rows(main.coverage.by_area), cls="areas"),
         "<h2>四、分劳动者群体覆盖</h2>",
         html_table(["群体", "需求", "覆盖率", "未覆盖", "中位时间(分)"], _group_rows(main.coverage.by_group)),

@@ -224,3 +224,23 @@ def test_report_without_title_or_areas_is_headed_neutrally(trial: dict[str, Any]
     named = trial["tmp"] / "named"
     r = _report(trial, named, "--areas", trial["areas"], "--areas-name-field", "名称")
     assert r.stdout.startswith("西片街道、东片街道：现有站点 4 个")
+
+
+def test_pdf_shows_the_unreachable_demand(trial: dict[str, Any]) -> None:
+    """The 不可达 of report.md (per mode) and of coverage_by_area.csv (per area) are in the PDF too."""
+    import subprocess
+
+    out = trial["tmp"] / "unreachable"
+    _report(trial, out, "--areas", trial["areas"], "--areas-name-field", "名称", "--pdf")
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(out / "report.pdf"), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    flat = "".join(text.split())
+    assert flat.count("不可达") >= 2
+    summary = _md_table((out / "report.md").read_text(encoding="utf-8"), "## 覆盖情况")
+    for row in summary.itertuples(index=False):  # 95% time, then 不可达, then the gaps
+        assert re.search(re.escape(row[5]) + re.escape(row[6]) + r"\d+", flat), row
+    by_area = pd.read_csv(out / "coverage_by_area.csv")
+    walk = by_area[by_area["出行方式"] == "步行"]
+    for r in walk.itertuples(index=False):
+        cells = [r[1], f"{r[3]:.0f}", f"{100 * r[5]:.1f}%", f"{r[6]:.0f}", f"{r[7]:.0f}"]
+        assert "".join(cells) in flat, cells
