@@ -218,3 +218,29 @@ def message_templates(lang: str) -> dict[str, str]:
     """
     table = _load_toml("messages.toml").get(lang, {})
     return {str(k): str(v) for k, v in table.items()}
+
+
+#: the coded columns of people's tables and what their codes are: travel modes, worker groups, host types
+LABELLED_COLUMNS: dict[str, str] = {"mode": "mode", "group": "group", "main_group": "group",
+                                    "host_type": "host_type"}
+
+
+def code_label_zh(column: str, code: object) -> object:
+    """The Chinese label people read for a coded cell of ``column`` (:data:`LABELLED_COLUMNS`): a travel
+    mode (``data/modes.toml``), a worker group (``data/worker_groups.toml``) or a host type
+    (``data/host_rules.toml``); an unknown code or column: ``code`` as it is."""
+    kind = LABELLED_COLUMNS.get(column)
+    if kind is None or not isinstance(code, str):
+        return code
+    return _labels_zh(kind).get(code, code)
+
+
+@cache
+def _labels_zh(kind: str) -> dict[str, str]:
+    if kind == "mode":
+        return {code: mode.label_zh for code, mode in travel_modes().items()}
+    if kind == "group":
+        return {e.code: e.label_zh for e in worker_groups()}
+    from geo.siting.candidates import host_labels_zh
+
+    return host_labels_zh()

@@ -37,6 +37,7 @@ import shapely
 from geo.errors import InputError
 
 __all__ = [
+    "CRS_LABELS",
     "CRS_NAMES",
     "bbox_to_wgs84",
     "bd09_to_gcj02",
@@ -62,6 +63,8 @@ _Pair = tuple[FloatArray, FloatArray]
 
 #: The canonical CRS codes, as stored in the ``source_crs`` column.
 CRS_NAMES: Final[tuple[str, ...]] = ("wgs84", "gcj02", "bd09")
+#: How reports name each CRS (with the maps that use it).
+CRS_LABELS: Final[dict[str, str]] = {"wgs84": "WGS-84", "gcj02": "GCJ-02（高德）", "bd09": "BD-09（百度）"}
 
 # Krasovsky 1940 ellipsoid used by the GCJ-02 obfuscation.
 _A: Final = 6378245.0

@@ -31,6 +31,8 @@ from geo.study import StudyResult, nonempty_areas, study_report_markdown
 log = logging.getLogger(__name__)
 
 WHOLE_AREA_CODE = "all"
+#: what a report calls its area when it has neither a title nor named areas
+UNNAMED_PLACE = "本区域"
 #: CSV/XLSX headers in Chinese (``lang="zh"``); columns not listed keep their name
 HEADERS_ZH: dict[str, str] = {
     "area_code": "区域代码", "area_name": "区域名称", "mode": "出行方式", "group": "劳动者群体",
@@ -42,17 +44,28 @@ HEADERS_ZH: dict[str, str] = {
     "cost": "成本", "lon": "经度", "lat": "纬度", "gain": "新增覆盖", "gain_share": "新增覆盖占比",
     "cumulative_weight": "累计覆盖需求", "cumulative_share": "累计覆盖率",
     "crs": "坐标系", "amap_url": "高德导航",
+    "demand": "需求总量", "gained": "新增覆盖需求", "lost": "失去覆盖需求", "net_gain": "净增覆盖需求",
+    "level": "层级", "code": "代码", "seq": "序号", "action": "动作", "station": "站点", "phase": "阶段",
+    "year": "年份", "lon_gcj": "经度(GCJ-02)", "lat_gcj": "纬度(GCJ-02)",
 }  # fmt: skip
+#: the comparison's own headers where they differ from :data:`HEADERS_ZH` (``name`` is an area's or a
+#: group's, not a host's)
+COMPARISON_HEADERS_ZH: dict[str, str] = {"name": "名称"}
+#: coded cells of tables for people that are not in the catalogues (:func:`geo.catalog.code_label_zh`)
+VALUES_ZH: dict[str, dict[str, str]] = {"level": {"total": "合计", "area": "区域", "group": "群体"}}
 #: per-threshold columns of :func:`geo.coverage.cutoff_column` (``covered_share_2nd_5min``) and the
 #: N-th station columns of the demand points (``minutes_2nd``, ``station_2nd``)
 _CUTOFF_COLUMN = re.compile(r"^(demand_covered|covered_share)(?:_(\d+)(?:st|nd|rd|th))?_([0-9.]+)min$")
 _NTH_COLUMN = re.compile(r"^(minutes|station)_(\d+)(?:st|nd|rd|th)$")
+#: a figure of plan a or b of a comparison (``covered_share_a``)
+_PLAN_COLUMN = re.compile(r"^(.+)_([ab])$")
 
 
 def header_zh(column: str) -> str:
     """The Chinese header of one column: :data:`HEADERS_ZH`, or for a per-threshold column
     ``覆盖率(5分钟)``, with a rank N ``2站覆盖率(5分钟)`` (share of demand with N stations within
-    5 minutes), ``到第2近站点(分钟)``; else the name itself."""
+    5 minutes), ``到第2近站点(分钟)``; a figure of plan a or b ``覆盖率(方案甲)``, ``(方案乙)``; else the
+    name itself."""
     if column in HEADERS_ZH:
         return HEADERS_ZH[column]
     cut = _CUTOFF_COLUMN.match(column)
@@ -64,12 +77,28 @@ def header_zh(column: str) -> str:
     if nth:
         what, rank = nth.groups()
         return f"到第{rank}近站点(分钟)" if what == "minutes" else f"第{rank}近站点"
+    plan = _PLAN_COLUMN.match(column)
+    if plan and plan.group(1) in HEADERS_ZH:
+        return f"{HEADERS_ZH[plan.group(1)]}(方案{'甲' if plan.group(2) == 'a' else '乙'})"
     return column
 
 
-def headers(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """``frame`` with its column names in ``lang`` (``zh``: :func:`header_zh`; ``en``: as they are)."""
-    return frame.rename(columns=header_zh) if check_lang(lang) == "zh" else frame
+def for_people(frame: pd.DataFrame, lang: str, *, names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A table as people read it in ``lang``: in ``zh`` the coded cells (travel mode, worker group, host
+    type, :data:`VALUES_ZH`) as their Chinese labels and the headers of :func:`header_zh` (``names``
+    first); in ``en`` ``frame`` as it is (codes and column names, as ``--json`` gives them)."""
+    if check_lang(lang) != "zh":
+        return frame
+    from geo.catalog import LABELLED_COLUMNS, code_label_zh
+
+    table = pd.DataFrame(frame).copy()
+    for col in table.columns:
+        if col in LABELLED_COLUMNS:
+            table[col] = table[col].map(lambda v, c=col: code_label_zh(c, v))
+        elif col in VALUES_ZH:
+            table[col] = table[col].map(lambda v, c=col: VALUES_ZH[c].get(v, v) if isinstance(v, str) else v)
+    extra = dict(names or {})
+    return table.rename(columns=lambda c: extra.get(c) or header_zh(c))
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
@@ -86,10 +115,11 @@ def _atomic(path: Path, write: Callable[[Path], Any]) -> Path:
 
 
 def write_table(frame: pd.DataFrame, out: Path, stem: str, *, lang: str = "zh") -> list[Path]:
-    """``out/stem.csv`` (UTF-8 with BOM, opens in Excel) and ``out/stem.xlsx``, headers in ``lang``."""
+    """``out/stem.csv`` (UTF-8 with BOM, opens in Excel) and ``out/stem.xlsx``, in ``lang`` (headers and
+    coded cells, :func:`for_people`)."""
     from geo.text import write_csv, write_xlsx  # formulas neutralised, written atomically
 
-    table = headers(pd.DataFrame(frame), lang)
+    table = for_people(pd.DataFrame(frame), lang)
     return [write_csv(table, out / f"{stem}.csv"), write_xlsx({"Sheet1": table}, out / f"{stem}.xlsx")]
 
 
@@ -123,8 +153,9 @@ def whole_area(
     )
 
 
-def area_title(areas: gpd.GeoDataFrame | None, fallback: str) -> str:
-    """The heading of a report: the areas' name (one area: its name; several: the first ones)."""
+def area_title(areas: gpd.GeoDataFrame | None, fallback: str = UNNAMED_PLACE) -> str:
+    """The heading of a report: the areas' name (one area: its name; several: the first ones), else
+    ``fallback`` (:data:`UNNAMED_PLACE`; never a file's name)."""
     if areas is None or len(areas) == 0:
         return fallback
     names = [str(n) for n in areas["area_name"].dropna().astype(str) if str(n).strip()]
@@ -140,7 +171,7 @@ def write_proposals(
     """``proposals.geojson`` (EPSG:4326, as GeoJSON requires) and ``proposals.csv`` in ``crs``."""
     assert result.siting is not None
     sel = result.siting.selected
-    table = headers(proposals_table(sel, crs=crs, mode=result.siting_mode), lang)
+    table = for_people(proposals_table(sel, crs=crs, mode=result.siting_mode), lang)
     geo_path = write_geojson(sel, out / "proposals.geojson")
     from geo.text import write_csv  # formulas neutralised, written atomically
 
@@ -171,7 +202,7 @@ def write_study(
     if result.siting is not None:
         written += write_proposals(result, out, crs=crs, lang=lang)
     heading = title or f"{place}十五分钟工会服务圈评估报告"
-    text = study_report_markdown(result, title=heading, place=place, notes=tuple(notes))
+    text = study_report_markdown(result, title=heading, place=place, notes=tuple(notes), crs=crs)
     text += f"\n{appendix}" if appendix else ""
     written.append(_atomic(out / "report.md", lambda p: p.write_text(text, encoding="utf-8")))
     log.info("report: %d files in %s", len(written), out)

@@ -18,7 +18,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo.catalog import mode_speeds_kph, travel_modes
+from geo.catalog import code_label_zh, mode_speeds_kph
 from geo.checks import check_minutes, check_minutes_list
 from geo.coverage import (
     OUTSIDE_AREAS,
@@ -29,6 +29,7 @@ from geo.coverage import (
     cutoff_column,
     cutoffs_of,
 )
+from geo.crs import CRS_LABELS, convert, resolve_crs
 from geo.errors import InputError
 from geo.gaps import find_gaps
 from geo.network import Network
@@ -45,8 +46,7 @@ SHENZHEN_POIS = Path("shenzhen_roadnetworkcreator/shenzhen_nanshan_osm_pois.geoj
 
 def mode_label_zh(mode: str) -> str:
     """The Chinese name of a travel mode (``data/modes.toml``), else its code."""
-    found = travel_modes().get(mode)
-    return found.label_zh if found is not None else mode
+    return str(code_label_zh("mode", mode))
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,9 +108,23 @@ class StudyResult:
         first = next(iter(self.modes.values()), None)
         return int(first.coverage.summary.stations) if first is not None else 0
 
+    def _status_counts(self) -> dict[str, int]:
+        """How many of the given stations have each status (all ``open`` when the list has none)."""
+        if "status" not in self.stations.columns:
+            return {"open": len(self.stations)} if len(self.stations) else {}
+        counts = self.stations["status"].fillna("unknown").astype(str).value_counts(sort=False)
+        return {str(k): int(v) for k, v in counts.items()}
+
     def headline(self) -> dict[str, object]:
-        """The headline numbers per mode and for the plan (JSON-ready)."""
-        out: dict[str, object] = {"minutes": self.minutes, "stations": len(self.stations)}
+        """The headline numbers per mode and for the plan (JSON-ready).
+
+        ``stations`` counts the open stations (those the coverage counted, as the report, the PDF and
+        ``yizhan coverage`` do); ``stations_listed`` every station given and ``stations_by_status``
+        how many of each status.
+        """
+        out: dict[str, object] = {"minutes": self.minutes, "stations": self.open_stations,
+                                  "stations_listed": len(self.stations),
+                                  "stations_by_status": self._status_counts()}
         for mode, ms in self.modes.items():
             s = ms.coverage.summary
             out[mode] = {
@@ -268,10 +282,12 @@ def study_report_markdown(
     place: str = "",
     date: dt.date | None = None,
     notes: tuple[str, ...] = (),
+    crs: str = "wgs84",
 ) -> str:
     """A short Markdown report in Chinese with the headline numbers of a study.
 
-    Every number comes from ``result``; ``notes`` are added as 说明 lines (data provenance).
+    Every number comes from ``result``; ``notes`` are added as 说明 lines (data provenance). The
+    proposals' coordinates are in ``crs`` (as in ``proposals.csv``), and the table says which.
     """
     date = date or dt.date.today()
     lines = [f"# {title}", ""]
@@ -324,17 +340,24 @@ def study_report_markdown(
         f"间隙 {sr.gap:.3g}。覆盖率 {pct_text(sr.share_before)} → {pct_text(sr.share_after)}。", "",
     ]
     if len(sr.selected):
-        sel = sr.selected
-        lines += [_table(pd.DataFrame({
-            "顺序": sel["order"].astype(int).astype(str),
-            "依托场所": sel["name"].fillna("").astype(str),
-            "类型": sel["host_type"].astype(str),
-            "新增覆盖": sel["gain"].map(lambda v: num_text(v, ".1f")),
-            "累计覆盖率": sel["cumulative_share"].map(pct_text),
-            "经度": sel["lon"].map(lambda v: f"{v:.5f}"),
-            "纬度": sel["lat"].map(lambda v: f"{v:.5f}"),
-        })), ""]
+        lines += [f"坐标系：{CRS_LABELS[resolve_crs(crs)]}，与 proposals.csv 相同。", "",
+                  _table(_proposal_rows(sr.selected, crs)), ""]
     return _finish(lines, result, notes)
+
+
+def _proposal_rows(selected: gpd.GeoDataFrame, crs: str) -> pd.DataFrame:
+    """The report's table of proposals, coordinates in ``crs`` to six decimals (as the PDF prints)."""
+    sel = selected
+    lon, lat = convert(sel["lon"].to_numpy(float), sel["lat"].to_numpy(float), src="wgs84", dst=crs)
+    return pd.DataFrame({
+        "顺序": sel["order"].astype(int).astype(str),
+        "依托场所": sel["name"].fillna("").astype(str),
+        "类型": [str(code_label_zh("host_type", str(v))) for v in sel["host_type"]],
+        "新增覆盖": sel["gain"].map(lambda v: num_text(v, ".1f")),
+        "累计覆盖率": sel["cumulative_share"].map(pct_text),
+        "经度": [f"{v:.6f}" for v in lon],
+        "纬度": [f"{v:.6f}" for v in lat],
+    })
 
 
 def _cutoff_lines(result: StudyResult) -> list[str]:

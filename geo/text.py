@@ -15,10 +15,12 @@ The stored value is unchanged.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
-import tempfile
+import secrets
+import unicodedata
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,21 @@ NO_CONTROL_PATTERN = "^[^\\u0000-\\u0008\\u000B-\\u001F]*$"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: characters XLSX (XML 1.0) cannot hold at all
 _XLSX_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def display_width(text: str) -> int:
+    """The columns ``text`` takes in a terminal: East Asian wide and fullwidth characters (汉字, ，) two,
+    combining marks none, others one."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
+def pad(value: object, width: int, align: str = "<") -> str:
+    """``str(value)`` padded with spaces to ``width`` terminal columns (:func:`display_width`), left
+    (``<``) or right (``>``) aligned: the one way the command line lines up its text tables."""
+    text = str(value)
+    fill = " " * max(0, width - display_width(text))
+    return text + fill if align == "<" else fill + text
 
 
 def control_char_message(text: str) -> str | None:
@@ -86,6 +103,20 @@ def _xlsx_text(value: str) -> str:
     return cleaned
 
 
+def _new_file(path: Path) -> Path:
+    """A new empty file ``.<name>.<random>.tmp<suffix>`` beside ``path``, created exclusively with the
+    permissions of any new file (0666 less the umask; :func:`tempfile.mkstemp` would give 0600, and the
+    rename would keep them)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, field: str = "out") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, on failure delete it.
@@ -98,11 +129,9 @@ def atomic_path(path: str | Path, *, field: str = "out") -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-        os.close(fd)
+        tmp = _new_file(path)
     except OSError as exc:
         raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}", field=field) from None
-    tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, path)

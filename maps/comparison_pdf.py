@@ -92,10 +92,13 @@ def comparison_sections(pc: PlanComparison, network: Network | None, *, areas: g
 def write_comparison_pdf(pc: PlanComparison, out: Path, *, network: Network | None,
                          areas: gpd.GeoDataFrame | None = None, meta: ReportMeta | None = None) -> Path:
     """Write the comparison of two plans as an A4 PDF ``out`` (temporary file, renamed)."""
+    from geo.report import area_title
+
     a, b = pc.names
     meta = meta or ReportMeta(title=f"工会驿站方案比较：{a} 与 {b}")
+    place = meta.place or (area_title(areas, "") if areas is not None else "")  # else the areas' name
     head = [f"<h1>{_e(meta.title)}</h1>",
-            f'<p class="meta">范围：{_e(meta.place or "（未指定）")}　日期：{meta.date.isoformat()}　'
+            f'<p class="meta">范围：{_e(place or "（未指定）")}　日期：{meta.date.isoformat()}　'
             f"服务圈阈值：{pc.minutes:g} 分钟</p>"]
     sections = comparison_sections(pc, network, areas=areas)
     return write_pdf(page_html(meta, [*head, *sections], notes=meta.notes), out)

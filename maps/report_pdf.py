@@ -13,8 +13,6 @@ import base64
 import datetime as dt
 import html
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.amap import amap_url_wgs84
-from geo.catalog import travel_modes, worker_groups
+from geo.catalog import code_label_zh, travel_modes
 from geo.crs import wgs84_to_gcj02
 from geo.siting import SitingResult
 from geo.study import StudyResult, area_label, nonempty_areas, num_text, pct_text
@@ -90,19 +88,19 @@ def _summary_rows(result: StudyResult) -> list[list[object]]:
         s = ms.coverage.summary
         rows.append([_mode_label(mode), num_text(s.demand_total, ".0f"), num_text(s.demand_covered, ".0f"),
                      pct_text(s.covered_share), num_text(s.median_minutes), num_text(s.p95_minutes),
-                     len(ms.gaps)])
+                     num_text(s.unreachable, ".0f"), len(ms.gaps)])
     return rows
 
 
 def _area_rows(by_area: pd.DataFrame) -> list[list[object]]:
     return [[area_label(r.area_code, r.area_name), num_text(r.demand_total, ".0f"), pct_text(r.covered_share),
-             num_text(r.uncovered, ".0f"), num_text(r.p95_minutes), int(r.stations)]
+             num_text(r.uncovered, ".0f"), num_text(r.unreachable, ".0f"), num_text(r.p95_minutes),
+             int(r.stations)]
             for r in nonempty_areas(by_area).itertuples(index=False)]
 
 
 def _group_rows(by_group: pd.DataFrame) -> list[list[object]]:
-    labels = {g.code: g.label_zh for g in worker_groups()}
-    return [[labels.get(str(r.group), str(r.group)), num_text(r.demand_total, ".0f"),
+    return [[code_label_zh("group", str(r.group)), num_text(r.demand_total, ".0f"),
              pct_text(r.covered_share), num_text(r.uncovered, ".0f"), num_text(r.median_minutes)]
             for r in by_group.itertuples(index=False)]
 
@@ -113,7 +111,8 @@ def _proposal_rows(selected: pd.DataFrame, mode: str) -> list[list[object]]:
         glon, glat = wgs84_to_gcj02(float(r.lon), float(r.lat))
         url = amap_url_wgs84(float(r.lon), float(r.lat), str(r.name or ""), mode)
         link = Raw(f'<a href="{_e(url)}">高德地图</a>')
-        rows.append([int(r.order), r.name or "", r.host_type, num_text(r.gain, ".1f"),
+        host = code_label_zh("host_type", str(r.host_type))
+        rows.append([int(r.order), r.name or "", host, num_text(r.gain, ".1f"),
                      pct_text(r.cumulative_share), f"{glon:.6f}", f"{glat:.6f}", link])
     return rows
 
@@ -145,11 +144,11 @@ def report_html(result: StudyResult, meta: ReportMeta, *, appendix: Sequence[str
         f'<p class="meta">范围：{_e(meta.place or "（未指定）")}　日期：{meta.date.isoformat()}　'
         f"服务圈阈值：{result.minutes:g} 分钟　现有站点：{result.open_stations} 个</p>",
         "<h2>一、覆盖情况</h2>",
-        html_table(["出行方式", "需求总量", "已覆盖", "覆盖率", "中位时间(分)", "95%时间(分)", "空白数"],
-                   _summary_rows(result)),
+        html_table(["出行方式", "需求总量", "已覆盖", "覆盖率", "中位时间(分)", "95%时间(分)", "不可达",
+                    "空白数"], _summary_rows(result)),
         "<h2>二、地图</h2>", _maps_section(result),
         f"<h2>三、分街道/乡镇覆盖（{_e(_mode_label(siting_mode))}）</h2>",
-        html_table(["街道/乡镇", "需求", "覆盖率", "未覆盖", "95%时间(分)", "站点数"],
+        html_table(["街道/乡镇", "需求", "覆盖率", "未覆盖", "不可达", "95%时间(分)", "站点数"],
                    _area_rows(main.coverage.by_area), cls="areas"),
         "<h2>四、分劳动者群体覆盖</h2>",
         html_table(["群体", "需求", "覆盖率", "未覆盖", "中位时间(分)"], _group_rows(main.coverage.by_group)),
@@ -205,19 +204,14 @@ def write_report_pdf(result: StudyResult, out: Path, *, meta: ReportMeta | None 
 
 def write_pdf(document: str, out: Path) -> Path:
     """Render an HTML page of :func:`page_html` to the PDF ``out`` with WeasyPrint (temporary file,
-    renamed on success; nothing is left behind on failure)."""
+    renamed on success, :func:`geo.text.atomic_path`; nothing is left behind on failure)."""
     from weasyprint import HTML
 
+    from geo.text import atomic_path
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         HTML(string=document).write_pdf(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("PDF written to %s", out)
     return out
 

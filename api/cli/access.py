@@ -105,6 +105,8 @@ def _write(result: Any, out: Path) -> list[Path]:
 
 
 def _print(result: Any) -> None:
+    from geo.text import pad
+
     s = result.summary
     sources = result.stations["capacity_source"].value_counts().to_dict()
     say(
@@ -118,7 +120,7 @@ def _print(result: Any) -> None:
     )
     for row in result.by_area.itertuples(index=False):
         if row.demand_count:
-            say(f"  {row.area_code:<14} {row.area_name!s:<16} mean {row.access_mean:.4g}  "
+            say(f"  {pad(row.area_code, 14)} {pad(row.area_name, 16)} mean {row.access_mean:.4g}  "
                        f"zero {row.zero_access_share:.1%}  stations {row.stations}")
 
 

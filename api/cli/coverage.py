@@ -44,7 +44,8 @@ from api.cli.inputs import (
     load_stations,
     option_errors,
 )
-from api.cli.lang import command_lang, say
+from api.cli.lang import command_lang, default_lang, say, translate
+from geo.text import pad
 
 log = logging.getLogger(__name__)
 
@@ -248,9 +249,16 @@ def _pct(x: Any) -> str:
 
 
 def print_summary(run: Run) -> None:
+    """The summary lines, the per-group and the per-area table, in the messages' language (codes of
+    modes and worker groups as their Chinese labels in ``zh``)."""
+    from geo.catalog import code_label_zh
+    from geo.study import area_label
+
+    zh = default_lang("en") == "zh"
     s = run.result.summary.as_dict()
+    mode = code_label_zh("mode", s["mode"]) if zh else s["mode"]
     say(
-        f"{s['mode']}, {s['minutes']:g} min: {s['stations']} station(s); covered {s['demand_covered']:.1f} "
+        f"{mode}, {s['minutes']:g} min: {s['stations']} station(s); covered {s['demand_covered']:.1f} "
         f"of {s['demand_total']:.1f} demand ({_pct(s['covered_share'])} %); "
         f"minutes mean {_fmt(s['mean_minutes'])}, median {_fmt(s['median_minutes'])}, "
         f"p95 {_fmt(s['p95_minutes'])}"
@@ -272,11 +280,13 @@ def print_summary(run: Run) -> None:
             continue
         say(f"{title}:")
         for rec in records(frame):
-            say(
-                f"  {rec[key]!s:<24} covered {rec['demand_covered']:>10.1f} / {rec['demand_total']:>10.1f} "
-                f"({_pct(rec['covered_share'])} %), median {_fmt(rec['median_minutes'])} min"
-                + _row_cutoffs(rec, run.cutoffs)
-            )
+            name = rec[key]
+            if zh:
+                name = code_label_zh(key, name) if key == "group" else area_label(rec["area_code"], name)
+            row = translate(
+                f"  {pad(name, 24)} covered {rec['demand_covered']:>10.1f} / {rec['demand_total']:>10.1f} "
+                f"({_pct(rec['covered_share'])} %), median {_fmt(rec['median_minutes'])} min")
+            say(row + _row_cutoffs(rec, run.cutoffs))
 
 
 def _print_cutoffs(cc: Any) -> None:
@@ -302,7 +312,7 @@ def _row_cutoffs(rec: dict[str, Any], cc: Any) -> str:
     if cc.nth is not None:
         parts += [f"{ordinal(cc.nth)} {t:g} min {_pct(rec[cutoff_column('covered_share', t, cc.nth)])} %"
                   for t in cc.minutes]
-    return " · " + " · ".join(parts)
+    return " · " + " · ".join(translate(p) for p in parts)
 
 
 def _gap_records(gaps: Any) -> list[dict[str, Any]]:
@@ -331,7 +341,7 @@ def print_gaps(gaps: Any, *, n: int) -> None:
         say(
             f"{rec['rank']:>3}  {rec['h3']}  weight {rec['uncovered_weight']:>8.2f}  "
             f"points {rec['demand_count']:>4}  "
-            f"{rec['main_group']:<18} {near}  "
+            f"{pad(rec['main_group'], 18)} {near}  "
             f"at {rec['lon']:.5f},{rec['lat']:.5f}"
         )
 
@@ -528,12 +538,12 @@ def _gaps_dict(
 
 
 def write_outputs(run: Run, out: Path, *, resolution: int = 9, lang: str = "en") -> list[Path]:
-    """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv (headers
-    in ``lang``: ``en`` the column names, ``zh`` Chinese). With several thresholds the tables have a
-    column per threshold and covered_area/gaps are those of the largest."""
+    """Write demand.geojson, covered_area.geojson, gaps.geojson, by_area.csv and by_group.csv (in
+    ``lang``: ``en`` the column names and codes, ``zh`` Chinese headers and labels). With several
+    thresholds the tables have a column per threshold and covered_area/gaps are those of the largest."""
     from geo.coverage import covered_area
     from geo.gaps import find_gaps
-    from geo.report import headers
+    from geo.report import for_people
     from geo.text import write_csv
 
     out.mkdir(parents=True, exist_ok=True)
@@ -543,5 +553,5 @@ def write_outputs(run: Run, out: Path, *, resolution: int = 9, lang: str = "en")
     written.append(write_geojson(find_gaps(result, resolution=resolution, stations=result.stations),
                                  out / "gaps.geojson"))
     for name, frame in (("by_area.csv", run.by_area), ("by_group.csv", run.by_group)):
-        written.append(write_csv(headers(frame, lang), out / name))  # no live formulas, atomic
+        written.append(write_csv(for_people(frame, lang), out / name))  # no live formulas, atomic
     return written

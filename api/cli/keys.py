@@ -87,8 +87,10 @@ def _expiry(text: str | None) -> datetime | None:
 
 
 def _show(row: dict[str, Any]) -> str:
+    from geo.text import pad
+
     until = f", expires {row['expires_at']:%Y-%m-%d}" if row.get("expires_at") else ""
-    return f"{row['name']:<24} {row['org']:<16} {row['role']:<7} {row['state']}{until}"
+    return f"{pad(row['name'], 24)} {pad(row['org'], 16)} {row['role']:<7} {row['state']}{until}"
 
 
 @app.command("create")

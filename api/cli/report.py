@@ -176,7 +176,7 @@ def _load(network: list[str], clip: str | None, stations: str, stations_crs: str
     level, code_field, name_field = area_fields
     area_frame = None if areas is None else load_areas(
         areas, level=level, code_field=code_field, name_field=name_field)
-    place = title or area_title(area_frame, Path(network[0].partition("=")[2]).stem)
+    place = title or area_title(area_frame)  # else 本区域: a file's name is no title
     if area_frame is None:
         area_frame = whole_area(place, [demand_frame.geometry, station_frame.geometry])
     return Loaded(networks, station_frame, demand_frame, info.demand_source, area_frame, place, off)
@@ -281,7 +281,7 @@ def _write(result: Any, loaded: Loaded, comparison: Any, *, out: Path, notes: li
         from api.cli.scenario import Inputs, write_comparison
 
         inputs = Inputs(loaded.networks[loaded.siting_mode], loaded.demand, loaded.areas)
-        written += write_comparison(comparison, out, inputs=inputs, pdf=False)
+        written += write_comparison(comparison, out, inputs=inputs, pdf=False, lang=lang)
     if pdf:
         from maps.report_pdf import ReportMeta, write_report_pdf
 
@@ -316,11 +316,14 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 def _print_summary(result: Any, *, place: str, demand_source: str, notes: Sequence[str],
                    written: Sequence[Path], out: Path, lang: str) -> None:
+    from geo.study import mode_label_zh
+
     msg = MESSAGES[lang]
     say(msg["head"].format(place=place, n=result.open_stations, demand=demand_source))
     for mode, ms in result.modes.items():
         s = ms.coverage.summary
-        say(msg["mode"].format(mode=mode, minutes=result.minutes, share=100 * (s.covered_share or 0),
+        shown = mode_label_zh(mode) if lang == "zh" else mode
+        say(msg["mode"].format(mode=shown, minutes=result.minutes, share=100 * (s.covered_share or 0),
                                       total=s.demand_total, gaps=len(ms.gaps)))
     for note in notes:
         say(msg["note"].format(note=note))

@@ -204,9 +204,11 @@ def compare_stored(first: str, second: str, inputs: Inputs, minutes: float, *, m
                              mode=mode)
 
 
-def write_comparison(pc: Any, out: Path, *, inputs: Inputs, pdf: bool, place: str = "") -> list[Path]:
-    """``out/comparison.csv`` and ``.xlsx`` (formulas neutralised, written atomically) and, with ``pdf``,
-    ``out/comparison.pdf``."""
+def write_comparison(pc: Any, out: Path, *, inputs: Inputs, pdf: bool, place: str = "",
+                     lang: str = "zh") -> list[Path]:
+    """``out/comparison.csv`` and ``.xlsx`` (formulas neutralised, written atomically; headers and
+    coded cells in ``lang``) and, with ``pdf``, ``out/comparison.pdf``."""
+    from geo.report import COMPARISON_HEADERS_ZH, for_people
     from geo.scenario.compare import actions_table, comparison_table
     from geo.text import write_csv, write_xlsx
 
@@ -217,7 +219,9 @@ def write_comparison(pc: Any, out: Path, *, inputs: Inputs, pdf: bool, place: st
         # characters XLSX refuses in a sheet name become _
         sheet = re.sub(r"[\\/?*\[\]:]", "_", f"动作-{plan.name}")[:31]
         sheets[sheet] = actions_table(plan, stations, mode=pc.mode)
-    written = [write_csv(table, out / "comparison.csv", field="--out"),
+    sheets = {k: for_people(v, lang, names=COMPARISON_HEADERS_ZH) for k, v in sheets.items()}
+    written = [write_csv(for_people(table, lang, names=COMPARISON_HEADERS_ZH), out / "comparison.csv",
+                         field="--out"),
                write_xlsx(sheets, out / "comparison.xlsx", field="--out")]
     if pdf:
         from maps.comparison_pdf import write_comparison_pdf

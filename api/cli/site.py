@@ -56,9 +56,11 @@ def _print_table(result: Any) -> None:
 
 
 def _print_sites(result: Any) -> None:
+    from geo.text import pad
+
     for rec in result.selected.itertuples(index=False):
         say(
-            f"{rec.order:>3}  {rec.candidate_id:<28} {rec.host_type:<20} {rec.name}  "
+            f"{rec.order:>3}  {pad(rec.candidate_id, 28)} {pad(rec.host_type, 20)} {rec.name}  "
             f"+{rec.gain:.4g} -> {rec.cumulative_share:.3f}"
         )
 

@@ -17,6 +17,7 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ __all__ = [
 CANDIDATE_COLUMNS: tuple[str, ...] = ("candidate_id", "name", "host_type", "cost")
 WGS84 = "EPSG:4326"
 DEFAULT_RULES_PATH = DATA_DIR / "host_rules.toml"
+#: the host types no rule of ``host_rules.toml`` gives (street nodes, a file's rows without a type)
+BUILT_IN_HOSTS_ZH: dict[str, str] = {"street_node": "路网节点", "other": "其他"}
 _NAME_COLUMNS = ("name:zh", "name", "name_zh", "名称")
 
 
@@ -115,6 +118,16 @@ def load_host_rules(path: str | Path | None = None) -> tuple[HostRule, ...]:
     if not out:
         raise InputError(f"{p.name} holds no [[rule]] tables", field="rules")
     return tuple(out)
+
+
+@cache
+def host_labels_zh() -> dict[str, str]:
+    """The Chinese label of every host type: those of ``data/host_rules.toml`` and
+    :data:`BUILT_IN_HOSTS_ZH`."""
+    labels = dict(BUILT_IN_HOSTS_ZH)
+    for rule in load_host_rules():
+        labels.setdefault(rule.host_type, rule.label_zh)
+    return labels
 
 
 def _rule_from_spec(spec: Mapping[str, Any], *, where: str) -> HostRule:
@@ -420,7 +433,7 @@ def candidates_from_network(
     return _finish(
         gdf,
         ids=ids,
-        names=[f"路网节点 {i}" for i in nodes],
+        names=[f"{BUILT_IN_HOSTS_ZH['street_node']} {i}" for i in nodes],
         host_type=["street_node"] * nodes.size,
         cost=np.full(nodes.size, float(cost)),
     )

@@ -60,7 +60,7 @@ def test_demo_numbers_agree_across_outputs(demo_run: dict, engine: Engine) -> No
     walk, ebike = head["walk"], head["ebike"]
     assert 0 < walk["covered_share"] < 1 and ebike["covered_share"] >= walk["covered_share"]  # faster mode
     by_area = pd.read_csv(out / "coverage_by_area.csv")  # Chinese headers (a report's default)
-    w = by_area[by_area["出行方式"] == "walk"]
+    w = by_area[by_area["出行方式"] == "步行"]  # modes by their Chinese names
     assert w["需求总量"].sum() == pytest.approx(walk["demand_total"], rel=1e-9)
     assert w["已覆盖需求"].sum() == pytest.approx(walk["demand_covered"], rel=1e-9)
     gaps = gpd.read_file(out / "gaps_walk.geojson")

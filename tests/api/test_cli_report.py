@@ -105,7 +105,7 @@ def test_report_of_another_city(city: dict[str, Any], clean_store: Engine) -> No
                   "--demand", city["demand"], "--json")
     assert ref.exit_code == 0, ref.output
     expected = json.loads(ref.stdout)
-    walk = by_area[by_area["出行方式"] == "walk"].iloc[0]
+    walk = by_area[by_area["出行方式"] == "步行"].iloc[0]  # modes by their Chinese names
     assert walk["需求总量"] == pytest.approx(expected["demand_total"])
     assert walk["已覆盖需求"] == pytest.approx(expected["demand_covered"])
     assert head["walk"]["covered_share"] == pytest.approx(expected["covered_share"])

@@ -94,3 +94,28 @@ def test_unwritable_out_is_one_line_exit_2(tmp_path: Path, database_url: str) ->
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot write"), result.stderr
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_atomically_written_files_have_the_permissions_of_any_new_file(tmp_path: Path, umask: int) -> None:
+    """0666 less the umask, as ``open()`` gives (mkstemp's 0600 would survive the rename)."""
+    import os
+
+    import pandas as pd
+
+    from geo.text import write_csv, write_xlsx
+
+    previous = os.umask(umask)
+    try:
+        frame = pd.DataFrame({"名称": ["驿站"], "n": [1]})
+        written = [write_csv(frame, tmp_path / "t.csv"), write_xlsx({"Sheet1": frame}, tmp_path / "t.xlsx"),
+                   export_stations(_frame(), tmp_path / "s.csv")]  # type: ignore[arg-type]
+        with atomic_path(tmp_path / "t.json") as tmp:
+            tmp.write_text("{}")
+        written.append(tmp_path / "t.json")
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(previous)
+    expected = 0o666 & ~umask
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == expected
+    assert {p.name: p.stat().st_mode & 0o777 for p in written} == {p.name: expected for p in written}

@@ -185,7 +185,13 @@ def test_compare_pdf_reads_back(city: dict[str, Any], clean_store: Engine, tmp_p
     assert A in flat and _flat(B) in flat  # "<乙>" shown as text, not markup
     area_names = [row["area_name"] for row in figures["by_area"]]
     assert set(area_names) == {"西片街道", "东片街道"}
-    table = pd.read_csv(out / "comparison.csv", encoding="utf-8-sig")
+    shown = pd.read_csv(out / "comparison.csv", encoding="utf-8-sig")  # Chinese headers and levels
+    for stem in ("comparison", "compare_by_area", "compare_by_group"):
+        head = pd.read_csv(out / f"{stem}.csv", encoding="utf-8-sig", nrows=0).columns
+        assert not [h for h in head if re.search("[A-Za-z]", h.replace("GCJ-02", ""))], (stem, list(head))
+    groups = pd.read_csv(out / "compare_by_group.csv", encoding="utf-8-sig")["劳动者群体"]
+    assert len(groups) and not any(re.search("[A-Za-z]", g) for g in groups), list(groups)
+    table = _english(shown)
     for row in table[table["level"] != "total"].itertuples(index=False):  # every area and group row
         shares = [f"{100 * v:.1f}%" for v in (row.covered_share_a, row.covered_share_b)]
         assert re.search(re.escape(_flat(row.name)) + r"[\d.]+" + re.escape(shares[0]) + re.escape(shares[1]),
@@ -208,10 +214,26 @@ def test_compare_pdf_reads_back(city: dict[str, Any], clean_store: Engine, tmp_p
     assert _characters_without_glyph(pdf, text) == set()
     assert not list(out.glob(".*.tmp*"))
     _csv_equals_json(table, figures)
-    _xlsx_holds_the_tables(out / "comparison.xlsx", table)
+    _xlsx_holds_the_tables(out / "comparison.xlsx", shown)
     r = _invoke("scenario", "compare", A, B, "--network", city["npz"], "--pdf")
     assert r.exit_code == 2 and r.output.strip() == "error: --pdf needs --out DIR (the PDF is written to " \
         "DIR/comparison.pdf)"
+
+
+def test_compare_pdf_without_title_names_the_areas(city: dict[str, Any], clean_store: Engine,
+                                                   tmp_path: Path) -> None:
+    """``范围`` is the areas' name when --areas is given without --title (not 未指定)."""
+    _plans(city)
+    out = tmp_path / "cmp"
+    r = _invoke("scenario", "compare", A, B, "--network", city["npz"], "--areas", city["areas"],
+                "--minutes", 5, "--out", out, "--pdf")
+    assert r.exit_code == 0, r.output
+    flat = _flat(_pdftotext(out / "comparison.pdf"))
+    assert "范围：西片街道、东片街道" in flat and "未指定" not in flat
+    r = _invoke("scenario", "compare", A, B, "--network", city["npz"], "--minutes", 5, "--out",
+                tmp_path / "bare", "--pdf")
+    assert r.exit_code == 0, r.output
+    assert "范围：（未指定）" in _flat(_pdftotext(tmp_path / "bare" / "comparison.pdf"))
 
 
 def _xlsx_holds_the_tables(path: Path, table: pd.DataFrame) -> None:
@@ -221,12 +243,25 @@ def _xlsx_holds_the_tables(path: Path, table: pd.DataFrame) -> None:
     assert list(sheets) == ["总体", "分区域", "分群体", f"动作-{A}", f"动作-{B}"]
     areas = sheets["分区域"]
     pd.testing.assert_frame_equal(areas.reset_index(drop=True),
-                                  table[table["level"] == "area"].reset_index(drop=True), check_dtype=False)
+                                  table[table["层级"] == "区域"].reset_index(drop=True), check_dtype=False)
+    assert list(sheets[f"动作-{A}"].columns)[:3] == ["序号", "动作", "站点"]
     assert len(sheets[f"动作-{A}"]) == 2 and len(sheets[f"动作-{B}"]) == 3
     from openpyxl import load_workbook
 
     cells = [c for row in load_workbook(path)[f"动作-{B}"].iter_rows() for c in row if c.value == "=1+1 驿站"]
     assert len(cells) == 1 and cells[0].data_type == "s"
+
+
+def _english(shown: pd.DataFrame) -> pd.DataFrame:
+    """comparison.csv (Chinese headers and levels, as a report's tables) with the column names and
+    level codes of :func:`geo.scenario.compare.comparison_table`."""
+    from geo.report import COMPARISON_HEADERS_ZH, VALUES_ZH, header_zh
+    from geo.scenario.compare import TABLE_COLUMNS
+
+    back = {COMPARISON_HEADERS_ZH.get(c) or header_zh(c): c for c in TABLE_COLUMNS}
+    table = shown.rename(columns=back)
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    return table.assign(level=table["level"].map({v: k for k, v in VALUES_ZH["level"].items()}))
 
 
 def _pdftotext_page(pdf: Path, page: int) -> str:
