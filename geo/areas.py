@@ -27,6 +27,7 @@ from shapely.validation import make_valid
 
 from geo.checks import check_bbox
 from geo.errors import InputError
+from geo.vector import read_vector_file
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +142,7 @@ def read_areas(
         raise InputError(f"area file {str(path)!r} does not exist", field="file")
     if path.suffix.lower() in (".osm", ".xml"):
         return areas_from_osm(path, admin_level=OSM_ADMIN_LEVELS[level], level=level)
-    try:
-        raw = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises several kinds for unreadable files
-        raise InputError(f"cannot read {path.name} as a boundary file: {exc}", field="file") from exc
+    raw = read_vector_file(path, what="a boundary file", field="file")
     if raw.crs is None:
         raw = raw.set_crs("EPSG:4326")
     elif not raw.crs.equals("EPSG:4326"):

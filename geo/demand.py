@@ -38,6 +38,7 @@ from geo.catalog import DATA_DIR, column_aliases, resolve_worker_group
 from geo.checks import check_non_negative, check_point_frame, check_positive, check_weights
 from geo.crs import convert, resolve_crs
 from geo.errors import InputError, NotFoundError
+from geo.vector import read_vector_file
 
 logger = logging.getLogger(__name__)
 
@@ -202,10 +203,7 @@ def _find_column(frame: pd.DataFrame, names: Iterable[str]) -> str | None:
 
 
 def _read_vector(path: Path) -> gpd.GeoDataFrame:
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises its own DataSourceError and others
-        raise InputError(f"cannot read {path.name} as a vector file: {exc}", field="path") from None
+    gdf = read_vector_file(path, what="a points file", field="path")
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InputError(f"{path.name} has no geometry", field="path")
     return gdf

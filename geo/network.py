@@ -395,9 +395,9 @@ def parse_clip(text: str) -> BaseGeometry:
     path = Path(text)
     if not path.exists():
         raise InputError(f"clip {text!r} is neither minx,miny,maxx,maxy nor an existing file", field="clip")
-    import geopandas as gpd
+    from geo.vector import read_vector_file
 
-    frame = gpd.read_file(path)
+    frame = read_vector_file(path, what="a clip area file", field="clip")
     if frame.crs is not None:
         frame = frame.to_crs("EPSG:4326")
     geom = shapely.union_all(frame.geometry.values)
@@ -895,7 +895,8 @@ def _load_npz(
     ones asked for."""
     net = read_network_npz(path)
     if mode is not None and resolve_mode(mode) != net.mode:
-        raise InputError(f"{path.name} is a {net.mode} network, not {mode}", field="mode")
+        raise InputError(f"{path.name} holds the {net.mode} network, not {mode} (ask for mode {net.mode}, "
+                         f"or give the {mode} network)", field="mode")
     stored_oneway = net.options.get("oneway")
     if oneway is not None and stored_oneway is not None and bool(oneway) != bool(stored_oneway):
         raise InputError(

@@ -32,7 +32,7 @@ from shapely.geometry import Point
 
 from geo import catalog
 from geo import crs as gcrs
-from geo.errors import InputError, first_line
+from geo.errors import InputError
 from geo.hours import normalize_opening_hours
 from geo.text import (
     CONTROL_CHARS,
@@ -43,6 +43,7 @@ from geo.text import (
     write_csv,
     write_xlsx,
 )
+from geo.vector import read_vector_file
 
 logger = logging.getLogger(__name__)
 
@@ -919,10 +920,7 @@ def _geojson_file_rows(path: Path) -> tuple[dict[str, str], tuple[str, ...],
 
 def _vector_file_rows(path: Path) -> tuple[dict[str, str], tuple[str, ...], list[tuple[int, dict[str, Any]]]]:
     """Rows of a GPKG/SHP station file (read with GDAL)."""
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:  # the GDAL driver raises its own kinds for a broken file
-        raise InputError(f"cannot read {path.name}: {first_line(exc)}", field="file") from None
+    gdf = read_vector_file(path, what="a station file", field="file")
     features = [
         {"properties": {k: v for k, v in rec.items() if k != "geometry"},
          "geometry": ({"type": "Point", "coordinates": [rec["geometry"].x, rec["geometry"].y]}

@@ -156,7 +156,8 @@ def import_stations(
             session.rollback()
             raise ImportRejectedError(
                 f"station file rejected: {len(errors)} problem(s) in {len(rejected_rows)} row(s); "
-                "nothing was imported (use skip_invalid to import the valid rows)",
+                "nothing was imported (to import the valid rows: --skip-invalid, or skip_invalid=true "
+                "over HTTP)",
                 report=ImportSummary(rejected=len(rejected_rows), errors=tuple(errors), accepted=False,
                                      **summary_base),
             )

@@ -98,15 +98,12 @@ def read_area_polygons(path: str | Path, *, code_field: str | None = "adcode") -
     InputError
         Missing code column, empty/duplicate codes, no polygon.
     """
-    import geopandas as gpd
+    from geo.vector import read_vector_file
 
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"area file {str(path)!r} does not exist", field="areas")
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises its own DataSourceError family
-        raise InputError(f"{path.name} is not a readable area file: {exc}", field="areas") from None
+    frame = read_vector_file(path, what="an area file", field="areas")
     if frame.crs is not None:
         frame = frame.to_crs("EPSG:4326")
     frame = frame[frame.geometry.notna() & frame.geom_type.isin(["Polygon", "MultiPolygon"])]

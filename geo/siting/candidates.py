@@ -28,6 +28,7 @@ import pandas as pd
 from geo.catalog import DATA_DIR, column_aliases
 from geo.crs import convert, resolve_crs
 from geo.errors import InputError, NotFoundError
+from geo.vector import read_vector_file
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +179,7 @@ def _read(path_or_gdf: str | Path | gpd.GeoDataFrame, *, field: str) -> tuple[gp
             rows = ", ".join(str(int(i) + 2) for i in bad[:10])
             raise InputError(f"{p.name}: missing or non-numeric coordinates on line(s) {rows}", field=field)
         return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(lon, lat), crs=WGS84), p.name
-    try:
-        gdf = gpd.read_file(p)
-    except Exception as exc:  # pyogrio raises several error classes
-        raise InputError(f"cannot read {p.name} as a vector file: {exc}", field=field) from None
+    gdf = read_vector_file(p, what="a points file", field=field)
     return gdf, p.name
 
 
