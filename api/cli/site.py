@@ -77,7 +77,9 @@ MIN_SHARE_AREA_OPT = typer.Option(
 )  # fmt: skip
 MAX_P95_AREA_OPT = typer.Option(
     None, "--max-p95-per-area",
-    help="fairness: every area's p95 travel time at most these minutes (95 % of its weight within them)",
+    help="fairness: every area's p95 travel time at most these minutes (95 % of its weight within them; "
+    "unreachable demand counts as out of reach, so this p95 is over all the area's weight, where "
+    "yizhan coverage's p95 is over the reached points)",
 )  # fmt: skip
 MIN_SHARE_GROUP_OPT = typer.Option(
     None, "--min-share-per-group", help="fairness: every worker group ends with at least this covered share"
