@@ -466,7 +466,7 @@ class AddActionIn(_ActionCommon):
 
 
 class CloseActionIn(_ActionCommon):
-    """Close a station of the base (or one the scenario added)."""
+    """Close a station of the scenario's base."""
 
     kind: Literal["close"]
     station_id: StationRef

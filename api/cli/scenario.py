@@ -2,7 +2,8 @@
 
     yizhan scenario create 扩面 --base db
     yizhan scenario add 扩面 --lon 121.47 --lat 31.23 --crs gcj02 --cost 80000 --phase 1 --year 2027
-    yizhan scenario close 扩面 12
+    yizhan scenario close 扩面 12                 # station 12 must be in the base (exit 3 otherwise)
+    yizhan scenario remove-action 扩面 2         # the others keep their numbers
     yizhan scenario eval 扩面 --network walk.npz --demand workers.csv --areas streets.geojson --out out/扩面
     yizhan scenario compare base 扩面 --network walk.npz --demand workers.csv --out out/compare --pdf
 
@@ -50,10 +51,16 @@ def _store() -> Any:
 
 
 def _append(scenario: str, kind: str, **fields: Any) -> None:
+    """Validate the action, check that a station it names is in the scenario's base (exit 3 naming
+    the station and the scenario, nothing stored) and store it after the last one."""
     from geo.db.engine import session_scope
-    from geo.scenario.plan import make_action
+    from geo.scenario.plan import ON_STATION, check_station, make_action
 
     action = make_action(kind, **fields)
+    with session_scope() as session:
+        scn = _store().get_scenario(session, scenario)
+    if action.kind in ON_STATION:
+        check_station(load_stations(scn.base, crs=None), scn, action)  # the base `eval` reads
     with session_scope() as session:
         stored = _store().add_action(session, scenario, action)
     say(f"{scenario}: action {stored.seq} ({kind}) added")
@@ -112,6 +119,18 @@ def hours(name: str, station_id: str, opening_hours: str = typer.Option(..., "--
     """Change an existing station's opening hours (e.g. extend to 22:00)."""
     _append(name, "hours", station_id=station_id, opening_hours=opening_hours, cost=cost, phase=phase,
             year=year)
+
+
+@app.command("remove-action")
+@domain_errors
+def remove_action(name: str, seq: int = typer.Argument(..., min=1, help="the action's number (scenario show)")
+                  ) -> None:
+    """Remove one action of a scenario (the others keep their numbers)."""
+    from geo.db.engine import session_scope
+
+    with session_scope() as session:
+        removed = _store().remove_action(session, name, seq)
+    say(f"{name}: action {removed.seq} ({removed.kind}) removed")
 
 
 @app.command("list")

@@ -2,10 +2,11 @@
 and compared; ``/maps/scenarios/{name}``: the planner's map of a plan against its base.
 
 The same operations as ``yizhan scenario`` (create, list, show, delete, add/close/relocate/hours/
-amenities, eval, compare), with the same figures: the evaluation is :mod:`geo.scenario.evaluate`,
-through :func:`api.services.scenario_coverage`, which keeps each scenario's last evaluation and
-applies only the actions appended since. Reads are public; writes need an API key like station
-writes. Points in bodies are WGS-84 unless ``crs=gcj02|bd09``; stored and answered in WGS-84.
+amenities, remove an action, eval, compare), with the same figures: the evaluation is
+:mod:`geo.scenario.evaluate`, through :func:`api.services.scenario_coverage`, which keeps each
+scenario's last evaluation and applies only the actions appended since. Reads are public; writes
+need an API key like station writes. Points in bodies are WGS-84 unless ``crs=gcj02|bd09``; stored
+and answered in WGS-84.
 """
 
 from __future__ import annotations
@@ -142,16 +143,15 @@ def append_action(
         OutCRS, Query(description="CRS of lon/lat in the body: wgs84, gcj02 or bd09")
     ] = OutCRS.wgs84,
 ) -> Any:
-    """Validate the action (a station it names must be in the scenario's base or added by it: 422
-    naming ``station_id``), convert its point to WGS-84 and store it after the last one."""
+    """Validate the action (a station it names must be in the scenario's base: else 404 naming
+    ``station_id``), convert its point to WGS-84 and store it after the last one."""
     from api.services import scenario_base
-    from geo.scenario.evaluate import check_action
-    from geo.scenario.plan import make_action
+    from geo.scenario.plan import check_station, make_action
 
     scn = _store().get_scenario(session, name)  # an unknown scenario is 404 before the body is judged
     fields = body.model_dump(exclude={"kind"})
     action = make_action(body.kind, crs=crs.value, **fields)
-    check_action(scenario_base(session, scn.base), scn, action)
+    check_station(scenario_base(session, scn.base), scn, action)
     stored = _store().add_action(session, name, action)
     return json_value(
         {
@@ -159,6 +159,24 @@ def append_action(
             "amenities": None if stored.amenities is None else list(stored.amenities),
         }
     )
+
+
+@router.delete(
+    "/{name}/actions/{seq}",
+    status_code=204,
+    responses=WRITE_ERRORS,
+    summary="Remove one action (the others keep their numbers)",
+)
+def remove_action(
+    name: Name,
+    seq: Annotated[int, Path(ge=1, le=2**31 - 1, description="the action's number")],
+    session: SessionDep,
+    actor: ActorDep,
+) -> Response:
+    """Remove action ``seq`` (404 naming ``seq`` when the scenario has none); the next evaluation is a
+    full pass."""
+    _store().remove_action(session, name, seq)
+    return Response(status_code=204)
 
 
 def _step(step: Any) -> dict[str, Any]:

@@ -112,6 +112,34 @@ def make_action(kind: str, *, station_id: Any = None, lon: Any = None, lat: Any 
     )
 
 
+def check_station(base: gpd.GeoDataFrame, scenario: Scenario, action: Action) -> None:
+    """Refuse, before it is stored, an action naming a station that is not in ``base``.
+
+    Close, relocate, hours and amenities apply to the stations of the scenario's base only (the
+    stations an ``add`` opens cannot be named: see :func:`apply_actions`).
+
+    Parameters
+    ----------
+    base : GeoDataFrame
+        The scenario's base stations (canonical, with ``station_id``).
+    scenario : Scenario
+        The scenario the action is for (its name is in the message).
+    action : Action
+        The action to check; an ``add`` always passes.
+
+    Raises
+    ------
+    geo.errors.NotFoundError
+        ``field="station_id"``, naming the station and the scenario.
+    """
+    if action.kind not in ON_STATION:
+        return
+    ids = set(base["station_id"].astype(str)) if "station_id" in base.columns else set()
+    if str(action.station_id) not in ids:
+        raise NotFoundError(f"station {action.station_id!r} is not in the base of scenario {scenario.name!r}",
+                            field="station_id")
+
+
 def _whole(value: Any, field_name: str, minimum: int) -> int:
     try:
         number = int(value)

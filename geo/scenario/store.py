@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session
 from geo.errors import ConflictError, InputError, NotFoundError
 from geo.scenario.plan import Action, Scenario, actions_from_records
 
+#: the largest action number the store can hold (a PostgreSQL integer)
+MAX_SEQ = 2**31 - 1
+
 
 def _check_name(name: str) -> str:
     clean = str(name).strip()
@@ -63,6 +66,31 @@ def add_action(session: Session, name: str, action: Action) -> Action:
     session.execute(text("UPDATE scenarios SET updated_at = now() WHERE id = :s"), {"s": sid})
     session.commit()
     return Action(**{**action.__dict__, "seq": seq})
+
+
+def remove_action(session: Session, name: str, seq: int) -> Action:
+    """Remove action ``seq`` of scenario ``name``; the others keep their numbers (a station an ``add``
+    opened keeps its id ``"<scenario>:<seq>"``). Returns the removed action.
+
+    Raises
+    ------
+    geo.errors.NotFoundError
+        No scenario ``name`` (``field="name"``), or it has no action ``seq`` (``field="seq"``).
+    """
+    sid = _scenario_id(session, name)
+    if not 1 <= int(seq) <= MAX_SEQ:
+        raise NotFoundError(f"scenario {name!r} has no action {seq}", field="seq")
+    session.execute(text("SELECT id FROM scenarios WHERE id = :s FOR UPDATE"), {"s": sid})
+    row = session.execute(text(
+        "DELETE FROM scenario_actions WHERE scenario_id = :s AND seq = :seq RETURNING seq, kind, "
+        "station_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, source_crs, name, station_kind, amenities, "
+        "opening_hours, cost, phase, year"), {"s": sid, "seq": int(seq)}).mappings().first()
+    if row is None:
+        session.rollback()
+        raise NotFoundError(f"scenario {name!r} has no action {seq}", field="seq")
+    session.execute(text("UPDATE scenarios SET updated_at = now() WHERE id = :s"), {"s": sid})
+    session.commit()
+    return actions_from_records([dict(row)])[0]
 
 
 def get_scenario(session: Session, name: str) -> Scenario:

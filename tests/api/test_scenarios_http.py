@@ -139,7 +139,7 @@ def test_points_are_converted_on_input(api: TestClient, crs: str) -> None:
     ("action", "field", "status"),
     [
         ({"kind": "close"}, "close.station_id", 422),
-        ({"kind": "close", "station_id": "no-such-station"}, "station_id", 422),
+        ({"kind": "close", "station_id": "no-such-station"}, "station_id", 404),  # not in the base
         ({"kind": "add", "lon": 113.95}, "add.lat", 422),
         ({"kind": "add", "lon": 113.95, "lat": 22.54, "cost": -1}, "add.cost", 422),
         ({"kind": "hours", "station_id": "1", "opening_hours": "whenever"}, "opening_hours", 422),
@@ -165,6 +165,33 @@ def test_bad_actions_name_the_field(
     )
     assert api.get("/scenarios/nope/coverage").status_code == 404
     assert api.get("/scenarios/bad").json()["actions"] == []  # nothing stored
+
+
+def test_remove_action(api: TestClient, add_station: Any) -> None:
+    """``DELETE /scenarios/{name}/actions/{seq}`` removes one action; the others keep their numbers."""
+    station = add_station("深大工会驿站", *SHENZHEN_UNIVERSITY)
+    api.post("/scenarios", json={"name": "撤销"}, headers=WRITE)
+    for action in (
+        {"kind": "add", "lon": TECH_PARK[0], "lat": TECH_PARK[1], "cost": 80000},
+        {"kind": "close", "station_id": str(station["id"]), "cost": 500},
+        {"kind": "hours", "station_id": str(station["id"]), "opening_hours": "Mo-Su 08:00-22:00"},
+    ):
+        assert api.post("/scenarios/撤销/actions", json=action, headers=WRITE).status_code == 201
+    assert api.delete("/scenarios/撤销/actions/2").status_code == 401  # writes need the key
+    assert api.delete("/scenarios/撤销/actions/2", headers=WRITE).status_code == 204
+    shown = api.get("/scenarios/撤销").json()
+    assert [(a["seq"], a["kind"]) for a in shown["actions"]] == [(1, "add"), (3, "hours")]
+    assert shown["total_cost"] == 80000.0
+    for path, status, field in (
+        ("/scenarios/撤销/actions/2", 404, "seq"),
+        ("/scenarios/撤销/actions/0", 422, "seq"),
+        ("/scenarios/撤销/actions/x", 422, "seq"),
+        ("/scenarios/nope/actions/1", 404, "name"),
+    ):
+        r = api.delete(path, headers=WRITE)
+        assert (r.status_code, r.json()["field"]) == (status, field), (path, r.text)
+    r = api.delete("/scenarios/撤销/actions/2", headers=WRITE)
+    assert r.json()["detail"] == "scenario '撤销' has no action 2"
 
 
 def test_sample_coverage_is_incremental(api: TestClient, add_station: Any) -> None:
@@ -327,6 +354,39 @@ def test_each_action_served_incrementally_equals_a_fresh_pass(
     assert _same(ref["by_group"], body["by_group"]) and _same(ref["by_area"], body["by_area"])
     assert [a["area_name"] for a in body["by_area"]] == ["西街道", "东街道", "(outside areas)"]
     assert sum(a["demand_total"] for a in body["by_area"]) == pytest.approx(body["summary"]["demand_total"])
+
+
+def test_unknown_station_refused_and_action_removed(city: dict[str, Any], served: TestClient) -> None:
+    """A relocate (GCJ-02) naming a station outside the registry is 404 naming ``station_id``, the
+    station and the scenario, nothing stored; removing an action serves a full pass equal to a fresh one."""
+    name = f"{city['name']}迁址"
+    assert served.post("/scenarios", json={"name": name}, headers=WRITE).status_code == 201
+    ids = [str(f["id"]) for f in served.get("/stations", params={"limit": 100}).json()["features"]]
+    (lon0, lat0), (lon1, lat1), _ = city["spots"]
+    glon, glat = (float(v) for v in wgs84_to_gcj02(lon0, lat0))
+    relocate = {"kind": "relocate", "station_id": "999", "lon": glon, "lat": glat, "cost": 20000}
+    r = served.post(f"/scenarios/{name}/actions", params={"crs": "gcj02"}, json=relocate, headers=WRITE)
+    assert r.status_code == 404, r.text
+    assert r.json() == {
+        "detail": f"station '999' is not in the base of scenario '{name}'",
+        "field": "station_id",
+    }
+    assert served.get(f"/scenarios/{name}").json()["actions"] == []
+    for action, crs in (
+        ({**relocate, "station_id": ids[1]}, "gcj02"),
+        ({"kind": "close", "station_id": ids[0]}, "wgs84"),
+        ({"kind": "add", "lon": lon1, "lat": lat1, "cost": 60000}, "wgs84"),
+    ):
+        r = served.post(f"/scenarios/{name}/actions", params={"crs": crs}, json=action, headers=WRITE)
+        assert r.status_code == 201, r.text
+    params = {"minutes": 3}
+    assert served.get(f"/scenarios/{name}/coverage", params=params).status_code == 200
+    assert served.delete(f"/scenarios/{name}/actions/2", headers=WRITE).status_code == 204
+    body = served.get(f"/scenarios/{name}/coverage", params=params).json()
+    assert body["evaluation"]["incremental"] is False and body["summary"]["stations"] == 9
+    clear_scenarios(served.app.state)  # type: ignore[attr-defined]
+    fresh = served.get(f"/scenarios/{name}/coverage", params=params).json()
+    assert _stripped(body) == _stripped(fresh) and body["cost"] == 80000.0
 
 
 def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_path: Path) -> None:
