@@ -504,14 +504,16 @@ ScenarioActionIn = Annotated[
 
 
 class ScenarioAction(BaseModel):
-    """One stored action (points WGS-84, with the CRS they were given in)."""
+    """One stored action: its point (``lon``/``lat``) in ``crs``, the CRS asked for (stored WGS-84, with
+    ``source_crs``, the CRS it was given in)."""
 
     seq: int
     kind: str
     station_id: str | None = None
     lon: float | None = None
     lat: float | None = None
-    source_crs: str
+    crs: str = Field(description="CRS of lon/lat: the crs asked for (wgs84 by default)")
+    source_crs: str = Field(description="CRS the point was given in")
     name: str | None = None
     station_kind: str | None = None
     amenities: list[str] | None = None
@@ -525,6 +527,7 @@ class ScenarioOut(BaseModel):
     name: str
     base: str
     description: str
+    crs: str = Field(description="CRS of the actions' lon/lat: the crs asked for (wgs84 by default)")
     total_cost: float
     actions: list[ScenarioAction]
     phases: list[dict[str, Any]] = Field(description="cost and action count per phase (and year)")

@@ -150,21 +150,26 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("show")
 @domain_errors
-def show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """A scenario's actions in order, with cost per phase."""
+def show(name: str, as_json: bool = typer.Option(False, "--json"),
+         crs: str = typer.Option("wgs84", "--crs", help="CRS of the printed lon/lat: wgs84, gcj02, bd09")
+         ) -> None:
+    """A scenario's actions in order (points in --crs, stored WGS-84), with cost per phase."""
+    from geo.checks import check_crs
     from geo.db.engine import session_scope
-    from geo.scenario.plan import actions_frame
+    from geo.scenario.plan import actions_frame, actions_in_crs
 
+    crs = check_crs(crs, field="--crs")
     with session_scope() as session:
         scn = _store().get_scenario(session, name)
-    table = actions_frame(scn.actions)
+    actions = actions_in_crs(scn.actions, crs)
     if as_json:
-        print_json({"name": scn.name, "base": scn.base, "total_cost": scn.total_cost,
-                    "actions": table.to_dict("records"), "phases": scn.cost_by_phase().to_dict("records")})
+        print_json({"name": scn.name, "base": scn.base, "crs": crs, "total_cost": scn.total_cost,
+                    "actions": actions_frame(actions).to_dict("records"),
+                    "phases": scn.cost_by_phase().to_dict("records")})
         return
     say(f"{scn.name} (base {scn.base}): {len(scn.actions)} action(s), {scn.total_cost:,.0f} yuan")
-    for a in scn.actions:
-        where = f" at {a.lon:.6f},{a.lat:.6f}" if a.lon is not None else ""
+    for a in actions:
+        where = f" at {a.lon:.6f},{a.lat:.6f} ({crs})" if a.lon is not None else ""
         say(f"  {a.seq}. {a.kind} {a.station_id or ''}{where} phase {a.phase} cost {a.cost:,.0f}")
 
 

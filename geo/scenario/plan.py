@@ -1,6 +1,7 @@
 """A scenario: a base station list plus an ordered list of actions, with phases, years and costs.
 
-Actions (all coordinates WGS-84; a GCJ-02/BD-09 input is converted on the way in and its CRS kept):
+Actions (all coordinates WGS-84; a GCJ-02/BD-09 input is converted on the way in and its CRS kept;
+:func:`actions_in_crs` gives them back in a CRS asked for):
 
 - ``add``: a new station at a point (``lon``/``lat``), with ``kind``, ``amenities``, ``opening_hours``;
 - ``close``: an existing station (``station_id``) is closed;
@@ -26,7 +27,7 @@ from shapely.geometry import Point
 
 from geo.catalog import resolve_amenity, resolve_kind
 from geo.checks import check_non_negative
-from geo.crs import in_china, resolve_crs, to_wgs84_frame
+from geo.crs import convert, in_china, resolve_crs, to_wgs84_frame
 from geo.errors import InputError, NotFoundError
 from geo.hours import validate_opening_hours
 
@@ -212,6 +213,32 @@ def _apply_to_row(frame: gpd.GeoDataFrame, action: Action) -> None:
 def actions_frame(actions: Iterable[Action]) -> pd.DataFrame:
     """The actions as a table (for ``scenario show`` and the report)."""
     return pd.DataFrame([{k: getattr(a, k) for k in Action.__dataclass_fields__} for a in actions])
+
+
+def actions_in_crs(actions: Iterable[Action], crs: str) -> tuple[Action, ...]:
+    """The actions with their points in ``crs`` (they are stored WGS-84), for answers in the CRS asked
+    for; ``source_crs`` stays the CRS each point was given in.
+
+    Parameters
+    ----------
+    actions : iterable of Action
+        Actions as stored (WGS-84 points).
+    crs : str
+        ``wgs84``, ``gcj02`` or ``bd09`` (or an alias, :func:`geo.crs.resolve_crs`).
+
+    Returns
+    -------
+    tuple of Action
+        The same actions, unchanged for WGS-84.
+    """
+    code = resolve_crs(crs)
+    out = []
+    for a in actions:
+        if code != "wgs84" and a.lon is not None and a.lat is not None:
+            lon, lat = convert(a.lon, a.lat, src="wgs84", dst=code)
+            a = replace(a, lon=float(lon), lat=float(lat))
+        out.append(a)
+    return tuple(out)
 
 
 def actions_from_records(records: Iterable[Mapping[str, Any]]) -> tuple[Action, ...]:

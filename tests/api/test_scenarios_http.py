@@ -76,6 +76,7 @@ def test_create_list_show_delete(api: TestClient, add_station: Any) -> None:
         "name": "扩面",
         "base": "db",
         "description": "三个新站",
+        "crs": "wgs84",
         "total_cost": 0.0,
         "actions": [],
         "phases": [],
@@ -121,7 +122,8 @@ def test_create_list_show_delete(api: TestClient, add_station: Any) -> None:
 
 @pytest.mark.parametrize("crs", ["gcj02", "bd09"])
 def test_points_are_converted_on_input(api: TestClient, crs: str) -> None:
-    """A point given in GCJ-02 or BD-09 is stored in WGS-84 (geo.crs.convert, as /stations does)."""
+    """A point given in GCJ-02 or BD-09 is stored in WGS-84 (geo.crs.convert, as /stations does) and
+    answered in the crs asked for, which the answer states; WGS-84 by default."""
     api.post("/scenarios", json={"name": "crs"}, headers=WRITE)
     lon, lat = (float(v) for v in convert(*TECH_PARK, src="wgs84", dst=crs))
     r = api.post(
@@ -129,10 +131,17 @@ def test_points_are_converted_on_input(api: TestClient, crs: str) -> None:
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["source_crs"] == crs and body["seq"] == 1
+    assert body["source_crs"] == crs and body["crs"] == crs and body["seq"] == 1
+    assert (body["lon"], body["lat"]) == pytest.approx((lon, lat), abs=1e-6)  # as given
+    shown = api.get("/scenarios/crs", params={"crs": crs}).json()
+    assert shown["crs"] == crs and shown["actions"][0] == body
+    stored = api.get("/scenarios/crs").json()  # the stored WGS-84 point
     back = convert(lon, lat, src=crs, dst="wgs84")
-    assert (body["lon"], body["lat"]) == pytest.approx((float(back[0]), float(back[1])), abs=1e-9)
-    assert (body["lon"], body["lat"]) == pytest.approx(TECH_PARK, abs=2e-6)  # the round trip
+    assert stored["crs"] == "wgs84" and stored["actions"][0]["crs"] == "wgs84"
+    assert stored["actions"][0]["source_crs"] == crs
+    point = stored["actions"][0]["lon"], stored["actions"][0]["lat"]
+    assert point == pytest.approx((float(back[0]), float(back[1])), abs=1e-9)
+    assert point == pytest.approx(TECH_PARK, abs=2e-6)  # the round trip
 
 
 @pytest.mark.parametrize(
@@ -387,6 +396,45 @@ def test_unknown_station_refused_and_action_removed(city: dict[str, Any], served
     clear_scenarios(served.app.state)  # type: ignore[attr-defined]
     fresh = served.get(f"/scenarios/{name}/coverage", params=params).json()
     assert _stripped(body) == _stripped(fresh) and body["cost"] == 80000.0
+
+
+def test_points_answered_in_the_crs_asked_for(city: dict[str, Any], served: TestClient) -> None:
+    """GCJ-02 in, GCJ-02 out (equal to the input to 1e-6°) on the action's answer, ``GET
+    /scenarios/{name}?crs=gcj02`` and ``yizhan scenario show --crs gcj02``; WGS-84 (the stored point)
+    by default, with the CRS stated."""
+    name = f"{city['name']}坐标"
+    assert served.post("/scenarios", json={"name": name}, headers=WRITE).status_code == 201
+    ids = [str(f["id"]) for f in served.get("/stations", params={"limit": 100}).json()["features"]]
+    (lon0, lat0), (lon1, lat1), _ = city["spots"]
+    given = [tuple(float(v) for v in wgs84_to_gcj02(x, y)) for x, y in ((lon0, lat0), (lon1, lat1))]
+    for action in (
+        {"kind": "add", "lon": given[0][0], "lat": given[0][1]},
+        {"kind": "relocate", "station_id": ids[2], "lon": given[1][0], "lat": given[1][1]},
+    ):
+        r = served.post(f"/scenarios/{name}/actions", params={"crs": "gcj02"}, json=action, headers=WRITE)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["crs"] == body["source_crs"] == "gcj02"
+        assert abs(body["lon"] - action["lon"]) < 1e-6 and abs(body["lat"] - action["lat"]) < 1e-6
+    shown = served.get(f"/scenarios/{name}", params={"crs": "gcj02"}).json()
+    assert shown["crs"] == "gcj02"
+    got = [(a["lon"], a["lat"]) for a in shown["actions"]]
+    assert np.allclose(got, given, rtol=0, atol=1e-6)
+    default = served.get(f"/scenarios/{name}").json()
+    assert default["crs"] == "wgs84" and [a["crs"] for a in default["actions"]] == ["wgs84", "wgs84"]
+    assert np.allclose([(a["lon"], a["lat"]) for a in default["actions"]], [(lon0, lat0), (lon1, lat1)],
+                       rtol=0, atol=1e-6)
+    cli_json = json.loads(_invoke("scenario", "show", name, "--crs", "gcj02", "--json").stdout)
+    assert cli_json["crs"] == "gcj02"
+    assert np.allclose([(a["lon"], a["lat"]) for a in cli_json["actions"]], given, rtol=0, atol=1e-6)
+    assert [a["source_crs"] for a in cli_json["actions"]] == ["gcj02", "gcj02"]
+    text = _invoke("scenario", "show", name, "--crs", "amap").stdout  # an alias of gcj02
+    assert f"at {given[0][0]:.6f},{given[0][1]:.6f} (gcj02)" in text
+    text = _invoke("scenario", "show", name).stdout
+    assert f"at {default['actions'][0]['lon']:.6f},{default['actions'][0]['lat']:.6f} (wgs84)" in text
+    r = _invoke("scenario", "show", name, "--crs", "utm50")
+    assert r.exit_code == 2 and r.output.startswith("error: unknown coordinate system 'utm50'"), r.output
+    assert served.get(f"/scenarios/{name}", params={"crs": "utm50"}).json()["field"] == "crs"
 
 
 def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_path: Path) -> None:
