@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from geo.errors import ConflictError, InputError, NotFoundError
+from geo.errors import InputError, NameTakenError, NotFoundError
 from geo.scenario.plan import Action, Scenario, actions_from_records
 
 #: the largest action number the store can hold (a PostgreSQL integer)
@@ -35,7 +35,7 @@ def create_scenario(session: Session, name: str, *, base: str = "db", descriptio
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ConflictError(f"a scenario named {name!r} exists already", field="name") from None
+        raise NameTakenError(f"a scenario named {name!r} exists already", field="name") from None
     return Scenario(name=name, base=base, description=description)
 
 

@@ -81,7 +81,9 @@ def test_create_list_show_delete(api: TestClient, add_station: Any) -> None:
         "actions": [],
         "phases": [],
     }
-    assert api.post("/scenarios", json={"name": "扩面"}, headers=WRITE).status_code == 409
+    r = api.post("/scenarios", json={"name": "扩面"}, headers=WRITE)
+    assert r.status_code == 409
+    assert r.json() == {"detail": "a scenario named '扩面' exists already", "field": "name"}
     listed = api.get("/scenarios").json()["scenarios"]
     assert [(s["name"], s["actions"], s["cost"]) for s in listed] == [("扩面", 0, 0.0)]
     r = api.post(
