@@ -20,6 +20,7 @@ from pydantic import (
 
 from geo import catalog
 from geo.crs import CRS_NAMES, MAINLAND_BBOX
+from geo.scenario.plan import PHASE_RANGE, YEAR_RANGE
 from geo.text import NO_CONTROL_PATTERN, control_char_message
 
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
@@ -429,8 +430,8 @@ SCENARIO_NAME_PATTERN = (
     "\\uFEFF][^\\u0000-\\u0008\\u000B-\\u001F]*$"
 )
 ScenarioName = Annotated[str, Field(min_length=1, max_length=200, pattern=SCENARIO_NAME_PATTERN)]
-Phase = Annotated[int, Field(ge=1, le=100), BeforeValidator(_json_integer)]
-Year = Annotated[int, Field(ge=1900, le=2200), BeforeValidator(_json_integer)]
+Phase = Annotated[int, Field(ge=PHASE_RANGE[0], le=PHASE_RANGE[1]), BeforeValidator(_json_integer)]
+Year = Annotated[int, Field(ge=YEAR_RANGE[0], le=YEAR_RANGE[1]), BeforeValidator(_json_integer)]
 Cost = Annotated[Finite, Field(ge=0, le=1e12, description="yuan")]
 StationRef = Annotated[Text, Field(min_length=1, max_length=100, description="the station's id in the base")]
 

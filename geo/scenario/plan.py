@@ -26,16 +26,20 @@ import pandas as pd
 from shapely.geometry import Point
 
 from geo.catalog import resolve_amenity, resolve_kind
-from geo.checks import check_non_negative
+from geo.checks import check_count, check_non_negative
 from geo.crs import convert, in_china, resolve_crs, to_wgs84_frame
 from geo.errors import InputError, NotFoundError
 from geo.hours import validate_opening_hours
+from geo.text import check_text
 
 ACTION_KINDS: tuple[str, ...] = ("add", "close", "relocate", "hours", "amenities")
 #: actions that name an existing station
 ON_STATION: frozenset[str] = frozenset({"close", "relocate", "hours", "amenities"})
 #: actions that place a point
 AT_POINT: frozenset[str] = frozenset({"add", "relocate"})
+#: the range of an action's ``phase`` and ``year`` (the store's integers; the API's limits)
+PHASE_RANGE: tuple[int, int] = (1, 100)
+YEAR_RANGE: tuple[int, int] = (1900, 2200)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ def make_action(kind: str, *, station_id: Any = None, lon: Any = None, lat: Any 
         raise InputError(f"unknown action {kind!r}; use one of {', '.join(ACTION_KINDS)}", field="kind")
     if kind in ON_STATION and (station_id is None or str(station_id).strip() == ""):
         raise InputError(f"a {kind} action needs the station_id it applies to", field="station_id")
+    for value, name_of in ((station_id, "station_id"), (name, "name"), (opening_hours, "opening_hours")):
+        if value is not None:
+            check_text(str(value), field=name_of)
     point = _point(lon, lat, crs) if kind in AT_POINT else None
     if kind in AT_POINT and point is None:
         raise InputError(f"a {kind} action needs lon and lat", field="lon")
@@ -108,8 +115,8 @@ def make_action(kind: str, *, station_id: Any = None, lon: Any = None, lat: Any 
         name=name, station_kind=resolve_kind(station_kind) if station_kind else None,
         amenities=None if amenities is None else tuple(resolve_amenity(a) for a in amenities),
         opening_hours=validate_opening_hours(opening_hours) if opening_hours else None,
-        cost=check_non_negative(cost, field="cost", unit="yuan"), phase=_whole(phase, "phase", 1),
-        year=None if year is None else _whole(year, "year", 1900),
+        cost=check_non_negative(cost, field="cost", unit="yuan"), phase=_whole(phase, "phase", *PHASE_RANGE),
+        year=None if year is None else _whole(year, "year", *YEAR_RANGE),
     )
 
 
@@ -141,14 +148,14 @@ def check_station(base: gpd.GeoDataFrame, scenario: Scenario, action: Action) ->
                             field="station_id")
 
 
-def _whole(value: Any, field_name: str, minimum: int) -> int:
+def _whole(value: Any, field_name: str, minimum: int, maximum: int) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise InputError(f"{field_name} must be a whole number, got {value!r}", field=field_name) from None
     if number != float(value) or number < minimum:
         raise InputError(f"{field_name} must be a whole number ≥ {minimum}, got {value!r}", field=field_name)
-    return number
+    return check_count(number, field=field_name, minimum=minimum, maximum=maximum)
 
 
 def _point(lon: Any, lat: Any, crs: str) -> tuple[float, float] | None:

@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InputError, NameTakenError, NotFoundError
 from geo.scenario.plan import Action, Scenario, actions_from_records
+from geo.text import check_text
 
 #: the largest action number the store can hold (a PostgreSQL integer)
 MAX_SEQ = 2**31 - 1
 
 
 def _check_name(name: str) -> str:
-    clean = str(name).strip()
+    clean = check_text(str(name).strip(), field="name")
     if not 1 <= len(clean) <= 200:
         raise InputError(f"a scenario name must have 1 to 200 characters, got {name!r}", field="name")
     return clean
@@ -29,6 +30,7 @@ def _check_name(name: str) -> str:
 def create_scenario(session: Session, name: str, *, base: str = "db", description: str = "") -> Scenario:
     """Store a new, empty scenario; ``base`` is ``db`` (the registry) or a station file's path."""
     name = _check_name(name)
+    check_text(str(description), field="description")
     try:
         session.execute(text("INSERT INTO scenarios (name, base, description) VALUES (:n, :b, :d)"),
                         {"n": name, "b": base, "d": description})
@@ -40,6 +42,7 @@ def create_scenario(session: Session, name: str, *, base: str = "db", descriptio
 
 
 def _scenario_id(session: Session, name: str) -> int:
+    check_text(str(name), field="name")  # the store cannot hold it, nor be asked for it
     found = session.execute(text("SELECT id FROM scenarios WHERE name = :n"), {"n": name}).scalar()
     if found is None:
         raise NotFoundError(f"no scenario named {name!r}", field="name")
@@ -95,6 +98,7 @@ def remove_action(session: Session, name: str, seq: int) -> Action:
 
 def get_scenario(session: Session, name: str) -> Scenario:
     """The stored scenario ``name`` with its actions in order."""
+    check_text(str(name), field="name")
     row = session.execute(text("SELECT id, name, base, description FROM scenarios WHERE name = :n"),
                           {"n": name}).mappings().first()
     if row is None:

@@ -93,6 +93,23 @@ def test_errors_are_one_line(clean_store: Engine, city: dict[str, Any]) -> None:
     assert r.exit_code == 2 and r.output.strip() == "error: a scenario named 'x' exists already (name)"
     r = _invoke("scenario", "add", "x", "--lon", 2.35, "--lat", 48.85)
     assert r.exit_code == 2 and "outside China" in r.output
+    lon, lat = city["far"]
+    bad_input = [  # exit 1 and a driver's traceback before: the store cannot hold these
+        (("create", "a\x00b"), "name contains the control character U+0000 at position 2"),
+        (("create", "y", "--description", "d\x00"), "description contains the control character U+0000"),
+        (("show", "a\x00"), "name contains the control character U+0000"),
+        (("remove-action", "a\x00", 1), "name contains the control character U+0000"),
+        (("delete", "a\x00"), "name contains the control character U+0000"),
+        (("add", "x", "--lon", lon, "--lat", lat, "--name", "站\x00"), "name contains the control character"),
+        (("add", "x", "--lon", lon, "--lat", lat, "--phase", 10**12),
+         "phase must be at least 1, at most 100, got 1000000000000 (phase)"),
+        (("add", "x", "--lon", lon, "--lat", lat, "--year", 10**12),
+         "year must be at least 1900, at most 2200, got 1000000000000 (year)"),
+        (("close", "x", "b\x00"), "station_id contains the control character U+0000"),
+    ]
+    for args, message in bad_input:
+        r = _invoke("scenario", *args)
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, (args, r)
     r = _invoke("scenario", "close", "x", "zz")  # checked against the base when it is added
     assert r.exit_code == 3
     assert r.output.strip() == "error: station 'zz' is not in the base of scenario 'x' (station_id)"
