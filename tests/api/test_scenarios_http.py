@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -508,4 +509,13 @@ def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_pa
     assert "/static/" not in written and "方案：甲" in written
     for key, count in (("kept", 7), ("added", 1), ("closed", 1), ("relocated", 0)):
         assert f'data-k="{key}">{count}<' in written and f'data-k="{key}">{count}<' in page.text, key
+    # both maps start centred on the data (Shanghai, Changsha), not on Shenzhen (22.545, 113.945)
+    net = read_network_npz(city["npz"])
+    for html in (written, page.text):
+        assert "22.545" not in html and "113.945" not in html
+        found = re.findall(r"center: \[([-0-9.]+), ([-0-9.]+)\]", html)
+        assert len(found) == 1, found
+        lat, lon = (float(v) for v in found[0])
+        assert net.lon.min() - 0.01 < lon < net.lon.max() + 0.01, (lon, city["name"])
+        assert net.lat.min() - 0.01 < lat < net.lat.max() + 0.01, (lat, city["name"])
     assert not list(tmp_path.glob(".*.tmp*"))  # written through a temporary file renamed
