@@ -1,7 +1,8 @@
 """THE one table mapping :mod:`geo.errors` classes to HTTP status codes, and the exception handlers.
 
 Every error body is ``{"detail": <message>, "field": <offending input or null>}``; request validation
-errors add ``"errors"`` (pydantic's list) and rejected imports add ``"row_errors"``. Database outages
+errors add ``"errors"`` (pydantic's list; a discriminated body's missing or unknown tag in our
+wording, naming the tag's field and its values) and rejected imports add ``"row_errors"``. Database outages
 are 503 (the engine pings its pool, so the API recovers by itself when the database is back).
 """
 
@@ -99,6 +100,44 @@ def _field_of(loc: Sequence[Any]) -> str | None:
     return ".".join(parts) if parts else None
 
 
+#: pydantic's errors about the tag of a discriminated union (``kind`` of a scenario action): missing,
+#: or not one of the tags. Their own text names no field ("Unable to extract tag using
+#: discriminator 'kind'"); the body names the tag's field and lists its values instead.
+UNION_TAG_ERRORS = frozenset({"union_tag_not_found", "union_tag_invalid"})
+
+
+def _union_tags(annotation: Any, name: str) -> list[str]:
+    """The values of field ``name`` the members of a (possibly ``Annotated``) union of models accept
+    (their ``Literal`` values), in order."""
+    from typing import Annotated, get_args, get_origin
+
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    tags: list[str] = []
+    for member in get_args(annotation) or (annotation,):
+        field = getattr(member, "model_fields", {}).get(name)
+        if field is not None:
+            tags.extend(str(v) for v in get_args(field.annotation) if str(v) not in tags)
+    return tags
+
+
+def _union_tag_problem(request: Request, err: Mapping[str, Any]) -> tuple[str, str]:
+    """``(field, detail)`` of a missing or unknown union tag, in :func:`geo.checks.choice_message`'s
+    wording: the tags from pydantic's context, else from the route's body model."""
+    from geo.checks import choice_message
+
+    ctx = err.get("ctx") or {}
+    name = str(ctx.get("discriminator", "")).strip("'\"") or "kind"
+    prefix = _field_of(err.get("loc", ()))
+    field = f"{prefix}.{name}" if prefix else name
+    tags = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+    if not tags:
+        body = getattr(request.scope.get("route"), "body_field", None)
+        tags = _union_tags(getattr(getattr(body, "field_info", None), "annotation", None), name)
+    got = "nothing" if err.get("type") == "union_tag_not_found" else repr(str(ctx.get("tag", "")))
+    return field, choice_message(field, tags, got)
+
+
 async def yizhan_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, YizhanError)
     status = status_for(exc)
@@ -148,12 +187,12 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     """422 naming the first invalid field; pydantic's error list is echoed made JSON-safe
     (:func:`echo_safe`: a NaN or Infinity input used to make this handler itself fail)."""
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
+    errors = [_own_words(request, err) for err in exc.errors()]
     if errors:
         first = errors[0]
         field = _field_of(first.get("loc", ()))
         msg = str(first.get("msg", "invalid value"))
-        detail = f"{field}: {msg}" if field else msg
+        detail = msg if first.get("type") in UNION_TAG_ERRORS or not field else f"{field}: {msg}"
     else:
         field, detail = None, "invalid request"
     safe = []
@@ -163,6 +202,16 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
             out["ctx"] = {k: echo_safe(str(v)) for k, v in dict(err["ctx"]).items()}
         safe.append(out)
     return JSONResponse(error_body(detail, field, errors=safe), status_code=422)
+
+
+def _own_words(request: Request, err: Mapping[str, Any]) -> dict[str, Any]:
+    """A union-tag error (:data:`UNION_TAG_ERRORS`) with the tag's field in its ``loc``, our wording in
+    its ``msg`` and no ``ctx`` (pydantic's, which the message says again); any other error as given."""
+    if err.get("type") not in UNION_TAG_ERRORS:
+        return dict(err)
+    field, message = _union_tag_problem(request, err)
+    loc = (*tuple(err.get("loc", ())), field.rsplit(".", 1)[-1])
+    return {**{k: v for k, v in err.items() if k != "ctx"}, "loc": loc, "msg": message}
 
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -20,6 +20,7 @@ from pydantic import (
 
 from geo import catalog
 from geo.crs import CRS_NAMES, MAINLAND_BBOX
+from geo.scenario.plan import PHASE_RANGE, YEAR_RANGE
 from geo.text import NO_CONTROL_PATTERN, control_char_message
 
 Lon = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
@@ -429,8 +430,8 @@ SCENARIO_NAME_PATTERN = (
     "\\uFEFF][^\\u0000-\\u0008\\u000B-\\u001F]*$"
 )
 ScenarioName = Annotated[str, Field(min_length=1, max_length=200, pattern=SCENARIO_NAME_PATTERN)]
-Phase = Annotated[int, Field(ge=1, le=100), BeforeValidator(_json_integer)]
-Year = Annotated[int, Field(ge=1900, le=2200), BeforeValidator(_json_integer)]
+Phase = Annotated[int, Field(ge=PHASE_RANGE[0], le=PHASE_RANGE[1]), BeforeValidator(_json_integer)]
+Year = Annotated[int, Field(ge=YEAR_RANGE[0], le=YEAR_RANGE[1]), BeforeValidator(_json_integer)]
 Cost = Annotated[Finite, Field(ge=0, le=1e12, description="yuan")]
 StationRef = Annotated[Text, Field(min_length=1, max_length=100, description="the station's id in the base")]
 
@@ -466,7 +467,7 @@ class AddActionIn(_ActionCommon):
 
 
 class CloseActionIn(_ActionCommon):
-    """Close a station of the base (or one the scenario added)."""
+    """Close a station of the scenario's base."""
 
     kind: Literal["close"]
     station_id: StationRef
@@ -504,14 +505,16 @@ ScenarioActionIn = Annotated[
 
 
 class ScenarioAction(BaseModel):
-    """One stored action (points WGS-84, with the CRS they were given in)."""
+    """One stored action: its point (``lon``/``lat``) in ``crs``, the CRS asked for (stored WGS-84, with
+    ``source_crs``, the CRS it was given in)."""
 
     seq: int
     kind: str
     station_id: str | None = None
     lon: float | None = None
     lat: float | None = None
-    source_crs: str
+    crs: str = Field(description="CRS of lon/lat: the crs asked for (wgs84 by default)")
+    source_crs: str = Field(description="CRS the point was given in")
     name: str | None = None
     station_kind: str | None = None
     amenities: list[str] | None = None
@@ -525,6 +528,7 @@ class ScenarioOut(BaseModel):
     name: str
     base: str
     description: str
+    crs: str = Field(description="CRS of the actions' lon/lat: the crs asked for (wgs84 by default)")
     total_cost: float
     actions: list[ScenarioAction]
     phases: list[dict[str, Any]] = Field(description="cost and action count per phase (and year)")

@@ -144,11 +144,17 @@ def check_bbox(
     return lon0, lat0, lon1, lat1
 
 
+def choice_message(field: str, choices: Sequence[str], got: str) -> str:
+    """The wording of a value that is not one of ``choices``; ``got`` is the value as shown (``repr``),
+    or ``"nothing"`` when it is missing (a discriminated body without its tag, see :mod:`api.errors`)."""
+    return f"{field} must be one of {', '.join(choices)}, got {got}"
+
+
 def check_choice(value: Any, *, field: str, choices: Sequence[str]) -> str:
     """One of a fixed set of words (decay functions, methods), compared lower-case."""
     word = str(value).strip().lower()
     if word not in choices:
-        raise InputError(f"{field} must be one of {', '.join(choices)}, got {value!r}", field=field)
+        raise InputError(choice_message(field, choices, repr(value)), field=field)
     return word
 
 

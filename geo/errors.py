@@ -42,6 +42,11 @@ class ConflictError(YizhanError):
     """The request conflicts with stored data (duplicate station, stale version, ...)."""
 
 
+class NameTakenError(ConflictError):
+    """A new object's name is taken already (a scenario of that name exists): 409 over HTTP, and bad
+    input (exit 2) in the CLI, where the name was typed."""
+
+
 # --- hardening (#15): optimistic concurrency
 class PreconditionFailedError(ConflictError):
     """The stored version is not the one the client had read (``If-Match``); nothing was changed."""

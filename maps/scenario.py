@@ -375,8 +375,10 @@ def scenario_map(
 ) -> folium.Map:
     """Assemble the scenario map (every layer above, a legend, a title box and the layer control),
     fitted to the stations and changed points. Frames as :class:`geo.scenario.diff.StationChanges`
-    and :attr:`geo.scenario.compare.Comparison.changed`; ``tiles``/``assets`` as :func:`base_map`."""
-    m = base_map(tiles=tiles, assets=assets)
+    and :attr:`geo.scenario.compare.Comparison.changed`; ``tiles``/``assets`` as :func:`base_map`. The
+    map starts centred on the middle of their bounds (before it is fitted to them)."""
+    frames = [kept, added, closed, relocated, changed]
+    m = base_map(center=_middle(frames), tiles=tiles, assets=assets)
     add_demand_changes(changed, m)
     add_base_stations(kept, m)
     add_closed_stations(closed, m)
@@ -393,8 +395,19 @@ def scenario_map(
     add_scenario_legend(m, counts)
     add_scenario_title(m, name=name, summary=summary, base_name=base_name, minutes=minutes, date=date)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    _fit(m, [kept, added, closed, relocated, changed])
+    _fit(m, frames)
     return m
+
+
+def _middle(frames: Sequence[gpd.GeoDataFrame]) -> tuple[float, float] | None:
+    """The WGS-84 ``(lon, lat)`` middle of the frames' bounds, or None when they are all empty (then
+    :func:`base_map`'s default centre)."""
+    shown = [f.geometry.bounds for f in frames if len(f)]
+    if not shown:
+        return None
+    b = pd.concat(shown)
+    lon, lat = float(b["minx"].min() + b["maxx"].max()) / 2, float(b["miny"].min() + b["maxy"].max()) / 2
+    return (lon, lat) if math.isfinite(lon) and math.isfinite(lat) else None
 
 
 def _fit(m: folium.Map, frames: Sequence[gpd.GeoDataFrame]) -> None:

@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 
-from geo.errors import ImportRejectedError, InputError, NotFoundError, YizhanError
+from geo.errors import ImportRejectedError, InputError, NameTakenError, NotFoundError, YizhanError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -20,6 +20,7 @@ R = TypeVar("R")
 EXIT_CODES: tuple[tuple[type[YizhanError], int], ...] = (
     (ImportRejectedError, 2),
     (InputError, 2),
+    (NameTakenError, 2),
     (NotFoundError, 3),
 )
 

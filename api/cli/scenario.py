@@ -2,7 +2,8 @@
 
     yizhan scenario create 扩面 --base db
     yizhan scenario add 扩面 --lon 121.47 --lat 31.23 --crs gcj02 --cost 80000 --phase 1 --year 2027
-    yizhan scenario close 扩面 12
+    yizhan scenario close 扩面 12                 # station 12 must be in the base (exit 3 otherwise)
+    yizhan scenario remove-action 扩面 2         # the others keep their numbers
     yizhan scenario eval 扩面 --network walk.npz --demand workers.csv --areas streets.geojson --out out/扩面
     yizhan scenario compare base 扩面 --network walk.npz --demand workers.csv --out out/compare --pdf
 
@@ -50,10 +51,16 @@ def _store() -> Any:
 
 
 def _append(scenario: str, kind: str, **fields: Any) -> None:
+    """Validate the action, check that a station it names is in the scenario's base (exit 3 naming
+    the station and the scenario, nothing stored) and store it after the last one."""
     from geo.db.engine import session_scope
-    from geo.scenario.plan import make_action
+    from geo.scenario.plan import ON_STATION, check_station, make_action
 
     action = make_action(kind, **fields)
+    with session_scope() as session:
+        scn = _store().get_scenario(session, scenario)
+    if action.kind in ON_STATION:
+        check_station(load_stations(scn.base, crs=None), scn, action)  # the base `eval` reads
     with session_scope() as session:
         stored = _store().add_action(session, scenario, action)
     say(f"{scenario}: action {stored.seq} ({kind}) added")
@@ -114,6 +121,18 @@ def hours(name: str, station_id: str, opening_hours: str = typer.Option(..., "--
             year=year)
 
 
+@app.command("remove-action")
+@domain_errors
+def remove_action(name: str, seq: int = typer.Argument(..., min=1, help="the action's number (scenario show)")
+                  ) -> None:
+    """Remove one action of a scenario (the others keep their numbers)."""
+    from geo.db.engine import session_scope
+
+    with session_scope() as session:
+        removed = _store().remove_action(session, name, seq)
+    say(f"{name}: action {removed.seq} ({removed.kind}) removed")
+
+
 @app.command("list")
 @domain_errors
 def list_(as_json: bool = typer.Option(False, "--json")) -> None:
@@ -131,21 +150,26 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command("show")
 @domain_errors
-def show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """A scenario's actions in order, with cost per phase."""
+def show(name: str, as_json: bool = typer.Option(False, "--json"),
+         crs: str = typer.Option("wgs84", "--crs", help="CRS of the printed lon/lat: wgs84, gcj02, bd09")
+         ) -> None:
+    """A scenario's actions in order (points in --crs, stored WGS-84), with cost per phase."""
+    from geo.checks import check_crs
     from geo.db.engine import session_scope
-    from geo.scenario.plan import actions_frame
+    from geo.scenario.plan import actions_frame, actions_in_crs
 
+    crs = check_crs(crs, field="--crs")
     with session_scope() as session:
         scn = _store().get_scenario(session, name)
-    table = actions_frame(scn.actions)
+    actions = actions_in_crs(scn.actions, crs)
     if as_json:
-        print_json({"name": scn.name, "base": scn.base, "total_cost": scn.total_cost,
-                    "actions": table.to_dict("records"), "phases": scn.cost_by_phase().to_dict("records")})
+        print_json({"name": scn.name, "base": scn.base, "crs": crs, "total_cost": scn.total_cost,
+                    "actions": actions_frame(actions).to_dict("records"),
+                    "phases": scn.cost_by_phase().to_dict("records")})
         return
     say(f"{scn.name} (base {scn.base}): {len(scn.actions)} action(s), {scn.total_cost:,.0f} yuan")
-    for a in scn.actions:
-        where = f" at {a.lon:.6f},{a.lat:.6f}" if a.lon is not None else ""
+    for a in actions:
+        where = f" at {a.lon:.6f},{a.lat:.6f} ({crs})" if a.lon is not None else ""
         say(f"  {a.seq}. {a.kind} {a.station_id or ''}{where} phase {a.phase} cost {a.cost:,.0f}")
 
 

@@ -2,10 +2,12 @@
 and compared; ``/maps/scenarios/{name}``: the planner's map of a plan against its base.
 
 The same operations as ``yizhan scenario`` (create, list, show, delete, add/close/relocate/hours/
-amenities, eval, compare), with the same figures: the evaluation is :mod:`geo.scenario.evaluate`,
-through :func:`api.services.scenario_coverage`, which keeps each scenario's last evaluation and
-applies only the actions appended since. Reads are public; writes need an API key like station
-writes. Points in bodies are WGS-84 unless ``crs=gcj02|bd09``; stored and answered in WGS-84.
+amenities, remove an action, eval, compare), with the same figures: the evaluation is
+:mod:`geo.scenario.evaluate`, through :func:`api.services.scenario_coverage`, which keeps each
+scenario's last evaluation and applies only the actions appended since. Reads are public; writes
+need an API key like station writes. Points in bodies are WGS-84 unless ``crs=gcj02|bd09``; stored
+in WGS-84 (with the CRS they were given in, ``source_crs``) and answered in the ``crs`` asked for,
+which the answer states (``crs``).
 """
 
 from __future__ import annotations
@@ -66,20 +68,27 @@ def _store() -> Any:
     return store
 
 
-def _scenario_body(scn: Any) -> dict[str, Any]:
-    actions = [
-        {
-            **{k: getattr(a, k) for k in ScenarioAction.model_fields},
-            "amenities": None if a.amenities is None else list(a.amenities),
-        }
-        for a in scn.actions
-    ]
+CRSQ = Annotated[OutCRS, Query(description="CRS of lon/lat in the answer: wgs84, gcj02 or bd09")]
+
+
+def _action_body(action: Any, crs: str) -> dict[str, Any]:
+    """One action as answered: its point in ``crs`` (converted from the stored WGS-84), ``crs`` stated."""
+    from geo.scenario.plan import actions_in_crs
+
+    (shown,) = actions_in_crs([action], crs)
+    body = {k: getattr(shown, k) for k in ScenarioAction.model_fields if k != "crs"}
+    amenities = None if shown.amenities is None else list(shown.amenities)
+    return {**body, "crs": crs, "amenities": amenities}
+
+
+def _scenario_body(scn: Any, crs: str = "wgs84") -> dict[str, Any]:
     return {
         "name": scn.name,
         "base": scn.base,
         "description": scn.description,
+        "crs": crs,
         "total_cost": scn.total_cost,
-        "actions": json_value(actions),
+        "actions": json_value([_action_body(a, crs) for a in scn.actions]),
         "phases": [_phase(p) for p in json_value(scn.cost_by_phase().to_dict("records"))],
     }
 
@@ -115,9 +124,9 @@ def list_scenarios(session: SessionDep) -> Any:
 
 
 @router.get("/{name}", response_model=ScenarioOut, responses=ERRORS, summary="A scenario and its actions")
-def show_scenario(name: Name, session: SessionDep) -> Any:
-    """The actions in order, the total cost and the cost per phase."""
-    return _scenario_body(_store().get_scenario(session, name))
+def show_scenario(name: Name, session: SessionDep, crs: CRSQ = OutCRS.wgs84) -> Any:
+    """The actions in order (points in ``crs``), the total cost and the cost per phase."""
+    return _scenario_body(_store().get_scenario(session, name), crs.value)
 
 
 @router.delete("/{name}", status_code=204, responses=WRITE_ERRORS, summary="Delete a scenario")
@@ -139,26 +148,39 @@ def append_action(
     session: SessionDep,
     actor: ActorDep,
     crs: Annotated[
-        OutCRS, Query(description="CRS of lon/lat in the body: wgs84, gcj02 or bd09")
+        OutCRS, Query(description="CRS of lon/lat in the body and in the answer: wgs84, gcj02 or bd09")
     ] = OutCRS.wgs84,
 ) -> Any:
-    """Validate the action (a station it names must be in the scenario's base or added by it: 422
-    naming ``station_id``), convert its point to WGS-84 and store it after the last one."""
+    """Validate the action (a station it names must be in the scenario's base: else 404 naming
+    ``station_id``), convert its point to WGS-84 and store it after the last one. The answer gives the
+    point back in ``crs`` (stated in ``crs``; ``source_crs`` is the CRS it was given in)."""
     from api.services import scenario_base
-    from geo.scenario.evaluate import check_action
-    from geo.scenario.plan import make_action
+    from geo.scenario.plan import check_station, make_action
 
     scn = _store().get_scenario(session, name)  # an unknown scenario is 404 before the body is judged
     fields = body.model_dump(exclude={"kind"})
     action = make_action(body.kind, crs=crs.value, **fields)
-    check_action(scenario_base(session, scn.base), scn, action)
+    check_station(scenario_base(session, scn.base), scn, action)
     stored = _store().add_action(session, name, action)
-    return json_value(
-        {
-            **{k: getattr(stored, k) for k in ScenarioAction.model_fields},
-            "amenities": None if stored.amenities is None else list(stored.amenities),
-        }
-    )
+    return json_value(_action_body(stored, crs.value))
+
+
+@router.delete(
+    "/{name}/actions/{seq}",
+    status_code=204,
+    responses=WRITE_ERRORS,
+    summary="Remove one action (the others keep their numbers)",
+)
+def remove_action(
+    name: Name,
+    seq: Annotated[int, Path(ge=1, le=2**31 - 1, description="the action's number")],
+    session: SessionDep,
+    actor: ActorDep,
+) -> Response:
+    """Remove action ``seq`` (404 naming ``seq`` when the scenario has none); the next evaluation is a
+    full pass."""
+    _store().remove_action(session, name, seq)
+    return Response(status_code=204)
 
 
 def _step(step: Any) -> dict[str, Any]:

@@ -269,19 +269,3 @@ def evaluate_scenario(
         snap_meters=snap_meters,
     )
     return evaluator.evaluate(scenario)[0]
-
-
-# ---------------------------------------------------------------------- helpers (the pass's rules)
-def check_action(base: gpd.GeoDataFrame, scenario: Scenario, action: Action) -> None:
-    """Refuse an action naming a station that is not in ``base`` (InputError naming ``station_id``),
-    before it is stored. (:func:`geo.scenario.plan.apply_actions` applies close, relocate, hours and
-    amenities to base stations only.)"""
-    from geo.errors import NotFoundError
-
-    try:
-        apply_actions(base, scenario.with_action(action))
-    except NotFoundError as exc:
-        raise InputError(
-            f"station {action.station_id!r} is not in the base of scenario {scenario.name!r}",
-            field="station_id",
-        ) from exc

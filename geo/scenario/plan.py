@@ -1,6 +1,7 @@
 """A scenario: a base station list plus an ordered list of actions, with phases, years and costs.
 
-Actions (all coordinates WGS-84; a GCJ-02/BD-09 input is converted on the way in and its CRS kept):
+Actions (all coordinates WGS-84; a GCJ-02/BD-09 input is converted on the way in and its CRS kept;
+:func:`actions_in_crs` gives them back in a CRS asked for):
 
 - ``add``: a new station at a point (``lon``/``lat``), with ``kind``, ``amenities``, ``opening_hours``;
 - ``close``: an existing station (``station_id``) is closed;
@@ -25,16 +26,20 @@ import pandas as pd
 from shapely.geometry import Point
 
 from geo.catalog import resolve_amenity, resolve_kind
-from geo.checks import check_non_negative
-from geo.crs import in_china, resolve_crs, to_wgs84_frame
+from geo.checks import check_count, check_non_negative
+from geo.crs import convert, in_china, resolve_crs, to_wgs84_frame
 from geo.errors import InputError, NotFoundError
 from geo.hours import validate_opening_hours
+from geo.text import check_text
 
 ACTION_KINDS: tuple[str, ...] = ("add", "close", "relocate", "hours", "amenities")
 #: actions that name an existing station
 ON_STATION: frozenset[str] = frozenset({"close", "relocate", "hours", "amenities"})
 #: actions that place a point
 AT_POINT: frozenset[str] = frozenset({"add", "relocate"})
+#: the range of an action's ``phase`` and ``year`` (the store's integers; the API's limits)
+PHASE_RANGE: tuple[int, int] = (1, 100)
+YEAR_RANGE: tuple[int, int] = (1900, 2200)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,9 @@ def make_action(kind: str, *, station_id: Any = None, lon: Any = None, lat: Any 
         raise InputError(f"unknown action {kind!r}; use one of {', '.join(ACTION_KINDS)}", field="kind")
     if kind in ON_STATION and (station_id is None or str(station_id).strip() == ""):
         raise InputError(f"a {kind} action needs the station_id it applies to", field="station_id")
+    for value, name_of in ((station_id, "station_id"), (name, "name"), (opening_hours, "opening_hours")):
+        if value is not None:
+            check_text(str(value), field=name_of)
     point = _point(lon, lat, crs) if kind in AT_POINT else None
     if kind in AT_POINT and point is None:
         raise InputError(f"a {kind} action needs lon and lat", field="lon")
@@ -107,19 +115,47 @@ def make_action(kind: str, *, station_id: Any = None, lon: Any = None, lat: Any 
         name=name, station_kind=resolve_kind(station_kind) if station_kind else None,
         amenities=None if amenities is None else tuple(resolve_amenity(a) for a in amenities),
         opening_hours=validate_opening_hours(opening_hours) if opening_hours else None,
-        cost=check_non_negative(cost, field="cost", unit="yuan"), phase=_whole(phase, "phase", 1),
-        year=None if year is None else _whole(year, "year", 1900),
+        cost=check_non_negative(cost, field="cost", unit="yuan"), phase=_whole(phase, "phase", *PHASE_RANGE),
+        year=None if year is None else _whole(year, "year", *YEAR_RANGE),
     )
 
 
-def _whole(value: Any, field_name: str, minimum: int) -> int:
+def check_station(base: gpd.GeoDataFrame, scenario: Scenario, action: Action) -> None:
+    """Refuse, before it is stored, an action naming a station that is not in ``base``.
+
+    Close, relocate, hours and amenities apply to the stations of the scenario's base only (the
+    stations an ``add`` opens cannot be named: see :func:`apply_actions`).
+
+    Parameters
+    ----------
+    base : GeoDataFrame
+        The scenario's base stations (canonical, with ``station_id``).
+    scenario : Scenario
+        The scenario the action is for (its name is in the message).
+    action : Action
+        The action to check; an ``add`` always passes.
+
+    Raises
+    ------
+    geo.errors.NotFoundError
+        ``field="station_id"``, naming the station and the scenario.
+    """
+    if action.kind not in ON_STATION:
+        return
+    ids = set(base["station_id"].astype(str)) if "station_id" in base.columns else set()
+    if str(action.station_id) not in ids:
+        raise NotFoundError(f"station {action.station_id!r} is not in the base of scenario {scenario.name!r}",
+                            field="station_id")
+
+
+def _whole(value: Any, field_name: str, minimum: int, maximum: int) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise InputError(f"{field_name} must be a whole number, got {value!r}", field=field_name) from None
     if number != float(value) or number < minimum:
         raise InputError(f"{field_name} must be a whole number ≥ {minimum}, got {value!r}", field=field_name)
-    return number
+    return check_count(number, field=field_name, minimum=minimum, maximum=maximum)
 
 
 def _point(lon: Any, lat: Any, crs: str) -> tuple[float, float] | None:
@@ -184,6 +220,32 @@ def _apply_to_row(frame: gpd.GeoDataFrame, action: Action) -> None:
 def actions_frame(actions: Iterable[Action]) -> pd.DataFrame:
     """The actions as a table (for ``scenario show`` and the report)."""
     return pd.DataFrame([{k: getattr(a, k) for k in Action.__dataclass_fields__} for a in actions])
+
+
+def actions_in_crs(actions: Iterable[Action], crs: str) -> tuple[Action, ...]:
+    """The actions with their points in ``crs`` (they are stored WGS-84), for answers in the CRS asked
+    for; ``source_crs`` stays the CRS each point was given in.
+
+    Parameters
+    ----------
+    actions : iterable of Action
+        Actions as stored (WGS-84 points).
+    crs : str
+        ``wgs84``, ``gcj02`` or ``bd09`` (or an alias, :func:`geo.crs.resolve_crs`).
+
+    Returns
+    -------
+    tuple of Action
+        The same actions, unchanged for WGS-84.
+    """
+    code = resolve_crs(crs)
+    out = []
+    for a in actions:
+        if code != "wgs84" and a.lon is not None and a.lat is not None:
+            lon, lat = convert(a.lon, a.lat, src="wgs84", dst=code)
+            a = replace(a, lon=float(lon), lat=float(lat))
+        out.append(a)
+    return tuple(out)
 
 
 def actions_from_records(records: Iterable[Mapping[str, Any]]) -> tuple[Action, ...]:

@@ -12,12 +12,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from geo.errors import ConflictError, InputError, NotFoundError
+from geo.errors import InputError, NameTakenError, NotFoundError
 from geo.scenario.plan import Action, Scenario, actions_from_records
+from geo.text import check_text
+
+#: the largest action number the store can hold (a PostgreSQL integer)
+MAX_SEQ = 2**31 - 1
 
 
 def _check_name(name: str) -> str:
-    clean = str(name).strip()
+    clean = check_text(str(name).strip(), field="name")
     if not 1 <= len(clean) <= 200:
         raise InputError(f"a scenario name must have 1 to 200 characters, got {name!r}", field="name")
     return clean
@@ -26,17 +30,19 @@ def _check_name(name: str) -> str:
 def create_scenario(session: Session, name: str, *, base: str = "db", description: str = "") -> Scenario:
     """Store a new, empty scenario; ``base`` is ``db`` (the registry) or a station file's path."""
     name = _check_name(name)
+    check_text(str(description), field="description")
     try:
         session.execute(text("INSERT INTO scenarios (name, base, description) VALUES (:n, :b, :d)"),
                         {"n": name, "b": base, "d": description})
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise ConflictError(f"a scenario named {name!r} exists already", field="name") from None
+        raise NameTakenError(f"a scenario named {name!r} exists already", field="name") from None
     return Scenario(name=name, base=base, description=description)
 
 
 def _scenario_id(session: Session, name: str) -> int:
+    check_text(str(name), field="name")  # the store cannot hold it, nor be asked for it
     found = session.execute(text("SELECT id FROM scenarios WHERE name = :n"), {"n": name}).scalar()
     if found is None:
         raise NotFoundError(f"no scenario named {name!r}", field="name")
@@ -65,8 +71,34 @@ def add_action(session: Session, name: str, action: Action) -> Action:
     return Action(**{**action.__dict__, "seq": seq})
 
 
+def remove_action(session: Session, name: str, seq: int) -> Action:
+    """Remove action ``seq`` of scenario ``name``; the others keep their numbers (a station an ``add``
+    opened keeps its id ``"<scenario>:<seq>"``). Returns the removed action.
+
+    Raises
+    ------
+    geo.errors.NotFoundError
+        No scenario ``name`` (``field="name"``), or it has no action ``seq`` (``field="seq"``).
+    """
+    sid = _scenario_id(session, name)
+    if not 1 <= int(seq) <= MAX_SEQ:
+        raise NotFoundError(f"scenario {name!r} has no action {seq}", field="seq")
+    session.execute(text("SELECT id FROM scenarios WHERE id = :s FOR UPDATE"), {"s": sid})
+    row = session.execute(text(
+        "DELETE FROM scenario_actions WHERE scenario_id = :s AND seq = :seq RETURNING seq, kind, "
+        "station_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, source_crs, name, station_kind, amenities, "
+        "opening_hours, cost, phase, year"), {"s": sid, "seq": int(seq)}).mappings().first()
+    if row is None:
+        session.rollback()
+        raise NotFoundError(f"scenario {name!r} has no action {seq}", field="seq")
+    session.execute(text("UPDATE scenarios SET updated_at = now() WHERE id = :s"), {"s": sid})
+    session.commit()
+    return actions_from_records([dict(row)])[0]
+
+
 def get_scenario(session: Session, name: str) -> Scenario:
     """The stored scenario ``name`` with its actions in order."""
+    check_text(str(name), field="name")
     row = session.execute(text("SELECT id, name, base, description FROM scenarios WHERE name = :n"),
                           {"n": name}).mappings().first()
     if row is None:

@@ -90,9 +90,84 @@ def test_errors_are_one_line(clean_store: Engine, city: dict[str, Any]) -> None:
     assert r.exit_code == 3 and r.output.strip() == "error: no scenario named '没有的方案' (name)"
     assert _invoke("scenario", "create", "x", "--base", city["stations"]).exit_code == 0
     r = _invoke("scenario", "create", "x")
-    assert r.exit_code != 0 and "exists already" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and r.output.strip() == "error: a scenario named 'x' exists already (name)"
     r = _invoke("scenario", "add", "x", "--lon", 2.35, "--lat", 48.85)
     assert r.exit_code == 2 and "outside China" in r.output
-    assert _invoke("scenario", "close", "x", "zz").exit_code == 0  # stored; checked against the base at eval
-    r = _invoke("scenario", "eval", "x", "--network", city["npz"])
-    assert r.exit_code == 3 and "station 'zz' is not in the base" in r.output
+    lon, lat = city["far"]
+    bad_input = [  # exit 1 and a driver's traceback before: the store cannot hold these
+        (("create", "a\x00b"), "name contains the control character U+0000 at position 2"),
+        (("create", "y", "--description", "d\x00"), "description contains the control character U+0000"),
+        (("show", "a\x00"), "name contains the control character U+0000"),
+        (("remove-action", "a\x00", 1), "name contains the control character U+0000"),
+        (("delete", "a\x00"), "name contains the control character U+0000"),
+        (("add", "x", "--lon", lon, "--lat", lat, "--name", "站\x00"), "name contains the control character"),
+        (("add", "x", "--lon", lon, "--lat", lat, "--phase", 10**12),
+         "phase must be at least 1, at most 100, got 1000000000000 (phase)"),
+        (("add", "x", "--lon", lon, "--lat", lat, "--year", 10**12),
+         "year must be at least 1900, at most 2200, got 1000000000000 (year)"),
+        (("close", "x", "b\x00"), "station_id contains the control character U+0000"),
+    ]
+    for args, message in bad_input:
+        r = _invoke("scenario", *args)
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, (args, r)
+    r = _invoke("scenario", "close", "x", "zz")  # checked against the base when it is added
+    assert r.exit_code == 3
+    assert r.output.strip() == "error: station 'zz' is not in the base of scenario 'x' (station_id)"
+
+
+def test_actions_name_stations_of_the_base(clean_store: Engine, city: dict[str, Any]) -> None:
+    """close, relocate and hours naming a station outside the base (a station file, or the registry)
+    are refused when added (exit 3, one line naming the station and the scenario), nothing stored."""
+    glon, glat = wgs84_to_gcj02(*city["far"])
+    assert _invoke("scenario", "create", "迁址", "--base", city["stations"]).exit_code == 0
+    assert _invoke("scenario", "add", "迁址", "--lon", glon, "--lat", glat, "--crs", "gcj02").exit_code == 0
+    refused = [("relocate", "迁址", "999", "--lon", glon, "--lat", glat, "--crs", "gcj02"),
+               ("close", "迁址", "999"), ("hours", "迁址", "999", "--hours", "Mo-Su 08:00-22:00"),
+               ("close", "迁址", "迁址:1")]  # a station an add opened cannot be named (apply_actions)
+    for args in refused:
+        r = _invoke("scenario", *args)
+        assert r.exit_code == 3, (args, r.output)
+        expected = f"error: station '{args[2]}' is not in the base of scenario '迁址' (station_id)"
+        assert r.output.strip() == expected
+    assert _invoke("scenario", "relocate", "迁址", "b", "--lon", glon, "--lat", glat, "--crs", "gcj02"
+                   ).exit_code == 0
+    shown = json.loads(_invoke("scenario", "show", "迁址", "--json").stdout)
+    assert [(a["seq"], a["kind"]) for a in shown["actions"]] == [(1, "add"), (2, "relocate")]
+    assert shown["actions"][1]["station_id"] == "b"
+    # --base db: the registry's station ids
+    assert _invoke("stations", "import", city["stations"], "--crs", "wgs84").exit_code == 0
+    from geo.db.snapshot import read_stations
+
+    ids = read_stations()["station_id"].astype(str).tolist()
+    assert _invoke("scenario", "create", "扩面", "--base", "db").exit_code == 0
+    r = _invoke("scenario", "close", "扩面", "b")  # an id of the file, not of the registry
+    assert r.exit_code == 3 and "station 'b' is not in the base of scenario '扩面'" in r.output
+    assert _invoke("scenario", "close", "扩面", ids[1]).exit_code == 0
+
+
+def test_remove_action(clean_store: Engine, city: dict[str, Any]) -> None:
+    """``scenario remove-action NAME N`` removes action N (the others keep their numbers); the
+    evaluation then reads the remaining ones."""
+    name = "撤销"
+    glon, glat = wgs84_to_gcj02(*city["far"])
+    assert _invoke("scenario", "create", name, "--base", city["stations"]).exit_code == 0
+    assert _invoke("scenario", "add", name, "--lon", glon, "--lat", glat, "--crs", "gcj02",
+                   "--cost", 80000).exit_code == 0
+    assert _invoke("scenario", "close", name, "b", "--cost", 500).exit_code == 0
+    assert _invoke("scenario", "hours", name, "c", "--hours", "Mo-Su 06:00-22:00").exit_code == 0
+    r = _invoke("scenario", "remove-action", name, 2)
+    assert r.exit_code == 0 and r.output.strip() == f"{name}: action 2 (close) removed", r.output
+    shown = json.loads(_invoke("scenario", "show", name, "--json").stdout)
+    assert [(a["seq"], a["kind"]) for a in shown["actions"]] == [(1, "add"), (3, "hours")]
+    assert shown["total_cost"] == 80000
+    r = _invoke("scenario", "remove-action", name, 2)
+    assert r.exit_code == 3 and r.output.strip() == f"error: scenario '{name}' has no action 2 (seq)"
+    r = _invoke("scenario", "remove-action", "没有的方案", 1)
+    assert r.exit_code == 3 and r.output.strip() == "error: no scenario named '没有的方案' (name)"
+    assert _invoke("scenario", "remove-action", name, 0).exit_code == 2
+    assert _invoke("scenario", "remove-action", name, 2**40).exit_code == 3
+    r = _invoke("scenario", "eval", name, "--network", city["npz"], "--minutes", 5, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["stations"] == 5  # a, b, c, d and the added one: b is open again
+    r = _invoke("scenario", "add", name, "--lon", glon, "--lat", glat, "--crs", "gcj02")
+    assert r.exit_code == 0 and "action 4 (add) added" in r.output  # numbered after the last one

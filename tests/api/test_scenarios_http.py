@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,11 +77,14 @@ def test_create_list_show_delete(api: TestClient, add_station: Any) -> None:
         "name": "扩面",
         "base": "db",
         "description": "三个新站",
+        "crs": "wgs84",
         "total_cost": 0.0,
         "actions": [],
         "phases": [],
     }
-    assert api.post("/scenarios", json={"name": "扩面"}, headers=WRITE).status_code == 409
+    r = api.post("/scenarios", json={"name": "扩面"}, headers=WRITE)
+    assert r.status_code == 409
+    assert r.json() == {"detail": "a scenario named '扩面' exists already", "field": "name"}
     listed = api.get("/scenarios").json()["scenarios"]
     assert [(s["name"], s["actions"], s["cost"]) for s in listed] == [("扩面", 0, 0.0)]
     r = api.post(
@@ -121,7 +125,8 @@ def test_create_list_show_delete(api: TestClient, add_station: Any) -> None:
 
 @pytest.mark.parametrize("crs", ["gcj02", "bd09"])
 def test_points_are_converted_on_input(api: TestClient, crs: str) -> None:
-    """A point given in GCJ-02 or BD-09 is stored in WGS-84 (geo.crs.convert, as /stations does)."""
+    """A point given in GCJ-02 or BD-09 is stored in WGS-84 (geo.crs.convert, as /stations does) and
+    answered in the crs asked for, which the answer states; WGS-84 by default."""
     api.post("/scenarios", json={"name": "crs"}, headers=WRITE)
     lon, lat = (float(v) for v in convert(*TECH_PARK, src="wgs84", dst=crs))
     r = api.post(
@@ -129,21 +134,30 @@ def test_points_are_converted_on_input(api: TestClient, crs: str) -> None:
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["source_crs"] == crs and body["seq"] == 1
+    assert body["source_crs"] == crs and body["crs"] == crs and body["seq"] == 1
+    assert (body["lon"], body["lat"]) == pytest.approx((lon, lat), abs=1e-6)  # as given
+    shown = api.get("/scenarios/crs", params={"crs": crs}).json()
+    assert shown["crs"] == crs and shown["actions"][0] == body
+    stored = api.get("/scenarios/crs").json()  # the stored WGS-84 point
     back = convert(lon, lat, src=crs, dst="wgs84")
-    assert (body["lon"], body["lat"]) == pytest.approx((float(back[0]), float(back[1])), abs=1e-9)
-    assert (body["lon"], body["lat"]) == pytest.approx(TECH_PARK, abs=2e-6)  # the round trip
+    assert stored["crs"] == "wgs84" and stored["actions"][0]["crs"] == "wgs84"
+    assert stored["actions"][0]["source_crs"] == crs
+    point = stored["actions"][0]["lon"], stored["actions"][0]["lat"]
+    assert point == pytest.approx((float(back[0]), float(back[1])), abs=1e-9)
+    assert point == pytest.approx(TECH_PARK, abs=2e-6)  # the round trip
 
 
 @pytest.mark.parametrize(
     ("action", "field", "status"),
     [
         ({"kind": "close"}, "close.station_id", 422),
-        ({"kind": "close", "station_id": "no-such-station"}, "station_id", 422),
+        ({"kind": "close", "station_id": "no-such-station"}, "station_id", 404),  # not in the base
         ({"kind": "add", "lon": 113.95}, "add.lat", 422),
         ({"kind": "add", "lon": 113.95, "lat": 22.54, "cost": -1}, "add.cost", 422),
         ({"kind": "hours", "station_id": "1", "opening_hours": "whenever"}, "opening_hours", 422),
-        ({"kind": "teleport", "station_id": "1"}, None, 422),  # the union's tag: the detail names kind
+        ({"kind": "teleport", "station_id": "1"}, "kind", 422),  # the union's tag
+        ({"type": "close", "station_id": "1"}, "kind", 422),  # no tag at all
+        ({"kind": None, "station_id": "1"}, "kind", 422),
     ],
 )
 def test_bad_actions_name_the_field(
@@ -153,10 +167,7 @@ def test_bad_actions_name_the_field(
     api.post("/scenarios", json={"name": "bad"}, headers=WRITE)
     r = api.post("/scenarios/bad/actions", json=action, headers=WRITE)
     assert r.status_code == status, r.text
-    if field is None:
-        assert "'kind'" in r.json()["detail"] and "'relocate'" in r.json()["detail"], r.json()
-    else:
-        assert r.json()["field"] is not None and r.json()["field"].startswith(field), r.json()
+    assert r.json()["field"] is not None and r.json()["field"].startswith(field), r.json()
     assert (
         api.post(
             "/scenarios/nope/actions", json={"kind": "add", "lon": 113.95, "lat": 22.54}, headers=WRITE
@@ -165,6 +176,55 @@ def test_bad_actions_name_the_field(
     )
     assert api.get("/scenarios/nope/coverage").status_code == 404
     assert api.get("/scenarios/bad").json()["actions"] == []  # nothing stored
+
+
+@pytest.mark.parametrize(
+    ("action", "got"),
+    [
+        ({"type": "relocate", "station_id": "1", "lon": 113.95, "lat": 22.54}, "nothing"),
+        ({"station_id": "1"}, "nothing"),
+        ({"kind": "teleport", "station_id": "1"}, "'teleport'"),
+        ({"kind": 5}, "'5'"),
+    ],
+)
+def test_action_kind_named_with_its_values(api: TestClient, action: dict[str, Any], got: str) -> None:
+    """A missing or unknown ``kind`` (the actions' discriminator) is 422 naming the field ``kind`` and
+    listing its values, in the wording of every other choice (geo.checks.choice_message)."""
+    api.post("/scenarios", json={"name": "kind"}, headers=WRITE)
+    r = api.post("/scenarios/kind/actions", json=action, headers=WRITE)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == "kind"
+    assert body["detail"] == f"kind must be one of add, close, relocate, hours, amenities, got {got}"
+    assert [(e["loc"], e["msg"]) for e in body["errors"]] == [(["body", "kind"], body["detail"])]
+    assert "Unable to extract tag" not in r.text and "expected tags" not in r.text
+
+
+def test_remove_action(api: TestClient, add_station: Any) -> None:
+    """``DELETE /scenarios/{name}/actions/{seq}`` removes one action; the others keep their numbers."""
+    station = add_station("深大工会驿站", *SHENZHEN_UNIVERSITY)
+    api.post("/scenarios", json={"name": "撤销"}, headers=WRITE)
+    for action in (
+        {"kind": "add", "lon": TECH_PARK[0], "lat": TECH_PARK[1], "cost": 80000},
+        {"kind": "close", "station_id": str(station["id"]), "cost": 500},
+        {"kind": "hours", "station_id": str(station["id"]), "opening_hours": "Mo-Su 08:00-22:00"},
+    ):
+        assert api.post("/scenarios/撤销/actions", json=action, headers=WRITE).status_code == 201
+    assert api.delete("/scenarios/撤销/actions/2").status_code == 401  # writes need the key
+    assert api.delete("/scenarios/撤销/actions/2", headers=WRITE).status_code == 204
+    shown = api.get("/scenarios/撤销").json()
+    assert [(a["seq"], a["kind"]) for a in shown["actions"]] == [(1, "add"), (3, "hours")]
+    assert shown["total_cost"] == 80000.0
+    for path, status, field in (
+        ("/scenarios/撤销/actions/2", 404, "seq"),
+        ("/scenarios/撤销/actions/0", 422, "seq"),
+        ("/scenarios/撤销/actions/x", 422, "seq"),
+        ("/scenarios/nope/actions/1", 404, "name"),
+    ):
+        r = api.delete(path, headers=WRITE)
+        assert (r.status_code, r.json()["field"]) == (status, field), (path, r.text)
+    r = api.delete("/scenarios/撤销/actions/2", headers=WRITE)
+    assert r.json()["detail"] == "scenario '撤销' has no action 2"
 
 
 def test_sample_coverage_is_incremental(api: TestClient, add_station: Any) -> None:
@@ -329,6 +389,78 @@ def test_each_action_served_incrementally_equals_a_fresh_pass(
     assert sum(a["demand_total"] for a in body["by_area"]) == pytest.approx(body["summary"]["demand_total"])
 
 
+def test_unknown_station_refused_and_action_removed(city: dict[str, Any], served: TestClient) -> None:
+    """A relocate (GCJ-02) naming a station outside the registry is 404 naming ``station_id``, the
+    station and the scenario, nothing stored; removing an action serves a full pass equal to a fresh one."""
+    name = f"{city['name']}迁址"
+    assert served.post("/scenarios", json={"name": name}, headers=WRITE).status_code == 201
+    ids = [str(f["id"]) for f in served.get("/stations", params={"limit": 100}).json()["features"]]
+    (lon0, lat0), (lon1, lat1), _ = city["spots"]
+    glon, glat = (float(v) for v in wgs84_to_gcj02(lon0, lat0))
+    relocate = {"kind": "relocate", "station_id": "999", "lon": glon, "lat": glat, "cost": 20000}
+    r = served.post(f"/scenarios/{name}/actions", params={"crs": "gcj02"}, json=relocate, headers=WRITE)
+    assert r.status_code == 404, r.text
+    assert r.json() == {
+        "detail": f"station '999' is not in the base of scenario '{name}'",
+        "field": "station_id",
+    }
+    assert served.get(f"/scenarios/{name}").json()["actions"] == []
+    for action, crs in (
+        ({**relocate, "station_id": ids[1]}, "gcj02"),
+        ({"kind": "close", "station_id": ids[0]}, "wgs84"),
+        ({"kind": "add", "lon": lon1, "lat": lat1, "cost": 60000}, "wgs84"),
+    ):
+        r = served.post(f"/scenarios/{name}/actions", params={"crs": crs}, json=action, headers=WRITE)
+        assert r.status_code == 201, r.text
+    params = {"minutes": 3}
+    assert served.get(f"/scenarios/{name}/coverage", params=params).status_code == 200
+    assert served.delete(f"/scenarios/{name}/actions/2", headers=WRITE).status_code == 204
+    body = served.get(f"/scenarios/{name}/coverage", params=params).json()
+    assert body["evaluation"]["incremental"] is False and body["summary"]["stations"] == 9
+    clear_scenarios(served.app.state)  # type: ignore[attr-defined]
+    fresh = served.get(f"/scenarios/{name}/coverage", params=params).json()
+    assert _stripped(body) == _stripped(fresh) and body["cost"] == 80000.0
+
+
+def test_points_answered_in_the_crs_asked_for(city: dict[str, Any], served: TestClient) -> None:
+    """GCJ-02 in, GCJ-02 out (equal to the input to 1e-6°) on the action's answer, ``GET
+    /scenarios/{name}?crs=gcj02`` and ``yizhan scenario show --crs gcj02``; WGS-84 (the stored point)
+    by default, with the CRS stated."""
+    name = f"{city['name']}坐标"
+    assert served.post("/scenarios", json={"name": name}, headers=WRITE).status_code == 201
+    ids = [str(f["id"]) for f in served.get("/stations", params={"limit": 100}).json()["features"]]
+    (lon0, lat0), (lon1, lat1), _ = city["spots"]
+    given = [tuple(float(v) for v in wgs84_to_gcj02(x, y)) for x, y in ((lon0, lat0), (lon1, lat1))]
+    for action in (
+        {"kind": "add", "lon": given[0][0], "lat": given[0][1]},
+        {"kind": "relocate", "station_id": ids[2], "lon": given[1][0], "lat": given[1][1]},
+    ):
+        r = served.post(f"/scenarios/{name}/actions", params={"crs": "gcj02"}, json=action, headers=WRITE)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["crs"] == body["source_crs"] == "gcj02"
+        assert abs(body["lon"] - action["lon"]) < 1e-6 and abs(body["lat"] - action["lat"]) < 1e-6
+    shown = served.get(f"/scenarios/{name}", params={"crs": "gcj02"}).json()
+    assert shown["crs"] == "gcj02"
+    got = [(a["lon"], a["lat"]) for a in shown["actions"]]
+    assert np.allclose(got, given, rtol=0, atol=1e-6)
+    default = served.get(f"/scenarios/{name}").json()
+    assert default["crs"] == "wgs84" and [a["crs"] for a in default["actions"]] == ["wgs84", "wgs84"]
+    assert np.allclose([(a["lon"], a["lat"]) for a in default["actions"]], [(lon0, lat0), (lon1, lat1)],
+                       rtol=0, atol=1e-6)
+    cli_json = json.loads(_invoke("scenario", "show", name, "--crs", "gcj02", "--json").stdout)
+    assert cli_json["crs"] == "gcj02"
+    assert np.allclose([(a["lon"], a["lat"]) for a in cli_json["actions"]], given, rtol=0, atol=1e-6)
+    assert [a["source_crs"] for a in cli_json["actions"]] == ["gcj02", "gcj02"]
+    text = _invoke("scenario", "show", name, "--crs", "amap").stdout  # an alias of gcj02
+    assert f"at {given[0][0]:.6f},{given[0][1]:.6f} (gcj02)" in text
+    text = _invoke("scenario", "show", name).stdout
+    assert f"at {default['actions'][0]['lon']:.6f},{default['actions'][0]['lat']:.6f} (wgs84)" in text
+    r = _invoke("scenario", "show", name, "--crs", "utm50")
+    assert r.exit_code == 2 and r.output.startswith("error: unknown coordinate system 'utm50'"), r.output
+    assert served.get(f"/scenarios/{name}", params={"crs": "utm50"}).json()["field"] == "crs"
+
+
 def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_path: Path) -> None:
     ids = [str(f["id"]) for f in served.get("/stations", params={"limit": 100}).json()["features"]]
     for name in ("甲", "乙"):
@@ -377,4 +509,13 @@ def test_compare_equals_the_cli(city: dict[str, Any], served: TestClient, tmp_pa
     assert "/static/" not in written and "方案：甲" in written
     for key, count in (("kept", 7), ("added", 1), ("closed", 1), ("relocated", 0)):
         assert f'data-k="{key}">{count}<' in written and f'data-k="{key}">{count}<' in page.text, key
+    # both maps start centred on the data (Shanghai, Changsha), not on Shenzhen (22.545, 113.945)
+    net = read_network_npz(city["npz"])
+    for html in (written, page.text):
+        assert "22.545" not in html and "113.945" not in html
+        found = re.findall(r"center: \[([-0-9.]+), ([-0-9.]+)\]", html)
+        assert len(found) == 1, found
+        lat, lon = (float(v) for v in found[0])
+        assert net.lon.min() - 0.01 < lon < net.lon.max() + 0.01, (lon, city["name"])
+        assert net.lat.min() - 0.01 < lat < net.lat.max() + 0.01, (lat, city["name"])
     assert not list(tmp_path.glob(".*.tmp*"))  # written through a temporary file renamed
