@@ -11,16 +11,18 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 
-from geo.errors import ImportRejectedError, InputError, NameTakenError, NotFoundError, YizhanError
+from geo.errors import ConflictError, ImportRejectedError, InputError, NotFoundError, YizhanError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: exit codes: 2 bad input / rejected file, 3 not found, 4 store unavailable, 1 other domain errors
+#: exit codes: 2 bad input / rejected file / a name in use (the value typed conflicts with the store),
+#: 3 not found, 4 store unavailable, 1 the request cannot be met (an infeasible siting target) and
+#: any other domain error
 EXIT_CODES: tuple[tuple[type[YizhanError], int], ...] = (
     (ImportRejectedError, 2),
     (InputError, 2),
-    (NameTakenError, 2),
+    (ConflictError, 2),
     (NotFoundError, 3),
 )
 

@@ -88,6 +88,9 @@ def test_keys_and_cli_identity_on_station_imports(org_store: Engine, tmp_path: P
     made = json.loads(r.stdout)
     assert made["name"] == "west-cli" and made["org"] == WEST and made["secret"].startswith("yz_")
     secret = made["secret"]
+    again = runner.invoke(app, ["keys", "create", "--org", WEST, "--role", "viewer", "--name", "west-cli"])
+    assert again.exit_code == 2, again.output  # a name in use: bad input where it was typed
+    assert again.stderr.strip() == "error: a key named 'west-cli' exists already (name)", again.stderr
     listed = runner.invoke(app, ["keys", "list"])
     assert "west-cli" in listed.stdout and secret[16:] not in listed.stdout and "yz_" not in listed.stdout
     r = runner.invoke(
