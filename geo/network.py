@@ -51,7 +51,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterable
@@ -697,16 +696,11 @@ def save_network(network: Network, path: str | Path, *, derived: bool = False) -
     extra: dict[str, NDArray[Any]] = {}
     if derived:
         extra, meta["derived"] = _derived_arrays(network)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            payload = {name: getattr(network, name) for name in _NETWORK_ARRAYS}
-            _write_npz(fh, {**payload, "meta": np.asarray(json.dumps(meta)), **extra})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from geo.text import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # the permissions of any new file
+        payload = {name: getattr(network, name) for name in _NETWORK_ARRAYS}
+        _write_npz(fh, {**payload, "meta": np.asarray(json.dumps(meta)), **extra})
     return path
 
 

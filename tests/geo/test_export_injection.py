@@ -119,3 +119,23 @@ def test_atomically_written_files_have_the_permissions_of_any_new_file(tmp_path:
     expected = 0o666 & ~umask
     assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == expected
     assert {p.name: p.stat().st_mode & 0o777 for p in written} == {p.name: expected for p in written}
+
+
+@pytest.mark.parametrize("city", ["changsha_osm_planner/changsha_yuelu_taozihu_map.osm",
+                                  "shanghai_le_degn/shanghai_jingan_huangpu_drive.osm"])  # fmt: skip
+def test_network_files_have_the_permissions_of_any_new_file(tmp_path: Path, city: str) -> None:
+    """A network .npz another user's server or notebook reads is 0644 under umask 022 (was 0600)."""
+    import os
+
+    from geo.config import data_dir
+    from geo.network import load_network, read_network_npz, save_network
+
+    net = load_network(data_dir() / city, mode="walk")
+    previous = os.umask(0o022)
+    try:
+        path = save_network(net, tmp_path / "walk.npz")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert read_network_npz(path).n_arcs == net.n_arcs
+    assert not list(tmp_path.glob(".*tmp*"))
