@@ -333,3 +333,26 @@ def esc(value: Any) -> str:
     if isinstance(value, float) and np.isnan(value):
         return ""
     return html.escape(str(value))
+
+
+def frames_center(frames: Sequence[gpd.GeoDataFrame]) -> tuple[float, float] | None:
+    """The WGS-84 ``(lon, lat)`` middle of the frames' joint bounds (frames in EPSG:4326), or None when
+    they are all empty: the centre a map starts at before :func:`fit_to_frames`, so that no page
+    starts at :func:`base_map`'s default while it shows another city."""
+    shown = [f.geometry.bounds for f in frames if len(f)]
+    if not shown:
+        return None
+    b = pd.concat(shown)
+    lon, lat = float(b["minx"].min() + b["maxx"].max()) / 2, float(b["miny"].min() + b["maxy"].max()) / 2
+    return (lon, lat) if np.isfinite(lon) and np.isfinite(lat) else None
+
+
+def fit_to_frames(m: folium.Map, frames: Sequence[gpd.GeoDataFrame], **options: Any) -> folium.Map:
+    """Fit ``m`` to the joint bounds of the frames (EPSG:4326, shown in the tiles' coordinate
+    system); ``options`` go to :meth:`folium.Map.fit_bounds` (paddings, ``max_zoom``). Returns ``m``."""
+    crs = getattr(m, "tiles_crs", "wgs84")
+    shown = [to_tiles_crs(f[[f.geometry.name]], crs) for f in frames if len(f)]
+    if shown:
+        b = pd.concat([f.geometry.bounds for f in shown])
+        m.fit_bounds([[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]], **options)
+    return m

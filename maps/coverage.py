@@ -31,6 +31,8 @@ from maps.base import (
     ensure_map,
     esc,
     escape_text_columns,
+    fit_to_frames,
+    frames_center,
     map_tiles_crs,
     require_columns,
     require_geodataframe,
@@ -790,7 +792,9 @@ def coverage_map(
     require_geodataframe(stations, what="stations", geom_types=("Point",))
     head = dict(headline or {})
     mode = catalog.resolve_mode(mode or str(head.get("mode") or "walk"))
-    m = base_map(center=center, zoom=zoom, tiles=tiles, assets=assets)
+    extent = [stations] + ([areas] if areas is not None else [])
+    m = base_map(center=center if center is not None else frames_center(extent), zoom=zoom, tiles=tiles,
+                 assets=assets)
     if areas is not None and len(areas):
         _add_area_layer(areas, by_area, m)
     _add_covered_layers(covered, m, mode=mode, minutes=minutes)
@@ -807,7 +811,7 @@ def coverage_map(
         _add_headline(head, m, stations=len(stations), mode=mode, minutes=minutes, date=date, title=title)
     add_layer_control(m)
     if center is None:
-        _fit_to(m, [stations] + ([areas] if areas is not None else []))
+        fit_to_frames(m, extent)
     return m
 
 
@@ -853,10 +857,3 @@ def _add_headline(
     )
 
 
-def _fit_to(m: folium.Map, extent: list[gpd.GeoDataFrame]) -> None:
-    """Fit the map to the bounds of the frames (in the tiles' coordinate system)."""
-    crs = getattr(m, "tiles_crs", "wgs84")
-    frames = [to_tiles_crs(f[[f.geometry.name]], crs) for f in extent if len(f)]
-    if frames:
-        b = pd.concat([f.geometry.bounds for f in frames])
-        m.fit_bounds([[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]])

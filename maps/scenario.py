@@ -16,13 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import folium
 import geopandas as gpd
-import pandas as pd
 from folium.map import Layer
 from folium.template import Template
 
@@ -32,6 +31,8 @@ from maps.base import (
     base_map,
     ensure_map,
     esc,
+    fit_to_frames,
+    frames_center,
     map_tiles_crs,
     require_columns,
     require_geodataframe,
@@ -378,7 +379,7 @@ def scenario_map(
     and :attr:`geo.scenario.compare.Comparison.changed`; ``tiles``/``assets`` as :func:`base_map`. The
     map starts centred on the middle of their bounds (before it is fitted to them)."""
     frames = [kept, added, closed, relocated, changed]
-    m = base_map(center=_middle(frames), tiles=tiles, assets=assets)
+    m = base_map(center=frames_center(frames), tiles=tiles, assets=assets)
     add_demand_changes(changed, m)
     add_base_stations(kept, m)
     add_closed_stations(closed, m)
@@ -395,34 +396,9 @@ def scenario_map(
     add_scenario_legend(m, counts)
     add_scenario_title(m, name=name, summary=summary, base_name=base_name, minutes=minutes, date=date)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    _fit(m, frames)
-    return m
-
-
-def _middle(frames: Sequence[gpd.GeoDataFrame]) -> tuple[float, float] | None:
-    """The WGS-84 ``(lon, lat)`` middle of the frames' bounds, or None when they are all empty (then
-    :func:`base_map`'s default centre)."""
-    shown = [f.geometry.bounds for f in frames if len(f)]
-    if not shown:
-        return None
-    b = pd.concat(shown)
-    lon, lat = float(b["minx"].min() + b["maxx"].max()) / 2, float(b["miny"].min() + b["maxy"].max()) / 2
-    return (lon, lat) if math.isfinite(lon) and math.isfinite(lat) else None
-
-
-def _fit(m: folium.Map, frames: Sequence[gpd.GeoDataFrame]) -> None:
-    crs = getattr(m, "tiles_crs", "wgs84")
-    shown = [to_tiles_crs(f[[f.geometry.name]], crs) for f in frames if len(f)]
-    if not shown:
-        return
-    b = pd.concat([f.geometry.bounds for f in shown])
     # room for the title box above and the legend below (pixels)
-    m.fit_bounds(
-        [[b["miny"].min(), b["minx"].min()], [b["maxy"].max(), b["maxx"].max()]],
-        padding_top_left=(40, 110),
-        padding_bottom_right=(40, 190),
-        max_zoom=18,
-    )
+    fit_to_frames(m, frames, padding_top_left=(40, 110), padding_bottom_right=(40, 190), max_zoom=18)
+    return m
 
 
 def write_comparison_map(

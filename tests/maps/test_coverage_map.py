@@ -365,3 +365,26 @@ def test_one_covered_layer_per_mode_faster_mode_below(real_coverage: RealCoverag
     assert names == ["电动自行车15分钟覆盖范围", "步行15分钟覆盖范围"]
     with pytest.raises(InputError, match="mode"):
         add_covered_area(polys, mode="car")
+
+
+@pytest.mark.parametrize("city", ["changsha_osm_planner/changsha_yuelu_taozihu_map.osm",
+                                  "shanghai_le_degn/shanghai_jingan_huangpu_drive.osm"])  # fmt: skip
+def test_coverage_map_starts_on_its_own_city(city: str) -> None:
+    """The planner map of another city starts centred on its stations, not on the Shenzhen default
+    (before fitting), for OSM and Amap tiles alike."""
+    from geo.config import data_dir
+    from geo.network import load_network
+
+    net = load_network(data_dir() / city, mode="walk")
+    rng = np.random.default_rng(3)
+    nodes = rng.choice(net.n_nodes, size=5, replace=False)
+    points = gpd.points_from_xy(net.lon[nodes], net.lat[nodes])
+    stations = gpd.GeoDataFrame({"name": [f"驿站{i}" for i in range(5)], "kind": "union_station",
+                                 "status": "open"}, geometry=points, crs=4326)  # fmt: skip
+    for tiles in ("osm", "amap"):
+        html = render(coverage_map(stations, tiles=tiles))
+        found = re.findall(r"center: \[([-0-9.]+), ([-0-9.]+)\]", html)
+        assert len(found) == 1, found
+        lat, lon = (float(v) for v in found[0])
+        assert net.lon.min() - 0.01 < lon < net.lon.max() + 0.01, (lon, tiles)
+        assert net.lat.min() - 0.01 < lat < net.lat.max() + 0.01, (lat, tiles)
