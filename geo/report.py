@@ -239,6 +239,36 @@ def stations_off_network(
     return off
 
 
+def stations_apart_from_demand(
+    networks: Mapping[str, Network], stations: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *,
+    max_meters: float = 300.0,
+) -> dict[str, list[str]]:
+    """Per mode, names (else ids) of the open stations that join the network on a piece where no demand
+    point joins: they reach no worker at any travel time (a station on a small island of the OSM
+    network, say), although they are counted among the stations. Both frames in EPSG:4326; stations
+    farther than ``max_meters`` from the network are :func:`stations_off_network`'s."""
+    frame = _open(stations)
+    if len(frame) == 0:
+        return {}
+    label = (frame["name"] if "name" in frame.columns else frame.index.to_series()).astype(str).to_numpy()
+    sx, sy = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    dx, dy = demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()
+    apart: dict[str, list[str]] = {}
+    for mode, net in networks.items():
+        at = net.snap(sx, sy, max_meters=max_meters).piece
+        pieces = np.unique(net.snap(dx, dy, max_meters=max_meters).piece)
+        alone = (at >= 0) & ~np.isin(at, pieces)
+        if alone.any():
+            apart[mode] = [str(v) for v in label[alone]]
+    return apart
+
+
+def _open(stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if "status" not in stations.columns:
+        return stations
+    return stations[stations["status"].astype(str).str.strip().str.lower() == "open"]
+
+
 def _no_amenity_data(value: Any) -> bool:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return True
@@ -258,9 +288,7 @@ def amenity_unknown(stations: gpd.GeoDataFrame, *, open_only: bool = True) -> li
     """
     if len(stations) == 0:
         return []
-    frame = stations
-    if open_only and "status" in frame.columns:
-        frame = frame[frame["status"].astype(str).str.strip().str.lower() == "open"]
+    frame = _open(stations) if open_only else stations
     if "amenities" not in frame.columns:
         unknown = np.ones(len(frame), dtype=bool)
     else:

@@ -206,6 +206,12 @@ def run_coverage(
             areas=area_frame, open_only=not all_statuses, open_at=when, amenities=amenities,
             snap_meters=snap_meters,
         )
+    from geo.report import stations_apart_from_demand
+
+    for names in stations_apart_from_demand({mode: net}, station_frame, demand_frame,
+                                            max_meters=snap_meters).values():
+        say(f"warning: {len(names)} open station(s) lie on a piece of the {mode} network where no demand "
+            f"point is, so they cover nobody (check their position): {', '.join(names[:10])}", err=True)
     unknown = None
     if amenities:
         from geo.report import amenity_unknown

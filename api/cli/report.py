@@ -121,7 +121,8 @@ def _networks(specs: Sequence[str], clip: str | None) -> dict[str, Any]:
     return networks
 
 
-def _notes(stations: str, demand_source: str, off: list[str], areas: Path | None) -> list[str]:
+def _notes(stations: str, demand_source: str, off: list[str], areas: Path | None,
+           apart: dict[str, list[str]]) -> list[str]:
     notes = [f"现有站点：{Path(stations).name if stations != 'db' else '站点库（PostGIS）'}。",
              f"需求来源：{demand_source}（file: 需求点文件；network:street_length: 沿街道长度的需求点，"
              "环卫作业的代理指标；pois: 按 data/demand_rules.toml 计权的兴趣点）。"]
@@ -130,6 +131,12 @@ def _notes(stations: str, demand_source: str, off: list[str], areas: Path | None
     if off:
         shown = "、".join(off[:10]) + ("…" if len(off) > 10 else "")
         notes.append(f"{len(off)} 个站点离路网超过 300 米，不计入覆盖：{shown}。")
+    from geo.catalog import code_label_zh
+
+    for mode, names in apart.items():
+        shown = "、".join(names[:10]) + ("…" if len(names) > 10 else "")
+        notes.append(f"{len(names)} 个开放站点位于{code_label_zh('mode', mode)}路网中没有需求点的孤立片段上，"
+                     f"覆盖不到任何需求点（请核对位置）：{shown}。")
     return notes
 
 
@@ -255,11 +262,15 @@ def report(
     comparison = _scenarios(scenario, loaded, cuts[-1])  # before the study: an unknown plan fails fast
     result = _study(loaded, demand_spec=(demand or ["network"])[0], add=add, candidates=candidates,
                     cuts=cuts, method=method)
-    notes = _notes(stations, loaded.demand_source, loaded.off_network, areas)
+    from geo.report import stations_apart_from_demand
+
+    apart = stations_apart_from_demand(loaded.networks, loaded.stations, loaded.demand)
+    notes = _notes(stations, loaded.demand_source, loaded.off_network, areas, apart)
     written = _write(result, loaded, comparison, out=out, notes=notes, crs=crs, lang=lang, pdf=pdf)
     head = result.headline()
     head.update(place=loaded.place, demand_source=loaded.demand_source,
-                stations_off_network=loaded.off_network, files=[str(p) for p in written])
+                stations_off_network=loaded.off_network, stations_apart_from_demand=apart,
+                files=[str(p) for p in written])
     if as_json:
         print_json(json.loads(json.dumps(head, default=str)))
         return
