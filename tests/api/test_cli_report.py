@@ -36,8 +36,25 @@ CITIES: dict[str, dict[str, Any]] = {
 }
 
 
-def _invoke(*args: Any) -> Any:
+def invoke(*args: Any) -> Any:
+    """``yizhan ARGS`` through the CLI runner (paths and numbers as strings)."""
     return runner.invoke(cli, [str(a) for a in args])
+
+
+_invoke = invoke
+
+
+def city_networks(name: str, tmp: Path) -> dict[str, Path]:
+    """The walk and e-bike networks of ``CITIES[name]`` built by ``yizhan network build`` into ``tmp``."""
+    spec = CITIES[name]
+    nets = {}
+    for mode in ("walk", "ebike"):
+        npz = tmp / f"{name}-{mode}.npz"
+        args = ["network", "build", "--osm", data_dir() / spec["osm"], "--out", npz, "--mode", mode]
+        r = invoke(*args, *(["--clip", spec["clip"]] if spec["clip"] else []))
+        assert r.exit_code == 0, r.output
+        nets[mode] = npz
+    return nets
 
 
 @pytest.fixture(scope="module", params=sorted(CITIES))
@@ -45,13 +62,7 @@ def city(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     name = request.param
     spec = CITIES[name]
     tmp = tmp_path_factory.mktemp(f"report-{name}")
-    nets = {}
-    for mode in ("walk", "ebike"):
-        npz = tmp / f"{name}-{mode}.npz"
-        args = ["network", "build", "--osm", data_dir() / spec["osm"], "--out", npz, "--mode", mode]
-        r = _invoke(*args, *(["--clip", spec["clip"]] if spec["clip"] else []))
-        assert r.exit_code == 0, r.output
-        nets[mode] = npz
+    nets = city_networks(name, tmp)
     net = read_network_npz(nets["walk"])
     rng = np.random.default_rng(23)
     big = np.flatnonzero(net.component == np.argmax(net.component_sizes))

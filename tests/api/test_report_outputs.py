@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.config import data_dir
 from geo.network import read_network_npz
-from tests.api.test_cli_report import CITIES, _invoke
+from tests.api.test_cli_report import CITIES, city_networks
+from tests.api.test_cli_report import invoke as _invoke
 
 STATUSES = ["open", "open", "open", "open", "planned", "suspended"]
 GROUPS = ["courier", "delivery_rider", "sanitation_worker"]
@@ -32,13 +32,7 @@ def trial(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     name = request.param
     spec = CITIES[name]
     tmp = tmp_path_factory.mktemp(f"outputs-{name}")
-    nets = {}
-    for mode in ("walk", "ebike"):
-        npz = tmp / f"{name}-{mode}.npz"
-        r = _invoke("network", "build", "--osm", data_dir() / spec["osm"], "--out", npz, "--mode", mode,
-                    *(["--clip", spec["clip"]] if spec["clip"] else []))
-        assert r.exit_code == 0, r.output
-        nets[mode] = npz
+    nets = city_networks(name, tmp)
     net = read_network_npz(nets["walk"])
     rng = np.random.default_rng(31)
     big = np.flatnonzero(net.component == np.argmax(net.component_sizes))
